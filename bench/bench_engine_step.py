@@ -1,0 +1,205 @@
+"""Per-iteration cost of the optimizer (everything but `fun`) per backend, its memory-traffic
+bound, scipy's L-BFGS-B problem by problem, and the share of an attack's wall time spent
+outside the model. Everything is measured side by side in one run.
+
+    flock /tmp/heavy.lock python bench/bench_engine_step.py --scipy 256 2048
+
+Method. The optimizer's time per iteration is the gap between one call of fun returning and
+the next one starting, on iterations where all B problems are resident and the history is
+full (a cheap separable quadratic with gtol = ftol = 0 keeps them all running); the median
+over those iterations, best of --repeats interleaved rounds (one round at B > 2048). The traffic
+bound is the bytes the three fused steps must move per problem and iteration (each array
+read once and written once per step: 19 n values of x's dtype plus 2 m + 2 history rows)
+divided by the copy bandwidth of a torch copy of a buffer of the same size, measured here.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import scipy.optimize
+import torch
+import torch.nn.functional as F
+
+from intriguing_fast import autograd_objective, minimize_lbfgsb
+from intriguing_fast.models.architectures import MLP
+
+N, HISTORY = 784, 10
+
+
+def quadratic(B: int, seed: int = 0):
+    """f_b(x) = 0.5 sum_i a_bi (x_i - c_bi)^2 over [0, 1]^n, curvatures 1e-2..1e2: slow to solve, cheap to evaluate."""
+    gen = torch.Generator().manual_seed(seed)
+    a = 10.0 ** (4 * torch.rand(B, N, generator=gen) - 2)
+    c = 1.5 * torch.rand(B, N, generator=gen) - 0.25
+
+    def fun(x: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r = x - c[index]
+        g = a[index] * r
+        return 0.5 * (g * r).sum(1), g
+
+    def numpy_fun(b: int):
+        ab, cb = a[b].double().numpy(), c[b].double().numpy()
+        return lambda x: (0.5 * float((ab * (x - cb) ** 2).sum()), ab * (x - cb))
+
+    return fun, numpy_fun, torch.full((B, N), 0.5)
+
+
+class Timed:
+    """Wraps fun; records when each call starts and ends and how many rows it got."""
+
+    def __init__(self, fun) -> None:
+        self.fun, self.calls = fun, []
+
+    def __call__(self, x: torch.Tensor, index: torch.Tensor):
+        start = time.perf_counter()
+        out = self.fun(x, index)
+        self.calls.append((start, time.perf_counter(), x.shape[0]))
+        return out
+
+    def inside(self) -> float:
+        return sum(end - start for start, end, _ in self.calls)
+
+    def gaps(self, B: int, skip: int) -> list[float]:
+        """Optimizer time between consecutive calls made with all B rows, after `skip` calls."""
+        c = self.calls
+        return [c[i + 1][0] - c[i][1] for i in range(skip, len(c) - 1) if c[i][2] == B and c[i + 1][2] == B]
+
+
+def step_time(B: int, backend: str, history_dtype, iters: int) -> tuple[float, float]:
+    """(median optimizer seconds per iteration, fraction of trials accepted)."""
+    fun, _, x0 = quadratic(B)
+    timed = Timed(fun)
+    res = minimize_lbfgsb(timed, x0, 0.0, 1.0, max_iter=iters, gtol=0.0, ftol=0.0, backend=backend,
+                          history_dtype=history_dtype)
+    accepted = res.nit.sum().item() / (res.nfev - 1).sum().item()
+    return statistics.median(timed.gaps(B, skip=HISTORY + 2)), accepted
+
+
+STEP_BACKENDS = (("torch", None), ("cpp", None), ("cpp", torch.bfloat16))
+
+
+def step_bytes(B: int, elem: int, hist_elem: int) -> int:
+    """Bytes per iteration: direction 4n read + 2mn history + n write; trial 5n + n; accept 6n + 2n
+    written + 2n history written."""
+    return B * N * (19 * elem + (2 * HISTORY + 2) * hist_elem)
+
+
+def copy_bandwidth(nbytes: int, reps: int = 10) -> float:
+    """Bytes moved per second (read + write) by a torch copy of nbytes / 2 into another buffer."""
+    src = torch.rand(nbytes // 8)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    best = float("inf")
+    for _ in range(reps):
+        start = time.perf_counter()
+        dst.copy_(src)
+        best = min(best, time.perf_counter() - start)
+    return nbytes / best
+
+
+def mlp_attack(B: int, seed: int = 0):
+    """The paper's attack objective on a 784-100-100-10 sigmoid MLP, f_b(x) = c ||x - x_b||^2 +
+    CE(model(x), l_b) over [0, 1]^n with c = 0.01, random targets and sparse random images. No
+    trained model is assumed: random weights scaled by 8 make the attack take ~30 iterations."""
+    torch.manual_seed(seed)
+    model = MLP((784, 100, 100, 10)).requires_grad_(False)
+    for layer in model.layers:
+        layer.weight.mul_(8.0)
+    images = (torch.rand(B, N) > 0.8) * torch.rand(B, N)
+    targets = torch.randint(10, (B,))
+    fun = autograd_objective(
+        lambda x, i: 0.01 * ((x - images[i]) ** 2).sum(1) + F.cross_entropy(model(x), targets[i], reduction="none"))
+    return fun, images, lambda x: model(x).argmax(1) == targets
+
+
+def attack(B: int, backend: str, max_iter: int, history_dtype=None):
+    """(result, wall seconds, fraction of wall time outside fun, success mask) of one attack solve."""
+    fun, x0, success = mlp_attack(B)
+    timed = Timed(fun)
+    start = time.perf_counter()
+    res = minimize_lbfgsb(timed, x0, 0.0, 1.0, max_iter=max_iter, backend=backend, history_dtype=history_dtype)
+    wall = time.perf_counter() - start
+    res.distortion = (res.x - x0).norm(dim=1)
+    return res, wall, 1 - timed.inside() / wall, success(res.x)
+
+
+def scipy_vs_engine(B: int) -> dict[str, float]:
+    """Wall seconds to solve the B quadratics to scipy's default tolerances: scipy one by one, the engine batched."""
+    fun, numpy_fun, x0 = quadratic(B)
+    out = {}
+    start = time.perf_counter()
+    for b in range(B):
+        scipy.optimize.minimize(numpy_fun(b), x0[b].double().numpy(), jac=True, method="L-BFGS-B",
+                                bounds=[(0.0, 1.0)] * N)
+    out["scipy"] = time.perf_counter() - start
+    for backend in ("torch", "cpp"):
+        start = time.perf_counter()
+        minimize_lbfgsb(fun, x0, 0.0, 1.0, backend=backend)
+        out[backend] = time.perf_counter() - start
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, nargs="+", default=[256, 2048, 16384])
+    parser.add_argument("--iters", type=int, default=24, help="iterations per step measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds per step measurement (best kept)")
+    parser.add_argument("--attack-iters", type=int, default=100, help="max_iter of the attack solves")
+    parser.add_argument("--scipy", type=int, nargs="*", default=[], help="batch sizes for the scipy comparison")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["steps", "attack"], help="tables to leave out")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, n = {N}, history = {HISTORY}, float32\n")
+    if "steps" not in args.skip:
+        step_table(args)
+    if "attack" not in args.skip:
+        attack_table(args)
+    scipy_table(args)
+
+
+def step_table(args: argparse.Namespace) -> None:
+    print("| B | torch ms/it | cpp ms/it | cpp bf16-hist ms/it | torch/cpp | MB/it (fp32 hist) | copy GB/s "
+          "| bound ms/it | cpp/bound | bf16/bound | accepted | cpp us/problem/it |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for B in args.batch:
+        # Rounds interleave the backends and the best median is kept: the CPU is shared.
+        rounds = [[step_time(B, backend, hist, args.iters) for backend, hist in STEP_BACKENDS]
+                  for _ in range(args.repeats if B <= 2048 else 1)]
+        (t_torch, _), (t_cpp, acc), (t_bf16, _) = [min(r[i] for r in rounds) for i in range(len(STEP_BACKENDS))]
+        nbytes, nbytes16 = step_bytes(B, 4, 4), step_bytes(B, 4, 2)
+        bw = copy_bandwidth(nbytes)
+        bound, bound16 = nbytes / bw, nbytes16 / bw
+        print(f"| {B} | {1e3 * t_torch:.2f} | {1e3 * t_cpp:.2f} | {1e3 * t_bf16:.2f} | {t_torch / t_cpp:.1f}x "
+              f"| {nbytes / 1e6:.0f} | {bw / 1e9:.1f} | {1e3 * bound:.2f} | {t_cpp / bound:.2f} | {t_bf16 / bound16:.2f} "
+              f"| {acc:.3f} | {1e6 * t_cpp / B:.2f} |", flush=True)
+
+
+def attack_table(args: argparse.Namespace) -> None:
+    print("\n| B | backend | attack wall s | outside fun | mean nit | targets reached | distortion vs cpp: median, max rel. diff |")
+    print("|---|---|---|---|---|---|---|")
+    attack(8, "cpp", 2)  # warm-up: the first forward/backward pays one-time library setup
+    for B in args.batch:
+        base = None
+        for backend, hist in (("cpp", None), ("cpp", torch.bfloat16), ("torch", None)):
+            res, wall, share, hit = attack(B, backend, args.attack_iters, hist)
+            base = res if base is None else base
+            rel = ((res.distortion - base.distortion).abs() / base.distortion.clamp_min(1e-12))
+            name = backend + (" bf16-hist" if hist else "")
+            print(f"| {B} | {name} | {wall:.2f} | {100 * share:.1f}% | {res.nit.double().mean():.1f} "
+                  f"| {100 * hit.double().mean():.1f}% | {rel.median():.1e}, {rel.max():.1e} |", flush=True)
+
+
+def scipy_table(args: argparse.Namespace) -> None:
+    if args.scipy:
+        print("\n| B | scipy one by one s | engine torch s | engine cpp s | scipy/torch | scipy/cpp |")
+        print("|---|---|---|---|---|---|")
+    for B in args.scipy:
+        t = scipy_vs_engine(B)
+        print(f"| {B} | {t['scipy']:.2f} | {t['torch']:.2f} | {t['cpp']:.2f} | {t['scipy'] / t['torch']:.1f}x "
+              f"| {t['scipy'] / t['cpp']:.1f}x |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

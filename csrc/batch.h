@@ -1,0 +1,31 @@
+// Raw views of the engine's BatchState (intriguing_fast/engine/state.py): row b of every
+// field belongs to problem b; S, Y are [rows, m, n] ring buffers and rho is [rows, m].
+#pragma once
+
+#include <cstdint>
+
+namespace intriguing_fast {
+
+enum Status : int64_t { RUNNING = -1, CONVERGED_GTOL = 0, CONVERGED_FTOL = 1, MAX_ITER = 2,
+                        MAX_FUN = 3, LINE_SEARCH_FAILED = 4, NONFINITE = 5 };
+
+template <typename T, typename H>
+struct Batch {
+  int64_t rows, n, m;
+  const T *lower, *upper;
+  T *x, *f, *g, *d, *gd, *t, *x_trial, *slope, *rho, *gamma, *pg_norm;
+  H *S, *Y;
+  int64_t *hist_len, *head, *ls_iter, *status, *nit, *nfev;
+  bool* need_dir;
+};
+
+// Solver settings (engine/state.py Options).
+struct Settings {
+  int64_t max_iter, max_fun, max_ls;
+  double gtol, ftol, c1;
+};
+
+// Slot of the i-th newest pair of a ring buffer whose next write goes to `head`.
+inline int64_t newest(int64_t head, int64_t i, int64_t m) { return ((head - 1 - i) % m + m) % m; }
+
+}  // namespace intriguing_fast

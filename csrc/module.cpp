@@ -1,0 +1,129 @@
+// Python bindings of the native CPU core. The state arrives as a dict of NumPy views of the
+// BatchState's CPU tensors (zero copy, written in place), bfloat16 history as int16 views.
+// Every array is checked for dtype, shape, C order and writability, so no silent copy can
+// swallow a write.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "accept.h"
+#include "batch.h"
+#include "direction.h"
+#include "trial.h"
+
+namespace py = pybind11;
+namespace ifk = intriguing_fast;
+
+namespace {
+
+template <typename E>
+E* data_of(const py::array& a, const std::string& name, const std::vector<int64_t>& shape) {
+  if (!a.dtype().is(py::dtype::of<E>()))
+    throw std::invalid_argument(name + ": expected dtype " + std::string(py::str(py::dtype::of<E>())) + ", got " +
+                                std::string(py::str(a.dtype())));
+  bool same = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  for (size_t k = 0; same && k < shape.size(); ++k) same = a.shape(k) == shape[k];
+  if (!same) {
+    std::string want, got;
+    for (int64_t s : shape) want += std::to_string(s) + ",";
+    for (py::ssize_t k = 0; k < a.ndim(); ++k) got += std::to_string(a.shape(k)) + ",";
+    throw std::invalid_argument(name + ": expected shape (" + want + ") from the batch's (rows, m, n), got (" + got + ")");
+  }
+  if (!(a.flags() & py::array::c_style)) throw std::invalid_argument(name + ": must be C-contiguous");
+  if (!a.writeable()) throw std::invalid_argument(name + ": must be writeable");
+  return static_cast<E*>(const_cast<void*>(a.data()));
+}
+
+template <typename E>
+E* field(const py::dict& st, const char* key, const std::vector<int64_t>& shape) {
+  return data_of<E>(st[key].cast<py::array>(), std::string("state.") + key, shape);
+}
+
+template <typename T, typename H>
+ifk::Batch<T, H> batch_of(const py::dict& st) {
+  using Stored = std::conditional_t<std::is_same_v<H, ifk::Bf16>, int16_t, T>;  // NumPy has no bfloat16
+  const py::array S = st["S"].cast<py::array>();
+  if (S.ndim() != 3) throw std::invalid_argument("state.S: expected shape [rows, m, n]");
+  const int64_t R = S.shape(0), m = S.shape(1), n = S.shape(2);
+  const std::vector<int64_t> vec{R, n}, sc{R}, hist{R, m, n};
+  ifk::Batch<T, H> b{};
+  b.rows = R, b.n = n, b.m = m;
+  b.lower = field<T>(st, "lower", vec), b.upper = field<T>(st, "upper", vec);
+  b.x = field<T>(st, "x", vec), b.g = field<T>(st, "g", vec);
+  b.d = field<T>(st, "d", vec), b.x_trial = field<T>(st, "x_trial", vec);
+  b.f = field<T>(st, "f", sc), b.gd = field<T>(st, "gd", sc), b.t = field<T>(st, "t", sc);
+  b.slope = field<T>(st, "slope", sc), b.gamma = field<T>(st, "gamma", sc), b.pg_norm = field<T>(st, "pg_norm", sc);
+  b.rho = field<T>(st, "rho", {R, m});
+  b.S = reinterpret_cast<H*>(field<Stored>(st, "S", hist));
+  b.Y = reinterpret_cast<H*>(field<Stored>(st, "Y", hist));
+  b.hist_len = field<int64_t>(st, "hist_len", sc), b.head = field<int64_t>(st, "head", sc);
+  b.ls_iter = field<int64_t>(st, "ls_iter", sc), b.status = field<int64_t>(st, "status", sc);
+  b.nit = field<int64_t>(st, "nit", sc), b.nfev = field<int64_t>(st, "nfev", sc);
+  b.need_dir = field<bool>(st, "need_dir", sc);
+  return b;
+}
+
+// Calls body(batch) with the Batch type matching the state's dtypes.
+template <typename F>
+void dispatch(const py::dict& st, F&& body) {
+  const py::array x = st["x"].cast<py::array>(), S = st["S"].cast<py::array>();
+  const bool f64 = x.dtype().is(py::dtype::of<double>());
+  if (!f64 && !x.dtype().is(py::dtype::of<float>()))
+    throw std::invalid_argument("state.x: expected dtype float32 or float64, got " + std::string(py::str(x.dtype())));
+  const bool bf16 = S.dtype().is(py::dtype::of<int16_t>());
+  if (f64) {
+    if (bf16) body(batch_of<double, ifk::Bf16>(st)); else body(batch_of<double, double>(st));
+  } else {
+    if (bf16) body(batch_of<float, ifk::Bf16>(st)); else body(batch_of<float, float>(st));
+  }
+}
+
+const bool* mask_of(const py::array& mask, int64_t rows, const char* name) {
+  return data_of<bool>(mask, name, {rows});
+}
+
+void direction(const py::dict& st, const py::array& need) {
+  dispatch(st, [&](auto b) {
+    const bool* nd = mask_of(need, b.rows, "need");
+    py::gil_scoped_release release;
+    ifk::direction(b, nd);
+  });
+}
+
+void trial(const py::dict& st, const py::array& run) {
+  dispatch(st, [&](auto b) {
+    const bool* r = mask_of(run, b.rows, "run");
+    py::gil_scoped_release release;
+    ifk::trial(b, r);
+  });
+}
+
+void accept(const py::dict& st, const py::array& run, const py::array& f_t, const py::array& g_t, int64_t max_iter,
+            int64_t max_fun, int64_t max_ls, double gtol, double ftol, double c1) {
+  dispatch(st, [&](auto b) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(b.x)>>;
+    const bool* r = mask_of(run, b.rows, "run");
+    const T* ft = data_of<T>(f_t, "f_t", {b.rows});
+    const T* gt = data_of<T>(g_t, "g_t", {b.rows, b.n});
+    const ifk::Settings opt{max_iter, max_fun, max_ls, gtol, ftol, c1};
+    py::gil_scoped_release release;
+    ifk::accept(b, r, ft, gt, opt);
+  });
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, mod) {
+  mod.doc() = "intriguing_fast native CPU core: the three fused steps of a projected L-BFGS iteration (C++17, OpenMP)";
+  mod.def("direction", &direction, py::arg("state"), py::arg("need"),
+          "In place, for the rows in `need`: search direction d, g.d, first step t (kernels/reference.py).");
+  mod.def("trial", &trial, py::arg("state"), py::arg("run"),
+          "In place, for the rows in `run`: x_trial = P(x + t d) and slope = g.(x_trial - x).");
+  mod.def("accept", &accept, py::arg("state"), py::arg("run"), py::arg("f_t"), py::arg("g_t"), py::arg("max_iter"),
+          py::arg("max_fun"), py::arg("max_ls"), py::arg("gtol"), py::arg("ftol"), py::arg("c1"),
+          "In place, for the rows in `run`: Armijo test, history update, move, status.");
+}

@@ -1,0 +1,36 @@
+"""How many images fit in one chunk of the attack under a memory budget."""
+from __future__ import annotations
+
+import torch
+
+
+def activation_bytes(model: torch.nn.Module, image: torch.Tensor) -> int:
+    """Bytes of the outputs of every leaf module in one forward pass of one image."""
+    total = 0
+
+    def hook(_module, _inputs, output):
+        nonlocal total
+        for t in output if isinstance(output, (tuple, list)) else (output,):
+            if isinstance(t, torch.Tensor):
+                total += t.numel() * t.element_size()
+
+    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        with torch.no_grad():
+            model(image[None])
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def chunk_size(model: torch.nn.Module, image: torch.Tensor, history: int, budget: int) -> int:
+    """Images per chunk so that solver state and autograd activations fit in `budget` bytes.
+
+    Per image: the engine's history (2 * history vectors) and ~24 more image-sized vectors
+    (iterate, gradient, direction, trial point, bounds, best adversarial, ...), plus three
+    copies of the model's activations (forward values, saved tensors, their gradients).
+    """
+    per_image = image.numel() * image.element_size() * (2 * history + 24) + 3 * activation_bytes(model, image)
+    return max(1, budget // per_image)

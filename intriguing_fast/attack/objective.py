@@ -1,0 +1,89 @@
+"""The attack's batched objective c ||r||^2 + loss(f(x + r)), which also records the best
+adversarial seen at every evaluation (line-search probes included)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def margin_and_loss(logits: torch.Tensor, classes: torch.Tensor, targeted: bool, kappa: float,
+                    temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row success and a smooth loss whose minimisation drives towards success.
+
+    Targeted: success when `classes` is the arg-max and its logit beats every other by
+    kappa; loss = CE((logits - kappa e_l) / T, l). Untargeted: success when some other class
+    beats `classes` (the true label) by kappa; loss = -log(1 - softmax((logits + kappa e_y) / T)_y),
+    bounded below and with its true gradient (not a negated cross-entropy).
+    """
+    onehot = F.one_hot(classes, logits.shape[1]).bool()
+    other_best = logits.masked_fill(onehot, -float("inf")).amax(dim=1)
+    own = logits.gather(1, classes[:, None]).squeeze(1)
+    top = logits.argmax(dim=1)
+    if targeted:
+        success = (top == classes) & (own - other_best >= kappa)
+        shifted = (logits - kappa * onehot) / temperature
+        loss = torch.logsumexp(shifted, dim=1) - (own - kappa) / temperature
+    else:
+        success = (top != classes) & (other_best - own >= kappa)
+        shifted = (logits + kappa * onehot) / temperature
+        loss = torch.logsumexp(shifted, dim=1) - torch.logsumexp(shifted.masked_fill(onehot, -float("inf")), dim=1)
+    return success, loss
+
+
+def check_logits(logits: object, k: int) -> torch.Tensor:
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != k:
+        got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(f"model: expected logits of shape [{k}, num_classes] for {k} inputs, got {got}")
+    return logits
+
+
+class AttackObjective:
+    """fun(x, index) for the engine. Row i of a solve is image `rows[i]` of the chunk.
+
+    x is the adversarial image x + r, flattened; c [N] holds each image's penalty weight.
+    best_x, best_sq [N] hold the smallest successful image found so far for each image.
+    """
+
+    def __init__(self, model: torch.nn.Module, images: torch.Tensor, shape: tuple[int, ...],
+                 classes: torch.Tensor, targeted: bool, kappa: float, temperature: float, model_dtype: torch.dtype) -> None:
+        self.model, self.images, self.shape, self.model_dtype = model, images, shape, model_dtype
+        self.classes, self.targeted, self.kappa, self.temperature = classes, targeted, kappa, temperature
+        N = images.shape[0]
+        self.c = torch.zeros(N, dtype=images.dtype, device=images.device)
+        self.rows = torch.arange(N, device=images.device)
+        self.best_x = images.clone()
+        self.best_sq = torch.full((N,), float("inf"), dtype=images.dtype, device=images.device)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x.reshape(x.shape[0], *self.shape).to(self.model_dtype))
+        return check_logits(out, x.shape[0]).to(x.dtype)
+
+    def classify(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Success of each row of x, without gradients; records successes as candidates."""
+        with torch.no_grad():
+            success, _ = margin_and_loss(self.logits(x), self.classes[rows], self.targeted, self.kappa,
+                                         self.temperature)
+        self.record(x, rows, success)
+        return success
+
+    def record(self, x: torch.Tensor, rows: torch.Tensor, success: torch.Tensor) -> None:
+        sq = (x - self.images[rows]).square().sum(dim=1)
+        better = success & (sq < self.best_sq[rows])
+        if better.any():
+            self.best_sq[rows[better]] = sq[better]
+            self.best_x[rows[better]] = x[better]
+
+    def __call__(self, x: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = self.rows[index]
+        with torch.enable_grad():
+            xr = x.detach().requires_grad_(True)
+            logits = self.logits(xr)
+            if not logits.requires_grad:
+                raise ValueError("model: its logits do not depend on its input through autograd (no gradient)")
+            success, loss = margin_and_loss(logits, self.classes[rows], self.targeted, self.kappa,
+                                            self.temperature)
+            sq = (xr - self.images[rows]).square().sum(dim=1)
+            f = self.c[rows] * sq + loss
+            (grad,) = torch.autograd.grad(f.sum(), xr)
+        self.record(x, rows, success)
+        return f.detach(), grad

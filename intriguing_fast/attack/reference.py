@@ -1,0 +1,107 @@
+"""Straightforward scipy implementations of the same attack, the baselines of the tests and
+benchmarks: the same objective and c search (`CSearch`), solved with scipy's L-BFGS-B.
+
+`scipy_per_image`: one `fmin_l_bfgs_b` call per image and c step, from r = 0 each time.
+`scipy_flat_batch`: one call per c step over the whole batch flattened into one vector
+(the sum of the per-image objectives), the approach of cleverhans and advertorch.
+Both keep, per image, the smallest successful minimiser of any c step.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.optimize
+import torch
+
+from .lbfgs import attack_mode
+from .objective import margin_and_loss
+from .search import CSearch
+
+
+class _Scorer:
+    """Objective, gradient and success of rows of images, in float64 numpy for scipy."""
+
+    def __init__(self, model: torch.nn.Module, images: torch.Tensor, classes: torch.Tensor, targeted: bool,
+                 kappa: float, temperature: float) -> None:
+        self.model, self.images, self.classes = model, images.flatten(1).double(), classes
+        self.targeted, self.kappa, self.temperature, self.shape = targeted, kappa, temperature, images.shape[1:]
+        self.dtype = next(p.dtype for p in model.parameters())
+
+    def objective(self, x: np.ndarray, rows: torch.Tensor, c: torch.Tensor) -> tuple[float, np.ndarray]:
+        xt = torch.from_numpy(x).reshape(rows.shape[0], -1).requires_grad_(True)
+        logits = self.model(xt.to(self.dtype).reshape(-1, *self.shape)).double()
+        _, loss = margin_and_loss(logits, self.classes[rows], self.targeted, self.kappa, self.temperature)
+        f = (c * (xt - self.images[rows]).square().sum(dim=1) + loss).sum()
+        (g,) = torch.autograd.grad(f, xt)
+        return float(f.detach()), g.numpy().ravel()
+
+    def success(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            logits = self.model(x.to(self.dtype).reshape(-1, *self.shape)).double()
+        return margin_and_loss(logits, self.classes[rows], self.targeted, self.kappa, self.temperature)[0]
+
+
+def _search(solve, scorer: _Scorer, steps: int, c_init: float, convention: str) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Run the c search with `solve(c [B]) -> (x [B, n], nfev)`; (best x, best l2, total nfev)."""
+    B = scorer.images.shape[0]
+    rows = torch.arange(B)
+    cs = CSearch(B, convention, c_init, torch.float64, torch.device("cpu"))
+    best_x, best_l2, nfev = scorer.images.clone(), torch.full((B,), float("inf"), dtype=torch.float64), 0
+    for _ in range(steps):
+        x, k = solve(cs.c)
+        nfev += k
+        ok = scorer.success(x, rows)
+        l2 = (x - scorer.images).norm(dim=1)
+        better = ok & (l2 < best_l2)
+        best_x[better], best_l2[better] = x[better], l2[better]
+        cs.update(ok)
+    return best_x, best_l2, nfev
+
+
+def scipy_per_image(model: torch.nn.Module, images: torch.Tensor, classes: torch.Tensor, *, targeted: bool = True,
+                    kappa: float = 0.0, temperature: float = 0.1, steps: int = 8, c_init: float = 10.0,
+                    convention: str = "ours",
+                    max_iter: int = 100, history: int = 10) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(adversarials [B, n] float64, l2 [B] (inf where failed), total evaluations)."""
+    with attack_mode(model):
+        scorer = _Scorer(model, images, classes, targeted, kappa, temperature)
+        n = scorer.images.shape[1]
+
+        def solve(c: torch.Tensor) -> tuple[torch.Tensor, int]:
+            xs, total = [], 0
+            for b in range(c.shape[0]):
+                rows = torch.tensor([b])
+                x, _, info = scipy.optimize.fmin_l_bfgs_b(scorer.objective, scorer.images[b].numpy(),
+                                                          args=(rows, c[b:b + 1]), bounds=[(0.0, 1.0)] * n,
+                                                          m=history, maxiter=max_iter)
+                xs.append(torch.from_numpy(x))
+                total += info["funcalls"]
+            return torch.stack(xs), total
+
+        return _search(solve, scorer, steps, c_init, convention)
+
+
+def scipy_flat_batch(model: torch.nn.Module, images: torch.Tensor, classes: torch.Tensor, *, targeted: bool = True,
+                     kappa: float = 0.0, temperature: float = 0.1, steps: int = 8, c_init: float = 10.0,
+                    convention: str = "ours",
+                     max_iter: int = 100, history: int = 10) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """As `scipy_per_image`, with one scipy call per c step over the flattened batch;
+    total evaluations count each batched call once per image."""
+    with attack_mode(model):
+        scorer = _Scorer(model, images, classes, targeted, kappa, temperature)
+        B, n = scorer.images.shape
+        rows = torch.arange(B)
+
+        def solve(c: torch.Tensor) -> tuple[torch.Tensor, int]:
+            x, _, info = scipy.optimize.fmin_l_bfgs_b(scorer.objective, scorer.images.numpy().ravel(),
+                                                      args=(rows, c), bounds=[(0.0, 1.0)] * (B * n),
+                                                      m=history, maxiter=max_iter)
+            return torch.from_numpy(x).reshape(B, n), info["funcalls"] * B
+
+        return _search(solve, scorer, steps, c_init, convention)
+
+
+def distortion(l2: torch.Tensor, n: int) -> torch.Tensor:
+    """The paper's sqrt(sum r^2 / n) from ||r||_2."""
+    return l2 / math.sqrt(n)

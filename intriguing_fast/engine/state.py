@@ -1,0 +1,90 @@
+"""Per-problem solver state, kept as batched tensors so every step is a few fused ops."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from .result import Status
+
+
+@dataclass(frozen=True)
+class Options:
+    """Solver settings shared by all problems of a batch (see `minimize_lbfgsb`)."""
+
+    history: int = 10
+    max_iter: int = 15000
+    max_fun: int = 15000
+    gtol: float = 1e-5
+    ftol: float = 2.220446049250313e-09
+    max_ls: int = 20
+    c1: float = 1e-4
+
+
+@dataclass
+class BatchState:
+    """The resident problems of a solve. Row r is problem `ids[r]` of the caller's batch.
+
+    History is a ring buffer per problem: S[r, j], Y[r, j] (stored in x's dtype or in
+    bfloat16, read back into x's dtype) with rho[r, j] = 1 / s.y of the stored pair, the
+    newest pair in slot (head[r] - 1) mod m, hist_len[r] valid pairs, and gamma[r] = s.y / y.y
+    of the newest pair (initial inverse-Hessian scaling). Line search: d the search
+    direction, gd = g.d, t the current step, x_trial = P(x + t d), slope = g.(x_trial - x).
+    """
+
+    ids: torch.Tensor
+    lower: torch.Tensor
+    upper: torch.Tensor
+    x: torch.Tensor
+    f: torch.Tensor
+    g: torch.Tensor
+    S: torch.Tensor
+    Y: torch.Tensor
+    rho: torch.Tensor
+    gamma: torch.Tensor
+    hist_len: torch.Tensor
+    head: torch.Tensor
+    d: torch.Tensor
+    gd: torch.Tensor
+    t: torch.Tensor
+    x_trial: torch.Tensor
+    slope: torch.Tensor
+    ls_iter: torch.Tensor
+    need_dir: torch.Tensor
+    status: torch.Tensor
+    nit: torch.Tensor
+    nfev: torch.Tensor
+    pg_norm: torch.Tensor
+
+    @classmethod
+    def start(cls, x: torch.Tensor, f: torch.Tensor, g: torch.Tensor, lower: torch.Tensor,
+              upper: torch.Tensor, history: int, history_dtype: torch.dtype | None = None) -> "BatchState":
+        """The state before the first iteration. f and g are copied: fused backends update
+        the state in place and must never write into tensors returned by the caller's fun."""
+        B, n = x.shape
+        opts = dict(dtype=x.dtype, device=x.device)
+        ints = dict(dtype=torch.int64, device=x.device)
+        hist = dict(dtype=history_dtype or x.dtype, device=x.device)
+        return cls(
+            ids=torch.arange(B, **ints), lower=lower, upper=upper, x=x,
+            f=f.clone(memory_format=torch.contiguous_format), g=g.clone(memory_format=torch.contiguous_format),
+            S=torch.zeros(B, history, n, **hist), Y=torch.zeros(B, history, n, **hist),
+            rho=torch.zeros(B, history, **opts), gamma=torch.ones(B, **opts),
+            hist_len=torch.zeros(B, **ints), head=torch.zeros(B, **ints),
+            d=torch.zeros_like(x), gd=torch.zeros(B, **opts), t=torch.ones(B, **opts),
+            x_trial=x.clone(), slope=torch.zeros(B, **opts), ls_iter=torch.zeros(B, **ints),
+            need_dir=torch.ones(B, dtype=torch.bool, device=x.device),
+            status=torch.full((B,), int(Status.RUNNING), **ints),
+            nit=torch.zeros(B, **ints), nfev=torch.ones(B, **ints),
+            pg_norm=projected_gradient_norm(x, g, lower, upper),
+        )
+
+    def select(self, rows: torch.Tensor) -> "BatchState":
+        """The state restricted to `rows` (a copy: used to compact away stopped problems)."""
+        return BatchState(**{f.name: getattr(self, f.name)[rows].contiguous() for f in dataclasses.fields(self)})
+
+
+def projected_gradient_norm(x: torch.Tensor, g: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+    """Infinity norm of P(x - g) - x per row, the first-order optimality measure of a box."""
+    return (torch.clamp(x - g, lower, upper) - x).abs().amax(dim=1)

@@ -1,0 +1,87 @@
+"""Checks of the engine's inputs; every error names the argument and what was expected."""
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import torch
+
+FLOAT_DTYPES = (torch.float32, torch.float64)
+
+
+def check_x0(x0: torch.Tensor) -> torch.Tensor:
+    if not isinstance(x0, torch.Tensor):
+        raise TypeError(f"x0: expected a torch.Tensor of shape [B, n], got {type(x0).__name__}")
+    if x0.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"x0: expected dtype float32 or float64, got {x0.dtype}")
+    if x0.device.type not in ("cpu", "cuda"):
+        raise ValueError(f"x0: expected a tensor on a CPU or CUDA device, got {x0.device}")
+    if x0.dim() != 2 or x0.shape[0] == 0 or x0.shape[1] == 0:
+        raise ValueError(f"x0: expected a non-empty 2-D tensor [B, n] (one row per problem; "
+                         f"use x0[None] for a single problem), got shape {tuple(x0.shape)}")
+    if not torch.isfinite(x0).all():
+        bad = (~torch.isfinite(x0)).any(dim=1).nonzero().squeeze(1)[:5].tolist()
+        raise ValueError(f"x0: contains NaN or inf (rows {bad}...)")
+    return x0.detach()
+
+
+def check_bound(bound: float | torch.Tensor, name: str, x0: torch.Tensor) -> torch.Tensor:
+    """A scalar or a tensor broadcastable to x0's shape, as a dense tensor like x0."""
+    if isinstance(bound, Real) and not isinstance(bound, bool):
+        if math.isnan(bound):
+            raise ValueError(f"{name}: is NaN")
+        return torch.full_like(x0, float(bound))
+    if not isinstance(bound, torch.Tensor):
+        raise TypeError(f"{name}: expected a float or a torch.Tensor, got {type(bound).__name__}")
+    if bound.device != x0.device:
+        raise ValueError(f"{name}: expected a tensor on {x0.device} like x0, got {bound.device}")
+    if bound.dtype != x0.dtype:
+        raise TypeError(f"{name}: expected dtype {x0.dtype} like x0, got {bound.dtype}")
+    try:
+        dense = bound.expand(x0.shape)
+    except RuntimeError:
+        raise ValueError(f"{name}: shape {tuple(bound.shape)} does not broadcast to x0's shape {tuple(x0.shape)}") from None
+    if torch.isnan(dense).any():
+        raise ValueError(f"{name}: contains NaN")
+    return dense.contiguous()
+
+
+def check_bounds(lower: torch.Tensor, upper: torch.Tensor) -> None:
+    if (lower > upper).any():
+        bad = (lower > upper).nonzero()[0].tolist()
+        raise ValueError(f"lower, upper: lower > upper at (problem, variable) {tuple(bad)}")
+    if torch.isposinf(lower).any() or torch.isneginf(upper).any():
+        raise ValueError("lower, upper: lower must not be +inf and upper must not be -inf")
+
+
+def check_options(history: int, max_iter: int, max_fun: int, gtol: float, ftol: float, max_ls: int) -> None:
+    for name, value, least in (("history", history, 1), ("max_iter", max_iter, 0),
+                               ("max_fun", max_fun, 1), ("max_ls", max_ls, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{name}: expected an int >= {least}, got {value!r}")
+    for name, value in (("gtol", gtol), ("ftol", ftol)):
+        if not isinstance(value, Real) or not value >= 0:
+            raise ValueError(f"{name}: expected a float >= 0, got {value!r}")
+
+
+def check_history_dtype(history_dtype: torch.dtype | None, x0: torch.Tensor) -> None:
+    if history_dtype not in (None, x0.dtype, torch.bfloat16):
+        raise TypeError(f"history_dtype: expected None, {x0.dtype} (x0's dtype) or torch.bfloat16, got {history_dtype!r}")
+
+
+def check_fun_output(out: object, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """fun must return (f [k], grad [k, n]) with x's dtype and device."""
+    if not isinstance(out, tuple) or len(out) != 2:
+        raise TypeError(f"fun: expected a tuple (f, grad), got {type(out).__name__}")
+    f, g = out
+    k, n = x.shape
+    for name, value, shape in (("f", f, (k,)), ("grad", g, (k, n))):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"fun: returned {name} of type {type(value).__name__}, expected a torch.Tensor")
+        if tuple(value.shape) != shape:
+            raise ValueError(f"fun: returned {name} of shape {tuple(value.shape)}, expected {shape}")
+        if value.dtype != x.dtype:
+            raise TypeError(f"fun: returned {name} of dtype {value.dtype}, expected {x.dtype} like x0")
+        if value.device != x.device:
+            raise ValueError(f"fun: returned {name} on {value.device}, expected {x.device} like x0")
+    return f.detach(), g.detach().contiguous()

@@ -1,0 +1,33 @@
+"""How big a reproduction run is: the quick default, the paper's protocol, or tiny for tests."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..models import Recipe
+
+STAGES = ("table1", "table2", "table3", "table4")
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Sizes of one run. None means "all" (the paper's protocol)."""
+
+    name: str
+    train_images: int | None  # training images attacked per Table 1 model (Tables 1-2)
+    test_images: int | None  # test images attacked per Table 3 model (Table 4)
+    minibatch_epochs: int | None  # cap on the minibatch (Adam, SGD) epochs of every recipe
+    data_subset: int | None = None  # keep only the first N train and N // 6 test images
+    attack_max_iter: int = 100  # L-BFGS iterations per solve of the c search
+
+    def recipe(self, recipe: Recipe) -> Recipe:
+        """The registered recipe with its minibatch phases capped (full-batch L-BFGS phases are cheap)."""
+        if self.minibatch_epochs is None:
+            return recipe
+        cap = lambda p: p if p.optimizer == "lbfgs" else replace(p, epochs=min(p.epochs, self.minibatch_epochs))  # noqa: E731
+        return replace(recipe, train=cap(recipe.train), pretrain=cap(recipe.pretrain) if recipe.pretrain else None)
+
+
+SCALES = {
+    "quick": Scale("quick", train_images=1000, test_images=1000, minibatch_epochs=20),
+    "paper": Scale("paper", train_images=None, test_images=None, minibatch_epochs=None),
+}

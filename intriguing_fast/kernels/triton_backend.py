@@ -1,0 +1,66 @@
+"""GPU backend: the three steps as Triton kernels (kernels/triton_steps.py), one program per
+problem, launched over every resident row with the row mask read on the device: no host
+synchronisation inside a step."""
+from __future__ import annotations
+
+import torch
+import triton
+
+from ..engine.state import BatchState, Options
+from . import triton_steps as k
+
+# Rows up to this length keep q in registers; longer rows sweep BLOCK_CHUNK-sized chunks.
+MAX_BLOCK = 4096
+BLOCK_CHUNK = 1024
+
+
+class TritonKernels:
+    """Fused Triton kernels for CUDA tensors (or CPU tensors under TRITON_INTERPRET=1)."""
+
+    name = "triton"
+
+    def __init__(self, max_block: int = MAX_BLOCK, block_chunk: int = BLOCK_CHUNK) -> None:
+        self.max_block = max_block
+        self.block_chunk = block_chunk
+        self._params: dict[tuple, torch.Tensor] = {}
+
+    def params(self, x: torch.Tensor, opt: Options = Options()) -> torch.Tensor:
+        """[c1, ftol, gtol, tiny, eps] in x's dtype on x's device, cached (one copy to the device).
+        The direction kernel reads only tiny, so it takes the default settings."""
+        key = (x.dtype, x.device, opt.c1, opt.ftol, opt.gtol)
+        if key not in self._params:
+            fi = torch.finfo(x.dtype)
+            self._params[key] = torch.tensor([opt.c1, opt.ftol, opt.gtol, fi.tiny, fi.eps], dtype=x.dtype,
+                                             device=x.device)
+        return self._params[key]
+
+    def block(self, n: int) -> int:
+        return min(triton.next_power_of_2(n), self.block_chunk)
+
+    def direction(self, st: BatchState, need: torch.Tensor) -> None:
+        R, m, n = st.S.shape
+        one_block = triton.next_power_of_2(n) <= self.max_block
+        kernel = k.direction_block_kernel if one_block else k.direction_chunked_kernel
+        block = triton.next_power_of_2(n) if one_block else self.block_chunk
+        kernel[(R,)](need, st.x, st.g, st.lower, st.upper, st.S, st.Y, st.rho, st.gamma, st.hist_len, st.head, st.d,
+                     st.gd, st.t, st.ls_iter, st.need_dir, self.params(st.x), n, m, BLOCK=block,
+                     M_PAD=triton.next_power_of_2(m), num_warps=num_warps(block))
+
+    def trial(self, st: BatchState, run: torch.Tensor) -> None:
+        R, n = st.x.shape
+        block = self.block(n)
+        k.trial_kernel[(R,)](run, st.x, st.g, st.lower, st.upper, st.d, st.t, st.x_trial, st.slope, n, BLOCK=block,
+                             num_warps=num_warps(block))
+
+    def accept(self, st: BatchState, run: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: Options) -> None:
+        R, m, n = st.S.shape
+        block = self.block(n)
+        k.accept_kernel[(R,)](run, f_t.contiguous(), g_t.contiguous(), st.x, st.f, st.g, st.lower, st.upper, st.S,
+                              st.Y, st.rho, st.gamma, st.hist_len, st.head, st.gd, st.t, st.x_trial, st.slope,
+                              st.ls_iter, st.need_dir, st.status, st.nit, st.nfev, st.pg_norm, self.params(st.x, opt),
+                              n, m, opt.max_iter, opt.max_fun, opt.max_ls, BLOCK=block, num_warps=num_warps(block))
+
+
+def num_warps(block: int) -> int:
+    """Enough warps that each thread holds a few elements of a BLOCK-wide row (needs GPU tuning)."""
+    return max(1, min(8, block // 256))

@@ -1,0 +1,115 @@
+"""Random BatchStates that exercise every branch of the three steps, for comparing each
+fused backend with the torch reference (tests/test_kernels_*.py)."""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from intriguing_fast.engine.result import Status
+from intriguing_fast.engine.state import BatchState, Options
+
+OPTIONS = Options(history=4, max_iter=30, max_fun=40, max_ls=3, gtol=1e-5, ftol=1e-9)
+
+
+def random_state(R: int, n: int, m: int, dtype: torch.dtype, *, seed: int = 0, fixed: str = "mixed",
+                 history_dtype: torch.dtype | None = None) -> BatchState:
+    """R problems of n variables with ring buffers of m pairs: hist_len from 0 to m, heads
+    that wrap. fixed = "mixed" (some variables held at bounds), "none" or "all"."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def rand(*shape):
+        return torch.rand(*shape, generator=gen, dtype=torch.float64)
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+    lower, upper = -rand(R, n) - 0.1, rand(R, n) + 0.1
+    lower[rand(R, n) < 0.1] = -float("inf")
+    upper[rand(R, n) < 0.1] = float("inf")
+    x = (lower.clamp_min(-1) + (upper.clamp_max(1) - lower.clamp_min(-1)) * rand(R, n))
+    g = randn(R, n)
+    if fixed == "mixed":
+        at_lo, at_hi = rand(R, n) < 0.2, rand(R, n) < 0.2
+        x = torch.where(at_lo & lower.isfinite(), lower, torch.where(at_hi & upper.isfinite(), upper, x))
+    elif fixed == "all":  # every variable at a finite bound, its gradient pushing outward
+        lower, upper = lower.clamp_min(-1), upper.clamp_max(1)
+        at_lo = rand(R, n) < 0.5
+        x = torch.where(at_lo, lower, upper)
+        g = torch.where(at_lo, g.abs() + 0.1, -g.abs() - 0.1)
+    cast = dict(dtype=dtype)
+    st = BatchState.start(x.to(**cast), (x * x).sum(1).to(**cast), g.to(**cast), lower.to(**cast),
+                          upper.to(**cast), m, history_dtype)
+    # A partly filled, wrapped history of pairs with s.y > 0 (y = D s + noise).
+    s = 0.3 * randn(R, m, n)
+    y = s * (0.5 + rand(R, m, n)) + 0.01 * randn(R, m, n)
+    st.S.copy_(s)
+    st.Y.copy_(y)
+    s, y = st.S.double(), st.Y.double()
+    sy = (s * y).sum(-1)
+    st.rho.copy_(1.0 / sy)
+    st.hist_len.copy_(torch.randint(0, m + 1, (R,), generator=gen))
+    st.hist_len[:3] = torch.tensor([0, m, m - 1])[: min(R, 3)]
+    st.head.copy_(torch.randint(0, m, (R,), generator=gen))
+    newest = (st.head - 1) % m
+    ar = torch.arange(R)
+    st.gamma.copy_(sy[ar, newest] / (y[ar, newest] ** 2).sum(-1))
+    # A line search in progress: direction, step, trial point.
+    st.d.copy_(randn(R, n))
+    st.gd.copy_(-rand(R) - 0.1)
+    st.t.copy_(rand(R) + 0.1)
+    st.x_trial.copy_(torch.clamp(st.x + st.t[:, None] * st.d, st.lower, st.upper))
+    st.slope.copy_(torch.linalg.vecdot(st.g, st.x_trial - st.x))
+    st.ls_iter.copy_(torch.randint(0, OPTIONS.max_ls, (R,), generator=gen))
+    st.ls_iter[rand(R) < 0.3] = OPTIONS.max_ls - 1  # a rejection exhausts these searches
+    st.nit.copy_(torch.randint(0, OPTIONS.max_iter, (R,), generator=gen))
+    st.nit[rand(R) < 0.15] = OPTIONS.max_iter - 1
+    st.nfev.copy_(st.nit + 1 + torch.randint(0, 3, (R,), generator=gen))
+    st.nfev[rand(R) < 0.15] = OPTIONS.max_fun - 1
+    st.need_dir.copy_(rand(R) < 0.5)
+    st.status[rand(R) < 0.1] = Status.MAX_ITER  # stopped rows, which no step may touch
+    # H = -I (rho = 0, gamma = -1) gives an ascent direction: these rows must restart.
+    ascent = slice(R // 2, R // 2 + 2)
+    st.rho[ascent], st.gamma[ascent], st.hist_len[ascent] = 0.0, -1.0, m
+    st.need_dir[ascent], st.status[ascent] = True, Status.RUNNING
+    return st
+
+
+def trial_outcome(st: BatchState, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """(f_t, g_t) at st.x_trial, by row mod 7: accepted with a curvature update, accepted
+    with s.y < 0, converged by gtol, converged by ftol (its slope set to 0), rejected, NaN f,
+    inf gradient."""
+    gen = torch.Generator().manual_seed(seed)
+    R, n = st.x.shape
+    s = st.x_trial - st.x
+    kind = torch.arange(R) % 7
+    f_t = torch.where(kind < 3, st.f + 2 * OPTIONS.c1 * st.slope.clamp(max=0) - 1e-3, st.f + 1.0)
+    g_t = st.g + s * (0.5 + torch.rand(R, n, generator=gen, dtype=torch.float64)).to(st.x.dtype)
+    g_t[kind == 1] = (st.g - s)[kind == 1]
+    g_t[kind == 2] = 0.0
+    st.slope[kind == 3] = 0.0
+    f_t[kind == 3] = st.f[kind == 3]
+    f_t[kind == 5] = float("nan")
+    g_t[(kind == 6).nonzero().squeeze(1), 0] = float("inf")
+    return f_t, g_t
+
+
+def clone_state(st: BatchState) -> BatchState:
+    return BatchState(**{f.name: getattr(st, f.name).clone() for f in dataclasses.fields(st)})
+
+
+def assert_states_match(got: BatchState, want: BatchState) -> None:
+    """Integer and boolean fields equal; floating fields within the dtype's tolerance."""
+    tol = dict(rtol=1e-4, atol=1e-5) if got.x.dtype == torch.float32 else dict(rtol=1e-10, atol=1e-12)
+    for f in dataclasses.fields(got):
+        a, b = getattr(got, f.name), getattr(want, f.name)
+        if a.is_floating_point():
+            torch.testing.assert_close(a.double(), b.double(), equal_nan=True, **tol, msg=lambda m: f"{f.name}: {m}")
+        else:
+            assert torch.equal(a, b), f"{f.name}: {a} != {b}"
+
+
+def step_masks(st: BatchState) -> tuple[torch.Tensor, torch.Tensor]:
+    """(need, run) as the engine forms them."""
+    run = st.status == Status.RUNNING
+    return run & st.need_dir, run

@@ -1,0 +1,133 @@
+"""Degenerate problems: fixed variables, everything active, no bounds, tiny shapes."""
+import pytest
+import torch
+
+from intriguing_fast import Status, autograd_objective, minimize_lbfgsb
+
+
+def separable_quadratic(center: torch.Tensor):
+    """f(x) = 0.5 ||x - center||^2 row by row: the optimum is the projection of center."""
+    def fun(x, index):
+        r = x - center[index]
+        return 0.5 * (r * r).sum(dim=1), r
+    return fun
+
+
+def test_lower_equal_upper_keeps_fixed_variables(backend):
+    center = torch.full((3, 5), 2.0, dtype=torch.float64)
+    lower = torch.full((3, 5), -1.0, dtype=torch.float64)
+    upper = torch.full((3, 5), 1.0, dtype=torch.float64)
+    lower[:, 1] = upper[:, 1] = 0.25
+    res = minimize_lbfgsb(separable_quadratic(center), torch.zeros(3, 5, dtype=torch.float64), lower, upper,
+                          backend=backend)
+    assert bool(res.success.all())
+    assert (res.x[:, 1] == 0.25).all()
+    torch.testing.assert_close(res.x[:, [0, 2, 3, 4]], torch.ones(3, 4, dtype=torch.float64))
+
+
+def test_every_variable_active_at_the_optimum(backend):
+    center = torch.tensor([[5.0, -5.0, 7.0]], dtype=torch.float64)
+    res = minimize_lbfgsb(separable_quadratic(center), torch.zeros(1, 3, dtype=torch.float64), -1.0, 1.0,
+                          backend=backend)
+    assert res.status[0] == Status.CONVERGED_GTOL
+    assert res.x.tolist() == [[1.0, -1.0, 1.0]]
+    assert res.pg_norm[0] == 0
+
+
+def test_no_bounds_is_plain_lbfgs(backend):
+    center = torch.randn(4, 30, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    res = minimize_lbfgsb(separable_quadratic(center), torch.zeros(4, 30, dtype=torch.float64), backend=backend)
+    assert bool(res.success.all())
+    torch.testing.assert_close(res.x, center, atol=1e-6, rtol=0)
+
+
+def test_zero_gradient_at_a_bound_converges_at_iteration_zero(backend):
+    # x0 sits on the lower bound where the minimum is: the projected gradient is 0.
+    center = torch.zeros(2, 4, dtype=torch.float64)
+    res = minimize_lbfgsb(separable_quadratic(center), torch.zeros(2, 4, dtype=torch.float64), 0.0, 1.0,
+                          backend=backend)
+    assert res.status.tolist() == [Status.CONVERGED_GTOL] * 2
+    assert res.nit.tolist() == [0, 0] and res.nfev.tolist() == [1, 1]
+
+
+def test_batch_where_every_problem_converges_at_iteration_zero(backend):
+    center = torch.rand(16, 7, dtype=torch.float64)
+    calls = []
+
+    def fun(x, index):
+        calls.append(index.clone())
+        return separable_quadratic(center)(x, index)
+
+    res = minimize_lbfgsb(fun, center.clone(), backend=backend)
+    assert len(calls) == 1 and bool((res.status == Status.CONVERGED_GTOL).all())
+    assert torch.equal(res.x, center)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_single_problem_single_variable(backend, dtype):
+    fun = autograd_objective(lambda x, i: ((x - 3.0) ** 2).sum(dim=1) + torch.cos(x).sum(dim=1))
+    res = minimize_lbfgsb(fun, torch.zeros(1, 1, dtype=dtype), -10.0, 10.0, backend=backend)
+    assert res.x.shape == (1, 1) and res.x.dtype == dtype
+    # f'(x) = 2(x - 3) - sin(x) = 0 near x = 3.07
+    assert abs(2 * (res.x.item() - 3) - torch.sin(res.x).item()) < 1e-4
+    assert bool(res.success.all())
+
+
+def test_start_outside_the_box_is_projected(backend):
+    center = torch.zeros(1, 3, dtype=torch.float64)
+    calls = []
+
+    def fun(x, index):
+        calls.append(x.clone())
+        return separable_quadratic(center)(x, index)
+
+    res = minimize_lbfgsb(fun, torch.tensor([[5.0, -5.0, 0.5]], dtype=torch.float64), 0.0, 1.0, backend=backend)
+    assert calls[0].tolist() == [[1.0, 0.0, 0.5]]
+    torch.testing.assert_close(res.x, center)
+
+
+def test_max_iter_zero_and_limits(backend):
+    center = torch.ones(3, 10, dtype=torch.float64)
+    x0 = torch.zeros(3, 10, dtype=torch.float64)
+    res = minimize_lbfgsb(separable_quadratic(center), x0, max_iter=0, backend=backend)
+    assert res.status.tolist() == [Status.MAX_ITER] * 3 and torch.equal(res.x, x0)
+    rosen = autograd_objective(lambda x, i: (100 * (x[:, 1:] - x[:, :-1] ** 2) ** 2 + (1 - x[:, :-1]) ** 2).sum(1))
+    x0 = torch.full((2, 6), -1.2, dtype=torch.float64)
+    res = minimize_lbfgsb(rosen, x0, max_iter=3, backend=backend)
+    assert res.status.tolist() == [Status.MAX_ITER] * 2 and res.nit.tolist() == [3, 3]
+    res = minimize_lbfgsb(rosen, x0, max_fun=5, backend=backend)
+    assert res.status.tolist() == [Status.MAX_FUN] * 2 and res.nfev.tolist() == [5, 5]
+
+
+def test_nonfinite_problems_fail_alone(backend):
+    """A problem whose objective turns NaN ends with its own status and its last finite point."""
+    center = torch.full((4, 6), 0.5, dtype=torch.float64)
+
+    def fun(x, index):
+        f, g = separable_quadratic(center)(x, index)
+        poisoned = (index == 1) & (x[:, 0] > 0.2)  # problem 1 turns NaN on its way to the optimum
+        f = torch.where(poisoned, float("nan"), f)
+        g = torch.where((index == 2)[:, None] & (x[:, :1] > 0.1), float("inf"), g)  # problem 2: inf gradient
+        return f, g
+
+    res = minimize_lbfgsb(fun, torch.zeros(4, 6, dtype=torch.float64), 0.0, 1.0, backend=backend)
+    assert res.status[1] == Status.NONFINITE and res.status[2] == Status.NONFINITE
+    assert bool(torch.isfinite(res.x).all() & torch.isfinite(res.fun).all())
+    assert res.x[1, 0] <= 0.2 and res.x[2, 0] <= 0.1
+    assert bool(res.success[[0, 3]].all())
+    torch.testing.assert_close(res.x[[0, 3]], center[[0, 3]])
+
+
+def test_nonfinite_at_the_start():
+    def fun(x, index):
+        return torch.where(index == 0, float("nan"), (x * x).sum(1)), 2 * x
+
+    res = minimize_lbfgsb(fun, torch.ones(2, 3, dtype=torch.float64))
+    assert res.status.tolist() == [Status.NONFINITE, Status.CONVERGED_GTOL]
+    assert res.message[0].startswith("ABNORMAL")
+
+
+def test_result_repr_and_messages():
+    res = minimize_lbfgsb(separable_quadratic(torch.ones(2, 3)), torch.zeros(2, 3))
+    assert "CONVERGED" in repr(res) and "B=2" in repr(res)
+    assert all(m.startswith("CONVERGENCE") for m in res.message)

@@ -1,0 +1,57 @@
+"""The fused C++ steps (csrc/) against the torch reference, step by step and end to end."""
+import pytest
+import torch
+
+from intriguing_fast import minimize_lbfgsb
+from intriguing_fast.kernels import CppKernels, TorchKernels, native_available
+from intriguing_fast.problems import softmax_attack
+
+from kernel_cases import OPTIONS, assert_states_match, clone_state, random_state, step_masks, trial_outcome
+
+pytestmark = pytest.mark.skipif(not native_available(), reason="the native extension intriguing_fast._C is not built")
+
+CASES = [(torch.float64, None), (torch.float32, None), (torch.float32, torch.bfloat16), (torch.float64, torch.bfloat16)]
+
+
+def run_step(step: str, kernels, st, f_t=None, g_t=None) -> None:
+    need, run = step_masks(st)
+    if step == "direction":
+        kernels.direction(st, need)
+    elif step == "trial":
+        kernels.trial(st, run)
+    else:
+        kernels.accept(st, run, f_t, g_t, OPTIONS)
+
+
+@pytest.mark.parametrize("dtype,history_dtype", CASES)
+@pytest.mark.parametrize("n,fixed", [(1, "mixed"), (37, "mixed"), (300, "none"), (64, "all")])
+@pytest.mark.parametrize("step", ["direction", "trial", "accept"])
+def test_step_matches_reference(step, n, fixed, dtype, history_dtype):
+    st = random_state(24, n, 4, dtype, seed=n, fixed=fixed, history_dtype=history_dtype)
+    f_t, g_t = trial_outcome(st)
+    want, got = clone_state(st), clone_state(st)
+    run_step(step, TorchKernels(), want, f_t, g_t)
+    run_step(step, CppKernels(), got, f_t, g_t)
+    assert_states_match(got, want)
+
+
+def test_rejects_a_state_it_cannot_write_in_place():
+    st = random_state(4, 8, 2, torch.float64)
+    st.x = st.x.t().contiguous().t()  # same values, column-major: no in-place view possible
+    with pytest.raises(ValueError, match="state.x: must be C-contiguous"):
+        CppKernels().trial(st, st.need_dir)
+    st = random_state(4, 8, 2, torch.float64)
+    st.t = st.t.float()
+    with pytest.raises(ValueError, match="state.t: expected dtype float64"):
+        CppKernels().trial(st, st.need_dir)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_engine_matches_reference(dtype):
+    problem = softmax_attack(12, 200, c=0.05, seed=3, dtype=dtype)
+    ref = minimize_lbfgsb(problem.fun, problem.x0, problem.lower, problem.upper, backend="torch", max_iter=8)
+    res = minimize_lbfgsb(problem.fun, problem.x0, problem.lower, problem.upper, backend="cpp", max_iter=8)
+    assert torch.equal(res.status, ref.status) and torch.equal(res.nit, ref.nit) and torch.equal(res.nfev, ref.nfev)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else {}
+    torch.testing.assert_close(res.x, ref.x, **tol)
+    torch.testing.assert_close(res.fun, ref.fun, **tol)

@@ -1,0 +1,83 @@
+"""The Triton steps against the torch reference. Without a GPU they run on CPU tensors in
+Triton's interpreter (TRITON_INTERPRET=1, set here before triton is imported), so shapes
+stay small; with CUDA they run compiled on the GPU."""
+import importlib.util
+import os
+import sys
+
+import pytest
+import torch
+
+if importlib.util.find_spec("triton") is None:
+    pytest.skip("triton is not installed", allow_module_level=True)
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+if DEVICE == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
+    if "triton" in sys.modules:  # its language functions were built for compilation, not interpretation
+        pytest.skip("triton was imported before TRITON_INTERPRET=1 could be set: run with TRITON_INTERPRET=1",
+                    allow_module_level=True)
+    os.environ["TRITON_INTERPRET"] = "1"
+
+from intriguing_fast import minimize_lbfgsb  # noqa: E402
+from intriguing_fast.kernels import TorchKernels  # noqa: E402
+from intriguing_fast.kernels.triton_backend import TritonKernels  # noqa: E402
+from intriguing_fast.problems import softmax_attack  # noqa: E402
+
+from kernel_cases import OPTIONS, assert_states_match, clone_state, random_state, step_masks, trial_outcome  # noqa: E402
+
+# The inf-gradient case multiplies inf by 0 in NumPy, as it does on the GPU, without a warning there.
+pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+
+# (n, kernels): one register-resident block; n = 37 over 16-wide chunks (odd tail, several chunks).
+LAYOUTS = {"block": TritonKernels(), "chunked": TritonKernels(max_block=16, block_chunk=16)}
+
+
+def to_device(st):
+    for name, value in vars(st).items():
+        setattr(st, name, value.to(DEVICE))
+    return st
+
+
+@pytest.mark.parametrize("dtype,history_dtype", [(torch.float64, None), (torch.float32, None),
+                                                 (torch.float32, torch.bfloat16)])
+@pytest.mark.parametrize("n,fixed", [(37, "mixed"), (20, "all"), (45, "none")])
+@pytest.mark.parametrize("layout", ["block", "chunked"])
+@pytest.mark.parametrize("step", ["direction", "trial", "accept"])
+def test_step_matches_reference(step, layout, n, fixed, dtype, history_dtype):
+    st = random_state(14, n, 3, dtype, seed=n, fixed=fixed, history_dtype=history_dtype)
+    f_t, g_t = trial_outcome(st)
+    want, got = clone_state(st), to_device(clone_state(st))
+    need, run = step_masks(st)
+    kernels = LAYOUTS[layout]
+    if step == "direction":
+        TorchKernels().direction(want, need)
+        kernels.direction(got, need.to(DEVICE))
+    elif step == "trial":
+        TorchKernels().trial(want, run)
+        kernels.trial(got, run.to(DEVICE))
+    else:
+        TorchKernels().accept(want, run, f_t, g_t, OPTIONS)
+        kernels.accept(got, run.to(DEVICE), f_t.to(DEVICE), g_t.to(DEVICE), OPTIONS)
+    assert_states_match(to_cpu(got), want)
+
+
+def to_cpu(st):
+    for name, value in vars(st).items():
+        setattr(st, name, value.cpu())
+    return st
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_engine_matches_reference(dtype):
+    """A small batch solved end to end with the Triton backend, against the reference."""
+    problem = softmax_attack(6, 40, c=0.05, seed=4, dtype=dtype)
+    ref = minimize_lbfgsb(problem.fun, problem.x0, problem.lower, problem.upper, backend="torch", max_iter=6)
+    p = [v.to(DEVICE) for v in (problem.x0, problem.lower, problem.upper)]
+
+    def fun(x, index):
+        f, g = problem.fun(x.cpu(), index.cpu())
+        return f.to(DEVICE), g.to(DEVICE)
+
+    res = minimize_lbfgsb(fun, *p, backend="triton", max_iter=6)
+    assert torch.equal(res.status.cpu(), ref.status) and torch.equal(res.nit.cpu(), ref.nit)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else {}
+    torch.testing.assert_close(res.x.cpu(), ref.x, **tol)

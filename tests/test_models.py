@@ -1,0 +1,189 @@
+"""Model zoo: architectures, weight decay, training, registry and the checkpoint cache."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import intriguing_fast.models.cache as cache_module
+import intriguing_fast.models.zoo as zoo_module
+from intriguing_fast.data import MnistSplit
+from intriguing_fast.models import (
+    MLP,
+    MODEL_ZOO,
+    TABLE1,
+    TABLE3,
+    AutoencoderClassifier,
+    CheckpointCorruptError,
+    CheckpointKeyError,
+    ConvNet,
+    Phase,
+    checkpoint_key,
+    error_rate,
+    get_spec,
+    save_checkpoint,
+    train_model,
+    trained_model,
+    training_data,
+    weight_decay_penalty,
+)
+from intriguing_fast.models.cache import checkpoint_path
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """These tensors are tiny: one thread avoids OpenMP oversubscription on a shared 2-core box."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def toy_mnist(n: int = 400, seed: int = 0) -> MnistSplit:
+    """Noisy copies of ten random prototype images: learnable, and no MNIST files needed."""
+    g = torch.Generator().manual_seed(seed)
+    prototypes = torch.rand(10, 1, 28, 28, generator=g)
+    labels = torch.arange(n) % 10
+    images = (prototypes[labels] + 0.3 * torch.randn(n, 1, 28, 28, generator=g)).clamp(0, 1)
+    return MnistSplit(images, labels, "toy", "train")
+
+
+@pytest.mark.parametrize("name", list(MODEL_ZOO))
+def test_every_model_returns_logits_for_both_input_layouts(name):
+    torch.manual_seed(0)
+    model = get_spec(name).build().eval()
+    x = torch.rand(5, 1, 28, 28)
+    logits = model(x)
+    assert logits.shape == (5, 10)
+    torch.testing.assert_close(model(x.view(5, 784)), logits)
+    with pytest.raises(ValueError, match=r"x: expected images of shape \[N, 1, 28, 28\] or \[N, 784\]"):
+        model(torch.rand(5, 3, 28, 28))
+
+
+def test_feature_layers():
+    x = torch.rand(3, 784)
+    assert [h.shape for h in MLP((784, 123, 456, 10)).hidden(x)] == [(3, 123), (3, 456)]
+    assert MLP((784, 10)).hidden(x) == []
+    assert AutoencoderClassifier().encode(x).shape == (3, 400)
+    assert ConvNet().features(x).shape == (3, 100)
+    with pytest.raises(ValueError, match="sizes: expected"):
+        MLP((100, 10))
+
+
+def test_weight_decay_penalty_is_half_lambda_times_all_squared_parameters():
+    layers = [torch.nn.Linear(3, 2), torch.nn.Linear(2, 4)]
+    expected = sum(lam / 2 * (l.weight.pow(2).sum() + l.bias.pow(2).sum()) for l, lam in zip(layers, (0.3, 0.01)))
+    torch.testing.assert_close(weight_decay_penalty(layers, (0.3, 0.01)), expected)
+    assert weight_decay_penalty(layers, (0.0, 0.0)).item() == 0.0
+    with pytest.raises(ValueError, match="lambdas: expected one per layer"):
+        weight_decay_penalty(layers, (0.1,))
+
+
+def test_registry_matches_the_paper():
+    assert set(TABLE1) | set(TABLE3) | {"ConvNet"} == set(MODEL_ZOO)
+    assert [get_spec(n).subset for n in TABLE3] == ["P1", "P1", "P2"]
+    assert [get_spec(n).recipe.train.weight_decay for n in TABLE1[:3]] == [(1e-4,), (1e-2,), (1.0,)]
+    assert get_spec("FC200-200-10").recipe.train.weight_decay == (1e-5, 1e-5, 1e-6)
+    assert get_spec("AE400-10").recipe.train.weight_decay == (1e-6,)
+    assert get_spec("FC10(1)").paper_errors == {"train": 21.2, "test": 20.0}
+    with pytest.raises(KeyError, match="unknown model 'FC9'"):
+        get_spec("FC9")
+
+
+def test_recipe_validation_and_capping():
+    with pytest.raises(ValueError, match="optimizer: expected"):
+        Phase("rmsprop", 1, ())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="batch_size: expected >= 1"):
+        Phase("adam", 1, ())
+    capped = get_spec("AE400-10").recipe.capped(2)
+    assert capped.train.epochs == capped.pretrain.epochs == 2
+    assert capped.train.weight_decay == (1e-6,)
+
+
+def mean_loss(model, data: MnistSplit) -> float:
+    with torch.no_grad():
+        return F.cross_entropy(model(data.images), data.labels).item()
+
+
+@pytest.mark.parametrize(("name", "factor"), [("FC100-100-10", 0.8), ("FC10(1e-4)", 0.5)])
+def test_short_training_lowers_the_loss_deterministically(name, factor):
+    spec, data = get_spec(name), toy_mnist()
+    recipe = replace(spec.recipe.capped(20), train=replace(spec.recipe.capped(20).train, batch_size=32))
+    with torch.random.fork_rng():
+        torch.manual_seed(recipe.seed)
+        untrained = spec.build()
+    model = train_model(spec.build, data, recipe, progress=False)
+    assert mean_loss(model, data) < factor * mean_loss(untrained, data)
+    again = train_model(spec.build, data, recipe, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    assert error_rate(model, data) < 0.5
+
+
+def test_autoencoder_is_not_fine_tuned():
+    spec, data = get_spec("AE400-10"), toy_mnist(200)
+    short = train_model(spec.build, data, spec.recipe.capped(1), progress=False)
+    longer = train_model(spec.build, data, replace(spec.recipe.capped(1), train=replace(spec.recipe.train, epochs=20)), progress=False)
+    assert torch.equal(short.encoder.weight, longer.encoder.weight)  # the supervised phase leaves the code alone
+    assert not torch.equal(short.head.weight, longer.head.weight)
+    assert all(p.requires_grad for p in longer.parameters())
+
+
+def test_training_data_follows_the_spec_subset():
+    train = toy_mnist(100)
+    assert training_data(get_spec("FC10(1)"), train) is train
+    p1 = training_data(get_spec("FC123-456-10 (P1)"), train)
+    p2 = training_data(get_spec("FC100-100-10' (P2)"), train)
+    assert (p1.split, p2.split, len(p1), len(p2)) == ("P1", "P2", 50, 50)
+
+
+TINY = get_spec("FC10(1e-2)").recipe.capped(2)
+
+
+def test_cache_reuses_the_first_run(tmp_path, monkeypatch):
+    data = toy_mnist(100)
+    first = trained_model("FC10(1e-2)", data, tmp_path, recipe=TINY, progress=False)
+    assert len(list(tmp_path.glob("FC10*.pt"))) == 1
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("retrained although a checkpoint exists")
+
+    monkeypatch.setattr(zoo_module, "train_model", refuse)
+    second = trained_model("FC10(1e-2)", data, tmp_path, recipe=TINY, progress=False)
+    torch.testing.assert_close(second(data.images), first(data.images), rtol=0, atol=0)
+    with pytest.raises(AssertionError, match="retrained"):  # another recipe or other data: another key
+        trained_model("FC10(1e-2)", data, tmp_path, recipe=TINY.capped(1), progress=False)
+    with pytest.raises(AssertionError, match="retrained"):
+        trained_model("FC10(1e-2)", toy_mnist(100, seed=1), tmp_path, recipe=TINY, progress=False)
+
+
+def test_cache_key_mismatch_is_an_error(tmp_path):
+    data = toy_mnist(100)
+    spec = get_spec("FC10(1e-2)")
+    key = checkpoint_key(spec, TINY, data)
+    path = checkpoint_path(tmp_path, spec.name, key)
+    save_checkpoint(path, {**key, "model": "someone else"}, spec.build().state_dict(), {})
+    with pytest.raises(CheckpointKeyError, match=r"differs from the expected key in \['model'\]"):
+        trained_model(spec.name, data, tmp_path, recipe=TINY, progress=False)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointCorruptError, match="unreadable checkpoint"):
+        trained_model(spec.name, data, tmp_path, recipe=TINY, progress=False)
+
+
+def test_interrupted_write_leaves_no_checkpoint(tmp_path, monkeypatch):
+    data = toy_mnist(100)
+    real_save = torch.save
+
+    def killed_mid_write(obj, handle):
+        handle.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cache_module.torch, "save", killed_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        trained_model("FC10(1e-2)", data, tmp_path, recipe=TINY, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(cache_module.torch, "save", real_save)
+    model = trained_model("FC10(1e-2)", data, tmp_path, recipe=TINY, progress=False)
+    assert [p.suffix for p in tmp_path.iterdir()] == [".pt"]
+    assert error_rate(model, data) < 0.5
