@@ -55,7 +55,7 @@ _SPECS = (
               "sigmoid autoencoder 784-400 (not fine-tuned) + softmax, lambda=1e-6", {"train": 0.57, "test": 1.9}),
     ModelSpec("FC100-100-10 (P1)", partial(MLP, (784, 100, 100, 10)), "P1", _sigmoid_net(100, 64, 0.2),
               "sigmoid net trained on P1", {"P1": 0.0, "P2": 2.4, "test": 2.0}),
-    ModelSpec("FC123-456-10 (P1)", partial(MLP, (784, 123, 456, 10)), "P1", _sigmoid_net(100, 64, 0.05),
+    ModelSpec("FC123-456-10 (P1)", partial(MLP, (784, 123, 456, 10)), "P1", _sigmoid_net(90, 32, 0.05),
               "sigmoid net trained on P1", {"P1": 0.0, "P2": 2.5, "test": 2.1}),
     ModelSpec("FC100-100-10' (P2)", partial(MLP, (784, 100, 100, 10)), "P2", _sigmoid_net(100, 64, 0.2),
               "sigmoid net trained on P2", {"P1": 2.3, "P2": 0.0, "test": 2.1}),
