@@ -40,6 +40,7 @@ def minimize_lbfgsb(
         fun: ``fun(x, index) -> (f, grad)`` with x of shape [k, n], index the LongTensor of
             the k problem ids (rows of x0) these rows belong to, f [k] and grad [k, n].
             Only problems still running are passed, so look per-problem data up with index.
+            x may be a buffer the engine reuses (as in scipy): copy it to keep it.
         x0: [B, n] starting points, float32 or float64. Points outside the box are
             projected onto it first.
         lower, upper: scalars or tensors broadcastable to [B, n]; +-inf for no bound.
