@@ -8,6 +8,8 @@ import argparse
 import time
 from pathlib import Path
 
+import torch
+
 from .experiments import SCALES, STAGES, RunConfig, run
 from .report import write_report
 
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> Path:
     unknown = [s for s in only if s not in STAGES]
     if unknown:
         parser.error(f"--only: unknown stage(s) {unknown}; expected some of {list(STAGES)}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available to this torch build")
     start = time.perf_counter()
     results = run(RunConfig(scale=SCALES[args.scale], out=out, data_dir=args.data_dir, only=only, device=args.device,
                             seed=args.seed, model_cache=args.model_cache, progress=not args.no_progress))

@@ -96,6 +96,10 @@ def test_cli_runs_selected_stages(tiny_run, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["--only", "table9"])
     assert "unknown stage" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            main(["--device", "cuda"])
+        assert "--device cuda: no CUDA device" in capsys.readouterr().err
 
 
 def test_controls():
