@@ -30,6 +30,15 @@ def _free(x, g, lo, hi):
 
 
 @triton.jit
+def _free_chunk(x, g, lower, upper, at, inb):
+    """One chunk of a row: its gradient and which of its variables are free."""
+    gv = tl.load(g + at, mask=inb, other=0.0)
+    free = _free(tl.load(x + at, mask=inb, other=0.0), gv, tl.load(lower + at, mask=inb, other=0.0),
+                 tl.load(upper + at, mask=inb, other=0.0))
+    return gv, free
+
+
+@triton.jit
 def _to_history(v, H):
     """v rounded to the element type of history pointer H: bfloat16 by integer round to
     nearest even, as torch does (the same bits compiled and interpreted; inputs are finite)."""
@@ -109,10 +118,7 @@ def direction_chunked_kernel(need, x, g, lower, upper, S, Y, rho, gamma, hist_le
         for c in range(0, n, BLOCK):  # q = P_F g
             offs = c + tl.arange(0, BLOCK)
             inb = offs < n
-            gv = tl.load(g + row + offs, mask=inb, other=0.0)
-            free = _free(tl.load(x + row + offs, mask=inb, other=0.0), gv,
-                         tl.load(lower + row + offs, mask=inb, other=0.0),
-                         tl.load(upper + row + offs, mask=inb, other=0.0))
+            gv, free = _free_chunk(x, g, lower, upper, row + offs, inb)
             q = tl.where(free, gv, 0.0)
             acc += q * q
             tl.store(d + row + offs, q, mask=inb)
@@ -138,10 +144,7 @@ def direction_chunked_kernel(need, x, g, lower, upper, S, Y, rho, gamma, hist_le
         for c in range(0, n, BLOCK):  # d = -P_F H q
             offs = c + tl.arange(0, BLOCK)
             inb = offs < n
-            gv = tl.load(g + row + offs, mask=inb, other=0.0)
-            free = _free(tl.load(x + row + offs, mask=inb, other=0.0), gv,
-                         tl.load(lower + row + offs, mask=inb, other=0.0),
-                         tl.load(upper + row + offs, mask=inb, other=0.0))
+            gv, free = _free_chunk(x, g, lower, upper, row + offs, inb)
             dv = tl.where(free, -tl.load(d + row + offs, mask=inb, other=0.0), 0.0)
             acc_gd += gv * dv
             acc_dd += dv * dv
@@ -152,10 +155,7 @@ def direction_chunked_kernel(need, x, g, lower, upper, S, Y, rho, gamma, hist_le
             for c in range(0, n, BLOCK):  # d = -P_F g
                 offs = c + tl.arange(0, BLOCK)
                 inb = offs < n
-                gv = tl.load(g + row + offs, mask=inb, other=0.0)
-                free = _free(tl.load(x + row + offs, mask=inb, other=0.0), gv,
-                             tl.load(lower + row + offs, mask=inb, other=0.0),
-                             tl.load(upper + row + offs, mask=inb, other=0.0))
+                gv, free = _free_chunk(x, g, lower, upper, row + offs, inb)
                 tl.store(d + row + offs, tl.where(free, -gv, 0.0), mask=inb)
 
 
