@@ -1,6 +1,7 @@
-// Step 3 (TorchKernels.accept), fused per problem: Armijo decision, curvature pair and
-// ring-buffer write, move, projected-gradient norm and status for accepted trials; step
-// shrink, restart or failure for rejected ones; a non-finite trial ends its problem. Two passes: reductions, then writes.
+// Step 3 (TorchKernels.accept), fused per problem rows[i], whose trial point, f and g are row i
+// of x_trial, f_t and g_t: Armijo decision, curvature pair and ring-buffer write, move,
+// projected-gradient norm and status for an accepted trial; step shrink, restart or failure for
+// a rejected one; a non-finite trial ends its problem. Two passes: reductions, then writes.
 #pragma once
 
 #include <algorithm>
@@ -14,12 +15,12 @@
 namespace intriguing_fast {
 
 template <typename T, typename H>
-void accept(const Batch<T, H>& st, const bool* run, const T* f_t, const T* g_t, const Settings& opt) {
+void accept(const Batch<T, H>& st, const int64_t* rows, int64_t k, const T* f_t, const T* g_t, const Settings& opt) {
   const int64_t n = st.n, m = st.m;
 #pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < st.rows; ++b) {
-    if (!run[b]) continue;
-    const T *xt = st.x_trial + b * n, *gt = g_t + b * n, *lo = st.lower + b * n, *hi = st.upper + b * n;
+  for (int64_t i = 0; i < k; ++i) {
+    const int64_t b = rows[i];
+    const T *xt = st.x_trial + i * n, *gt = g_t + i * n, *lo = st.lower + b * n, *hi = st.upper + b * n;
     T *x = st.x + b * n, *g = st.g + b * n;
     // The pair is the one the history will hold (rounded to H), so rho matches it exactly.
     T sy = 0, yy = 0, nonfinite = 0;
@@ -30,7 +31,7 @@ void accept(const Batch<T, H>& st, const bool* run, const T* f_t, const T* g_t, 
       yy += y * y;
       nonfinite += gt[i] * T(0);  // NaN iff some g_t[i] is NaN or inf
     }
-    const T ft = f_t[b], f_old = st.f[b];
+    const T ft = f_t[i], f_old = st.f[b];
     const bool finite = std::isfinite(ft) && nonfinite == 0;
     const bool ok = finite && ft <= f_old + T(opt.c1) * std::min(st.slope[b], T(0));
     if (ok) {

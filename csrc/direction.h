@@ -16,15 +16,16 @@
 namespace intriguing_fast {
 
 template <typename T, typename H>
-void direction(const Batch<T, H>& st, const bool* need) {
+void direction(const Batch<T, H>& st, const int64_t* rows, int64_t k) {
   const int64_t n = st.n, m = st.m;
 #pragma omp parallel
   {
     std::vector<T> q(n), alpha(m);
     std::vector<uint8_t> free(n);
 #pragma omp for schedule(static)
-    for (int64_t b = 0; b < st.rows; ++b) {
-      if (!need[b]) continue;
+    for (int64_t i = 0; i < k; ++i) {
+      const int64_t b = rows[i];
+      if (!st.need_dir[b]) continue;
       const T *x = st.x + b * n, *g = st.g + b * n, *lo = st.lower + b * n, *hi = st.upper + b * n;
       T* d = st.d + b * n;
       T qq = 0;

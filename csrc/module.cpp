@@ -82,36 +82,48 @@ void dispatch(const py::dict& st, F&& body) {
   }
 }
 
-const bool* mask_of(const py::array& mask, int64_t rows, const char* name) {
-  return data_of<bool>(mask, name, {rows});
+// The row list of a step: distinct problem indices in [0, rows), so no two threads share a row.
+const int64_t* rows_of(const py::array& rows, int64_t R) {
+  if (rows.ndim() != 1) throw std::invalid_argument("rows: expected a 1-D array of problem indices");
+  const int64_t k = rows.shape(0);
+  const int64_t* r = data_of<int64_t>(rows, "rows", {k});
+  std::vector<bool> seen(R, false);
+  for (int64_t i = 0; i < k; ++i) {
+    if (r[i] < 0 || r[i] >= R || seen[r[i]])
+      throw std::invalid_argument("rows: expected distinct indices in [0, " + std::to_string(R) + "), got " +
+                                  std::to_string(r[i]) + " at position " + std::to_string(i));
+    seen[r[i]] = true;
+  }
+  return r;
 }
 
-void direction(const py::dict& st, const py::array& need) {
+void direction(const py::dict& st, const py::array& rows) {
   dispatch(st, [&](auto b) {
-    const bool* nd = mask_of(need, b.rows, "need");
+    const int64_t* r = rows_of(rows, b.rows);
     py::gil_scoped_release release;
-    ifk::direction(b, nd);
+    ifk::direction(b, r, rows.shape(0));
   });
 }
 
-void trial(const py::dict& st, const py::array& run) {
+void trial(const py::dict& st, const py::array& rows) {
   dispatch(st, [&](auto b) {
-    const bool* r = mask_of(run, b.rows, "run");
+    const int64_t* r = rows_of(rows, b.rows);
     py::gil_scoped_release release;
-    ifk::trial(b, r);
+    ifk::trial(b, r, rows.shape(0));
   });
 }
 
-void accept(const py::dict& st, const py::array& run, const py::array& f_t, const py::array& g_t, int64_t max_iter,
+void accept(const py::dict& st, const py::array& rows, const py::array& f_t, const py::array& g_t, int64_t max_iter,
             int64_t max_fun, int64_t max_ls, double gtol, double ftol, double c1) {
   dispatch(st, [&](auto b) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(b.x)>>;
-    const bool* r = mask_of(run, b.rows, "run");
-    const T* ft = data_of<T>(f_t, "f_t", {b.rows});
-    const T* gt = data_of<T>(g_t, "g_t", {b.rows, b.n});
+    const int64_t* r = rows_of(rows, b.rows);
+    const int64_t k = rows.shape(0);
+    const T* ft = data_of<T>(f_t, "f_t", {k});
+    const T* gt = data_of<T>(g_t, "g_t", {k, b.n});
     const ifk::Settings opt{max_iter, max_fun, max_ls, gtol, ftol, c1};
     py::gil_scoped_release release;
-    ifk::accept(b, r, ft, gt, opt);
+    ifk::accept(b, r, k, ft, gt, opt);
   });
 }
 
@@ -119,11 +131,11 @@ void accept(const py::dict& st, const py::array& run, const py::array& f_t, cons
 
 PYBIND11_MODULE(_C, mod) {
   mod.doc() = "intriguing_fast native CPU core: the three fused steps of a projected L-BFGS iteration (C++17, OpenMP)";
-  mod.def("direction", &direction, py::arg("state"), py::arg("need"),
-          "In place, for the rows in `need`: search direction d, g.d, first step t (kernels/reference.py).");
-  mod.def("trial", &trial, py::arg("state"), py::arg("run"),
-          "In place, for the rows in `run`: x_trial = P(x + t d) and slope = g.(x_trial - x).");
-  mod.def("accept", &accept, py::arg("state"), py::arg("run"), py::arg("f_t"), py::arg("g_t"), py::arg("max_iter"),
+  mod.def("direction", &direction, py::arg("state"), py::arg("rows"),
+          "In place, for the problems in `rows` that need one: search direction d, g.d, first step t.");
+  mod.def("trial", &trial, py::arg("state"), py::arg("rows"),
+          "In place: row i of x_trial = P(x + t d) of problem rows[i], and its slope g.(x_trial - x).");
+  mod.def("accept", &accept, py::arg("state"), py::arg("rows"), py::arg("f_t"), py::arg("g_t"), py::arg("max_iter"),
           py::arg("max_fun"), py::arg("max_ls"), py::arg("gtol"), py::arg("ftol"), py::arg("c1"),
-          "In place, for the rows in `run`: Armijo test, history update, move, status.");
+          "In place, for the problems in `rows` (row i of x_trial, f_t, g_t): Armijo test, history update, move, status.");
 }

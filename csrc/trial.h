@@ -1,5 +1,5 @@
-// Step 2 (TorchKernels.trial): x_trial = P(x + t d) with each problem's own step t, and the
-// slope g.(x_trial - x) that the Armijo test uses, in one pass per problem.
+// Step 2 (TorchKernels.trial): row i of x_trial = P(x + t d) of problem rows[i], with its own
+// step t, and the slope g.(x_trial - x) that the Armijo test uses, in one pass per problem.
 #pragma once
 
 #include <algorithm>
@@ -10,13 +10,13 @@
 namespace intriguing_fast {
 
 template <typename T, typename H>
-void trial(const Batch<T, H>& st, const bool* run) {
+void trial(const Batch<T, H>& st, const int64_t* rows, int64_t k) {
   const int64_t n = st.n;
 #pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < st.rows; ++b) {
-    if (!run[b]) continue;
+  for (int64_t i = 0; i < k; ++i) {
+    const int64_t b = rows[i];
     const T *x = st.x + b * n, *g = st.g + b * n, *d = st.d + b * n, *lo = st.lower + b * n, *hi = st.upper + b * n;
-    T* xt = st.x_trial + b * n;
+    T* xt = st.x_trial + i * n;
     const T t = st.t[b];
     T slope = 0;
 #pragma omp simd reduction(+ : slope)

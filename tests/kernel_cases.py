@@ -58,8 +58,6 @@ def random_state(R: int, n: int, m: int, dtype: torch.dtype, *, seed: int = 0, f
     st.d.copy_(randn(R, n))
     st.gd.copy_(-rand(R) - 0.1)
     st.t.copy_(rand(R) + 0.1)
-    st.x_trial.copy_(torch.clamp(st.x + st.t[:, None] * st.d, st.lower, st.upper))
-    st.slope.copy_(torch.linalg.vecdot(st.g, st.x_trial - st.x))
     st.ls_iter.copy_(torch.randint(0, OPTIONS.max_ls, (R,), generator=gen))
     st.ls_iter[rand(R) < 0.3] = OPTIONS.max_ls - 1  # a rejection exhausts these searches
     st.nit.copy_(torch.randint(0, OPTIONS.max_iter, (R,), generator=gen))
@@ -72,23 +70,30 @@ def random_state(R: int, n: int, m: int, dtype: torch.dtype, *, seed: int = 0, f
     ascent = slice(R // 2, R // 2 + 2)
     st.rho[ascent], st.gamma[ascent], st.hist_len[ascent] = 0.0, -1.0, m
     st.need_dir[ascent], st.status[ascent] = True, Status.RUNNING
+    # The running problems' trial points, compact (row i for problem rows[i]), and their slopes.
+    rows = step_rows(st)
+    xt = torch.clamp(st.x[rows] + st.t[rows, None] * st.d[rows], st.lower[rows], st.upper[rows])
+    st.x_trial[: len(rows)] = xt
+    st.slope[rows] = torch.linalg.vecdot(st.g[rows], xt - st.x[rows])
     return st
 
 
 def trial_outcome(st: BatchState, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """(f_t, g_t) at st.x_trial, by row mod 7: accepted with a curvature update, accepted
-    with s.y < 0, converged by gtol, converged by ftol (its slope set to 0), rejected, NaN f,
-    inf gradient."""
+    """(f_t, g_t) at the compact trial points of the running problems, by position mod 7:
+    accepted with a curvature update, accepted with s.y < 0, converged by gtol, converged by
+    ftol (its slope set to 0), rejected, NaN f, inf gradient."""
     gen = torch.Generator().manual_seed(seed)
-    R, n = st.x.shape
-    s = st.x_trial - st.x
-    kind = torch.arange(R) % 7
-    f_t = torch.where(kind < 3, st.f + 2 * OPTIONS.c1 * st.slope.clamp(max=0) - 1e-3, st.f + 1.0)
-    g_t = st.g + s * (0.5 + torch.rand(R, n, generator=gen, dtype=torch.float64)).to(st.x.dtype)
-    g_t[kind == 1] = (st.g - s)[kind == 1]
+    rows = step_rows(st)
+    k, n = len(rows), st.x.shape[1]
+    f, g, slope = st.f[rows], st.g[rows], st.slope[rows]
+    s = st.x_trial[:k] - st.x[rows]
+    kind = torch.arange(k) % 7
+    f_t = torch.where(kind < 3, f + 2 * OPTIONS.c1 * slope.clamp(max=0) - 1e-3, f + 1.0)
+    g_t = g + s * (0.5 + torch.rand(k, n, generator=gen, dtype=torch.float64)).to(st.x.dtype)
+    g_t[kind == 1] = (g - s)[kind == 1]
     g_t[kind == 2] = 0.0
-    st.slope[kind == 3] = 0.0
-    f_t[kind == 3] = st.f[kind == 3]
+    st.slope[rows[kind == 3]] = 0.0
+    f_t[kind == 3] = f[kind == 3]
     f_t[kind == 5] = float("nan")
     g_t[(kind == 6).nonzero().squeeze(1), 0] = float("inf")
     return f_t, g_t
@@ -109,7 +114,6 @@ def assert_states_match(got: BatchState, want: BatchState) -> None:
             assert torch.equal(a, b), f"{f.name}: {a} != {b}"
 
 
-def step_masks(st: BatchState) -> tuple[torch.Tensor, torch.Tensor]:
-    """(need, run) as the engine forms them."""
-    run = st.status == Status.RUNNING
-    return run & st.need_dir, run
+def step_rows(st: BatchState) -> torch.Tensor:
+    """The running problems, as the engine lists them for a step."""
+    return (st.status == Status.RUNNING).nonzero().squeeze(1)

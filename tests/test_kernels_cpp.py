@@ -6,7 +6,7 @@ from intriguing_fast import minimize_lbfgsb
 from intriguing_fast.kernels import CppKernels, TorchKernels, native_available
 from intriguing_fast.problems import softmax_attack
 
-from kernel_cases import OPTIONS, assert_states_match, clone_state, random_state, step_masks, trial_outcome
+from kernel_cases import OPTIONS, assert_states_match, clone_state, random_state, step_rows, trial_outcome
 
 pytestmark = pytest.mark.skipif(not native_available(), reason="the native extension intriguing_fast._C is not built")
 
@@ -14,13 +14,13 @@ CASES = [(torch.float64, None), (torch.float32, None), (torch.float32, torch.bfl
 
 
 def run_step(step: str, kernels, st, f_t=None, g_t=None) -> None:
-    need, run = step_masks(st)
+    rows = step_rows(st)
     if step == "direction":
-        kernels.direction(st, need)
+        kernels.direction(st, rows)
     elif step == "trial":
-        kernels.trial(st, run)
+        kernels.trial(st, rows)
     else:
-        kernels.accept(st, run, f_t, g_t, OPTIONS)
+        kernels.accept(st, rows, f_t, g_t, OPTIONS)
 
 
 @pytest.mark.parametrize("dtype,history_dtype", CASES)
@@ -39,11 +39,19 @@ def test_rejects_a_state_it_cannot_write_in_place():
     st = random_state(4, 8, 2, torch.float64)
     st.x = st.x.t().contiguous().t()  # same values, column-major: no in-place view possible
     with pytest.raises(ValueError, match="state.x: must be C-contiguous"):
-        CppKernels().trial(st, st.need_dir)
+        CppKernels().trial(st, step_rows(st))
     st = random_state(4, 8, 2, torch.float64)
     st.t = st.t.float()
     with pytest.raises(ValueError, match="state.t: expected dtype float64"):
-        CppKernels().trial(st, st.need_dir)
+        CppKernels().trial(st, step_rows(st))
+
+
+@pytest.mark.parametrize("rows,match", [([0, 4], r"indices in \[0, 4\), got 4"), ([1, 1], "distinct indices"),
+                                        ([-1], r"got -1 at position 0")])
+def test_rejects_a_row_list_that_could_corrupt_memory(rows, match):
+    st = random_state(4, 8, 2, torch.float64)
+    with pytest.raises(ValueError, match=match):
+        CppKernels().trial(st, torch.tensor(rows))
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])

@@ -22,7 +22,7 @@ from intriguing_fast.kernels import TorchKernels  # noqa: E402
 from intriguing_fast.kernels.triton_backend import TritonKernels  # noqa: E402
 from intriguing_fast.problems import softmax_attack  # noqa: E402
 
-from kernel_cases import OPTIONS, assert_states_match, clone_state, random_state, step_masks, trial_outcome  # noqa: E402
+from kernel_cases import OPTIONS, assert_states_match, clone_state, random_state, step_rows, trial_outcome  # noqa: E402
 
 # The inf-gradient case multiplies inf by 0 in NumPy, as it does on the GPU, without a warning there.
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
@@ -46,17 +46,17 @@ def test_step_matches_reference(step, layout, n, fixed, dtype, history_dtype):
     st = random_state(14, n, 3, dtype, seed=n, fixed=fixed, history_dtype=history_dtype)
     f_t, g_t = trial_outcome(st)
     want, got = clone_state(st), to_device(clone_state(st))
-    need, run = step_masks(st)
+    rows = step_rows(st)
     kernels = LAYOUTS[layout]
     if step == "direction":
-        TorchKernels().direction(want, need)
-        kernels.direction(got, need.to(DEVICE))
+        TorchKernels().direction(want, rows)
+        kernels.direction(got, rows.to(DEVICE))
     elif step == "trial":
-        TorchKernels().trial(want, run)
-        kernels.trial(got, run.to(DEVICE))
+        TorchKernels().trial(want, rows)
+        kernels.trial(got, rows.to(DEVICE))
     else:
-        TorchKernels().accept(want, run, f_t, g_t, OPTIONS)
-        kernels.accept(got, run.to(DEVICE), f_t.to(DEVICE), g_t.to(DEVICE), OPTIONS)
+        TorchKernels().accept(want, rows, f_t, g_t, OPTIONS)
+        kernels.accept(got, rows.to(DEVICE), f_t.to(DEVICE), g_t.to(DEVICE), OPTIONS)
     assert_states_match(to_cpu(got), want)
 
 

@@ -40,7 +40,7 @@ def minimize_lbfgsb(
         fun: ``fun(x, index) -> (f, grad)`` with x of shape [k, n], index the LongTensor of
             the k problem ids (rows of x0) these rows belong to, f [k] and grad [k, n].
             Only problems still running are passed, so look per-problem data up with index.
-            x may be a buffer the engine reuses (as in scipy): copy it to keep it.
+            x is a view of a buffer the engine reuses (as in scipy): copy it to keep it.
         x0: [B, n] starting points, float32 or float64. Points outside the box are
             projected onto it first.
         lower, upper: scalars or tensors broadcastable to [B, n]; +-inf for no bound.
@@ -77,39 +77,14 @@ def minimize_lbfgsb(
     st.status[running & (st.pg_norm <= gtol)] = Status.CONVERGED_GTOL
     st.status[(st.status == Status.RUNNING) & (max_iter == 0)] = Status.MAX_ITER
 
-    out = LBFGSBResult(x=x.clone(), fun=f.clone(), grad=g.clone(), pg_norm=st.pg_norm.clone(),
-                       nit=st.nit.clone(), nfev=st.nfev.clone(), status=st.status.clone())
     while True:
-        run = st.status == Status.RUNNING
-        n_run = int(run.sum())
-        if n_run == 0:
+        # The one host synchronisation per iteration: which problems still run.
+        rows = (st.status == Status.RUNNING).nonzero().squeeze(1)
+        if len(rows) == 0:
             break
-        if 4 * (run.numel() - n_run) >= run.numel():
-            _store(out, st)
-            st = st.select(run.nonzero().squeeze(1))
-            run = st.status == Status.RUNNING
-        need = run & st.need_dir
-        kernels.direction(st, need)
-        kernels.trial(st, run)
-        if n_run == run.numel():
-            f_t, g_t = check_fun_output(fun(st.x_trial, st.ids), st.x_trial)
-        else:
-            rows = run.nonzero().squeeze(1)
-            xr = st.x_trial[rows]
-            fr, gr = check_fun_output(fun(xr, st.ids[rows]), xr)
-            f_t = torch.empty_like(st.f).index_copy_(0, rows, fr)
-            g_t = torch.empty_like(st.g).index_copy_(0, rows, gr)
-        kernels.accept(st, run, f_t, g_t, opt)
-    _store(out, st)
-    return out
-
-
-def _store(out: LBFGSBResult, st: BatchState) -> None:
-    """Write the resident problems' current outcome into the caller-ordered result."""
-    out.x[st.ids] = st.x
-    out.fun[st.ids] = st.f
-    out.grad[st.ids] = st.g
-    out.pg_norm[st.ids] = st.pg_norm
-    out.nit[st.ids] = st.nit
-    out.nfev[st.ids] = st.nfev
-    out.status[st.ids] = st.status
+        kernels.direction(st, rows)
+        kernels.trial(st, rows)
+        x_trial = st.x_trial[: len(rows)]
+        f_t, g_t = check_fun_output(fun(x_trial, rows), x_trial)
+        kernels.accept(st, rows, f_t, g_t, opt)
+    return LBFGSBResult(x=st.x, fun=st.f, grad=st.g, pg_norm=st.pg_norm, nit=st.nit, nfev=st.nfev, status=st.status)

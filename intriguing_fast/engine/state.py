@@ -1,7 +1,6 @@
 """Per-problem solver state, kept as batched tensors so every step is a few fused ops."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -24,16 +23,16 @@ class Options:
 
 @dataclass
 class BatchState:
-    """The resident problems of a solve. Row r is problem `ids[r]` of the caller's batch.
+    """The problems of a solve, one row each, in the caller's order.
 
     History is a ring buffer per problem: S[r, j], Y[r, j] (stored in x's dtype or in
     bfloat16, read back into x's dtype) with rho[r, j] = 1 / s.y of the stored pair, the
     newest pair in slot (head[r] - 1) mod m, hist_len[r] valid pairs, and gamma[r] = s.y / y.y
     of the newest pair (initial inverse-Hessian scaling). Line search: d the search
-    direction, gd = g.d, t the current step, x_trial = P(x + t d), slope = g.(x_trial - x).
+    direction, gd = g.d, t the current step, slope = g.(x_trial - x). x_trial is compact: its
+    row i is P(x + t d) of the i-th problem of the step's row list (kernels/reference.py).
     """
 
-    ids: torch.Tensor
     lower: torch.Tensor
     upper: torch.Tensor
     x: torch.Tensor
@@ -67,7 +66,7 @@ class BatchState:
         ints = dict(dtype=torch.int64, device=x.device)
         hist = dict(dtype=history_dtype or x.dtype, device=x.device)
         return cls(
-            ids=torch.arange(B, **ints), lower=lower, upper=upper, x=x,
+            lower=lower, upper=upper, x=x,
             f=f.clone(memory_format=torch.contiguous_format), g=g.clone(memory_format=torch.contiguous_format),
             S=torch.zeros(B, history, n, **hist), Y=torch.zeros(B, history, n, **hist),
             rho=torch.zeros(B, history, **opts), gamma=torch.ones(B, **opts),
@@ -79,10 +78,6 @@ class BatchState:
             nit=torch.zeros(B, **ints), nfev=torch.ones(B, **ints),
             pg_norm=projected_gradient_norm(x, g, lower, upper),
         )
-
-    def select(self, rows: torch.Tensor) -> "BatchState":
-        """The state restricted to `rows` (a copy: used to compact away stopped problems)."""
-        return BatchState(**{f.name: getattr(self, f.name)[rows].contiguous() for f in dataclasses.fields(self)})
 
 
 def projected_gradient_norm(x: torch.Tensor, g: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:

@@ -28,12 +28,12 @@ class CppKernels:
     def __init__(self) -> None:
         self._C = native()
 
-    def direction(self, st: BatchState, need: torch.Tensor) -> None:
-        self._C.direction(state_views(st), need.numpy())
+    def direction(self, st: BatchState, rows: torch.Tensor) -> None:
+        self._C.direction(state_views(st), rows.numpy())
 
-    def trial(self, st: BatchState, run: torch.Tensor) -> None:
-        self._C.trial(state_views(st), run.numpy())
+    def trial(self, st: BatchState, rows: torch.Tensor) -> None:
+        self._C.trial(state_views(st), rows.numpy())
 
-    def accept(self, st: BatchState, run: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: Options) -> None:
-        self._C.accept(state_views(st), run.numpy(), f_t.contiguous().numpy(), g_t.contiguous().numpy(),
+    def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: Options) -> None:
+        self._C.accept(state_views(st), rows.numpy(), f_t.contiguous().numpy(), g_t.contiguous().numpy(),
                        opt.max_iter, opt.max_fun, opt.max_ls, opt.gtol, opt.ftol, opt.c1)

@@ -12,8 +12,8 @@ from triton.compiler import ASTSource
 
 from . import triton_steps as k
 
-INTS = {"hist_len", "head", "ls_iter", "status", "nit", "nfev"}
-MASKS = {"need", "run", "need_dir"}
+INTS = {"rows", "hist_len", "head", "ls_iter", "status", "nit", "nfev"}
+MASKS = {"need_dir"}
 SCALARS = {"n", "m", "max_iter", "max_fun", "max_ls"}
 
 

@@ -1,6 +1,5 @@
 """GPU backend: the three steps as Triton kernels (kernels/triton_steps.py), one program per
-problem, launched over every resident row with the row mask read on the device: no host
-synchronisation inside a step."""
+running problem, launched over the step's row list: no host synchronisation inside a step."""
 from __future__ import annotations
 
 import torch
@@ -37,28 +36,29 @@ class TritonKernels:
     def block(self, n: int) -> int:
         return min(triton.next_power_of_2(n), self.block_chunk)
 
-    def direction(self, st: BatchState, need: torch.Tensor) -> None:
-        R, m, n = st.S.shape
+    def direction(self, st: BatchState, rows: torch.Tensor) -> None:
+        _, m, n = st.S.shape
         one_block = triton.next_power_of_2(n) <= self.max_block
         kernel = k.direction_block_kernel if one_block else k.direction_chunked_kernel
         block = triton.next_power_of_2(n) if one_block else self.block_chunk
-        kernel[(R,)](need, st.x, st.g, st.lower, st.upper, st.S, st.Y, st.rho, st.gamma, st.hist_len, st.head, st.d,
-                     st.gd, st.t, st.ls_iter, st.need_dir, self.params(st.x), n, m, BLOCK=block,
-                     M_PAD=triton.next_power_of_2(m), num_warps=num_warps(block))
+        kernel[(len(rows),)](rows, st.x, st.g, st.lower, st.upper, st.S, st.Y, st.rho, st.gamma, st.hist_len,
+                             st.head, st.d, st.gd, st.t, st.ls_iter, st.need_dir, self.params(st.x), n, m,
+                             BLOCK=block, M_PAD=triton.next_power_of_2(m), num_warps=num_warps(block))
 
-    def trial(self, st: BatchState, run: torch.Tensor) -> None:
-        R, n = st.x.shape
+    def trial(self, st: BatchState, rows: torch.Tensor) -> None:
+        n = st.x.shape[1]
         block = self.block(n)
-        k.trial_kernel[(R,)](run, st.x, st.g, st.lower, st.upper, st.d, st.t, st.x_trial, st.slope, n, BLOCK=block,
-                             num_warps=num_warps(block))
+        k.trial_kernel[(len(rows),)](rows, st.x, st.g, st.lower, st.upper, st.d, st.t, st.x_trial, st.slope, n,
+                                     BLOCK=block, num_warps=num_warps(block))
 
-    def accept(self, st: BatchState, run: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: Options) -> None:
-        R, m, n = st.S.shape
+    def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: Options) -> None:
+        _, m, n = st.S.shape
         block = self.block(n)
-        k.accept_kernel[(R,)](run, f_t.contiguous(), g_t.contiguous(), st.x, st.f, st.g, st.lower, st.upper, st.S,
-                              st.Y, st.rho, st.gamma, st.hist_len, st.head, st.gd, st.t, st.x_trial, st.slope,
-                              st.ls_iter, st.need_dir, st.status, st.nit, st.nfev, st.pg_norm, self.params(st.x, opt),
-                              n, m, opt.max_iter, opt.max_fun, opt.max_ls, BLOCK=block, num_warps=num_warps(block))
+        k.accept_kernel[(len(rows),)](rows, f_t.contiguous(), g_t.contiguous(), st.x, st.f, st.g, st.lower,
+                                      st.upper, st.S, st.Y, st.rho, st.gamma, st.hist_len, st.head, st.gd, st.t,
+                                      st.x_trial, st.slope, st.ls_iter, st.need_dir, st.status, st.nit, st.nfev,
+                                      st.pg_norm, self.params(st.x, opt), n, m, opt.max_iter, opt.max_fun,
+                                      opt.max_ls, BLOCK=block, num_warps=num_warps(block))
 
 
 def num_warps(block: int) -> int:

@@ -1,7 +1,7 @@
 """The three steps of a projected L-BFGS iteration as Triton kernels (kernels/reference.py
-is their definition). One program per problem; rows outside the mask return at once, so
-the host never compacts a mask into indices. History loads widen to the compute dtype and
-stores round to the history dtype (float32/float64 or bfloat16).
+is their definition). One program per running problem: program i works on problem rows[i],
+and the trial point, f_t and g_t of that problem are row i of their compact buffers. History
+loads widen to the compute dtype and stores round to the history dtype (float32/float64 or bfloat16).
 
 Scalar settings arrive in `params`, a tensor of the compute dtype holding
 [c1, ftol, gtol, tiny, eps], so float64 problems keep full-precision thresholds.
@@ -68,11 +68,11 @@ def _finish_direction(b, gd, dd, qq, hl, hist_len, head, gd_out, t_out, ls_iter,
 
 
 @triton.jit
-def direction_block_kernel(need, x, g, lower, upper, S, Y, rho, gamma, hist_len, head, d, gd_out, t_out,
+def direction_block_kernel(rows, x, g, lower, upper, S, Y, rho, gamma, hist_len, head, d, gd_out, t_out,
                            ls_iter, need_dir, params, n, m, BLOCK: tl.constexpr, M_PAD: tl.constexpr):
     """Direction for n <= BLOCK: q stays in registers through the whole two-loop recursion."""
-    b = tl.program_id(0).to(tl.int64)
-    if tl.load(need + b) != 0:
+    b = tl.load(rows + tl.program_id(0))
+    if tl.load(need_dir + b) != 0:
         offs = tl.arange(0, BLOCK)
         inb = offs < n
         row = b * n
@@ -107,12 +107,12 @@ def direction_block_kernel(need, x, g, lower, upper, S, Y, rho, gamma, hist_len,
 
 
 @triton.jit
-def direction_chunked_kernel(need, x, g, lower, upper, S, Y, rho, gamma, hist_len, head, d, gd_out, t_out,
+def direction_chunked_kernel(rows, x, g, lower, upper, S, Y, rho, gamma, hist_len, head, d, gd_out, t_out,
                              ls_iter, need_dir, params, n, m, BLOCK: tl.constexpr, M_PAD: tl.constexpr):
     """Direction for any n (ImageNet-sized rows): q lives in the row of d in global memory
     and every sweep loops over BLOCK-sized chunks; barriers order the sweeps of a program."""
-    b = tl.program_id(0).to(tl.int64)
-    if tl.load(need + b) != 0:
+    b = tl.load(rows + tl.program_id(0))
+    if tl.load(need_dir + b) != 0:
         row = b * n
         acc = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
         for c in range(0, n, BLOCK):  # q = P_F g
@@ -192,106 +192,107 @@ def _row_scale(scale, q, n, BLOCK: tl.constexpr):
 
 
 @triton.jit
-def trial_kernel(run, x, g, lower, upper, d, t, x_trial, slope, n, BLOCK: tl.constexpr):
-    """x_trial = P(x + t d) and slope = g.(x_trial - x) for the rows in run."""
-    b = tl.program_id(0).to(tl.int64)
-    if tl.load(run + b) != 0:
-        row = b * n
-        tb = tl.load(t + b)
-        acc = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
-        for c in range(0, n, BLOCK):
-            offs = c + tl.arange(0, BLOCK)
-            inb = offs < n
-            xv = tl.load(x + row + offs, mask=inb, other=0.0)
-            xt = xv + tb * tl.load(d + row + offs, mask=inb, other=0.0)
-            xt = tl.minimum(tl.maximum(xt, tl.load(lower + row + offs, mask=inb, other=0.0)),
-                            tl.load(upper + row + offs, mask=inb, other=0.0))
-            tl.store(x_trial + row + offs, xt, mask=inb)
-            acc += tl.load(g + row + offs, mask=inb, other=0.0) * (xt - xv)
-        tl.store(slope + b, tl.sum(acc))
+def trial_kernel(rows, x, g, lower, upper, d, t, x_trial, slope, n, BLOCK: tl.constexpr):
+    """Row i of x_trial = P(x + t d) of problem rows[i], and its slope g.(x_trial - x)."""
+    i = tl.program_id(0).to(tl.int64)
+    b = tl.load(rows + i)
+    row = b * n
+    tb = tl.load(t + b)
+    acc = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
+    for c in range(0, n, BLOCK):
+        offs = c + tl.arange(0, BLOCK)
+        inb = offs < n
+        xv = tl.load(x + row + offs, mask=inb, other=0.0)
+        xt = xv + tb * tl.load(d + row + offs, mask=inb, other=0.0)
+        xt = tl.minimum(tl.maximum(xt, tl.load(lower + row + offs, mask=inb, other=0.0)),
+                        tl.load(upper + row + offs, mask=inb, other=0.0))
+        tl.store(x_trial + i * n + offs, xt, mask=inb)
+        acc += tl.load(g + row + offs, mask=inb, other=0.0) * (xt - xv)
+    tl.store(slope + b, tl.sum(acc))
 
 
 @triton.jit
-def accept_kernel(run, f_t, g_t, x, f, g, lower, upper, S, Y, rho, gamma, hist_len, head, gd, t, x_trial, slope,
+def accept_kernel(rows, f_t, g_t, x, f, g, lower, upper, S, Y, rho, gamma, hist_len, head, gd, t, x_trial, slope,
                   ls_iter, need_dir, status, nit, nfev, pg_norm, params, n, m, max_iter, max_fun, max_ls,
                   BLOCK: tl.constexpr):
-    """Armijo test, history update, move and status for the rows in run; step shrink,
-    restart or failure for the rejected ones."""
-    b = tl.program_id(0).to(tl.int64)
-    if tl.load(run + b) != 0:
-        row = b * n
-        acc_sy = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
-        acc_yy = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
-        bad = tl.zeros([BLOCK], dtype=tl.int32)
-        for c in range(0, n, BLOCK):  # the pair as the history will hold it
+    """For problem rows[i], given f_t[i] and g_t[i] at row i of x_trial: Armijo test,
+    history update, move and status; step shrink, restart or failure for a rejected trial."""
+    i = tl.program_id(0).to(tl.int64)
+    b = tl.load(rows + i)
+    row = b * n
+    trow = i * n
+    acc_sy = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
+    acc_yy = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
+    bad = tl.zeros([BLOCK], dtype=tl.int32)
+    for c in range(0, n, BLOCK):  # the pair as the history will hold it
+        offs = c + tl.arange(0, BLOCK)
+        inb = offs < n
+        gt = tl.load(g_t + trow + offs, mask=inb, other=0.0)
+        s = (tl.load(x_trial + trow + offs, mask=inb, other=0.0) - tl.load(x + row + offs, mask=inb, other=0.0))
+        y = gt - tl.load(g + row + offs, mask=inb, other=0.0)
+        s = _to_history(s, S).to(s.dtype)
+        y = _to_history(y, Y).to(y.dtype)
+        acc_sy += s * y
+        acc_yy += y * y
+        bad += ((gt != gt) | (tl.abs(gt) == float("inf"))).to(tl.int32)
+    sy = tl.sum(acc_sy)
+    yy = tl.sum(acc_yy)
+    ft = tl.load(f_t + i)
+    f_old = tl.load(f + b)
+    finite = (ft == ft) & (tl.abs(ft) != float("inf")) & (tl.sum(bad) == 0)
+    c1 = tl.load(params + 0)
+    ok = finite & (ft <= f_old + c1 * tl.minimum(tl.load(slope + b), 0.0))
+    hl = tl.load(hist_len + b)
+    st = tl.load(status + b)
+    if ok:
+        slot = tl.load(head + b)
+        upd = sy > tl.load(params + 4) * yy
+        n_upd = tl.where(upd, n, 0)  # history stores cover the row only when the pair is kept
+        acc_pg = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
+        for c in range(0, n, BLOCK):
             offs = c + tl.arange(0, BLOCK)
             inb = offs < n
-            gt = tl.load(g_t + row + offs, mask=inb, other=0.0)
-            s = (tl.load(x_trial + row + offs, mask=inb, other=0.0) - tl.load(x + row + offs, mask=inb, other=0.0))
-            y = gt - tl.load(g + row + offs, mask=inb, other=0.0)
-            s = _to_history(s, S).to(s.dtype)
-            y = _to_history(y, Y).to(y.dtype)
-            acc_sy += s * y
-            acc_yy += y * y
-            bad += ((gt != gt) | (tl.abs(gt) == float("inf"))).to(tl.int32)
-        sy = tl.sum(acc_sy)
-        yy = tl.sum(acc_yy)
-        ft = tl.load(f_t + b)
-        f_old = tl.load(f + b)
-        finite = (ft == ft) & (tl.abs(ft) != float("inf")) & (tl.sum(bad) == 0)
-        c1 = tl.load(params + 0)
-        ok = finite & (ft <= f_old + c1 * tl.minimum(tl.load(slope + b), 0.0))
-        hl = tl.load(hist_len + b)
-        st = tl.load(status + b)
-        if ok:
-            slot = tl.load(head + b)
-            upd = sy > tl.load(params + 4) * yy
-            n_upd = tl.where(upd, n, 0)  # history stores cover the row only when the pair is kept
-            acc_pg = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
-            for c in range(0, n, BLOCK):
-                offs = c + tl.arange(0, BLOCK)
-                inb = offs < n
-                xt = tl.load(x_trial + row + offs, mask=inb, other=0.0)
-                gt = tl.load(g_t + row + offs, mask=inb, other=0.0)
-                hist = (b * m + slot) * n + offs
-                tl.store(S + hist, _to_history(xt - tl.load(x + row + offs, mask=inb, other=0.0), S), mask=offs < n_upd)
-                tl.store(Y + hist, _to_history(gt - tl.load(g + row + offs, mask=inb, other=0.0), Y), mask=offs < n_upd)
-                tl.store(x + row + offs, xt, mask=inb)
-                tl.store(g + row + offs, gt, mask=inb)
-                pg = tl.minimum(tl.maximum(xt - gt, tl.load(lower + row + offs, mask=inb, other=0.0)),
-                                tl.load(upper + row + offs, mask=inb, other=0.0)) - xt
-                acc_pg = tl.maximum(acc_pg, tl.abs(pg))
-            if upd:
-                tl.store(rho + b * m + slot, 1.0 / sy)
-                tl.store(gamma + b, sy / yy)
-                tl.store(head + b, (slot + 1) % m)
-                tl.store(hist_len + b, tl.minimum(hl + 1, m))
-            pgn = tl.max(acc_pg)
-            it = tl.load(nit + b) + 1
-            tl.store(f + b, ft)
-            tl.store(nit + b, it)
-            tl.store(pg_norm + b, pgn)
-            scale = tl.maximum(tl.maximum(tl.abs(f_old), tl.abs(ft)), 1.0)
-            st = tl.where(it >= max_iter, MAX_ITER, RUNNING).to(tl.int64)
-            st = tl.where(f_old - ft <= tl.load(params + 1) * scale, CONVERGED_FTOL, st)
-            st = tl.where(pgn <= tl.load(params + 2), CONVERGED_GTOL, st)
+            xt = tl.load(x_trial + trow + offs, mask=inb, other=0.0)
+            gt = tl.load(g_t + trow + offs, mask=inb, other=0.0)
+            hist = (b * m + slot) * n + offs
+            tl.store(S + hist, _to_history(xt - tl.load(x + row + offs, mask=inb, other=0.0), S), mask=offs < n_upd)
+            tl.store(Y + hist, _to_history(gt - tl.load(g + row + offs, mask=inb, other=0.0), Y), mask=offs < n_upd)
+            tl.store(x + row + offs, xt, mask=inb)
+            tl.store(g + row + offs, gt, mask=inb)
+            pg = tl.minimum(tl.maximum(xt - gt, tl.load(lower + row + offs, mask=inb, other=0.0)),
+                            tl.load(upper + row + offs, mask=inb, other=0.0)) - xt
+            acc_pg = tl.maximum(acc_pg, tl.abs(pg))
+        if upd:
+            tl.store(rho + b * m + slot, 1.0 / sy)
+            tl.store(gamma + b, sy / yy)
+            tl.store(head + b, (slot + 1) % m)
+            tl.store(hist_len + b, tl.minimum(hl + 1, m))
+        pgn = tl.max(acc_pg)
+        it = tl.load(nit + b) + 1
+        tl.store(f + b, ft)
+        tl.store(nit + b, it)
+        tl.store(pg_norm + b, pgn)
+        scale = tl.maximum(tl.maximum(tl.abs(f_old), tl.abs(ft)), 1.0)
+        st = tl.where(it >= max_iter, MAX_ITER, RUNNING).to(tl.int64)
+        st = tl.where(f_old - ft <= tl.load(params + 1) * scale, CONVERGED_FTOL, st)
+        st = tl.where(pgn <= tl.load(params + 2), CONVERGED_GTOL, st)
+        tl.store(need_dir + b, 1)
+    else:  # shrink the step by safeguarded quadratic interpolation
+        tb = tl.load(t + b)
+        gdb = tl.load(gd + b)
+        denom = 2.0 * (ft - f_old - gdb * tb)
+        t_quad = -gdb * tb * tb / denom
+        good = (t_quad == t_quad) & (tl.abs(t_quad) != float("inf")) & (denom > 0)
+        tl.store(t + b, tl.where(good, tl.minimum(tl.maximum(t_quad, 0.1 * tb), 0.5 * tb), 0.1 * tb))
+        ls = tl.load(ls_iter + b) + 1
+        tl.store(ls_iter + b, ls)
+        exhausted = (ls >= max_ls) & finite
+        if exhausted & (hl > 0):  # retry once from a gradient step
+            tl.store(hist_len + b, 0)
+            tl.store(head + b, 0)
             tl.store(need_dir + b, 1)
-        else:  # shrink the step by safeguarded quadratic interpolation
-            tb = tl.load(t + b)
-            gdb = tl.load(gd + b)
-            denom = 2.0 * (ft - f_old - gdb * tb)
-            t_quad = -gdb * tb * tb / denom
-            good = (t_quad == t_quad) & (tl.abs(t_quad) != float("inf")) & (denom > 0)
-            tl.store(t + b, tl.where(good, tl.minimum(tl.maximum(t_quad, 0.1 * tb), 0.5 * tb), 0.1 * tb))
-            ls = tl.load(ls_iter + b) + 1
-            tl.store(ls_iter + b, ls)
-            exhausted = (ls >= max_ls) & finite
-            if exhausted & (hl > 0):  # retry once from a gradient step
-                tl.store(hist_len + b, 0)
-                tl.store(head + b, 0)
-                tl.store(need_dir + b, 1)
-            st = tl.where(exhausted & (hl == 0), LINE_SEARCH_FAILED, st)  # it was a gradient step: fail
-            st = tl.where(finite, st, NONFINITE)  # ends at its last finite point
-        fe = tl.load(nfev + b) + 1
-        tl.store(nfev + b, fe)
-        tl.store(status + b, tl.where((st == RUNNING) & (fe >= max_fun), MAX_FUN, st))
+        st = tl.where(exhausted & (hl == 0), LINE_SEARCH_FAILED, st)  # it was a gradient step: fail
+        st = tl.where(finite, st, NONFINITE)  # ends at its last finite point
+    fe = tl.load(nfev + b) + 1
+    tl.store(nfev + b, fe)
+    tl.store(status + b, tl.where((st == RUNNING) & (fe >= max_fun), MAX_FUN, st))
