@@ -9,8 +9,10 @@ the next one starting, on iterations where all B problems are resident and the h
 full (a cheap separable quadratic with gtol = ftol = 0 keeps them all running); the median
 over those iterations, best of --repeats interleaved rounds (one round at B > 2048). The traffic
 bound is the bytes the three fused steps must move per problem and iteration (each array
-read once and written once per step: 19 n values of x's dtype plus 2 m + 2 history rows)
-divided by the copy bandwidth of a torch copy of a buffer of the same size, measured here.
+read once and written once per step: 19 n values of x's dtype plus 2 m + 2 history rows, or
+13 n values when the bounds are shared by all problems and stored as one row that stays in
+cache: the default, scalar bounds [0, 1]; --bounds per-problem passes [B, n] tensors) divided
+by the copy bandwidth of a torch copy of a buffer of the same size, measured here.
 """
 from __future__ import annotations
 
@@ -68,11 +70,12 @@ class Timed:
         return [c[i + 1][0] - c[i][1] for i in range(skip, len(c) - 1) if c[i][2] == B and c[i + 1][2] == B]
 
 
-def step_time(B: int, backend: str, history_dtype, iters: int) -> tuple[float, float]:
+def step_time(B: int, backend: str, history_dtype, iters: int, shared_bounds: bool) -> tuple[float, float]:
     """(median optimizer seconds per iteration, fraction of trials accepted)."""
     fun, _, x0 = quadratic(B)
     timed = Timed(fun)
-    res = minimize_lbfgsb(timed, x0, 0.0, 1.0, max_iter=iters, gtol=0.0, ftol=0.0, backend=backend,
+    lower, upper = (0.0, 1.0) if shared_bounds else (torch.zeros(B, N), torch.ones(B, N))
+    res = minimize_lbfgsb(timed, x0, lower, upper, max_iter=iters, gtol=0.0, ftol=0.0, backend=backend,
                           history_dtype=history_dtype)
     accepted = res.nit.sum().item() / (res.nfev - 1).sum().item()
     return statistics.median(timed.gaps(B, skip=HISTORY + 2)), accepted
@@ -81,10 +84,11 @@ def step_time(B: int, backend: str, history_dtype, iters: int) -> tuple[float, f
 STEP_BACKENDS = (("torch", None), ("cpp", None), ("cpp", torch.bfloat16))
 
 
-def step_bytes(B: int, elem: int, hist_elem: int) -> int:
-    """Bytes per iteration: direction 4n read + 2mn history + n write; trial 5n + n; accept 6n + 2n
-    written + 2n history written."""
-    return B * N * (19 * elem + (2 * HISTORY + 2) * hist_elem)
+def step_bytes(B: int, elem: int, hist_elem: int, shared_bounds: bool) -> int:
+    """Bytes per iteration: direction x, g, lower, upper read + 2mn history + d written; trial x, d,
+    g, lower, upper read + x_trial written; accept x_trial, g_t, x, g, lower, upper read + x, g
+    written + 2n history written. Shared bounds come from cache: 6n values fewer."""
+    return B * N * ((13 if shared_bounds else 19) * elem + (2 * HISTORY + 2) * hist_elem)
 
 
 def copy_bandwidth(nbytes: int, reps: int = 10) -> float:
@@ -146,12 +150,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, nargs="+", default=[256, 2048, 16384])
     parser.add_argument("--iters", type=int, default=24, help="iterations per step measurement")
+    parser.add_argument("--bounds", choices=["shared", "per-problem"], default="shared",
+                        help="step table: scalar bounds (one shared row) or [B, n] bound tensors")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds per step measurement (best kept)")
     parser.add_argument("--attack-iters", type=int, default=100, help="max_iter of the attack solves")
     parser.add_argument("--scipy", type=int, nargs="*", default=[], help="batch sizes for the scipy comparison")
     parser.add_argument("--skip", nargs="*", default=[], choices=["steps", "attack"], help="tables to leave out")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, n = {N}, history = {HISTORY}, float32\n")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, n = {N}, history = {HISTORY}, float32, "
+          f"{args.bounds} bounds in the step table\n")
     if "steps" not in args.skip:
         step_table(args)
     if "attack" not in args.skip:
@@ -165,10 +172,11 @@ def step_table(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for B in args.batch:
         # Rounds interleave the backends and the best median is kept: the CPU is shared.
-        rounds = [[step_time(B, backend, hist, args.iters) for backend, hist in STEP_BACKENDS]
+        shared = args.bounds == "shared"
+        rounds = [[step_time(B, backend, hist, args.iters, shared) for backend, hist in STEP_BACKENDS]
                   for _ in range(args.repeats if B <= 2048 else 1)]
         (t_torch, _), (t_cpp, acc), (t_bf16, _) = [min(r[i] for r in rounds) for i in range(len(STEP_BACKENDS))]
-        nbytes, nbytes16 = step_bytes(B, 4, 4), step_bytes(B, 4, 2)
+        nbytes, nbytes16 = step_bytes(B, 4, 4, shared), step_bytes(B, 4, 2, shared)
         bw = copy_bandwidth(nbytes)
         bound, bound16 = nbytes / bw, nbytes16 / bw
         print(f"| {B} | {1e3 * t_torch:.2f} | {1e3 * t_cpp:.2f} | {1e3 * t_bf16:.2f} | {t_torch / t_cpp:.1f}x "

@@ -20,7 +20,8 @@ void accept(const Batch<T, H>& st, const int64_t* rows, int64_t k, const T* f_t,
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < k; ++i) {
     const int64_t b = rows[i];
-    const T *xt = st.x_trial + i * n, *gt = g_t + i * n, *lo = st.lower + b * n, *hi = st.upper + b * n;
+    const T *xt = st.x_trial + i * n, *gt = g_t + i * n, *lo = st.lower + b * st.bound_stride,
+            *hi = st.upper + b * st.bound_stride;
     T *x = st.x + b * n, *g = st.g + b * n;
     // The pair is the one the history will hold (rounded to H), so rho matches it exactly.
     T sy = 0, yy = 0, nonfinite = 0;

@@ -1,5 +1,7 @@
 // Raw views of the engine's BatchState (intriguing_fast/engine/state.py): row b of every
-// field belongs to problem b; S, Y are [rows, m, n] ring buffers and rho is [rows, m].
+// field belongs to problem b; S, Y are [rows, m, n] ring buffers and rho is [rows, m]. The
+// bounds of problem b start at b * bound_stride: bound_stride is n, or 0 when all problems
+// share one row of bounds.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +13,7 @@ enum Status : int64_t { RUNNING = -1, CONVERGED_GTOL = 0, CONVERGED_FTOL = 1, MA
 
 template <typename T, typename H>
 struct Batch {
-  int64_t rows, n, m;
+  int64_t rows, n, m, bound_stride;
   const T *lower, *upper;
   T *x, *f, *g, *d, *gd, *t, *x_trial, *slope, *rho, *gamma, *pg_norm;
   H *S, *Y;

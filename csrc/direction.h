@@ -26,7 +26,8 @@ void direction(const Batch<T, H>& st, const int64_t* rows, int64_t k) {
     for (int64_t i = 0; i < k; ++i) {
       const int64_t b = rows[i];
       if (!st.need_dir[b]) continue;
-      const T *x = st.x + b * n, *g = st.g + b * n, *lo = st.lower + b * n, *hi = st.upper + b * n;
+      const T *x = st.x + b * n, *g = st.g + b * n, *lo = st.lower + b * st.bound_stride,
+              *hi = st.upper + b * st.bound_stride;
       T* d = st.d + b * n;
       T qq = 0;
 #pragma omp simd reduction(+ : qq)

@@ -52,7 +52,10 @@ ifk::Batch<T, H> batch_of(const py::dict& st) {
   const std::vector<int64_t> vec{R, n}, sc{R}, hist{R, m, n};
   ifk::Batch<T, H> b{};
   b.rows = R, b.n = n, b.m = m;
-  b.lower = field<T>(st, "lower", vec), b.upper = field<T>(st, "upper", vec);
+  // Bounds: one row per problem, or a single row that every problem shares.
+  const int64_t bound_rows = st["lower"].cast<py::array>().shape(0) == 1 ? 1 : R;
+  b.bound_stride = bound_rows == 1 ? 0 : n;
+  b.lower = field<T>(st, "lower", {bound_rows, n}), b.upper = field<T>(st, "upper", {bound_rows, n});
   b.x = field<T>(st, "x", vec), b.g = field<T>(st, "g", vec);
   b.d = field<T>(st, "d", vec), b.x_trial = field<T>(st, "x_trial", vec);
   b.f = field<T>(st, "f", sc), b.gd = field<T>(st, "gd", sc), b.t = field<T>(st, "t", sc);

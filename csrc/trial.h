@@ -15,7 +15,8 @@ void trial(const Batch<T, H>& st, const int64_t* rows, int64_t k) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < k; ++i) {
     const int64_t b = rows[i];
-    const T *x = st.x + b * n, *g = st.g + b * n, *d = st.d + b * n, *lo = st.lower + b * n, *hi = st.upper + b * n;
+    const T *x = st.x + b * n, *g = st.g + b * n, *d = st.d + b * n, *lo = st.lower + b * st.bound_stride,
+            *hi = st.upper + b * st.bound_stride;
     T* xt = st.x_trial + i * n;
     const T t = st.t[b];
     T slope = 0;

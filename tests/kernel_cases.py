@@ -8,14 +8,16 @@ import torch
 
 from intriguing_fast.engine.result import Status
 from intriguing_fast.engine.state import BatchState, Options
+from intriguing_fast.kernels.reference import bounds
 
 OPTIONS = Options(history=4, max_iter=30, max_fun=40, max_ls=3, gtol=1e-5, ftol=1e-9)
 
 
 def random_state(R: int, n: int, m: int, dtype: torch.dtype, *, seed: int = 0, fixed: str = "mixed",
-                 history_dtype: torch.dtype | None = None) -> BatchState:
+                 history_dtype: torch.dtype | None = None, shared_bounds: bool = False) -> BatchState:
     """R problems of n variables with ring buffers of m pairs: hist_len from 0 to m, heads
-    that wrap. fixed = "mixed" (some variables held at bounds), "none" or "all"."""
+    that wrap. fixed = "mixed" (some variables held at bounds), "none" or "all"; with
+    shared_bounds, one row of bounds ([1, n]) for all problems."""
     gen = torch.Generator().manual_seed(seed)
 
     def rand(*shape):
@@ -27,6 +29,8 @@ def random_state(R: int, n: int, m: int, dtype: torch.dtype, *, seed: int = 0, f
     lower, upper = -rand(R, n) - 0.1, rand(R, n) + 0.1
     lower[rand(R, n) < 0.1] = -float("inf")
     upper[rand(R, n) < 0.1] = float("inf")
+    if shared_bounds:
+        lower, upper = lower[:1], upper[:1]
     x = (lower.clamp_min(-1) + (upper.clamp_max(1) - lower.clamp_min(-1)) * rand(R, n))
     g = randn(R, n)
     if fixed == "mixed":
@@ -72,7 +76,7 @@ def random_state(R: int, n: int, m: int, dtype: torch.dtype, *, seed: int = 0, f
     st.need_dir[ascent], st.status[ascent] = True, Status.RUNNING
     # The running problems' trial points, compact (row i for problem rows[i]), and their slopes.
     rows = step_rows(st)
-    xt = torch.clamp(st.x[rows] + st.t[rows, None] * st.d[rows], st.lower[rows], st.upper[rows])
+    xt = torch.clamp(st.x[rows] + st.t[rows, None] * st.d[rows], *bounds(st, rows))
     st.x_trial[: len(rows)] = xt
     st.slope[rows] = torch.linalg.vecdot(st.g[rows], xt - st.x[rows])
     return st

@@ -131,3 +131,21 @@ def test_result_repr_and_messages():
     res = minimize_lbfgsb(separable_quadratic(torch.ones(2, 3)), torch.zeros(2, 3))
     assert "CONVERGED" in repr(res) and "B=2" in repr(res)
     assert all(m.startswith("CONVERGENCE") for m in res.message)
+
+
+@pytest.mark.parametrize("form", ["scalar", "vector", "row", "mixed"])
+def test_bounds_shared_by_all_problems_match_dense_bounds(backend, form):
+    """Bounds without a batch extent are stored once ([1, n]) and read by every problem: the
+    result is bit-identical to the same bounds repeated for each problem."""
+    gen = torch.Generator().manual_seed(1)
+    center = 2 * torch.randn(6, 9, dtype=torch.float64, generator=gen)
+    lo_row, hi_row = -torch.rand(9, dtype=torch.float64, generator=gen), torch.rand(9, dtype=torch.float64, generator=gen)
+    if form == "scalar":
+        lo_row, hi_row = torch.full_like(lo_row, -0.5), torch.full_like(hi_row, 0.5)
+    shared = {"scalar": (-0.5, 0.5), "vector": (lo_row, hi_row), "row": (lo_row[None], hi_row[None]),
+              "mixed": (lo_row, hi_row.expand(6, 9).clone())}[form]
+    x0 = torch.zeros(6, 9, dtype=torch.float64)
+    fun = separable_quadratic(center)
+    want = minimize_lbfgsb(fun, x0, lo_row.expand(6, 9).clone(), hi_row.expand(6, 9).clone(), backend=backend)
+    got = minimize_lbfgsb(fun, x0, *shared, backend=backend)
+    assert torch.equal(got.x, want.x) and torch.equal(got.nit, want.nit) and torch.equal(got.status, want.status)

@@ -24,10 +24,11 @@ def run_step(step: str, kernels, st, f_t=None, g_t=None) -> None:
 
 
 @pytest.mark.parametrize("dtype,history_dtype", CASES)
-@pytest.mark.parametrize("n,fixed", [(1, "mixed"), (37, "mixed"), (300, "none"), (64, "all")])
+@pytest.mark.parametrize("n,fixed,shared", [(1, "mixed", False), (37, "mixed", False), (300, "none", False),
+                                            (64, "all", False), (37, "mixed", True), (64, "all", True)])
 @pytest.mark.parametrize("step", ["direction", "trial", "accept"])
-def test_step_matches_reference(step, n, fixed, dtype, history_dtype):
-    st = random_state(24, n, 4, dtype, seed=n, fixed=fixed, history_dtype=history_dtype)
+def test_step_matches_reference(step, n, fixed, shared, dtype, history_dtype):
+    st = random_state(24, n, 4, dtype, seed=n, fixed=fixed, history_dtype=history_dtype, shared_bounds=shared)
     f_t, g_t = trial_outcome(st)
     want, got = clone_state(st), clone_state(st)
     run_step(step, TorchKernels(), want, f_t, g_t)

@@ -39,11 +39,12 @@ def to_device(st):
 
 @pytest.mark.parametrize("dtype,history_dtype", [(torch.float64, None), (torch.float32, None),
                                                  (torch.float32, torch.bfloat16)])
-@pytest.mark.parametrize("n,fixed", [(37, "mixed"), (20, "all"), (45, "none")])
+@pytest.mark.parametrize("n,fixed,shared", [(37, "mixed", False), (20, "all", False), (45, "none", False),
+                                            (37, "mixed", True)])
 @pytest.mark.parametrize("layout", ["block", "chunked"])
 @pytest.mark.parametrize("step", ["direction", "trial", "accept"])
-def test_step_matches_reference(step, layout, n, fixed, dtype, history_dtype):
-    st = random_state(14, n, 3, dtype, seed=n, fixed=fixed, history_dtype=history_dtype)
+def test_step_matches_reference(step, layout, n, fixed, shared, dtype, history_dtype):
+    st = random_state(14, n, 3, dtype, seed=n, fixed=fixed, history_dtype=history_dtype, shared_bounds=shared)
     f_t, g_t = trial_outcome(st)
     want, got = clone_state(st), to_device(clone_state(st))
     rows = step_rows(st)

@@ -62,7 +62,7 @@ def minimize_lbfgsb(
     x0 = check_x0(x0)
     lower = check_bound(lower, "lower", x0)
     upper = check_bound(upper, "upper", x0)
-    check_bounds(lower, upper)
+    lower, upper = check_bounds(lower, upper)
     check_options(history, max_iter, max_fun, gtol, ftol, max_ls)
     check_history_dtype(history_dtype, x0)
     opt = Options(history=history, max_iter=max_iter, max_fun=max_fun, gtol=gtol, ftol=ftol, max_ls=max_ls)

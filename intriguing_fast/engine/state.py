@@ -25,6 +25,7 @@ class Options:
 class BatchState:
     """The problems of a solve, one row each, in the caller's order.
 
+    lower and upper are [B, n], or [1, n] when all problems share them (engine/validation.py).
     History is a ring buffer per problem: S[r, j], Y[r, j] (stored in x's dtype or in
     bfloat16, read back into x's dtype) with rho[r, j] = 1 / s.y of the stored pair, the
     newest pair in slot (head[r] - 1) mod m, hist_len[r] valid pairs, and gamma[r] = s.y / y.y

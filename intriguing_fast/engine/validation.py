@@ -26,11 +26,13 @@ def check_x0(x0: torch.Tensor) -> torch.Tensor:
 
 
 def check_bound(bound: float | torch.Tensor, name: str, x0: torch.Tensor) -> torch.Tensor:
-    """A scalar or a tensor broadcastable to x0's shape, as a dense tensor like x0."""
+    """A scalar or a tensor broadcastable to x0's shape, as a dense tensor like x0: [1, n] when
+    every problem has the same bound (a scalar, or a tensor with no batch extent of its own), so
+    the kernels read one row from cache instead of B rows from memory; [B, n] otherwise."""
     if isinstance(bound, Real) and not isinstance(bound, bool):
         if math.isnan(bound):
             raise ValueError(f"{name}: is NaN")
-        return torch.full_like(x0, float(bound))
+        return torch.full_like(x0[:1], float(bound))
     if not isinstance(bound, torch.Tensor):
         raise TypeError(f"{name}: expected a float or a torch.Tensor, got {type(bound).__name__}")
     if bound.device != x0.device:
@@ -43,15 +45,19 @@ def check_bound(bound: float | torch.Tensor, name: str, x0: torch.Tensor) -> tor
         raise ValueError(f"{name}: shape {tuple(bound.shape)} does not broadcast to x0's shape {tuple(x0.shape)}") from None
     if torch.isnan(dense).any():
         raise ValueError(f"{name}: contains NaN")
-    return dense.contiguous()
+    return (dense[:1] if dense.stride(0) == 0 else dense).contiguous()
 
 
-def check_bounds(lower: torch.Tensor, upper: torch.Tensor) -> None:
+def check_bounds(lower: torch.Tensor, upper: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Checks the pair; if only one of them is shared by all problems, expands it like the other."""
     if (lower > upper).any():
         bad = (lower > upper).nonzero()[0].tolist()
         raise ValueError(f"lower, upper: lower > upper at (problem, variable) {tuple(bad)}")
     if torch.isposinf(lower).any() or torch.isneginf(upper).any():
         raise ValueError("lower, upper: lower must not be +inf and upper must not be -inf")
+    if lower.shape != upper.shape:
+        lower, upper = (b.contiguous() for b in torch.broadcast_tensors(lower, upper))
+    return lower, upper
 
 
 def check_options(history: int, max_iter: int, max_fun: int, gtol: float, ftol: float, max_ls: int) -> None:

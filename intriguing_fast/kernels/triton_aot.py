@@ -14,7 +14,7 @@ from . import triton_steps as k
 
 INTS = {"rows", "hist_len", "head", "ls_iter", "status", "nit", "nfev"}
 MASKS = {"need_dir"}
-SCALARS = {"n", "m", "max_iter", "max_fun", "max_ls"}
+SCALARS = {"n", "m", "bound_stride", "max_iter", "max_fun", "max_ls"}
 
 
 def signature(fn, dtype: str, history: str) -> dict[str, str]:

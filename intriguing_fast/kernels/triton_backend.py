@@ -43,13 +43,13 @@ class TritonKernels:
         block = triton.next_power_of_2(n) if one_block else self.block_chunk
         kernel[(len(rows),)](rows, st.x, st.g, st.lower, st.upper, st.S, st.Y, st.rho, st.gamma, st.hist_len,
                              st.head, st.d, st.gd, st.t, st.ls_iter, st.need_dir, self.params(st.x), n, m,
-                             BLOCK=block, M_PAD=triton.next_power_of_2(m), num_warps=num_warps(block))
+                             bound_stride(st), BLOCK=block, M_PAD=triton.next_power_of_2(m), num_warps=num_warps(block))
 
     def trial(self, st: BatchState, rows: torch.Tensor) -> None:
         n = st.x.shape[1]
         block = self.block(n)
         k.trial_kernel[(len(rows),)](rows, st.x, st.g, st.lower, st.upper, st.d, st.t, st.x_trial, st.slope, n,
-                                     BLOCK=block, num_warps=num_warps(block))
+                                     bound_stride(st), BLOCK=block, num_warps=num_warps(block))
 
     def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: Options) -> None:
         _, m, n = st.S.shape
@@ -57,8 +57,13 @@ class TritonKernels:
         k.accept_kernel[(len(rows),)](rows, f_t.contiguous(), g_t.contiguous(), st.x, st.f, st.g, st.lower,
                                       st.upper, st.S, st.Y, st.rho, st.gamma, st.hist_len, st.head, st.gd, st.t,
                                       st.x_trial, st.slope, st.ls_iter, st.need_dir, st.status, st.nit, st.nfev,
-                                      st.pg_norm, self.params(st.x, opt), n, m, opt.max_iter, opt.max_fun,
-                                      opt.max_ls, BLOCK=block, num_warps=num_warps(block))
+                                      st.pg_norm, self.params(st.x, opt), n, m, bound_stride(st), opt.max_iter,
+                                      opt.max_fun, opt.max_ls, BLOCK=block, num_warps=num_warps(block))
+
+
+def bound_stride(st: BatchState) -> int:
+    """Elements between two problems' bounds: 0 when they all share one row."""
+    return 0 if st.lower.shape[0] == 1 else st.lower.shape[1]
 
 
 def num_warps(block: int) -> int:

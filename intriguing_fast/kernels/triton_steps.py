@@ -1,6 +1,7 @@
 """The three steps of a projected L-BFGS iteration as Triton kernels (kernels/reference.py
 is their definition). One program per running problem: program i works on problem rows[i],
-and the trial point, f_t and g_t of that problem are row i of their compact buffers. History
+and the trial point, f_t and g_t of that problem are row i of their compact buffers. The
+bounds of problem b start at b * bound_stride (0 when all problems share one row). History
 loads widen to the compute dtype and stores round to the history dtype (float32/float64 or bfloat16).
 
 Scalar settings arrive in `params`, a tensor of the compute dtype holding
@@ -30,11 +31,11 @@ def _free(x, g, lo, hi):
 
 
 @triton.jit
-def _free_chunk(x, g, lower, upper, at, inb):
-    """One chunk of a row: its gradient and which of its variables are free."""
-    gv = tl.load(g + at, mask=inb, other=0.0)
-    free = _free(tl.load(x + at, mask=inb, other=0.0), gv, tl.load(lower + at, mask=inb, other=0.0),
-                 tl.load(upper + at, mask=inb, other=0.0))
+def _free_chunk(x, g, lower, upper, offs, inb):
+    """One chunk of a row (pointers to the row's start): its gradient and which variables are free."""
+    gv = tl.load(g + offs, mask=inb, other=0.0)
+    free = _free(tl.load(x + offs, mask=inb, other=0.0), gv, tl.load(lower + offs, mask=inb, other=0.0),
+                 tl.load(upper + offs, mask=inb, other=0.0))
     return gv, free
 
 
@@ -69,17 +70,18 @@ def _finish_direction(b, gd, dd, qq, hl, hist_len, head, gd_out, t_out, ls_iter,
 
 @triton.jit
 def direction_block_kernel(rows, x, g, lower, upper, S, Y, rho, gamma, hist_len, head, d, gd_out, t_out,
-                           ls_iter, need_dir, params, n, m, BLOCK: tl.constexpr, M_PAD: tl.constexpr):
+                           ls_iter, need_dir, params, n, m, bound_stride, BLOCK: tl.constexpr, M_PAD: tl.constexpr):
     """Direction for n <= BLOCK: q stays in registers through the whole two-loop recursion."""
     b = tl.load(rows + tl.program_id(0))
     if tl.load(need_dir + b) != 0:
         offs = tl.arange(0, BLOCK)
         inb = offs < n
         row = b * n
+        brow = b * bound_stride
         xv = tl.load(x + row + offs, mask=inb, other=0.0)
         gv = tl.load(g + row + offs, mask=inb, other=0.0)
-        free = _free(xv, gv, tl.load(lower + row + offs, mask=inb, other=0.0),
-                     tl.load(upper + row + offs, mask=inb, other=0.0)) & inb
+        free = _free(xv, gv, tl.load(lower + brow + offs, mask=inb, other=0.0),
+                     tl.load(upper + brow + offs, mask=inb, other=0.0)) & inb
         q = tl.where(free, gv, 0.0)
         hl = tl.load(hist_len + b)
         hd = tl.load(head + b)
@@ -108,17 +110,18 @@ def direction_block_kernel(rows, x, g, lower, upper, S, Y, rho, gamma, hist_len,
 
 @triton.jit
 def direction_chunked_kernel(rows, x, g, lower, upper, S, Y, rho, gamma, hist_len, head, d, gd_out, t_out,
-                             ls_iter, need_dir, params, n, m, BLOCK: tl.constexpr, M_PAD: tl.constexpr):
+                             ls_iter, need_dir, params, n, m, bound_stride, BLOCK: tl.constexpr, M_PAD: tl.constexpr):
     """Direction for any n (ImageNet-sized rows): q lives in the row of d in global memory
     and every sweep loops over BLOCK-sized chunks; barriers order the sweeps of a program."""
     b = tl.load(rows + tl.program_id(0))
     if tl.load(need_dir + b) != 0:
         row = b * n
+        brow = b * bound_stride
         acc = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
         for c in range(0, n, BLOCK):  # q = P_F g
             offs = c + tl.arange(0, BLOCK)
             inb = offs < n
-            gv, free = _free_chunk(x, g, lower, upper, row + offs, inb)
+            gv, free = _free_chunk(x + row, g + row, lower + brow, upper + brow, offs, inb)
             q = tl.where(free, gv, 0.0)
             acc += q * q
             tl.store(d + row + offs, q, mask=inb)
@@ -144,7 +147,7 @@ def direction_chunked_kernel(rows, x, g, lower, upper, S, Y, rho, gamma, hist_le
         for c in range(0, n, BLOCK):  # d = -P_F H q
             offs = c + tl.arange(0, BLOCK)
             inb = offs < n
-            gv, free = _free_chunk(x, g, lower, upper, row + offs, inb)
+            gv, free = _free_chunk(x + row, g + row, lower + brow, upper + brow, offs, inb)
             dv = tl.where(free, -tl.load(d + row + offs, mask=inb, other=0.0), 0.0)
             acc_gd += gv * dv
             acc_dd += dv * dv
@@ -155,7 +158,7 @@ def direction_chunked_kernel(rows, x, g, lower, upper, S, Y, rho, gamma, hist_le
             for c in range(0, n, BLOCK):  # d = -P_F g
                 offs = c + tl.arange(0, BLOCK)
                 inb = offs < n
-                gv, free = _free_chunk(x, g, lower, upper, row + offs, inb)
+                gv, free = _free_chunk(x + row, g + row, lower + brow, upper + brow, offs, inb)
                 tl.store(d + row + offs, tl.where(free, -gv, 0.0), mask=inb)
 
 
@@ -192,11 +195,12 @@ def _row_scale(scale, q, n, BLOCK: tl.constexpr):
 
 
 @triton.jit
-def trial_kernel(rows, x, g, lower, upper, d, t, x_trial, slope, n, BLOCK: tl.constexpr):
+def trial_kernel(rows, x, g, lower, upper, d, t, x_trial, slope, n, bound_stride, BLOCK: tl.constexpr):
     """Row i of x_trial = P(x + t d) of problem rows[i], and its slope g.(x_trial - x)."""
     i = tl.program_id(0).to(tl.int64)
     b = tl.load(rows + i)
     row = b * n
+    brow = b * bound_stride
     tb = tl.load(t + b)
     acc = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
     for c in range(0, n, BLOCK):
@@ -204,8 +208,8 @@ def trial_kernel(rows, x, g, lower, upper, d, t, x_trial, slope, n, BLOCK: tl.co
         inb = offs < n
         xv = tl.load(x + row + offs, mask=inb, other=0.0)
         xt = xv + tb * tl.load(d + row + offs, mask=inb, other=0.0)
-        xt = tl.minimum(tl.maximum(xt, tl.load(lower + row + offs, mask=inb, other=0.0)),
-                        tl.load(upper + row + offs, mask=inb, other=0.0))
+        xt = tl.minimum(tl.maximum(xt, tl.load(lower + brow + offs, mask=inb, other=0.0)),
+                        tl.load(upper + brow + offs, mask=inb, other=0.0))
         tl.store(x_trial + i * n + offs, xt, mask=inb)
         acc += tl.load(g + row + offs, mask=inb, other=0.0) * (xt - xv)
     tl.store(slope + b, tl.sum(acc))
@@ -213,14 +217,15 @@ def trial_kernel(rows, x, g, lower, upper, d, t, x_trial, slope, n, BLOCK: tl.co
 
 @triton.jit
 def accept_kernel(rows, f_t, g_t, x, f, g, lower, upper, S, Y, rho, gamma, hist_len, head, gd, t, x_trial, slope,
-                  ls_iter, need_dir, status, nit, nfev, pg_norm, params, n, m, max_iter, max_fun, max_ls,
-                  BLOCK: tl.constexpr):
+                  ls_iter, need_dir, status, nit, nfev, pg_norm, params, n, m, bound_stride, max_iter, max_fun,
+                  max_ls, BLOCK: tl.constexpr):
     """For problem rows[i], given f_t[i] and g_t[i] at row i of x_trial: Armijo test,
     history update, move and status; step shrink, restart or failure for a rejected trial."""
     i = tl.program_id(0).to(tl.int64)
     b = tl.load(rows + i)
     row = b * n
     trow = i * n
+    brow = b * bound_stride
     acc_sy = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
     acc_yy = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
     bad = tl.zeros([BLOCK], dtype=tl.int32)
@@ -259,8 +264,8 @@ def accept_kernel(rows, f_t, g_t, x, f, g, lower, upper, S, Y, rho, gamma, hist_
             tl.store(Y + hist, _to_history(gt - tl.load(g + row + offs, mask=inb, other=0.0), Y), mask=offs < n_upd)
             tl.store(x + row + offs, xt, mask=inb)
             tl.store(g + row + offs, gt, mask=inb)
-            pg = tl.minimum(tl.maximum(xt - gt, tl.load(lower + row + offs, mask=inb, other=0.0)),
-                            tl.load(upper + row + offs, mask=inb, other=0.0)) - xt
+            pg = tl.minimum(tl.maximum(xt - gt, tl.load(lower + brow + offs, mask=inb, other=0.0)),
+                            tl.load(upper + brow + offs, mask=inb, other=0.0)) - xt
             acc_pg = tl.maximum(acc_pg, tl.abs(pg))
         if upd:
             tl.store(rho + b * m + slot, 1.0 / sy)
