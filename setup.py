@@ -13,6 +13,7 @@ if os.environ.get("INTRIGUING_FAST_PORTABLE", "0") != "1" and sys.platform.start
 ext = Pybind11Extension(
     "intriguing_fast._C",
     sources=sorted(os.path.join("csrc", f) for f in os.listdir("csrc") if f.endswith(".cpp")),
+    depends=sorted(os.path.join("csrc", f) for f in os.listdir("csrc") if f.endswith(".h")),  # rebuild on header edits
     include_dirs=["csrc"],
     cxx_std=17,
     extra_compile_args=compile_args,

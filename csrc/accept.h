@@ -1,12 +1,14 @@
 // Step 3 (TorchKernels.accept), fused per problem rows[i], whose trial point, f and g are row i
 // of x_trial, f_t and g_t: Armijo decision, curvature pair and ring-buffer write, move,
 // projected-gradient norm and status for an accepted trial; step shrink, restart or failure for
-// a rejected one; a non-finite trial ends its problem. Two passes: reductions, then writes.
+// a rejected one; a non-finite trial ends its problem. Two passes: reductions, then writes;
+// meanwhile the slot the next problem may write is prefetched.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "batch.h"
@@ -17,73 +19,80 @@ namespace intriguing_fast {
 template <typename T, typename H>
 void accept(const Batch<T, H>& st, const int64_t* rows, int64_t k, const T* f_t, const T* g_t, const Settings& opt) {
   const int64_t n = st.n, m = st.m;
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < k; ++i) {
-    const int64_t b = rows[i];
-    const T *xt = st.x_trial + i * n, *gt = g_t + i * n, *lo = st.lower + b * st.bound_stride,
-            *hi = st.upper + b * st.bound_stride;
-    T *x = st.x + b * n, *g = st.g + b * n;
-    // The pair is the one the history will hold (rounded to H), so rho matches it exactly.
-    T sy = 0, yy = 0, nonfinite = 0;
-#pragma omp simd reduction(+ : sy, yy, nonfinite)
-    for (int64_t i = 0; i < n; ++i) {
-      const T s = rounded<H>(xt[i] - x[i]), y = rounded<H>(gt[i] - g[i]);
-      sy += s * y;
-      yy += y * y;
-      nonfinite += gt[i] * T(0);  // NaN iff some g_t[i] is NaN or inf
-    }
-    const T ft = f_t[i], f_old = st.f[b];
-    const bool finite = std::isfinite(ft) && nonfinite == 0;
-    const bool ok = finite && ft <= f_old + T(opt.c1) * std::min(st.slope[b], T(0));
-    if (ok) {
-      if (sy > std::numeric_limits<T>::epsilon() * yy) {
-        const int64_t slot = st.head[b];
-        H *S = st.S + (b * m + slot) * n, *Y = st.Y + (b * m + slot) * n;
-#pragma omp simd
-        for (int64_t i = 0; i < n; ++i) {
-          S[i] = narrow<H>(xt[i] - x[i]);
-          Y[i] = narrow<H>(gt[i] - g[i]);
-        }
-        st.rho[b * m + slot] = T(1) / sy;
-        st.gamma[b] = sy / yy;
-        st.head[b] = (slot + 1) % m;
-        st.hist_len[b] = std::min(st.hist_len[b] + 1, m);
+#pragma omp parallel
+  {
+    int64_t begin, end;
+    thread_share(k, begin, end);
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t b = rows[i];
+      const T *xt = st.x_trial + i * n, *gt = g_t + i * n, *lo = st.lower + b * st.bound_stride,
+              *hi = st.upper + b * st.bound_stride;
+      T *x = st.x + b * n, *g = st.g + b * n;
+      if (i + 1 < end) {  // the slot the next problem may write: its stores then need not wait for the lines
+        const int64_t next = (rows[i + 1] * m + st.head[rows[i + 1]]) * n;
+        prefetch_for_write(st.S + next, n * int64_t(sizeof(H)));
+        prefetch_for_write(st.Y + next, n * int64_t(sizeof(H)));
       }
-      T pg = 0;
-#pragma omp simd reduction(max : pg)
+      // The pair is the one the history will hold (rounded to H), so rho matches it exactly;
+      // pg is the projected-gradient norm at the trial point, used if it is accepted.
+      T sy = 0, yy = 0, nonfinite = 0, pg = 0;
+#pragma omp simd reduction(+ : sy, yy, nonfinite) reduction(max : pg)
       for (int64_t i = 0; i < n; ++i) {
-        x[i] = xt[i];
-        g[i] = gt[i];
-        pg = std::max(pg, std::abs(std::min(std::max(xt[i] - gt[i], lo[i]), hi[i]) - xt[i]));
+        const T s = rounded<H>(xt[i] - x[i]), y = rounded<H>(gt[i] - g[i]);
+        sy += s * y;
+        yy += y * y;
+        nonfinite += gt[i] * T(0);  // NaN iff some g_t[i] is NaN or inf
+        const T step = magnitude(clamp(xt[i] - gt[i], lo[i], hi[i]) - xt[i]);
+        pg = pg < step ? step : pg;
       }
-      st.f[b] = ft;
-      st.nit[b] += 1;
-      st.pg_norm[b] = pg;
-      const T scale = std::max(std::max(std::abs(f_old), std::abs(ft)), T(1));
-      int64_t status = RUNNING;
-      if (st.nit[b] >= opt.max_iter) status = MAX_ITER;
-      if (f_old - ft <= T(opt.ftol) * scale) status = CONVERGED_FTOL;
-      if (pg <= T(opt.gtol)) status = CONVERGED_GTOL;
-      st.status[b] = status;
-      st.need_dir[b] = true;
-    } else {  // shrink the step by safeguarded quadratic interpolation
-      const T t = st.t[b], gd = st.gd[b];
-      const T denom = T(2) * (ft - f_old - gd * t);
-      const T t_quad = -gd * t * t / denom;
-      st.t[b] = std::isfinite(t_quad) && denom > 0 ? std::min(std::max(t_quad, T(0.1) * t), T(0.5) * t) : T(0.1) * t;
-      if (++st.ls_iter[b] >= opt.max_ls && finite) {  // exhausted: retry once from a gradient step
-        if (st.hist_len[b] > 0) {
-          st.hist_len[b] = 0;
-          st.head[b] = 0;
-          st.need_dir[b] = true;
-        } else {
-          st.status[b] = LINE_SEARCH_FAILED;
+      const T ft = f_t[i], f_old = st.f[b];
+      const bool finite = std::isfinite(ft) && nonfinite == 0;
+      const bool ok = finite && ft <= f_old + T(opt.c1) * std::min(st.slope[b], T(0));
+      if (ok) {
+        if (sy > std::numeric_limits<T>::epsilon() * yy) {
+          const int64_t slot = st.head[b];
+          H *S = st.S + (b * m + slot) * n, *Y = st.Y + (b * m + slot) * n;
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) {
+            S[i] = narrow<H>(xt[i] - x[i]);
+            Y[i] = narrow<H>(gt[i] - g[i]);
+          }
+          st.rho[b * m + slot] = T(1) / sy;
+          st.gamma[b] = sy / yy;
+          st.head[b] = (slot + 1) % m;
+          st.hist_len[b] = std::min(st.hist_len[b] + 1, m);
         }
+        std::memcpy(x, xt, n * sizeof(T));
+        std::memcpy(g, gt, n * sizeof(T));
+        st.f[b] = ft;
+        st.nit[b] += 1;
+        st.pg_norm[b] = pg;
+        const T scale = std::max(std::max(std::abs(f_old), std::abs(ft)), T(1));
+        int64_t status = RUNNING;
+        if (st.nit[b] >= opt.max_iter) status = MAX_ITER;
+        if (f_old - ft <= T(opt.ftol) * scale) status = CONVERGED_FTOL;
+        if (pg <= T(opt.gtol)) status = CONVERGED_GTOL;
+        st.status[b] = status;
+        st.need_dir[b] = true;
+      } else {  // shrink the step by safeguarded quadratic interpolation
+        const T t = st.t[b], gd = st.gd[b];
+        const T denom = T(2) * (ft - f_old - gd * t);
+        const T t_quad = -gd * t * t / denom;
+        st.t[b] = std::isfinite(t_quad) && denom > 0 ? std::min(std::max(t_quad, T(0.1) * t), T(0.5) * t) : T(0.1) * t;
+        if (++st.ls_iter[b] >= opt.max_ls && finite) {  // exhausted: retry once from a gradient step
+          if (st.hist_len[b] > 0) {
+            st.hist_len[b] = 0;
+            st.head[b] = 0;
+            st.need_dir[b] = true;
+          } else {
+            st.status[b] = LINE_SEARCH_FAILED;
+          }
+        }
+        if (!finite) st.status[b] = NONFINITE;  // ends at its last finite point
       }
-      if (!finite) st.status[b] = NONFINITE;  // ends at its last finite point
+      st.nfev[b] += 1;
+      if (st.status[b] == RUNNING && st.nfev[b] >= opt.max_fun) st.status[b] = MAX_FUN;
     }
-    st.nfev[b] += 1;
-    if (st.status[b] == RUNNING && st.nfev[b] >= opt.max_fun) st.status[b] = MAX_FUN;
   }
 }
 

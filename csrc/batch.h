@@ -4,6 +4,8 @@
 // share one row of bounds.
 #pragma once
 
+#include <omp.h>
+
 #include <cstdint>
 
 namespace intriguing_fast {
@@ -26,6 +28,14 @@ struct Settings {
   int64_t max_iter, max_fun, max_ls;
   double gtol, ftol, c1;
 };
+
+// The calling thread's contiguous share [begin, end) of k rows inside a parallel region. A
+// thread may read ahead within its own share (to prefetch) without racing the others' writes.
+inline void thread_share(int64_t k, int64_t& begin, int64_t& end) {
+  const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
+  begin = k * t / threads;
+  end = k * (t + 1) / threads;
+}
 
 // Slot of the i-th newest pair of a ring buffer whose next write goes to `head`.
 inline int64_t newest(int64_t head, int64_t i, int64_t m) { return ((head - 1 - i) % m + m) % m; }

@@ -1,7 +1,8 @@
 // Step 1 of an iteration (kernels/reference.py TorchKernels.direction), fused per problem:
 // fixed-set mask, two-loop recursion on the free variables, descent check with restart,
 // and the first trial step. q lives in a per-thread buffer; x, g and the bounds are read
-// once, the history once per loop, and d written once.
+// once, the history once per loop, and d written once, while the next problem's data is
+// prefetched.
 #pragma once
 
 #include <algorithm>
@@ -15,52 +16,89 @@
 
 namespace intriguing_fast {
 
+// Per-thread scratch of the direction step: q, the two-loop's alphas, the free-variable mask.
+template <typename T>
+struct DirectionScratch {
+  std::vector<T> q, alpha;
+  std::vector<uint8_t> free;
+  DirectionScratch(int64_t n, int64_t m) : q(n), alpha(m), free(n) {}
+};
+
+// Direction of problem b, while `pf` streams in the next problem's data.
 template <typename T, typename H>
-void direction(const Batch<T, H>& st, const int64_t* rows, int64_t k) {
+void direction_row(const Batch<T, H>& st, int64_t b, DirectionScratch<T>& w, Prefetcher& pf) {
+  const int64_t n = st.n, m = st.m;
+  const T *x = st.x + b * n, *g = st.g + b * n, *lo = st.lower + b * st.bound_stride,
+          *hi = st.upper + b * st.bound_stride;
+  T *d = st.d + b * n, *q = w.q.data();
+  uint8_t* free = w.free.data();
+  T qq = 0;
+#pragma omp simd reduction(+ : qq)
+  for (int64_t i = 0; i < n; ++i) {
+    const bool fr = !((x[i] <= lo[i] && g[i] > 0) || (x[i] >= hi[i] && g[i] < 0));
+    free[i] = fr;
+    q[i] = fr ? g[i] : T(0);
+    qq += q[i] * q[i];
+  }
+  two_loop_row(q, st.S + b * m * n, st.Y + b * m * n, st.rho + b * m, st.gamma[b], st.hist_len[b], st.head[b], m, n,
+               w.alpha.data(), pf);
+  T gd = 0, dd = 0;
+#pragma omp simd reduction(+ : gd, dd)
+  for (int64_t i = 0; i < n; ++i) {
+    d[i] = free[i] ? -q[i] : T(0);
+    gd += g[i] * d[i];
+    dd += d[i] * d[i];
+  }
+  if (!(gd < 0) && st.hist_len[b] > 0) {  // not a descent direction: drop the history
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) d[i] = free[i] ? -g[i] : T(0);
+    gd = -qq;
+    dd = qq;
+    st.hist_len[b] = 0;
+    st.head[b] = 0;
+  }
+  const T tiny = std::numeric_limits<T>::min();
+  st.t[b] = st.hist_len[b] > 0 ? T(1) : T(1) / std::max(std::sqrt(dd), tiny);
+  st.gd[b] = gd;
+  st.ls_iter[b] = 0;
+  st.need_dir[b] = false;
+}
+
+// Runs direction_row for the problems of `rows` that need one, then after(i, b) for every row
+// i, problem b (the fused propose step puts the trial point there).
+template <typename T, typename H, typename After>
+void for_each_direction(const Batch<T, H>& st, const int64_t* rows, int64_t k, After after) {
   const int64_t n = st.n, m = st.m;
 #pragma omp parallel
   {
-    std::vector<T> q(n), alpha(m);
-    std::vector<uint8_t> free(n);
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < k; ++i) {
+    DirectionScratch<T> scratch(n, m);
+    int64_t begin, end;
+    thread_share(k, begin, end);
+    for (int64_t i = begin; i < end; ++i) {
       const int64_t b = rows[i];
-      if (!st.need_dir[b]) continue;
-      const T *x = st.x + b * n, *g = st.g + b * n, *lo = st.lower + b * st.bound_stride,
-              *hi = st.upper + b * st.bound_stride;
-      T* d = st.d + b * n;
-      T qq = 0;
-#pragma omp simd reduction(+ : qq)
-      for (int64_t i = 0; i < n; ++i) {
-        const bool fr = !((x[i] <= lo[i] && g[i] > 0) || (x[i] >= hi[i] && g[i] < 0));
-        free[i] = fr;
-        q[i] = fr ? g[i] : T(0);
-        qq += q[i] * q[i];
+      if (st.need_dir[b]) {
+        // Stream in the next problem that needs a direction while this one computes: its
+        // history (valid slots are 0..len-1 until the ring wraps, all of them after) and rows.
+        Prefetcher pf;
+        int64_t next = i + 1;
+        while (next < end && !st.need_dir[rows[next]]) ++next;
+        if (next < end) {
+          const int64_t nb = rows[next], bytes = st.hist_len[nb] * n * int64_t(sizeof(H));
+          pf.add(st.S + nb * m * n, bytes);
+          pf.add(st.Y + nb * m * n, bytes);
+          pf.add(st.x + nb * n, n * int64_t(sizeof(T)));
+          pf.add(st.g + nb * n, n * int64_t(sizeof(T)));
+        }
+        direction_row(st, b, scratch, pf);
       }
-      two_loop_row(q.data(), st.S + b * m * n, st.Y + b * m * n, st.rho + b * m, st.gamma[b], st.hist_len[b],
-                   st.head[b], m, n, alpha.data());
-      T gd = 0, dd = 0;
-#pragma omp simd reduction(+ : gd, dd)
-      for (int64_t i = 0; i < n; ++i) {
-        d[i] = free[i] ? -q[i] : T(0);
-        gd += g[i] * d[i];
-        dd += d[i] * d[i];
-      }
-      if (!(gd < 0) && st.hist_len[b] > 0) {  // not a descent direction: drop the history
-#pragma omp simd
-        for (int64_t i = 0; i < n; ++i) d[i] = free[i] ? -g[i] : T(0);
-        gd = -qq;
-        dd = qq;
-        st.hist_len[b] = 0;
-        st.head[b] = 0;
-      }
-      const T tiny = std::numeric_limits<T>::min();
-      st.t[b] = st.hist_len[b] > 0 ? T(1) : T(1) / std::max(std::sqrt(dd), tiny);
-      st.gd[b] = gd;
-      st.ls_iter[b] = 0;
-      st.need_dir[b] = false;
+      after(i, b);
     }
   }
+}
+
+template <typename T, typename H>
+void direction(const Batch<T, H>& st, const int64_t* rows, int64_t k) {
+  for_each_direction(st, rows, k, [](int64_t, int64_t) {});
 }
 
 }  // namespace intriguing_fast

@@ -13,6 +13,7 @@
 #include "accept.h"
 #include "batch.h"
 #include "direction.h"
+#include "propose.h"
 #include "trial.h"
 
 namespace py = pybind11;
@@ -116,6 +117,14 @@ void trial(const py::dict& st, const py::array& rows) {
   });
 }
 
+void propose(const py::dict& st, const py::array& rows) {
+  dispatch(st, [&](auto b) {
+    const int64_t* r = rows_of(rows, b.rows);
+    py::gil_scoped_release release;
+    ifk::propose(b, r, rows.shape(0));
+  });
+}
+
 void accept(const py::dict& st, const py::array& rows, const py::array& f_t, const py::array& g_t, int64_t max_iter,
             int64_t max_fun, int64_t max_ls, double gtol, double ftol, double c1) {
   dispatch(st, [&](auto b) {
@@ -133,11 +142,13 @@ void accept(const py::dict& st, const py::array& rows, const py::array& f_t, con
 }  // namespace
 
 PYBIND11_MODULE(_C, mod) {
-  mod.doc() = "intriguing_fast native CPU core: the three fused steps of a projected L-BFGS iteration (C++17, OpenMP)";
+  mod.doc() = "intriguing_fast native CPU core: the fused steps of a projected L-BFGS iteration (C++17, OpenMP)";
   mod.def("direction", &direction, py::arg("state"), py::arg("rows"),
           "In place, for the problems in `rows` that need one: search direction d, g.d, first step t.");
   mod.def("trial", &trial, py::arg("state"), py::arg("rows"),
           "In place: row i of x_trial = P(x + t d) of problem rows[i], and its slope g.(x_trial - x).");
+  mod.def("propose", &propose, py::arg("state"), py::arg("rows"),
+          "In place: direction and trial fused, row by row, for the problems in `rows`.");
   mod.def("accept", &accept, py::arg("state"), py::arg("rows"), py::arg("f_t"), py::arg("g_t"), py::arg("max_iter"),
           py::arg("max_fun"), py::arg("max_ls"), py::arg("gtol"), py::arg("ftol"), py::arg("c1"),
           "In place, for the problems in `rows` (row i of x_trial, f_t, g_t): Armijo test, history update, move, status.");

@@ -41,12 +41,81 @@ inline H narrow(T v) {
 template <typename H, typename T>
 inline T rounded(T v) { return widen<T>(narrow<H>(v)); }
 
-template <typename T, typename H>
-inline T dot(const H* __restrict a, const T* __restrict b, int64_t n) {
+// Projection onto [lo, hi] by value (same NaN behaviour as std::min(std::max(v, lo), hi)):
+// std::min and std::max return references, which keep GCC 12 from vectorising float loops
+// under `omp simd`.
+template <typename T>
+inline T clamp(T v, T lo, T hi) {
+  v = v < lo ? lo : v;
+  return hi < v ? hi : v;
+}
+
+// |v| by value, for the same reason.
+template <typename T>
+inline T magnitude(T v) { return v < 0 ? -v : v; }
+
+// Walks byte ranges (the next problem's rows) a cache line at a time, so that they stream
+// into L2 while the current problem computes on data already there. Lines are asked for
+// one or two per block of a pass, not in bursts: a burst fills the line-fill buffers and
+// stalls the pass.
+class Prefetcher {
+ public:
+  void add(const void* begin, int64_t bytes) {
+    if (count_ < kRanges && bytes > 0) {
+      const char* p = static_cast<const char*>(begin);
+      range_[count_++] = {p, p + bytes};
+    }
+  }
+  void next_line() {
+    if (cur_ >= end_) {
+      if (at_ == count_) return;
+      cur_ = range_[at_].begin, end_ = range_[at_].end, ++at_;
+    }
+    __builtin_prefetch(cur_, 0, 2);
+    cur_ += 64;
+  }
+
+ private:
+  static constexpr int kRanges = 4;
+  struct Range {
+    const char *begin, *end;
+  };
+  Range range_[kRanges];
+  const char *cur_ = nullptr, *end_ = nullptr;
+  int count_ = 0, at_ = 0;
+};
+
+// Asks for the lines of [p, p + bytes) with intent to write, ahead of the stores.
+inline void prefetch_for_write(const void* p, int64_t bytes) {
+  for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(static_cast<const char*>(p) + o, 1, 2);
+}
+
+// Independent partial sums per reduction: a single vector accumulator would make every
+// step of a row wait on the latency of the previous add (4 cycles) instead of its loads.
+template <typename T>
+inline constexpr int64_t kLanes = 128 / sizeof(T);
+
+// Sum of term(i) over i < n, in one pass that keeps kLanes<T> partial sums and asks `pf` for
+// two cache lines per block. term may also update element i of its own buffers.
+template <typename T, typename Term>
+inline T pass_sum(int64_t n, Prefetcher& pf, Term term) {
+  T part[kLanes<T>] = {};
+  int64_t i = 0;
+  for (; i + kLanes<T> <= n; i += kLanes<T>) {
+    pf.next_line();
+    pf.next_line();
+#pragma omp simd
+    for (int64_t j = 0; j < kLanes<T>; ++j) part[j] += term(i + j);
+  }
   T acc = 0;
-#pragma omp simd reduction(+ : acc)
-  for (int64_t i = 0; i < n; ++i) acc += widen<T>(a[i]) * b[i];
+  for (; i < n; ++i) acc += term(i);
+  for (int64_t j = 0; j < kLanes<T>; ++j) acc += part[j];
   return acc;
+}
+
+template <typename T, typename H>
+inline T dot(const H* __restrict a, const T* __restrict b, int64_t n, Prefetcher& pf) {
+  return pass_sum<T>(n, pf, [=](int64_t i) { return widen<T>(a[i]) * b[i]; });
 }
 
 template <typename T, typename H>
@@ -57,15 +126,13 @@ inline void axpy(T alpha, const H* __restrict x, T* __restrict y, int64_t n) {
 
 // q <- scale * (q + alpha * u), then return v . q: one pass where two would do.
 template <typename T, typename H>
-inline T axpy_dot(T alpha, const H* __restrict u, T scale, const H* __restrict v, T* __restrict q, int64_t n) {
-  T acc = 0;
-#pragma omp simd reduction(+ : acc)
-  for (int64_t i = 0; i < n; ++i) {
+inline T axpy_dot(T alpha, const H* __restrict u, T scale, const H* __restrict v, T* __restrict q, int64_t n,
+                  Prefetcher& pf) {
+  return pass_sum<T>(n, pf, [=](int64_t i) {
     const T qi = scale * (q[i] + alpha * widen<T>(u[i]));
     q[i] = qi;
-    acc += widen<T>(v[i]) * qi;
-  }
-  return acc;
+    return widen<T>(v[i]) * qi;
+  });
 }
 
 }  // namespace intriguing_fast

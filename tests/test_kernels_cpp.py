@@ -19,6 +19,8 @@ def run_step(step: str, kernels, st, f_t=None, g_t=None) -> None:
         kernels.direction(st, rows)
     elif step == "trial":
         kernels.trial(st, rows)
+    elif step == "propose":
+        kernels.propose(st, rows)
     else:
         kernels.accept(st, rows, f_t, g_t, OPTIONS)
 
@@ -26,13 +28,26 @@ def run_step(step: str, kernels, st, f_t=None, g_t=None) -> None:
 @pytest.mark.parametrize("dtype,history_dtype", CASES)
 @pytest.mark.parametrize("n,fixed,shared", [(1, "mixed", False), (37, "mixed", False), (300, "none", False),
                                             (64, "all", False), (37, "mixed", True), (64, "all", True)])
-@pytest.mark.parametrize("step", ["direction", "trial", "accept"])
+@pytest.mark.parametrize("step", ["direction", "trial", "propose", "accept"])
 def test_step_matches_reference(step, n, fixed, shared, dtype, history_dtype):
     st = random_state(24, n, 4, dtype, seed=n, fixed=fixed, history_dtype=history_dtype, shared_bounds=shared)
     f_t, g_t = trial_outcome(st)
     want, got = clone_state(st), clone_state(st)
     run_step(step, TorchKernels(), want, f_t, g_t)
     run_step(step, CppKernels(), got, f_t, g_t)
+    assert_states_match(got, want)
+
+
+def test_views_follow_a_replaced_field():
+    """The kernels cache the state's NumPy views per state; a field replaced by a new tensor
+    must be written, not the old one."""
+    st = random_state(6, 16, 3, torch.float64)
+    want, got = clone_state(st), clone_state(st)
+    kernels = CppKernels()
+    kernels.trial(got, step_rows(got))  # caches views of got's tensors
+    got.x_trial = torch.zeros_like(got.x_trial)
+    kernels.trial(got, step_rows(got))
+    TorchKernels().trial(want, step_rows(want))
     assert_states_match(got, want)
 
 

@@ -82,8 +82,7 @@ def minimize_lbfgsb(
         rows = (st.status == Status.RUNNING).nonzero().squeeze(1)
         if len(rows) == 0:
             break
-        kernels.direction(st, rows)
-        kernels.trial(st, rows)
+        kernels.propose(st, rows)  # a direction where needed, then the trial points
         x_trial = st.x_trial[: len(rows)]
         f_t, g_t = check_fun_output(fun(x_trial, rows), x_trial)
         kernels.accept(st, rows, f_t, g_t, opt)

@@ -3,28 +3,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Protocol
 
 import torch
 
-from ..engine.state import BatchState, Options
+from .base import Kernels
 from .cpp import CppKernels
 from .native import native_available
 from .reference import TorchKernels
 
 BACKENDS = ("auto", "torch", "cpp", "triton")
-
-
-class Kernels(Protocol):
-    """The three steps of an iteration (see kernels/reference.py for their definition)."""
-
-    name: str
-
-    def direction(self, st: BatchState, need: torch.Tensor) -> None: ...
-
-    def trial(self, st: BatchState, run: torch.Tensor) -> None: ...
-
-    def accept(self, st: BatchState, run: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: Options) -> None: ...
 
 
 def triton_available() -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..engine.state import BatchState, Options
+from .base import Kernels
 from .native import native
 
 # The BatchState fields the kernels read or write in place.
@@ -20,20 +21,34 @@ def state_views(st: BatchState) -> dict:
     return {name: numpy_view(getattr(st, name)) for name in FIELDS}
 
 
-class CppKernels:
-    """Fused kernels for CPU tensors; same contract as `TorchKernels`, state updated in place."""
+class CppKernels(Kernels):
+    """Fused kernels for CPU tensors; same contract as `TorchKernels`, state updated in place.
+    `propose` runs direction and trial in one pass per problem."""
 
     name = "cpp"
 
     def __init__(self) -> None:
         self._C = native()
+        self._views: tuple[tuple, dict] = ((), {})
+
+    def views(self, st: BatchState) -> dict:
+        """The state's NumPy views, made once per state: a solve calls the kernels thousands of
+        times on the same tensors. Keyed by the fields' identities (each view keeps its tensor
+        alive), so a field replaced by another tensor gets a new view."""
+        key = tuple(id(getattr(st, name)) for name in FIELDS)
+        if key != self._views[0]:
+            self._views = (key, state_views(st))
+        return self._views[1]
 
     def direction(self, st: BatchState, rows: torch.Tensor) -> None:
-        self._C.direction(state_views(st), rows.numpy())
+        self._C.direction(self.views(st), rows.numpy())
 
     def trial(self, st: BatchState, rows: torch.Tensor) -> None:
-        self._C.trial(state_views(st), rows.numpy())
+        self._C.trial(self.views(st), rows.numpy())
+
+    def propose(self, st: BatchState, rows: torch.Tensor) -> None:
+        self._C.propose(self.views(st), rows.numpy())
 
     def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: Options) -> None:
-        self._C.accept(state_views(st), rows.numpy(), f_t.contiguous().numpy(), g_t.contiguous().numpy(),
+        self._C.accept(self.views(st), rows.numpy(), f_t.contiguous().numpy(), g_t.contiguous().numpy(),
                        opt.max_iter, opt.max_fun, opt.max_ls, opt.gtol, opt.ftol, opt.c1)

@@ -11,6 +11,7 @@ import torch
 
 from ..engine.result import Status
 from ..engine.state import BatchState, Options, projected_gradient_norm
+from .base import Kernels
 
 
 def two_loop(q: torch.Tensor, st: BatchState, rows: torch.Tensor) -> torch.Tensor:
@@ -44,7 +45,7 @@ def bounds(st: BatchState, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return st.lower[rows], st.upper[rows]
 
 
-class TorchKernels:
+class TorchKernels(Kernels):
     """The reference backend; the fused ones (cpp.py, triton_backend.py) implement the same three steps."""
 
     name = "torch"

@@ -7,13 +7,14 @@ import triton
 
 from ..engine.state import BatchState, Options
 from . import triton_steps as k
+from .base import Kernels
 
 # Rows up to this length keep q in registers; longer rows sweep BLOCK_CHUNK-sized chunks.
 MAX_BLOCK = 4096
 BLOCK_CHUNK = 1024
 
 
-class TritonKernels:
+class TritonKernels(Kernels):
     """Fused Triton kernels for CUDA tensors (or CPU tensors under TRITON_INTERPRET=1)."""
 
     name = "triton"

@@ -1,0 +1,29 @@
+"""What every backend implements: the steps of an iteration, defined by kernels/reference.py."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+
+from ..engine.state import BatchState, Options
+
+
+class Kernels(ABC):
+    """The three steps of an iteration, and `propose`, the first two as the engine runs them."""
+
+    name: str
+
+    @abstractmethod
+    def direction(self, st: BatchState, rows: torch.Tensor) -> None: ...
+
+    @abstractmethod
+    def trial(self, st: BatchState, rows: torch.Tensor) -> None: ...
+
+    @abstractmethod
+    def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: Options) -> None: ...
+
+    def propose(self, st: BatchState, rows: torch.Tensor) -> None:
+        """The next trial point of every problem of `rows`: a new direction where one is
+        needed, then x_trial. A backend may fuse the two (cpp does, row by row)."""
+        self.direction(st, rows)
+        self.trial(st, rows)
