@@ -45,7 +45,7 @@ def test_views_follow_a_replaced_field():
     want, got = clone_state(st), clone_state(st)
     kernels = CppKernels()
     kernels.trial(got, step_rows(got))  # caches views of got's tensors
-    got.x_trial = torch.zeros_like(got.x_trial)
+    got.x_trial, want.x_trial = torch.zeros_like(got.x_trial), torch.zeros_like(want.x_trial)
     kernels.trial(got, step_rows(got))
     TorchKernels().trial(want, step_rows(want))
     assert_states_match(got, want)
@@ -64,10 +64,11 @@ def test_rejects_a_state_it_cannot_write_in_place():
 
 @pytest.mark.parametrize("rows,match", [([0, 4], r"indices in \[0, 4\), got 4"), ([1, 1], "distinct indices"),
                                         ([-1], r"got -1 at position 0")])
-def test_rejects_a_row_list_that_could_corrupt_memory(rows, match):
+@pytest.mark.parametrize("step", ["direction", "trial", "propose"])
+def test_rejects_a_row_list_that_could_corrupt_memory(step, rows, match):
     st = random_state(4, 8, 2, torch.float64)
     with pytest.raises(ValueError, match=match):
-        CppKernels().trial(st, torch.tensor(rows))
+        getattr(CppKernels(), step)(st, torch.tensor(rows))
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
