@@ -2,6 +2,8 @@
 running problem, launched over the step's row list: no host synchronisation inside a step."""
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import triton
 
@@ -22,17 +24,23 @@ class TritonKernels(Kernels):
     def __init__(self, max_block: int = MAX_BLOCK, block_chunk: int = BLOCK_CHUNK) -> None:
         self.max_block = max_block
         self.block_chunk = block_chunk
-        self._params: dict[tuple, torch.Tensor] = {}
+        self._settings: dict[tuple, torch.Tensor] = {}
 
-    def params(self, x: torch.Tensor, opt: Options = Options()) -> torch.Tensor:
+    def settings(self, x: torch.Tensor, opt: Options = Options()) -> torch.Tensor:
         """[c1, ftol, gtol, tiny, eps] in x's dtype on x's device, cached (one copy to the device).
         The direction kernel reads only tiny, so it takes the default settings."""
         key = (x.dtype, x.device, opt.c1, opt.ftol, opt.gtol)
-        if key not in self._params:
+        if key not in self._settings:
             fi = torch.finfo(x.dtype)
-            self._params[key] = torch.tensor([opt.c1, opt.ftol, opt.gtol, fi.tiny, fi.eps], dtype=x.dtype,
-                                             device=x.device)
-        return self._params[key]
+            self._settings[key] = torch.tensor([opt.c1, opt.ftol, opt.gtol, fi.tiny, fi.eps], dtype=x.dtype,
+                                               device=x.device)
+        return self._settings[key]
+
+    def launch(self, kernel, grid: tuple[int, ...], *args, **meta) -> None:
+        """One kernel launch, on the device of the step's rows (args[0]) rather than the
+        current CUDA device. kernels/triton_aot.py overrides it to compile without launching."""
+        with device_guard(args[0].device):
+            kernel[grid](*args, **meta)
 
     def block(self, n: int) -> int:
         return min(triton.next_power_of_2(n), self.block_chunk)
@@ -42,24 +50,29 @@ class TritonKernels(Kernels):
         one_block = triton.next_power_of_2(n) <= self.max_block
         kernel = k.direction_block_kernel if one_block else k.direction_chunked_kernel
         block = triton.next_power_of_2(n) if one_block else self.block_chunk
-        kernel[(len(rows),)](rows, st.x, st.g, st.lower, st.upper, st.S, st.Y, st.rho, st.gamma, st.hist_len,
-                             st.head, st.d, st.gd, st.t, st.ls_iter, st.need_dir, self.params(st.x), n, m,
-                             bound_stride(st), BLOCK=block, M_PAD=triton.next_power_of_2(m), num_warps=num_warps(block))
+        self.launch(kernel, (len(rows),), rows, st.x, st.g, st.lower, st.upper, st.S, st.Y, st.rho, st.gamma,
+                    st.hist_len, st.head, st.d, st.gd, st.t, st.ls_iter, st.need_dir, self.settings(st.x), n, m,
+                    bound_stride(st), BLOCK=block, M_PAD=triton.next_power_of_2(m), num_warps=num_warps(block))
 
     def trial(self, st: BatchState, rows: torch.Tensor) -> None:
         n = st.x.shape[1]
         block = self.block(n)
-        k.trial_kernel[(len(rows),)](rows, st.x, st.g, st.lower, st.upper, st.d, st.t, st.x_trial, st.slope, n,
-                                     bound_stride(st), BLOCK=block, num_warps=num_warps(block))
+        self.launch(k.trial_kernel, (len(rows),), rows, st.x, st.g, st.lower, st.upper, st.d, st.t, st.x_trial,
+                    st.slope, n, bound_stride(st), BLOCK=block, num_warps=num_warps(block))
 
     def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: Options) -> None:
         _, m, n = st.S.shape
         block = self.block(n)
-        k.accept_kernel[(len(rows),)](rows, f_t.contiguous(), g_t.contiguous(), st.x, st.f, st.g, st.lower,
-                                      st.upper, st.S, st.Y, st.rho, st.gamma, st.hist_len, st.head, st.gd, st.t,
-                                      st.x_trial, st.slope, st.ls_iter, st.need_dir, st.status, st.nit, st.nfev,
-                                      st.pg_norm, self.params(st.x, opt), n, m, bound_stride(st), opt.max_iter,
-                                      opt.max_fun, opt.max_ls, BLOCK=block, num_warps=num_warps(block))
+        self.launch(k.accept_kernel, (len(rows),), rows, f_t.contiguous(), g_t.contiguous(), st.x, st.f, st.g,
+                    st.lower, st.upper, st.S, st.Y, st.rho, st.gamma, st.hist_len, st.head, st.gd, st.t, st.x_trial,
+                    st.slope, st.ls_iter, st.need_dir, st.status, st.nit, st.nfev, st.pg_norm,
+                    self.settings(st.x, opt), n, m, bound_stride(st), opt.max_iter, opt.max_fun, opt.max_ls,
+                    BLOCK=block, num_warps=num_warps(block))
+
+
+def device_guard(device: torch.device) -> contextlib.AbstractContextManager:
+    """Makes `device` the current CUDA device for a launch (Triton launches on the current one)."""
+    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
 
 
 def bound_stride(st: BatchState) -> int:

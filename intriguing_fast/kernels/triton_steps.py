@@ -4,7 +4,7 @@ and the trial point, f_t and g_t of that problem are row i of their compact buff
 bounds of problem b start at b * bound_stride (0 when all problems share one row). History
 loads widen to the compute dtype and stores round to the history dtype (float32/float64 or bfloat16).
 
-Scalar settings arrive in `params`, a tensor of the compute dtype holding
+Scalar settings arrive in `settings`, a tensor of the compute dtype holding
 [c1, ftol, gtol, tiny, eps], so float64 problems keep full-precision thresholds.
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _to_history(v, H):
 
 
 @triton.jit
-def _finish_direction(b, gd, dd, qq, hl, hist_len, head, gd_out, t_out, ls_iter, need_dir, params):
+def _finish_direction(b, gd, dd, qq, hl, hist_len, head, gd_out, t_out, ls_iter, need_dir, settings):
     """Restart test and first step; returns whether the row restarts from -q."""
     restart = (~(gd < 0)) & (hl > 0)
     gd = tl.where(restart, -qq, gd)
@@ -60,7 +60,7 @@ def _finish_direction(b, gd, dd, qq, hl, hist_len, head, gd_out, t_out, ls_iter,
     hl = tl.where(restart, 0, hl)
     tl.store(hist_len + b, hl)
     tl.store(head + b, tl.where(restart, 0, tl.load(head + b)))
-    tiny = tl.load(params + 3)
+    tiny = tl.load(settings + 3)
     tl.store(t_out + b, tl.where(hl > 0, 1.0, 1.0 / tl.maximum(tl.sqrt(dd), tiny)).to(gd.dtype))
     tl.store(gd_out + b, gd)
     tl.store(ls_iter + b, 0)
@@ -70,7 +70,7 @@ def _finish_direction(b, gd, dd, qq, hl, hist_len, head, gd_out, t_out, ls_iter,
 
 @triton.jit
 def direction_block_kernel(rows, x, g, lower, upper, S, Y, rho, gamma, hist_len, head, d, gd_out, t_out,
-                           ls_iter, need_dir, params, n, m, bound_stride, BLOCK: tl.constexpr, M_PAD: tl.constexpr):
+                           ls_iter, need_dir, settings, n, m, bound_stride, BLOCK: tl.constexpr, M_PAD: tl.constexpr):
     """Direction for n <= BLOCK: q stays in registers through the whole two-loop recursion."""
     b = tl.load(rows + tl.program_id(0))
     if tl.load(need_dir + b) != 0:
@@ -104,13 +104,13 @@ def direction_block_kernel(rows, x, g, lower, upper, S, Y, rho, gamma, hist_len,
             r += (a - beta) * tl.load(S + (b * m + j) * n + offs, mask=inb, other=0.0).to(r.dtype)
         dv = tl.where(free, -r, 0.0)
         restart = _finish_direction(b, tl.sum(gv * dv), tl.sum(dv * dv), tl.sum(q * q), hl, hist_len, head,
-                                    gd_out, t_out, ls_iter, need_dir, params)
+                                    gd_out, t_out, ls_iter, need_dir, settings)
         tl.store(d + row + offs, tl.where(restart, -q, dv), mask=inb)
 
 
 @triton.jit
 def direction_chunked_kernel(rows, x, g, lower, upper, S, Y, rho, gamma, hist_len, head, d, gd_out, t_out,
-                             ls_iter, need_dir, params, n, m, bound_stride, BLOCK: tl.constexpr, M_PAD: tl.constexpr):
+                             ls_iter, need_dir, settings, n, m, bound_stride, BLOCK: tl.constexpr, M_PAD: tl.constexpr):
     """Direction for any n (ImageNet-sized rows): q lives in the row of d in global memory
     and every sweep loops over BLOCK-sized chunks; barriers order the sweeps of a program."""
     b = tl.load(rows + tl.program_id(0))
@@ -153,7 +153,7 @@ def direction_chunked_kernel(rows, x, g, lower, upper, S, Y, rho, gamma, hist_le
             acc_dd += dv * dv
             tl.store(d + row + offs, dv, mask=inb)
         restart = _finish_direction(b, tl.sum(acc_gd), tl.sum(acc_dd), qq, hl, hist_len, head, gd_out, t_out,
-                                    ls_iter, need_dir, params)
+                                    ls_iter, need_dir, settings)
         if restart:
             for c in range(0, n, BLOCK):  # d = -P_F g
                 offs = c + tl.arange(0, BLOCK)
@@ -217,7 +217,7 @@ def trial_kernel(rows, x, g, lower, upper, d, t, x_trial, slope, n, bound_stride
 
 @triton.jit
 def accept_kernel(rows, f_t, g_t, x, f, g, lower, upper, S, Y, rho, gamma, hist_len, head, gd, t, x_trial, slope,
-                  ls_iter, need_dir, status, nit, nfev, pg_norm, params, n, m, bound_stride, max_iter, max_fun,
+                  ls_iter, need_dir, status, nit, nfev, pg_norm, settings, n, m, bound_stride, max_iter, max_fun,
                   max_ls, BLOCK: tl.constexpr):
     """For problem rows[i], given f_t[i] and g_t[i] at row i of x_trial: Armijo test,
     history update, move and status; step shrink, restart or failure for a rejected trial."""
@@ -245,13 +245,13 @@ def accept_kernel(rows, f_t, g_t, x, f, g, lower, upper, S, Y, rho, gamma, hist_
     ft = tl.load(f_t + i)
     f_old = tl.load(f + b)
     finite = (ft == ft) & (tl.abs(ft) != float("inf")) & (tl.sum(bad) == 0)
-    c1 = tl.load(params + 0)
+    c1 = tl.load(settings + 0)
     ok = finite & (ft <= f_old + c1 * tl.minimum(tl.load(slope + b), 0.0))
     hl = tl.load(hist_len + b)
     st = tl.load(status + b)
     if ok:
         slot = tl.load(head + b)
-        upd = sy > tl.load(params + 4) * yy
+        upd = sy > tl.load(settings + 4) * yy
         n_upd = tl.where(upd, n, 0)  # history stores cover the row only when the pair is kept
         acc_pg = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
         for c in range(0, n, BLOCK):
@@ -279,8 +279,8 @@ def accept_kernel(rows, f_t, g_t, x, f, g, lower, upper, S, Y, rho, gamma, hist_
         tl.store(pg_norm + b, pgn)
         scale = tl.maximum(tl.maximum(tl.abs(f_old), tl.abs(ft)), 1.0)
         st = tl.where(it >= max_iter, MAX_ITER, RUNNING).to(tl.int64)
-        st = tl.where(f_old - ft <= tl.load(params + 1) * scale, CONVERGED_FTOL, st)
-        st = tl.where(pgn <= tl.load(params + 2), CONVERGED_GTOL, st)
+        st = tl.where(f_old - ft <= tl.load(settings + 1) * scale, CONVERGED_FTOL, st)
+        st = tl.where(pgn <= tl.load(settings + 2), CONVERGED_GTOL, st)
         tl.store(need_dir + b, 1)
     else:  # shrink the step by safeguarded quadratic interpolation
         tb = tl.load(t + b)
