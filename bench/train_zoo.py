@@ -18,7 +18,20 @@ import torch
 import torch.nn.functional as F
 
 from intriguing_fast.data import load_mnist, p1_p2_split
-from intriguing_fast.models import MODEL_ZOO, TABLE1, TABLE3, error_rate, get_spec, trained_model
+from intriguing_fast.experiments import paper
+from intriguing_fast.experiments.evaluation import error
+from intriguing_fast.models import MODEL_ZOO, get_spec, trained_model
+
+TABLE1, TABLE3 = paper.TABLE1_MODELS, paper.TABLE3_MODELS
+
+
+def paper_error(name: str, split: str) -> float | None:
+    """The paper's error (%) of a model on a split, from its Table 1 or 3."""
+    if name in paper.TABLE1:
+        return dict(zip(("train", "test"), paper.TABLE1[name])).get(split)
+    if name in paper.TABLE3:
+        return dict(zip(("P1", "P2", "test"), paper.TABLE3[name])).get(split)
+    return None
 
 
 def target(name: str, paper_test: float | None) -> tuple[str, Callable[[float], bool]]:
@@ -48,11 +61,11 @@ def train_zoo(args: argparse.Namespace) -> int:
         total += seconds
         shown = ["P1", "P2", "test"] if spec.subset != "train" else ["train", "test"]
         for i, split in enumerate(shown):
-            ours = 100 * error_rate(model, splits[split])
-            paper = spec.paper_errors.get(split)
-            line = f"{name if i == 0 else '':<20} {split:<6} {ours:7.2f} {'' if paper is None else f'{paper:.2f}':>8}"
+            ours = error(model, splits[split].images, splits[split].labels).percent
+            theirs = paper_error(name, split)
+            line = f"{name if i == 0 else '':<20} {split:<6} {ours:7.2f} {'' if theirs is None else f'{theirs:.2f}':>8}"
             if split == "test":
-                text, ok = target(name, paper)
+                text, ok = target(name, theirs)
                 failures += not ok(ours)
                 line += f"  {seconds:8.1f}  {text}: {'PASS' if ok(ours) else 'FAIL'}"
             print(line, flush=True)
@@ -71,7 +84,8 @@ def wd_evidence(args: argparse.Namespace) -> int:
         "lambda*|W|^2/k (k=10)": lambda lam, w, b: lam * w.pow(2).sum() / 10,
     }
     print(f"{'convention':<34} " + "  ".join(f"{n:>17}" for n in TABLE1[:3]))
-    print(f"{'paper (train/test %)':<34} " + "  ".join(f"{get_spec(n).paper_errors['train']:>8.2f}/{get_spec(n).paper_errors['test']:<8.2f}" for n in TABLE1[:3]))
+    print(f"{'paper (train/test %)':<34} "
+          + "  ".join(f"{paper_error(n, 'train'):>8.2f}/{paper_error(n, 'test'):<8.2f}" for n in TABLE1[:3]))
     for label, penalty in conventions.items():
         cells = []
         for name in TABLE1[:3]:

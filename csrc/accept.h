@@ -37,12 +37,12 @@ void accept(const Batch<T, H>& st, const int64_t* rows, int64_t k, const T* f_t,
       // pg is the projected-gradient norm at the trial point, used if it is accepted.
       T sy = 0, yy = 0, nonfinite = 0, pg = 0;
 #pragma omp simd reduction(+ : sy, yy, nonfinite) reduction(max : pg)
-      for (int64_t i = 0; i < n; ++i) {
-        const T s = rounded<H>(xt[i] - x[i]), y = rounded<H>(gt[i] - g[i]);
+      for (int64_t j = 0; j < n; ++j) {
+        const T s = rounded<H>(xt[j] - x[j]), y = rounded<H>(gt[j] - g[j]);
         sy += s * y;
         yy += y * y;
-        nonfinite += gt[i] * T(0);  // NaN iff some g_t[i] is NaN or inf
-        const T step = magnitude(clamp(xt[i] - gt[i], lo[i], hi[i]) - xt[i]);
+        nonfinite += gt[j] * T(0);  // NaN iff some g_t[j] is NaN or inf
+        const T step = magnitude(clamp(xt[j] - gt[j], lo[j], hi[j]) - xt[j]);
         pg = pg < step ? step : pg;
       }
       const T ft = f_t[i], f_old = st.f[b];
@@ -53,9 +53,9 @@ void accept(const Batch<T, H>& st, const int64_t* rows, int64_t k, const T* f_t,
           const int64_t slot = st.head[b];
           H *S = st.S + (b * m + slot) * n, *Y = st.Y + (b * m + slot) * n;
 #pragma omp simd
-          for (int64_t i = 0; i < n; ++i) {
-            S[i] = narrow<H>(xt[i] - x[i]);
-            Y[i] = narrow<H>(gt[i] - g[i]);
+          for (int64_t j = 0; j < n; ++j) {
+            S[j] = narrow<H>(xt[j] - x[j]);
+            Y[j] = narrow<H>(gt[j] - g[j]);
           }
           st.rho[b * m + slot] = T(1) / sy;
           st.gamma[b] = sy / yy;

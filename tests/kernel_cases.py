@@ -6,11 +6,11 @@ import dataclasses
 
 import torch
 
-from intriguing_fast.engine.result import Status
-from intriguing_fast.engine.state import BatchState, Options
+from intriguing_fast.kernels.status import Status
+from intriguing_fast.kernels.state import BatchState, LBFGSBOptions
 from intriguing_fast.kernels.reference import bounds
 
-OPTIONS = Options(history=4, max_iter=30, max_fun=40, max_ls=3, gtol=1e-5, ftol=1e-9)
+OPTIONS = LBFGSBOptions(history=4, max_iter=30, max_fun=40, max_ls=3, gtol=1e-5, ftol=1e-9)
 
 
 def random_state(R: int, n: int, m: int, dtype: torch.dtype, *, seed: int = 0, fixed: str = "mixed",

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from intriguing_fast.attack import (LBFGSAttack, all_other_targets, lbfgs_attack, least_likely_targets,
-                                    random_targets)
+from intriguing_fast.attack import (LBFGSAttack, all_other_targets, attack_engine, lbfgs_attack,
+                                    least_likely_targets, random_targets)
 from intriguing_fast.attack.memory import chunk_size
 from intriguing_fast.attack.objective import AttackObjective
 from intriguing_fast.attack.search import CSearch
@@ -253,17 +253,51 @@ def test_model_mode_and_gradients_restored(data):
     images, labels = data
     model = toy_mlp().train()
     model.zero_grad(set_to_none=True)
-    LBFGSAttack(model, steps=2)(images[:3], "random", labels=labels[:3])
+    LBFGSAttack(steps=2)(model, images[:3], "random", labels=labels[:3])
     assert model.training and all(p.requires_grad and p.grad is None for p in model.parameters())
 
 
 def test_class_and_function_agree(mlp, data):
     images, labels = data
-    attack = LBFGSAttack(mlp, steps=4, max_iter=50)
-    a = attack(images[:4], "random", labels=labels[:4])
-    b = lbfgs_attack(mlp, images[:4], "random", labels=labels[:4], steps=4, max_iter=50)
+    attack = LBFGSAttack(steps=4, engine=attack_engine(50))
+    a = attack(mlp, images[:4], "random", labels=labels[:4])
+    b = lbfgs_attack(mlp, images[:4], "random", labels=labels[:4], steps=4, engine=attack_engine(50))
     assert torch.equal(a.adversarial, b.adversarial)
-    assert "steps=4" in repr(attack)
+    assert "steps=4" in repr(attack) and "max_iter=50, max_fun=100" in repr(attack)
+
+
+def test_options_are_checked_on_construction():
+    """Options fail when the attack is built, before any data is seen; the engine's settings
+    are one typed object, whose own checks name the field."""
+    with pytest.raises(ValueError, match="kappa: expected a finite float >= 0, got inf"):
+        LBFGSAttack(kappa=float("inf"))
+    with pytest.raises(TypeError, match="seed: expected an int, got 'a'"):
+        LBFGSAttack(seed="a")
+    with pytest.raises(TypeError, match="engine: expected an LBFGSBOptions, got dict"):
+        LBFGSAttack(engine={"max_iter": 10})
+    with pytest.raises(ValueError, match="backend: expected one of"):
+        attack_engine(backend="gpu")
+    with pytest.raises(ValueError, match="max_iter: expected an int >= 0"):
+        attack_engine(-1)
+    assert LBFGSAttack().resolved() == (0.1, 8, 10.0) and LBFGSAttack(search="cleverhans").resolved() == (1.0, 9, 100.0)
+
+
+def test_engine_settings_reach_the_engine(mlp, data, monkeypatch):
+    """The typed engine settings (backend and history dtype included) arrive unchanged."""
+    import intriguing_fast.attack.chunk as chunk_module
+
+    seen = []
+    real = chunk_module.minimize_lbfgsb
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chunk_module, "minimize_lbfgsb", spy)
+    engine = attack_engine(20, backend="torch", history_dtype=torch.bfloat16)
+    images, labels = data
+    LBFGSAttack(steps=2, engine=engine)(mlp, images[:2], "random", labels=labels[:2])
+    assert len(seen) == 2 and all(k == engine.as_kwargs() for k in seen)
 
 
 def test_memory_budget_chunks_and_progress(mlp, data, capsys):
@@ -311,10 +345,10 @@ class Detached(torch.nn.Module):
     ("model_type", "model: expected a torch.nn.Module"),
     ("bounds", "bounds: lower of shape"),
     ("search", "search: expected one of"),
-    ("kappa", "kappa: expected a float >= 0"),
-    ("temperature", "temperature: expected a finite float > 0"),
-    ("steps", "steps: expected an int >= 1"),
-    ("batch_size", "batch_size: expected an int >= 1"),
+    ("kappa", "kappa: expected a finite float >= 0"),
+    ("temperature", "temperature: expected None or a finite float > 0"),
+    ("steps", "steps: expected None or an int >= 1"),
+    ("batch_size", "batch_size: expected None or an int >= 1"),
 ])
 def test_bad_input_names_the_argument(mlp, data, case, match):
     images, labels = data

@@ -1,11 +1,11 @@
-"""`python -m intriguing_fast.attack`: output, interruption and resume, checkpoint kinds."""
+"""`python -m intriguing_fast.bulk_attack`: output, interruption and resume, checkpoint kinds."""
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from intriguing_fast.attack import cli
+from intriguing_fast import bulk_attack as cli
 from intriguing_fast.models import get_spec
 from test_attack import one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread: autouse fixture)
 
@@ -48,7 +48,7 @@ def test_interrupted_run_resumes_without_redoing_chunks(files, tmp_path, monkeyp
     real, calls, interrupt_at = cli._attack, [], [2]
 
     def flaky(*a, **k):
-        calls.append(a[3])
+        calls.append(a[4])
         if len(calls) in interrupt_at:
             raise Interrupted
         return real(*a, **k)
@@ -90,5 +90,6 @@ def test_state_dict_with_zoo_architecture(tmp_path):
 
 
 def test_module_entry_point_shows_help():
-    done = subprocess.run([sys.executable, "-m", "intriguing_fast.attack", "--help"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "intriguing_fast.bulk_attack", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "--targets" in done.stdout and "--out" in done.stdout
+    assert "--backend" in done.stdout and "--history-dtype" in done.stdout

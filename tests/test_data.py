@@ -18,6 +18,7 @@ import torch
 import intriguing_fast.data.download as download_module
 import intriguing_fast.data.mnist as mnist_module
 import intriguing_fast.data.paths as paths_module
+import intriguing_fast.storage as storage
 from intriguing_fast.data import (
     SUBSET_SOURCE,
     IdxFormatError,
@@ -39,7 +40,7 @@ UNREACHABLE = ("http://127.0.0.1:9/",)  # discard port: connection refused at on
 def isolated(tmp_path, monkeypatch):
     """No env overrides, no repo-relative data, an empty cache root, and no reachable mirror."""
     monkeypatch.delenv(paths_module.MNIST_DIR_ENV, raising=False)
-    monkeypatch.setenv(paths_module.CACHE_ROOT_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(storage.CACHE_ROOT_ENV, str(tmp_path / "cache"))
     monkeypatch.setattr(paths_module, "_REPO_ROOT", tmp_path / "no-repo" / "checkout")
     monkeypatch.setattr(download_module, "MIRRORS", UNREACHABLE)
     return tmp_path

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from intriguing_fast import minimize_lbfgsb
-from intriguing_fast.problems import convex_quadratic, rosenbrock, softmax_attack
+from intriguing_fast.engine.problems import convex_quadratic, rosenbrock, softmax_attack
 
 from conftest import CPU_BACKENDS
 

@@ -5,7 +5,7 @@ import scipy.optimize
 import torch
 
 from intriguing_fast import Status, minimize_lbfgsb
-from intriguing_fast.problems import convex_quadratic, rosenbrock, softmax_attack
+from intriguing_fast.engine.problems import convex_quadratic, rosenbrock, softmax_attack
 
 
 def scipy_solve(problem, b: int) -> scipy.optimize.OptimizeResult:

@@ -4,7 +4,7 @@ import torch
 
 from intriguing_fast import minimize_lbfgsb
 from intriguing_fast.kernels import CppKernels, TorchKernels, native_available
-from intriguing_fast.problems import softmax_attack
+from intriguing_fast.engine.problems import softmax_attack
 
 from kernel_cases import OPTIONS, assert_states_match, clone_state, random_state, step_rows, trial_outcome
 

@@ -20,7 +20,7 @@ if DEVICE == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
 from intriguing_fast import minimize_lbfgsb  # noqa: E402
 from intriguing_fast.kernels import TorchKernels  # noqa: E402
 from intriguing_fast.kernels.triton_backend import TritonKernels  # noqa: E402
-from intriguing_fast.problems import softmax_attack  # noqa: E402
+from intriguing_fast.engine.problems import softmax_attack  # noqa: E402
 
 from kernel_cases import OPTIONS, assert_states_match, clone_state, random_state, step_rows, trial_outcome  # noqa: E402
 

@@ -8,21 +8,22 @@ import torch
 import torch.nn.functional as F
 
 import intriguing_fast.models.cache as cache_module
-import intriguing_fast.models.zoo as zoo_module
+import intriguing_fast.models.trained as trained_module
 from intriguing_fast.data import MnistSplit
+from intriguing_fast.experiments.evaluation import error
+from intriguing_fast.experiments.paper import TABLE1_MODELS as TABLE1
+from intriguing_fast.experiments.paper import TABLE3_MODELS as TABLE3
 from intriguing_fast.models import (
     MLP,
     MODEL_ZOO,
-    TABLE1,
-    TABLE3,
     AutoencoderClassifier,
     CheckpointCorruptError,
     CheckpointKeyError,
     ConvNet,
     Phase,
     checkpoint_key,
-    error_rate,
     get_spec,
+    load_or_train,
     save_checkpoint,
     train_model,
     trained_model,
@@ -87,7 +88,6 @@ def test_registry_matches_the_paper():
     assert [get_spec(n).recipe.train.weight_decay for n in TABLE1[:3]] == [(1e-4,), (1e-2,), (1.0,)]
     assert get_spec("FC200-200-10").recipe.train.weight_decay == (1e-5, 1e-5, 1e-6)
     assert get_spec("AE400-10").recipe.train.weight_decay == (1e-6,)
-    assert get_spec("FC10(1)").paper_errors == {"train": 21.2, "test": 20.0}
     with pytest.raises(KeyError, match="unknown model 'FC9'"):
         get_spec("FC9")
 
@@ -100,6 +100,12 @@ def test_recipe_validation_and_capping():
     capped = get_spec("AE400-10").recipe.capped(2)
     assert capped.train.epochs == capped.pretrain.epochs == 2
     assert capped.train.weight_decay == (1e-6,)
+    minibatch = get_spec("AE400-10").recipe.capped(2, minibatch_only=True)  # the full-batch L-BFGS phase runs on
+    assert (minibatch.pretrain.epochs, minibatch.train.epochs) == (2, get_spec("AE400-10").recipe.train.epochs)
+
+
+def error_rate(model, data: MnistSplit) -> float:
+    return error(model, data.images, data.labels).percent / 100
 
 
 def mean_loss(model, data: MnistSplit) -> float:
@@ -143,14 +149,17 @@ TINY = get_spec("FC10(1e-2)").recipe.capped(2)
 
 def test_cache_reuses_the_first_run(tmp_path, monkeypatch):
     data = toy_mnist(100)
-    first = trained_model("FC10(1e-2)", data, tmp_path, recipe=TINY, progress=False)
-    assert len(list(tmp_path.glob("FC10*.pt"))) == 1
+    trained = load_or_train("FC10(1e-2)", data, tmp_path, recipe=TINY, progress=False)
+    first = trained.model
+    assert len(list(tmp_path.glob("FC10*.pt"))) == 1 and not trained.from_cache
 
     def refuse(*args, **kwargs):
         raise AssertionError("retrained although a checkpoint exists")
 
-    monkeypatch.setattr(zoo_module, "train_model", refuse)
-    second = trained_model("FC10(1e-2)", data, tmp_path, recipe=TINY, progress=False)
+    monkeypatch.setattr(trained_module, "train_model", refuse)
+    again = load_or_train("FC10(1e-2)", data, tmp_path, recipe=TINY, progress=False)
+    second = again.model
+    assert again.from_cache and again.weights == trained.weights and again.path == trained.path
     torch.testing.assert_close(second(data.images), first(data.images), rtol=0, atol=0)
     with pytest.raises(AssertionError, match="retrained"):  # another recipe or other data: another key
         trained_model("FC10(1e-2)", data, tmp_path, recipe=TINY.capped(1), progress=False)

@@ -6,9 +6,10 @@ import torch
 
 from intriguing_fast.experiments import RunConfig, Scale, run
 from intriguing_fast.experiments.evaluation import amplify, distortion, gaussian_noise
-from intriguing_fast.experiments.stages import StageStore
+from intriguing_fast.experiments.paper import TABLE1_MODELS as TABLE1
+from intriguing_fast.experiments.paper import TABLE3_MODELS as TABLE3
 from intriguing_fast.experiments.stats import Rate
-from intriguing_fast.models import TABLE1, TABLE3
+from intriguing_fast.experiments.store import StageStore
 from intriguing_fast.report import write_report
 from intriguing_fast.reproduce import main
 
@@ -88,14 +89,15 @@ def test_rerun_resumes_from_stages(tiny_run):
 
 def test_cli_runs_selected_stages(tiny_run, monkeypatch, capsys):
     cfg, _, _ = tiny_run
-    monkeypatch.setitem(__import__("intriguing_fast.experiments.config", fromlist=["SCALES"]).SCALES, "tiny", TINY)
+    monkeypatch.setitem(__import__("intriguing_fast.experiments.scales", fromlist=["SCALES"]).SCALES, "tiny", TINY)
     path = main(["--scale", "tiny", "--data-dir", str(cfg.data_dir), "--out", str(cfg.out / "cli"), "--only",
                  "table3", "--model-cache", str(cfg.model_cache), "--no-progress"])
     text = path.read_text()
     assert "## Table 3" in text and "## Table 1" not in text
-    with pytest.raises(SystemExit):
-        main(["--only", "table9"])
-    assert "unknown stage" in capsys.readouterr().err
+    for only in ("table9", "", " , "):
+        with pytest.raises(SystemExit):
+            main(["--only", only])
+        assert "--only: expected one or more of table1,table2,table3,table4" in capsys.readouterr().err
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit):
             main(["--device", "cuda"])

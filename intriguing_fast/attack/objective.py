@@ -2,8 +2,28 @@
 adversarial seen at every evaluation (line-search probes included)."""
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
 import torch.nn.functional as F
+
+
+@contextlib.contextmanager
+def attack_mode(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode and no parameter gradients for the attack; the caller's settings come back after."""
+    training = [(m, m.training) for m in model.modules()]
+    grads = [(p, p.requires_grad) for p in model.parameters()]
+    model.eval()
+    for p, _ in grads:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for m, t in training:
+            m.train(t)
+        for p, r in grads:
+            p.requires_grad_(r)
 
 
 def margin_and_loss(logits: torch.Tensor, classes: torch.Tensor, targeted: bool, kappa: float,

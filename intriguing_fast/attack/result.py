@@ -1,9 +1,16 @@
 """The plain result object of the attack, in the manner of scipy's OptimizeResult."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import torch
+
+
+def distortion(perturbation: torch.Tensor) -> torch.Tensor:
+    """The paper's per-image distortion sqrt(sum r^2 / n) of perturbations [N, ...]."""
+    r = perturbation.flatten(1)
+    return r.norm(dim=1) / math.sqrt(r.shape[1])
 
 
 @dataclass

@@ -5,8 +5,6 @@ from numbers import Real
 
 import torch
 
-from .search import SEARCHES
-
 
 def check_model(model: object) -> torch.nn.Module:
     if not isinstance(model, torch.nn.Module):
@@ -68,21 +66,3 @@ def check_labels(labels: object, name: str, batch: int, num_classes: int, device
         raise ValueError(f"{name}: class indices must lie in [0, {num_classes - 1}] (the model has {num_classes} "
                          f"classes), got values in [{int(labels.min())}, {int(labels.max())}]")
     return labels.to(device=device, dtype=torch.long)
-
-
-def check_options(history: int, max_iter: int, steps: int | None, kappa: float, temperature: float | None,
-                  c_init: float | None, search: str, batch_size: int | None, memory_budget: int) -> None:
-    for name, value, least in (("history", history, 1), ("max_iter", max_iter, 1),
-                               ("steps", 1 if steps is None else steps, 1),
-                               ("batch_size", 1 if batch_size is None else batch_size, 1),
-                               ("memory_budget", memory_budget, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            raise ValueError(f"{name}: expected an int >= {least}, got {value!r}")
-    if not isinstance(kappa, Real) or not kappa >= 0:
-        raise ValueError(f"kappa: expected a float >= 0, got {kappa!r}")
-    if temperature is not None and (not isinstance(temperature, Real) or not 0 < temperature < float("inf")):
-        raise ValueError(f"temperature: expected a finite float > 0, got {temperature!r}")
-    if c_init is not None and (not isinstance(c_init, Real) or not 0 < c_init < float("inf")):
-        raise ValueError(f"c_init: expected a finite float > 0, got {c_init!r}")
-    if search not in SEARCHES:
-        raise ValueError(f"search: expected one of {SEARCHES}, got {search!r}")

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import NamedTuple
+
+from ..storage import atomic_write_bytes
 
 MIRRORS: tuple[str, ...] = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -60,18 +60,8 @@ def download_mnist(directory: Path, *, mirrors: tuple[str, ...] | None = None, t
             if digest != file.md5:
                 failures.append(f"{url}: MD5 {digest} does not match the published {file.md5}")
                 continue
-            _atomic_write(target, payload)
+            atomic_write_bytes(target, payload)
             break
         else:
             raise MnistDownloadError(f"could not download {target.name}:\n  " + "\n  ".join(failures))
 
-
-def _atomic_write(target: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

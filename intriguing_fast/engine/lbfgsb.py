@@ -5,11 +5,9 @@ from typing import Callable
 
 import torch
 
-from ..kernels import resolve_backend
-from .result import LBFGSBResult, Status
-from .state import BatchState, Options
-from .validation import (check_bound, check_bounds, check_fun_output, check_history_dtype, check_options,
-                         check_x0)
+from ..kernels import BatchState, LBFGSBOptions, Status, resolve_backend
+from .result import LBFGSBResult
+from .validation import check_bound, check_bounds, check_fun_output, check_history_dtype, check_x0
 
 Fun = Callable[[torch.Tensor, torch.Tensor], "tuple[torch.Tensor, torch.Tensor]"]
 
@@ -27,6 +25,7 @@ def minimize_lbfgsb(
     gtol: float = 1e-5,
     ftol: float = 2.220446049250313e-09,
     max_ls: int = 20,
+    c1: float = 1e-4,
     backend: str = "auto",
     history_dtype: torch.dtype | None = None,
 ) -> LBFGSBResult:
@@ -49,23 +48,27 @@ def minimize_lbfgsb(
         gtol: stop when the infinity norm of the projected gradient is <= gtol.
         ftol: stop when (f_old - f) / max(|f_old|, |f|, 1) <= ftol.
         max_ls: trial steps per line search before it restarts from a gradient step.
+        c1: sufficient-decrease constant of the Armijo test.
         backend: "auto", "torch" (the reference), "cpp" (fused CPU kernels) or "triton"
             (fused GPU kernels). "auto" takes triton for CUDA tensors when triton imports,
             cpp for CPU tensors when the native extension is built, torch otherwise.
         history_dtype: storage of the curvature pairs: None (x0's dtype) or torch.bfloat16,
             which halves the dominant memory traffic; arithmetic stays in x0's dtype.
 
+    The settings are checked as one `LBFGSBOptions` (`minimize_lbfgsb(..., **opts.as_kwargs())`
+    passes one through).
+
     Returns:
         An `LBFGSBResult`; a problem whose fun gives NaN or inf keeps its last finite
         point and ends with status NONFINITE without affecting the others.
     """
+    opt = LBFGSBOptions(history=history, max_iter=max_iter, max_fun=max_fun, gtol=gtol, ftol=ftol, max_ls=max_ls,
+                        c1=c1, backend=backend, history_dtype=history_dtype)
     x0 = check_x0(x0)
     lower = check_bound(lower, "lower", x0)
     upper = check_bound(upper, "upper", x0)
     lower, upper = check_bounds(lower, upper)
-    check_options(history, max_iter, max_fun, gtol, ftol, max_ls)
     check_history_dtype(history_dtype, x0)
-    opt = Options(history=history, max_iter=max_iter, max_fun=max_fun, gtol=gtol, ftol=ftol, max_ls=max_ls)
     kernels = resolve_backend(backend, x0.device)
 
     B = x0.shape[0]

@@ -60,16 +60,6 @@ def check_bounds(lower: torch.Tensor, upper: torch.Tensor) -> tuple[torch.Tensor
     return lower, upper
 
 
-def check_options(history: int, max_iter: int, max_fun: int, gtol: float, ftol: float, max_ls: int) -> None:
-    for name, value, least in (("history", history, 1), ("max_iter", max_iter, 0),
-                               ("max_fun", max_fun, 1), ("max_ls", max_ls, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            raise ValueError(f"{name}: expected an int >= {least}, got {value!r}")
-    for name, value in (("gtol", gtol), ("ftol", ftol)):
-        if not isinstance(value, Real) or not value >= 0:
-            raise ValueError(f"{name}: expected a float >= 0, got {value!r}")
-
-
 def check_history_dtype(history_dtype: torch.dtype | None, x0: torch.Tensor) -> None:
     if history_dtype not in (None, x0.dtype, torch.bfloat16):
         raise TypeError(f"history_dtype: expected None, {x0.dtype} (x0's dtype) or torch.bfloat16, got {history_dtype!r}")

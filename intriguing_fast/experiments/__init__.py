@@ -1,6 +1,9 @@
-"""The paper's experiments: scales, cached stages, evaluation and the Tables 1-4 pipeline."""
-from .config import SCALES, STAGES, Scale
-from .pipeline import RunConfig, run
+"""The paper's experiments: scales, the table of stages, the run context, evaluation, statistics."""
+from .context import RunConfig
+from .pipeline import run
+from .scales import SCALES, Scale
+from .stage import Stage
+from .stages import STAGE_NAMES, STAGES
 from .stats import Rate
 
-__all__ = ["SCALES", "STAGES", "Scale", "RunConfig", "run", "Rate"]
+__all__ = ["SCALES", "STAGES", "STAGE_NAMES", "Scale", "Stage", "RunConfig", "run", "Rate"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..attack import distortion as perturbation_distortion
 from .stats import Rate
 
 
@@ -18,9 +19,8 @@ def error(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> Rate:
 
 
 def distortion(original: torch.Tensor, perturbed: torch.Tensor) -> torch.Tensor:
-    """The paper's per-image distortion sqrt(sum r^2 / n)."""
-    r = (perturbed - original).flatten(1).double()
-    return (r.pow(2).mean(dim=1)).sqrt()
+    """The paper's per-image distortion of `perturbed` from `original`, in float64."""
+    return perturbation_distortion((perturbed - original).double())
 
 
 def gaussian_noise(images: torch.Tensor, stddev: float, seed: int) -> torch.Tensor:

@@ -1,72 +1,41 @@
-"""Cached, resumable pipeline stages: a killed run restarts where it stopped."""
+"""The reproduction as a table of stages.
+
+Each stage names the zoo models it needs (trained, or from the checkpoint cache), the image
+set those models are attacked on (the attacks are cached stages of their own), its settings
+and the paper's numbers, the function that computes its `results.json` entry (under its
+name), and the report section that renders that entry (`report/sections.py`). Its key is
+formed from its inputs' keys: the weights of its models, the keys of their attacks, the data
+fingerprints, its settings and the run's; `pipeline.run` stores the value under that key.
+
+To add a stage: write its compute function in a module of its own here, add a `Stage` to
+`STAGES`, and (for a new kind of table) a renderer in `report/sections.py`.
+"""
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import tempfile
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, TypeVar
-
-import torch
-
-T = TypeVar("T")
+from . import paper
+from .distortion_tables import errors_and_distortion
+from .stage import Stage
+from .transfer import transfer_table
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+STAGES: tuple[Stage, ...] = (
+    Stage("table1", "Table 1: models, errors and minimal distortion", "distortion_table",
+          paper.TABLE1_MODELS, "train", errors_and_distortion, {"error_splits": ("train", "test")}, paper.TABLE1),
+    Stage("table2", "Table 2: cross-model generalization (adversarials made on training images)", "transfer_table",
+          paper.TABLE1_MODELS, "train", transfer_table, {"noise": (0.1, 0.3), "amplify": False}, paper.TABLE2),
+    Stage("table3", "Table 3: models trained on disjoint halves P1 and P2", "distortion_table",
+          paper.TABLE3_MODELS, "test", errors_and_distortion, {"error_splits": ("P1", "P2", "test")}, paper.TABLE3),
+    Stage("table4", "Table 4: cross-training-set generalization (adversarials made on test images)", "transfer_table",
+          paper.TABLE3_MODELS, "test", transfer_table, {"noise": (0.06, 0.1), "amplify": True}, paper.TABLE4),
+)
+STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)
 
 
-@dataclass
-class StageRecord:
-    name: str
-    wall_s: float
-    cached: bool
-    finished_at: str
-
-
-@dataclass
-class StageStore:
-    """Stores each stage's value under `root`, keyed by what the stage depends on.
-
-    A stage whose stored key matches is loaded instead of recomputed; a different key
-    (another scale, seed or data source) recomputes it and replaces the old value.
-    """
-
-    root: Path
-    records: list[StageRecord] = field(default_factory=list)
-
-    def path(self, name: str) -> Path:
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-        return self.root / f"{safe}.pt"
-
-    def note(self, name: str, wall_s: float, cached: bool) -> None:
-        """Record a stage that caches itself elsewhere (trained models have their own cache)."""
-        self.records.append(StageRecord(name, wall_s, cached, time.strftime("%Y-%m-%dT%H:%M:%S%z")))
-
-    def run(self, name: str, key: dict, compute: Callable[[], T]) -> T:
-        path = self.path(name)
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
-        if path.exists():
-            stored = torch.load(path, weights_only=True)
-            if stored.get("key") == digest:
-                self.records.append(StageRecord(name, stored["wall_s"], True, stored["finished_at"]))
-                return stored["value"]
-        start = time.perf_counter()
-        value = compute()
-        wall = time.perf_counter() - start
-        finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        atomic_torch_save({"key": digest, "value": value, "wall_s": wall, "finished_at": finished}, path)
-        self.records.append(StageRecord(name, wall, False, finished))
-        return value
+def select(names: tuple[str, ...] | None) -> tuple[Stage, ...]:
+    """The stages called `names`, in table order (all of them for None); unknown or no names are an error."""
+    if names is None:
+        return STAGES
+    unknown = [n for n in names if n not in STAGE_NAMES]
+    if unknown or not names:
+        raise ValueError(f"only: expected one or more of {', '.join(STAGE_NAMES)}, got {', '.join(names) or 'none'}")
+    return tuple(stage for stage in STAGES if stage.name in names)

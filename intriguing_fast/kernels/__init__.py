@@ -10,8 +10,8 @@ from .base import Kernels
 from .cpp import CppKernels
 from .native import native_available
 from .reference import TorchKernels
-
-BACKENDS = ("auto", "torch", "cpp", "triton")
+from .state import BACKENDS, BatchState, LBFGSBOptions, projected_gradient_norm
+from .status import Status
 
 
 def triton_available() -> bool:
@@ -53,5 +53,5 @@ def resolve_backend(backend: str, device: torch.device) -> Kernels:
     return TorchKernels()
 
 
-__all__ = ["BACKENDS", "Kernels", "resolve_backend", "native_available", "triton_available", "TorchKernels",
-           "CppKernels"]
+__all__ = ["BACKENDS", "BatchState", "CppKernels", "Kernels", "LBFGSBOptions", "Status", "TorchKernels",
+           "native_available", "projected_gradient_norm", "resolve_backend", "triton_available"]

@@ -5,7 +5,7 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from ..engine.state import BatchState, Options
+from .state import BatchState, LBFGSBOptions
 
 
 class Kernels(ABC):
@@ -20,7 +20,8 @@ class Kernels(ABC):
     def trial(self, st: BatchState, rows: torch.Tensor) -> None: ...
 
     @abstractmethod
-    def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: Options) -> None: ...
+    def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor,
+               opt: LBFGSBOptions) -> None: ...
 
     def propose(self, st: BatchState, rows: torch.Tensor) -> None:
         """The next trial point of every problem of `rows`: a new direction where one is

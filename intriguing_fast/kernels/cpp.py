@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..engine.state import BatchState, Options
+from .state import BatchState, LBFGSBOptions
 from .base import Kernels
 from .native import native
 
@@ -49,6 +49,7 @@ class CppKernels(Kernels):
     def propose(self, st: BatchState, rows: torch.Tensor) -> None:
         self._C.propose(self.views(st), rows.numpy())
 
-    def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: Options) -> None:
+    def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor,
+               opt: LBFGSBOptions) -> None:
         self._C.accept(self.views(st), rows.numpy(), f_t.contiguous().numpy(), g_t.contiguous().numpy(),
                        opt.max_iter, opt.max_fun, opt.max_ls, opt.gtol, opt.ftol, opt.c1)

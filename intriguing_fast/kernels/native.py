@@ -5,7 +5,7 @@ import os
 from types import ModuleType
 
 try:
-    from .. import _C as _native
+    import intriguing_fast._C as _native  # the compiled core, below every Python module
     _IMPORT_ERROR: ImportError | None = None
 except ImportError as exc:  # a source checkout without a build, or a failed build
     _native = None

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from ..engine.result import Status
-from ..engine.state import BatchState, Options, projected_gradient_norm
+from .status import Status
+from .state import BatchState, LBFGSBOptions, projected_gradient_norm
 from .base import Kernels
 
 
@@ -80,7 +80,8 @@ class TorchKernels(Kernels):
         st.x_trial[: len(rows)] = xt
         st.slope[rows] = torch.linalg.vecdot(st.g[rows], xt - x)
 
-    def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: Options) -> None:
+    def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor,
+               opt: LBFGSBOptions) -> None:
         """Armijo test, history update, convergence and status for the problems in `rows`.
 
         f_t [k] and g_t [k, n] are the objective and gradient at the k rows of x_trial.

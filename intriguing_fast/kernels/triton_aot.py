@@ -20,7 +20,7 @@ from triton.backends.compiler import GPUTarget
 from triton.backends.driver import DriverBase
 from triton.runtime.driver import driver
 
-from ..engine.state import BatchState, Options
+from .state import BatchState, LBFGSBOptions
 from .triton_backend import TritonKernels
 
 
@@ -99,7 +99,7 @@ def compile_all(arch: int) -> list[str]:
         rows = torch.arange(st.x.shape[0])
         kernels.direction(st, rows)
         kernels.trial(st, rows)
-        kernels.accept(st, rows, st.f.clone(), st.g.clone(), Options(max_iter=100, max_fun=200))
+        kernels.accept(st, rows, st.f.clone(), st.g.clone(), LBFGSBOptions(max_iter=100, max_fun=200))
         history = case.history_dtype or case.dtype
         lines += [f"n={case.n} {case.dtype}/{history} shared_bounds={case.shared_bounds} {line}"
                   for line in kernels.compiled]

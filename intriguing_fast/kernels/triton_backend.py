@@ -7,7 +7,7 @@ import contextlib
 import torch
 import triton
 
-from ..engine.state import BatchState, Options
+from .state import BatchState, LBFGSBOptions
 from . import triton_steps as k
 from .base import Kernels
 
@@ -26,7 +26,7 @@ class TritonKernels(Kernels):
         self.block_chunk = block_chunk
         self._settings: dict[tuple, torch.Tensor] = {}
 
-    def settings(self, x: torch.Tensor, opt: Options = Options()) -> torch.Tensor:
+    def settings(self, x: torch.Tensor, opt: LBFGSBOptions = LBFGSBOptions()) -> torch.Tensor:
         """[c1, ftol, gtol, tiny, eps] in x's dtype on x's device, cached (one copy to the device).
         The direction kernel reads only tiny, so it takes the default settings."""
         key = (x.dtype, x.device, opt.c1, opt.ftol, opt.gtol)
@@ -60,7 +60,8 @@ class TritonKernels(Kernels):
         self.launch(k.trial_kernel, (len(rows),), rows, st.x, st.g, st.lower, st.upper, st.d, st.t, st.x_trial,
                     st.slope, n, bound_stride(st), BLOCK=block, num_warps=num_warps(block))
 
-    def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: Options) -> None:
+    def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor,
+               opt: LBFGSBOptions) -> None:
         _, m, n = st.S.shape
         block = self.block(n)
         self.launch(k.accept_kernel, (len(rows),), rows, f_t.contiguous(), g_t.contiguous(), st.x, st.f, st.g,

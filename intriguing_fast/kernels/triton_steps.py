@@ -12,7 +12,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from ..engine.result import Status
+from .status import Status
 
 # Status codes as compile-time constants (plain globals are not visible inside kernels).
 RUNNING = tl.constexpr(int(Status.RUNNING))

@@ -1,17 +1,15 @@
-"""The paper's MNIST models: architectures, registry by paper name, training, checkpoint cache."""
+"""The paper's MNIST models: architectures, the zoo by paper name, recipes, training, checkpoint cache."""
 from .architectures import MLP, AutoencoderClassifier, ConvNet, flatten_images
 from .cache import CheckpointCorruptError, CheckpointKeyError, load_checkpoint, save_checkpoint
 from .recipes import Phase, Recipe
-from .registry import MODEL_ZOO, TABLE1, TABLE3, ModelSpec, UnknownModelError, get_spec
 from .regularization import WEIGHT_DECAY_CONVENTION, weight_decay_penalty
+from .trained import TrainedModel, checkpoint_key, load_or_train, trained_model, training_data
 from .training import train_model
-from .zoo import checkpoint_key, error_rate, trained_model, training_data
+from .zoo import MODEL_ZOO, ModelSpec, UnknownModelError, get_spec
 
 __all__ = [
     "MLP",
     "MODEL_ZOO",
-    "TABLE1",
-    "TABLE3",
     "WEIGHT_DECAY_CONVENTION",
     "AutoencoderClassifier",
     "CheckpointCorruptError",
@@ -20,12 +18,13 @@ __all__ = [
     "ModelSpec",
     "Phase",
     "Recipe",
+    "TrainedModel",
     "UnknownModelError",
     "checkpoint_key",
-    "error_rate",
     "flatten_images",
     "get_spec",
     "load_checkpoint",
+    "load_or_train",
     "save_checkpoint",
     "train_model",
     "trained_model",

@@ -7,16 +7,14 @@ replaced: the caller decides whether to delete it and retrain.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from ..storage import atomic_torch_save, json_digest
 
 CACHE_FORMAT = 1
 
@@ -29,31 +27,16 @@ class CheckpointCorruptError(RuntimeError):
     """A checkpoint file exists but cannot be read."""
 
 
-def key_digest(key: Mapping[str, Any]) -> str:
-    """A short, stable hash of a JSON-serialisable key."""
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def checkpoint_path(cache_dir: Path, name: str, key: Mapping[str, Any]) -> Path:
     """``cache_dir/<name slug>-<key digest>.pt``: readable, and distinct for distinct keys."""
     slug = re.sub(r"[^A-Za-z0-9.+-]+", "_", name).strip("_")
-    return Path(cache_dir) / f"{slug}-{key_digest(key)}.pt"
+    return Path(cache_dir) / f"{slug}-{json_digest(key)[:16]}.pt"
 
 
 def save_checkpoint(path: Path, key: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor], info: Mapping[str, Any]) -> None:
     """Atomically write ``state_dict`` with its ``key`` and free-form ``info`` (e.g. timings)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"format": CACHE_FORMAT, "key": dict(key), "info": dict(info), "state_dict": dict(state_dict)}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_torch_save({"format": CACHE_FORMAT, "key": dict(key), "info": dict(info), "state_dict": dict(state_dict)},
+                      Path(path))
 
 
 def load_checkpoint(path: Path, key: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -42,9 +42,15 @@ class Recipe:
     pretrain: Phase | None = None
     convention: str = WEIGHT_DECAY_CONVENTION
 
-    def capped(self, epochs: int) -> Recipe:
-        """The same recipe with every phase cut to at most ``epochs`` (for tiny-scale pipeline runs)."""
+    def capped(self, epochs: int, *, minibatch_only: bool = False) -> Recipe:
+        """The same recipe with its phases cut to at most ``epochs``: every phase, or only the
+        minibatch ones (full-batch L-BFGS phases are cheap and run to convergence)."""
         if epochs < 1:
             raise ValueError(f"epochs: expected >= 1, got {epochs}")
-        cap = lambda phase: replace(phase, epochs=min(phase.epochs, epochs))  # noqa: E731
+
+        def cap(phase: Phase) -> Phase:
+            if minibatch_only and phase.optimizer == "lbfgs":
+                return phase
+            return replace(phase, epochs=min(phase.epochs, epochs))
+
         return replace(self, train=cap(self.train), pretrain=cap(self.pretrain) if self.pretrain else None)

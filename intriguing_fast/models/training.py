@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from intriguing_fast.data import MnistSplit
+from ..data import MnistSplit
 
 from .architectures import AutoencoderClassifier
 from .recipes import Phase, Recipe

@@ -1,6 +1,6 @@
-"""Bulk generation of adversarial examples from the command line, resumable by chunk.
+"""`python -m intriguing_fast.bulk_attack`: adversarial examples for a whole data set, resumable by chunk.
 
-    python -m intriguing_fast.attack --model fc.pt --data mnist:test --count 10000 \\
+    python -m intriguing_fast.bulk_attack --model fc.pt --data mnist:test --count 10000 \\
         --targets random --out adversarials.pt
 
 Each finished chunk is saved under OUT.parts/ and skipped when the same command runs again;
@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+from dataclasses import replace
 import shutil
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from ..data import load_mnist
-from ..models import MODEL_ZOO, get_spec, trained_model
-from .lbfgs import lbfgs_attack
-from .result import AttackResult
-from .targets import TARGET_MODES
+from .attack import AttackResult, LBFGSAttack
+from .attack.search import SEARCHES
+from .attack.targets import TARGET_MODES
+from .cli import DATA_DIR_HELP, add_engine_options, engine_options
+from .data import load_mnist
+from .models import MODEL_ZOO, get_spec, trained_model
+from .storage import atomic_torch_save, atomic_write_bytes
 
 SAVED_FIELDS = ("adversarial", "l2", "distortion", "success", "already_adversarial", "c", "nit", "nfev",
                 "predicted", "targets", "labels", "image_index")
@@ -63,12 +65,12 @@ def load_data(spec: str, data_dir: str | None) -> tuple[torch.Tensor, torch.Tens
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m intriguing_fast.attack", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m intriguing_fast.bulk_attack", description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True,
                    help="a model-zoo name (e.g. FC100-100-10), a saved nn.Module, or a state dict")
     p.add_argument("--arch", help="zoo architecture of a state-dict checkpoint, e.g. FC100-100-10")
     p.add_argument("--data", default="mnist:test", help="mnist:train, mnist:test, mnist:P1, mnist:P2 or file:PATH")
-    p.add_argument("--data-dir", help="folder of the MNIST idx files (default: intriguing_fast.data's search)")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument("--start", type=int, default=0, help="first image of the data set")
     p.add_argument("--count", type=int, help="number of images (default: all from --start)")
     p.add_argument("--targets", default="random", help=f"one of {TARGET_MODES}")
@@ -77,9 +79,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of --targets random")
     p.add_argument("--kappa", type=float, default=0.0)
     p.add_argument("--temperature", type=float)
-    p.add_argument("--search", default="ours", choices=("ours", "cleverhans"))
+    p.add_argument("--search", default="ours", choices=SEARCHES)
     p.add_argument("--steps", type=int)
-    p.add_argument("--max-iter", type=int, default=100)
+    add_engine_options(p)
     p.add_argument("--flatten", action="store_true", help="feed the model flat [N, 784] images")
     return p.parse_args(argv)
 
@@ -96,8 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     images, labels = images[args.start:stop], labels[args.start:stop]
     if args.flatten:
         images = images.flatten(1)
-    options = dict(kappa=args.kappa, temperature=args.temperature, search=args.search, steps=args.steps,
-                   max_iter=args.max_iter, seed=args.seed)
+    attack = LBFGSAttack(kappa=args.kappa, temperature=args.temperature, search=args.search, steps=args.steps,
+                         seed=args.seed, engine=engine_options(args))
     config = dict(vars(args), out=None)
     parts_dir = Path(args.out + ".parts")
     parts_dir.mkdir(parents=True, exist_ok=True)
@@ -112,9 +114,8 @@ def main(argv: list[str] | None = None) -> None:
             if path.exists():
                 part = torch.load(path, weights_only=True)
             else:
-                part = _attack(model, images, labels, begin, end, args.targets, options, args.start)
-                torch.save(part, str(path) + ".tmp")
-                os.replace(str(path) + ".tmp", path)
+                part = _attack(attack, model, images, labels, begin, end, args.targets, args.start)
+                atomic_torch_save(part, path)
             parts.append(part)
             bar.update(end - begin)
             success = torch.cat([p["success"] for p in parts])
@@ -129,11 +130,11 @@ def main(argv: list[str] | None = None) -> None:
           f"mean distortion {merged['distortion'][ok].double().mean():.4f}")
 
 
-def _attack(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, begin: int, end: int,
-            targets: str, options: dict, offset: int) -> dict:
+def _attack(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, begin: int,
+            end: int, targets: str, offset: int) -> dict:
     """One chunk; with --targets random each image's target comes from (seed, its data-set index)."""
-    res: AttackResult = lbfgs_attack(model, images[begin:end], targets, labels=labels[begin:end],
-                                     progress=False, **{**options, "seed": options["seed"] + offset + begin})
+    chunk_attack = replace(attack, seed=attack.seed + offset + begin)
+    res: AttackResult = chunk_attack(model, images[begin:end], targets, labels=labels[begin:end], progress=False)
     out = {name: getattr(res, name) for name in SAVED_FIELDS}
     out["image_index"] = out["image_index"] + offset + begin
     return out
@@ -145,4 +146,8 @@ def _check_config(path: Path, config: dict) -> None:
     if path.exists() and path.read_text() != text:
         raise SystemExit(f"{path.parent}: holds chunks of a different command ({path.read_text()}); "
                          "remove it or use another --out")
-    path.write_text(text)
+    atomic_write_bytes(path, text.encode())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,16 +1,23 @@
-"""Per-problem solver state, kept as batched tensors so every step is a few fused ops."""
+"""The solver's settings and its per-problem state, kept as batched tensors so every step is a
+few fused ops: what the engine and every backend share."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
+from numbers import Real
 
 import torch
 
-from .result import Status
+from .status import Status
+
+BACKENDS = ("auto", "torch", "cpp", "triton")
+HISTORY_DTYPES = (None, torch.float32, torch.float64, torch.bfloat16)
 
 
 @dataclass(frozen=True)
-class Options:
-    """Solver settings shared by all problems of a batch (see `minimize_lbfgsb`)."""
+class LBFGSBOptions:
+    """Solver settings shared by all problems of a batch, checked on construction (the
+    arguments of `minimize_lbfgsb`, which documents them)."""
 
     history: int = 10
     max_iter: int = 15000
@@ -19,6 +26,28 @@ class Options:
     ftol: float = 2.220446049250313e-09
     max_ls: int = 20
     c1: float = 1e-4
+    backend: str = "auto"
+    history_dtype: torch.dtype | None = None
+
+    def __post_init__(self) -> None:
+        for name, least in (("history", 1), ("max_iter", 0), ("max_fun", 1), ("max_ls", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ValueError(f"{name}: expected an int >= {least}, got {value!r}")
+        for name in ("gtol", "ftol"):
+            value = getattr(self, name)
+            if not isinstance(value, Real) or isinstance(value, bool) or not 0 <= value < math.inf:
+                raise ValueError(f"{name}: expected a finite float >= 0, got {value!r}")
+        if not isinstance(self.c1, Real) or not 0 < self.c1 < 1:
+            raise ValueError(f"c1: expected a float in (0, 1), got {self.c1!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend: expected one of {BACKENDS}, got {self.backend!r}")
+        if self.history_dtype not in HISTORY_DTYPES:
+            raise TypeError(f"history_dtype: expected one of {HISTORY_DTYPES}, got {self.history_dtype!r}")
+
+    def as_kwargs(self) -> dict:
+        """The settings as keyword arguments of `minimize_lbfgsb`."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass

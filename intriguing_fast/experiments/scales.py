@@ -1,11 +1,9 @@
 """How big a reproduction run is: the quick default, the paper's protocol, or tiny for tests."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..models import Recipe
-
-STAGES = ("table1", "table2", "table3", "table4")
 
 
 @dataclass(frozen=True)
@@ -23,8 +21,7 @@ class Scale:
         """The registered recipe with its minibatch phases capped (full-batch L-BFGS phases are cheap)."""
         if self.minibatch_epochs is None:
             return recipe
-        cap = lambda p: p if p.optimizer == "lbfgs" else replace(p, epochs=min(p.epochs, self.minibatch_epochs))  # noqa: E731
-        return replace(recipe, train=cap(recipe.train), pretrain=cap(recipe.pretrain) if recipe.pretrain else None)
+        return recipe.capped(self.minibatch_epochs, minibatch_only=True)
 
 
 SCALES = {

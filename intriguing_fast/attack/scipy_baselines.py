@@ -8,14 +8,12 @@ Both keep, per image, the smallest successful minimiser of any c step.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import scipy.optimize
 import torch
 
-from .lbfgs import attack_mode
-from .objective import margin_and_loss
+from .objective import attack_mode, margin_and_loss
+from .result import distortion
 from .search import CSearch
 
 
@@ -43,27 +41,28 @@ class _Scorer:
 
 
 def _search(solve, scorer: _Scorer, steps: int, c_init: float, convention: str) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Run the c search with `solve(c [B]) -> (x [B, n], nfev)`; (best x, best l2, total nfev)."""
+    """Run the c search with `solve(c [B]) -> (x [B, n], nfev)`; (best x, its distortion (inf
+    where no c succeeded), total nfev)."""
     B = scorer.images.shape[0]
     rows = torch.arange(B)
     cs = CSearch(B, convention, c_init, torch.float64, torch.device("cpu"))
-    best_x, best_l2, nfev = scorer.images.clone(), torch.full((B,), float("inf"), dtype=torch.float64), 0
+    best_x, best_d, nfev = scorer.images.clone(), torch.full((B,), float("inf"), dtype=torch.float64), 0
     for _ in range(steps):
         x, k = solve(cs.c)
         nfev += k
         ok = scorer.success(x, rows)
-        l2 = (x - scorer.images).norm(dim=1)
-        better = ok & (l2 < best_l2)
-        best_x[better], best_l2[better] = x[better], l2[better]
+        d = distortion(x - scorer.images)
+        better = ok & (d < best_d)
+        best_x[better], best_d[better] = x[better], d[better]
         cs.update(ok)
-    return best_x, best_l2, nfev
+    return best_x, best_d, nfev
 
 
 def scipy_per_image(model: torch.nn.Module, images: torch.Tensor, classes: torch.Tensor, *, targeted: bool = True,
                     kappa: float = 0.0, temperature: float = 0.1, steps: int = 8, c_init: float = 10.0,
                     convention: str = "ours",
                     max_iter: int = 100, history: int = 10) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """(adversarials [B, n] float64, l2 [B] (inf where failed), total evaluations)."""
+    """(adversarials [B, n] float64, distortion [B] (inf where failed), total evaluations)."""
     with attack_mode(model):
         scorer = _Scorer(model, images, classes, targeted, kappa, temperature)
         n = scorer.images.shape[1]
@@ -101,7 +100,3 @@ def scipy_flat_batch(model: torch.nn.Module, images: torch.Tensor, classes: torc
 
         return _search(solve, scorer, steps, c_init, convention)
 
-
-def distortion(l2: torch.Tensor, n: int) -> torch.Tensor:
-    """The paper's sqrt(sum r^2 / n) from ||r||_2."""
-    return l2 / math.sqrt(n)

@@ -1,0 +1,127 @@
+"""The box-constrained L-BFGS attack of Szegedy et al. (2014), batched over images and c:
+its options made callable on data (`LBFGSAttack`), and the functional form `lbfgs_attack`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from .chunk import attack_chunk
+from .memory import chunk_size
+from .objective import attack_mode, check_logits
+from .options import AttackOptions
+from .result import AttackResult
+from .targets import TARGET_MODES, all_other_targets, least_likely_targets, random_targets
+from .validation import check_bounds, check_inputs, check_labels, check_model
+
+
+@dataclass(frozen=True)
+class LBFGSAttack(AttackOptions):
+    """Smallest perturbations r with x + r in bounds that make a model output the targets.
+
+    For each image, minimises c ||r||^2 + CE(model(x + r) / T, l) with the batched L-BFGS-B
+    engine and searches the LARGEST c whose minimiser is classified as l (a larger c gives
+    a smaller r); every evaluation, line-search probes included, is a candidate, and the
+    smallest successful one is returned. All images of a chunk and their c values are
+    solved in one engine run per c step. The options (`AttackOptions`) are checked when the
+    attack is built; data comes at call time:
+    ``LBFGSAttack(kappa=1.0)(model, inputs, "random", labels=labels)``.
+    """
+
+    def __call__(
+        self,
+        model: torch.nn.Module,
+        inputs: torch.Tensor,
+        targets: torch.Tensor | str,
+        *,
+        labels: torch.Tensor | None = None,
+        bounds: tuple[float | torch.Tensor, float | torch.Tensor] = (0.0, 1.0),
+        progress: bool | None = None,
+    ) -> AttackResult:
+        """Attack `inputs` with `model`.
+
+        Args:
+            model: a classifier returning logits [B, num_classes]; used in eval mode, its
+                parameters get no gradients (both restored afterwards).
+            inputs: [B, ...] float32/float64 images inside `bounds`.
+            targets: a LongTensor [B] of target classes, or "random" (a seeded class other
+                than the label), "all" (every other class: B * (num_classes - 1) rows),
+                "least_likely", or "untargeted" (any class other than the label).
+            labels: true labels [B], for "random", "all" and "untargeted"; default: the
+                model's predictions on inputs.
+            bounds: (lower, upper) floats or tensors broadcastable to one image.
+            progress: show a progress bar; default: when there is more than one chunk.
+        """
+        model = check_model(model)
+        inputs = check_inputs(inputs)
+        lower, upper = check_bounds(bounds, inputs)
+        with attack_mode(model):
+            model_dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), inputs.dtype)
+            chunk = self.batch_size or chunk_size(model, inputs[0].to(model_dtype), self.engine.history,
+                                                  self.memory_budget)
+            logits = _logits(model, inputs, model_dtype, chunk)
+            num_classes = logits.shape[1]
+            labels = (logits.argmax(dim=1) if labels is None
+                      else check_labels(labels, "labels", inputs.shape[0], num_classes, inputs.device))
+            index, classes, targeted = _resolve_targets(targets, labels, logits, self.seed)
+            N = index.shape[0]
+            parts: list[AttackResult] = []
+            succeeded, distortion_sum = 0, 0.0
+            bar = tqdm(total=N, unit="img", disable=not (progress if progress is not None else N > chunk),
+                       dynamic_ncols=True)
+            with bar:
+                for start in range(0, N, chunk):
+                    rows = index[start:start + chunk]
+                    fields = attack_chunk(self, model, model_dtype, inputs[rows], classes[start:start + chunk],
+                                          targeted, lower, upper, bar)
+                    target = classes[start:start + chunk] if targeted else torch.full_like(rows, -1)
+                    parts.append(AttackResult(**fields, targets=target, labels=labels[rows], image_index=rows))
+                    succeeded += int(parts[-1].success.sum())
+                    distortion_sum += float(parts[-1].distortion[parts[-1].success].double().sum())
+                    bar.update(rows.shape[0])
+                    bar.set_postfix(success=f"{succeeded / (start + rows.shape[0]):.3f}",
+                                    distortion=f"{distortion_sum / max(succeeded, 1):.4f}")
+        return AttackResult.concatenate(parts)
+
+
+def lbfgs_attack(
+    model: torch.nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor | str,
+    *,
+    labels: torch.Tensor | None = None,
+    bounds: tuple[float | torch.Tensor, float | torch.Tensor] = (0.0, 1.0),
+    progress: bool | None = None,
+    **options,
+) -> AttackResult:
+    """``LBFGSAttack(**options)(model, inputs, targets, labels=..., bounds=..., progress=...)``:
+    the attack in one call; `options` are the fields of `LBFGSAttack`."""
+    return LBFGSAttack(**options)(model, inputs, targets, labels=labels, bounds=bounds, progress=progress)
+
+
+def _logits(model: torch.nn.Module, inputs: torch.Tensor, model_dtype: torch.dtype, chunk: int) -> torch.Tensor:
+    out = []
+    with torch.no_grad():
+        for start in range(0, inputs.shape[0], chunk):
+            x = inputs[start:start + chunk]
+            out.append(check_logits(model(x.to(model_dtype)), x.shape[0]).to(inputs.dtype))
+    return torch.cat(out)
+
+
+def _resolve_targets(targets: torch.Tensor | str, labels: torch.Tensor, logits: torch.Tensor,
+                     seed: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """(image_index, classes, targeted): classes are the targets, or the labels if untargeted."""
+    B, num_classes = logits.shape
+    every = torch.arange(B, device=labels.device)
+    if isinstance(targets, str):
+        if targets not in TARGET_MODES:
+            raise ValueError(f"targets: expected a LongTensor or one of {TARGET_MODES}, got {targets!r}")
+        if targets == "untargeted":
+            return every, labels, False
+        if targets == "all":
+            return (*all_other_targets(labels, num_classes), True)
+        if targets == "random":
+            return every, random_targets(labels, num_classes, seed), True
+        return every, least_likely_targets(logits), True
+    return every, check_labels(targets, "targets", B, num_classes, labels.device), True

