@@ -20,32 +20,9 @@ import torch
 from intriguing_fast.attack import lbfgs_attack, random_targets
 from intriguing_fast.attack.scipy_baselines import scipy_flat_batch, scipy_per_image
 from intriguing_fast.data import load_mnist
-from intriguing_fast.models import MLP
+from subjects import quick_mlp
 
 HEADING = "## L-BFGS attack (bench/bench_attack.py)"
-
-
-def quick_mlp(path: Path, epochs: int) -> torch.nn.Module:
-    """FC100-100-10 trained briefly with Adam (not the paper's recipe: a benchmark subject only);
-    its weights are cached at `path` as a state dict (loaded with weights_only=True)."""
-    model = MLP((784, 100, 100, 10))
-    if path.exists():
-        model.load_state_dict(torch.load(path, weights_only=True))
-        return model
-    torch.manual_seed(0)
-    train = load_mnist("train")
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
-    for _ in range(epochs):
-        perm = torch.randperm(len(train))
-        for i in range(0, len(train), 128):
-            b = perm[i:i + 128]
-            loss = torch.nn.functional.cross_entropy(model(train.images[b]), train.labels[b])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.eval().state_dict(), path)
-    return model
 
 
 def timed(fn):
@@ -74,9 +51,9 @@ def run(args: argparse.Namespace) -> str:
          ours.distortion[subset].nanmean().item(), ours.nfev.double().mean().item()),
         ("(a) lbfgs_attack, cold starts", args.count, t_cold, args.count / t_cold, cold.success_rate,
          cold.mean_distortion, cold.distortion[subset].nanmean().item(), cold.nfev.double().mean().item()),
-        ("(b) scipy per image", args.subset, t_b, ips_b, torch.isfinite(l2_b).double().mean().item(),
+        ("(b) scipy per image", args.subset, t_b, ips_b, torch.isfinite(d_b).double().mean().item(),
          d_b[torch.isfinite(d_b)].mean().item(), d_b[torch.isfinite(d_b)].mean().item(), nfev_b / args.subset),
-        ("(c) scipy, flattened batch", args.count, t_c, ips_c, torch.isfinite(l2_c).double().mean().item(),
+        ("(c) scipy, flattened batch", args.count, t_c, ips_c, torch.isfinite(d_c).double().mean().item(),
          d_c[torch.isfinite(d_c)].mean().item(), d_c[subset][torch.isfinite(d_c[subset])].mean().item(),
          nfev_c / args.count),
     ]

@@ -8,7 +8,6 @@ import torch
 
 from intriguing_fast.kernels.status import Status
 from intriguing_fast.kernels.state import BatchState, LBFGSBOptions
-from intriguing_fast.kernels.reference import bounds
 
 OPTIONS = LBFGSBOptions(history=4, max_iter=30, max_fun=40, max_ls=3, gtol=1e-5, ftol=1e-9)
 
@@ -76,7 +75,7 @@ def random_state(R: int, n: int, m: int, dtype: torch.dtype, *, seed: int = 0, f
     st.need_dir[ascent], st.status[ascent] = True, Status.RUNNING
     # The running problems' trial points, compact (row i for problem rows[i]), and their slopes.
     rows = step_rows(st)
-    xt = torch.clamp(st.x[rows] + st.t[rows, None] * st.d[rows], *bounds(st, rows))
+    xt = torch.clamp(st.x[rows] + st.t[rows, None] * st.d[rows], *st.bounds(rows))
     st.x_trial[: len(rows)] = xt
     st.slope[rows] = torch.linalg.vecdot(st.g[rows], xt - st.x[rows])
     return st

@@ -287,17 +287,17 @@ def test_engine_settings_reach_the_engine(mlp, data, monkeypatch):
     import intriguing_fast.attack.chunk as chunk_module
 
     seen = []
-    real = chunk_module.minimize_lbfgsb
+    real = chunk_module.BatchSolver
 
-    def spy(*args, **kwargs):
-        seen.append(kwargs)
-        return real(*args, **kwargs)
+    def spy(fun, x0, lower, upper, options):
+        seen.append(options)
+        return real(fun, x0, lower, upper, options)
 
-    monkeypatch.setattr(chunk_module, "minimize_lbfgsb", spy)
+    monkeypatch.setattr(chunk_module, "BatchSolver", spy)
     engine = attack_engine(20, backend="torch", history_dtype=torch.bfloat16)
     images, labels = data
     LBFGSAttack(steps=2, engine=engine)(mlp, images[:2], "random", labels=labels[:2])
-    assert len(seen) == 2 and all(k == engine.as_kwargs() for k in seen)
+    assert seen == [engine] and seen[0] is engine
 
 
 def test_memory_budget_chunks_and_progress(mlp, data, capsys):

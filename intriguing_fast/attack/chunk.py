@@ -1,10 +1,10 @@
-"""One chunk of the attack: the c search over batched engine runs, then the verified result."""
+"""One chunk of the attack: the c search of every image in one engine run, then the verified result."""
 from __future__ import annotations
 
 import torch
 from tqdm.auto import tqdm
 
-from ..engine import minimize_lbfgsb
+from ..engine.solver import BatchSolver
 from .objective import AttackObjective, margin_and_loss
 from .options import AttackOptions
 from .result import distortion
@@ -12,9 +12,12 @@ from .search import CSearch
 
 
 def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: torch.dtype, images: torch.Tensor,
-                 classes: torch.Tensor, targeted: bool, lower: torch.Tensor, upper: torch.Tensor, bar: tqdm) -> dict:
-    """The c search for one chunk of images [N, ...]: `steps` engine runs, each over every
-    image still attacked; returns the fields of its `AttackResult` but targets, labels, index."""
+                 classes: torch.Tensor, targeted: bool, lower: torch.Tensor, upper: torch.Tensor,
+                 bar: tqdm) -> tuple[dict, int]:
+    """The c search for one chunk of images [N, ...] in one engine run: each image moves to its
+    next c as soon as its own solve stops (restarted from its best adversarial so far, or its
+    last minimiser), so no image waits for the slowest of its c step. Returns the fields of its
+    `AttackResult` but targets, labels and index, and the engine rounds it took."""
     temperature, steps, c_init = attack.resolved()
     shape = tuple(images.shape[1:])
     images = images.flatten(1)
@@ -22,22 +25,46 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     obj = AttackObjective(model, images, shape, classes, targeted, attack.kappa, temperature, model_dtype)
     already = obj.classify(images, torch.arange(N, device=images.device))
     active = (~already).nonzero().squeeze(1)
-    obj.rows = active
-    cs = CSearch(active.shape[0], attack.search, c_init, images.dtype, images.device)
     nit = torch.zeros(N, dtype=torch.long, device=images.device)
     nfev = torch.ones(N, dtype=torch.long, device=images.device)
-    x_start = images[active]
-    for step in range(steps if active.numel() else 0):
-        obj.c[active] = cs.c
-        res = minimize_lbfgsb(obj, x_start, lower, upper, **attack.engine.as_kwargs())
-        cs.update(obj.classify(res.x, active))
-        nit[active] += res.nit
-        nfev[active] += res.nfev + 1
-        if attack.warm_start:
-            found = torch.isfinite(obj.best_sq[active])
-            x_start = torch.where(found[:, None], obj.best_x[active], res.x)
-        bar.set_postfix_str(f"c step {step + 1}/{steps}", refresh=True)
-    return _finish(obj, images, shape, already, cs, active, nit, nfev)
+    cs = CSearch(active.shape[0], attack.search, c_init, images.dtype, images.device)
+    bar.update(N - active.numel())  # the images already adversarial are done
+    if not active.numel():
+        return _finish(obj, images, shape, already, cs, active, nit, nfev), 0
+    obj.rows = active
+    obj.c[active] = cs.c
+    solver = BatchSolver(obj, images[active], lower, upper, attack.engine)
+    at_x_success = torch.zeros_like(active, dtype=torch.bool)  # whether each solve's current point succeeds
+    solves = torch.zeros_like(active)
+    while True:
+        moved = solver.moved
+        at_x_success[solver.evaluated[moved]] = obj.last_success[moved]
+        stopped = solver.stopped()
+        if stopped.numel():  # these images' solves at their current c are done
+            cs.update(at_x_success[stopped], stopped)
+            st = solver.st
+            nit[active[stopped]] += st.nit[stopped]
+            nfev[active[stopped]] += st.nfev[stopped]
+            solves[stopped] += 1
+            more = solves[stopped] < steps
+            again = stopped[more]
+            bar.update(int((~more).sum()))
+            if again.numel():
+                images_again = active[again]
+                obj.c[images_again] = cs.c[again]
+                start = st.x[again]
+                if attack.warm_start:
+                    found = torch.isfinite(obj.best_sq[images_again])
+                    start = torch.where(found[:, None], obj.best_x[images_again], start)
+                else:
+                    start = images[images_again]
+                solver.restart(again, start)
+            if not bar.disable:
+                bar.set_postfix_str(f"round {solver.rounds}, mean c step {float(solves.double().mean()) + 1:.1f}/{steps}",
+                                    refresh=False)
+        if not solver.round():
+            break
+    return _finish(obj, images, shape, already, cs, active, nit, nfev), solver.rounds
 
 
 def _finish(obj: AttackObjective, images: torch.Tensor, shape: tuple[int, ...], already: torch.Tensor,

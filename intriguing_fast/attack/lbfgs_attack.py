@@ -73,13 +73,13 @@ class LBFGSAttack(AttackOptions):
             with bar:
                 for start in range(0, N, chunk):
                     rows = index[start:start + chunk]
-                    fields = attack_chunk(self, model, model_dtype, inputs[rows], classes[start:start + chunk],
-                                          targeted, lower, upper, bar)
+                    fields, rounds = attack_chunk(self, model, model_dtype, inputs[rows], classes[start:start + chunk],
+                                                  targeted, lower, upper, bar)
                     target = classes[start:start + chunk] if targeted else torch.full_like(rows, -1)
-                    parts.append(AttackResult(**fields, targets=target, labels=labels[rows], image_index=rows))
+                    parts.append(AttackResult(**fields, targets=target, labels=labels[rows], image_index=rows,
+                                              rounds=rounds))
                     succeeded += int(parts[-1].success.sum())
                     distortion_sum += float(parts[-1].distortion[parts[-1].success].double().sum())
-                    bar.update(rows.shape[0])
                     bar.set_postfix(success=f"{succeeded / (start + rows.shape[0]):.3f}",
                                     distortion=f"{distortion_sum / max(succeeded, 1):.4f}")
         return AttackResult.concatenate(parts)

@@ -61,7 +61,8 @@ class AttackObjective:
     """fun(x, index) for the engine. Row i of a solve is image `rows[i]` of the chunk.
 
     x is the adversarial image x + r, flattened; c [N] holds each image's penalty weight.
-    best_x, best_sq [N] hold the smallest successful image found so far for each image.
+    best_x, best_sq [N] hold the smallest successful image found so far for each image;
+    last_success, whether each row of the last call succeeded.
     """
 
     def __init__(self, model: torch.nn.Module, images: torch.Tensor, shape: tuple[int, ...],
@@ -106,4 +107,5 @@ class AttackObjective:
             f = self.c[rows] * sq + loss
             (grad,) = torch.autograd.grad(f.sum(), xr)
         self.record(x, rows, success)
+        self.last_success = success
         return f.detach(), grad

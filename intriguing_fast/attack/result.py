@@ -28,6 +28,8 @@ class AttackResult:
     predicted: labels the model gives `adversarial` in a final forward pass.
     targets, labels: the target and true labels (targets = -1 in untargeted mode).
     image_index: the row of the caller's inputs each row attacks (repeats with targets="all").
+    rounds: engine rounds the attack took, over all its chunks (one call of the model,
+    forward and backward, per round): what sets its time on a GPU.
     """
 
     adversarial: torch.Tensor
@@ -43,6 +45,7 @@ class AttackResult:
     targets: torch.Tensor
     labels: torch.Tensor
     image_index: torch.Tensor
+    rounds: int = 0
 
     def __len__(self) -> int:
         return self.success.shape[0]
@@ -60,9 +63,11 @@ class AttackResult:
     @staticmethod
     def concatenate(parts: "list[AttackResult]") -> "AttackResult":
         """Join per-chunk results in order."""
-        return AttackResult(**{f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(AttackResult)})
+        joined = {f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(AttackResult) if f.name != "rounds"}
+        return AttackResult(**joined, rounds=sum(p.rounds for p in parts))
 
     def __repr__(self) -> str:
         return (f"AttackResult(n={len(self)}, success_rate={self.success_rate:.4f}, "
                 f"already_adversarial={int(self.already_adversarial.sum())}, "
-                f"mean_distortion={self.mean_distortion:.4f}, mean nfev={self.nfev.double().mean():.1f})")
+                f"mean_distortion={self.mean_distortion:.4f}, mean nfev={self.nfev.double().mean():.1f}, "
+                f"rounds={self.rounds})")

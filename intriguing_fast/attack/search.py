@@ -32,14 +32,18 @@ class CSearch:
         self.c_ok = torch.zeros_like(self.c)
         self.c_fail = torch.full_like(self.c, float("inf"))
 
-    def update(self, success: torch.Tensor) -> None:
-        """Fold in whether each image's minimiser at the current c succeeded; pick the next c."""
-        self.c_ok = torch.where(success, torch.maximum(self.c_ok, self.c), self.c_ok)
-        self.c_fail = torch.where(success, self.c_fail, torch.minimum(self.c_fail, self.c))
-        no_fail, no_ok = torch.isinf(self.c_fail), self.c_ok == 0
+    def update(self, success: torch.Tensor, rows: torch.Tensor | None = None) -> None:
+        """Fold in whether the minimiser at the current c succeeded, for every image or for
+        the images `rows` (success has one entry per row); pick their next c."""
+        at = slice(None) if rows is None else rows
+        c, c_ok, c_fail = self.c[at], self.c_ok[at], self.c_fail[at]
+        c_ok = torch.where(success, torch.maximum(c_ok, c), c_ok)
+        c_fail = torch.where(success, c_fail, torch.minimum(c_fail, c))
+        no_fail, no_ok = torch.isinf(c_fail), c_ok == 0
         if self.convention == "ours":
-            inside = (self.c_ok * self.c_fail).sqrt()
-            self.c = torch.where(no_fail, self.c * 10, torch.where(no_ok, self.c / 10, inside))
+            inside = (c_ok * c_fail).sqrt()
+            c = torch.where(no_fail, c * 10, torch.where(no_ok, c / 10, inside))
         else:
-            inside = 2.0 / (1.0 / self.c_fail + 1.0 / self.c_ok.clamp_min(torch.finfo(self.c.dtype).tiny))
-            self.c = torch.where(no_fail, self.c * 2, torch.where(no_ok, self.c / 10, inside))
+            inside = 2.0 / (1.0 / c_fail + 1.0 / c_ok.clamp_min(torch.finfo(c.dtype).tiny))
+            c = torch.where(no_fail, c * 2, torch.where(no_ok, c / 10, inside))
+        self.c[at], self.c_ok[at], self.c_fail[at] = c, c_ok, c_fail

@@ -1,15 +1,11 @@
 """Batched projected L-BFGS-B: B independent box-constrained problems solved at once."""
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 
-from ..kernels import BatchState, LBFGSBOptions, Status, resolve_backend
+from ..kernels import LBFGSBOptions
 from .result import LBFGSBResult
-from .validation import check_bound, check_bounds, check_fun_output, check_history_dtype, check_x0
-
-Fun = Callable[[torch.Tensor, torch.Tensor], "tuple[torch.Tensor, torch.Tensor]"]
+from .solver import BatchSolver, Fun
 
 
 @torch.no_grad()
@@ -64,29 +60,7 @@ def minimize_lbfgsb(
     """
     opt = LBFGSBOptions(history=history, max_iter=max_iter, max_fun=max_fun, gtol=gtol, ftol=ftol, max_ls=max_ls,
                         c1=c1, backend=backend, history_dtype=history_dtype)
-    x0 = check_x0(x0)
-    lower = check_bound(lower, "lower", x0)
-    upper = check_bound(upper, "upper", x0)
-    lower, upper = check_bounds(lower, upper)
-    check_history_dtype(history_dtype, x0)
-    kernels = resolve_backend(backend, x0.device)
-
-    B = x0.shape[0]
-    x = torch.clamp(x0, lower, upper).contiguous()
-    f, g = check_fun_output(fun(x, torch.arange(B, device=x.device)), x)
-    st = BatchState.start(x, f, g, lower, upper, history, history_dtype)
-    st.status[~(torch.isfinite(f) & torch.isfinite(g).all(dim=1))] = Status.NONFINITE
-    running = st.status == Status.RUNNING
-    st.status[running & (st.pg_norm <= gtol)] = Status.CONVERGED_GTOL
-    st.status[(st.status == Status.RUNNING) & (max_iter == 0)] = Status.MAX_ITER
-
-    while True:
-        # The one host synchronisation per iteration: which problems still run.
-        rows = (st.status == Status.RUNNING).nonzero().squeeze(1)
-        if len(rows) == 0:
-            break
-        kernels.propose(st, rows)  # a direction where needed, then the trial points
-        x_trial = st.x_trial[: len(rows)]
-        f_t, g_t = check_fun_output(fun(x_trial, rows), x_trial)
-        kernels.accept(st, rows, f_t, g_t, opt)
-    return LBFGSBResult(x=st.x, fun=st.f, grad=st.g, pg_norm=st.pg_norm, nit=st.nit, nfev=st.nfev, status=st.status)
+    solver = BatchSolver(fun, x0, lower, upper, opt)
+    while solver.round():
+        pass
+    return solver.result()

@@ -10,7 +10,7 @@ from .base import Kernels
 from .cpp import CppKernels
 from .native import native_available
 from .reference import TorchKernels
-from .state import BACKENDS, BatchState, LBFGSBOptions, projected_gradient_norm
+from .state import BACKENDS, BatchState, LBFGSBOptions, projected_gradient_norm, start_status
 from .status import Status
 
 
@@ -54,4 +54,4 @@ def resolve_backend(backend: str, device: torch.device) -> Kernels:
 
 
 __all__ = ["BACKENDS", "BatchState", "CppKernels", "Kernels", "LBFGSBOptions", "Status", "TorchKernels",
-           "native_available", "projected_gradient_norm", "resolve_backend", "triton_available"]
+           "native_available", "projected_gradient_norm", "resolve_backend", "start_status", "triton_available"]

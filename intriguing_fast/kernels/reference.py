@@ -38,13 +38,6 @@ def free_mask(x: torch.Tensor, g: torch.Tensor, lower: torch.Tensor, upper: torc
     return ~(((x <= lower) & (g > 0)) | ((x >= upper) & (g < 0)))
 
 
-def bounds(st: BatchState, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(lower, upper) of the problems `rows`: their rows, or the one row they all share."""
-    if st.lower.shape[0] == 1:
-        return st.lower, st.upper
-    return st.lower[rows], st.upper[rows]
-
-
 class TorchKernels(Kernels):
     """The reference backend; the fused ones (cpp.py, triton_backend.py) implement the same three steps."""
 
@@ -55,7 +48,7 @@ class TorchKernels(Kernels):
         descent direction)."""
         rows = rows[st.need_dir[rows]]
         g = st.g[rows]
-        free = free_mask(st.x[rows], g, *bounds(st, rows))
+        free = free_mask(st.x[rows], g, *st.bounds(rows))
         q = g * free
         d = -two_loop(q, st, rows) * free
         gd = torch.linalg.vecdot(g, d)
@@ -76,7 +69,7 @@ class TorchKernels(Kernels):
     def trial(self, st: BatchState, rows: torch.Tensor) -> None:
         """Row i of x_trial = P(x + t d) of problem rows[i], and its slope = g.(x_trial - x)."""
         x = st.x[rows]
-        xt = torch.clamp(x + st.t[rows, None] * st.d[rows], *bounds(st, rows))
+        xt = torch.clamp(x + st.t[rows, None] * st.d[rows], *st.bounds(rows))
         st.x_trial[: len(rows)] = xt
         st.slope[rows] = torch.linalg.vecdot(st.g[rows], xt - x)
 
@@ -110,7 +103,7 @@ class TorchKernels(Kernels):
         f_new = torch.where(ok, f_t, f)
         g_new = torch.where(ok[:, None], g_t, g)
         nit = st.nit[rows] + ok
-        pg_norm = torch.where(ok, projected_gradient_norm(x_new, g_new, *bounds(st, rows)), st.pg_norm[rows])
+        pg_norm = torch.where(ok, projected_gradient_norm(x_new, g_new, *st.bounds(rows)), st.pg_norm[rows])
         scale = torch.maximum(torch.maximum(f.abs(), f_new.abs()), torch.ones_like(f))
         moved = torch.full_like(nit, int(Status.RUNNING))
         moved = torch.where(nit >= opt.max_iter, int(Status.MAX_ITER), moved)

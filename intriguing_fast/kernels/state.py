@@ -109,6 +109,40 @@ class BatchState:
             pg_norm=projected_gradient_norm(x, g, lower, upper),
         )
 
+    def bounds(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(lower, upper) of the problems `rows`: their rows, or the one row they all share."""
+        if self.lower.shape[0] == 1:
+            return self.lower, self.upper
+        return self.lower[rows], self.upper[rows]
+
+    def begin(self, rows: torch.Tensor, x: torch.Tensor, f: torch.Tensor, g: torch.Tensor,
+              opt: LBFGSBOptions) -> None:
+        """Problems `rows` start afresh from x (inside their box) with f and g at it: empty
+        history, counters as after one evaluation, status RUNNING unless already final at x.
+        The others are untouched."""
+        self.x[rows], self.f[rows], self.g[rows] = x, f, g
+        self.hist_len[rows] = 0
+        self.head[rows] = 0
+        self.gamma[rows] = 1.0
+        self.need_dir[rows] = True
+        self.ls_iter[rows] = 0
+        self.nit[rows] = 0
+        self.nfev[rows] = 1
+        pg_norm = projected_gradient_norm(x, g, *self.bounds(rows))
+        self.pg_norm[rows] = pg_norm
+        self.status[rows] = start_status(f, g, pg_norm, opt)
+
+
+def start_status(f: torch.Tensor, g: torch.Tensor, pg_norm: torch.Tensor, opt: LBFGSBOptions) -> torch.Tensor:
+    """The status of problems at their starting point: NONFINITE if f or g is not finite there,
+    CONVERGED_GTOL if it is already stationary, MAX_ITER if no iteration is allowed, else RUNNING."""
+    status = torch.full_like(pg_norm, int(Status.RUNNING), dtype=torch.int64)
+    status[~(torch.isfinite(f) & torch.isfinite(g).all(dim=1))] = Status.NONFINITE
+    running = status == Status.RUNNING
+    status[running & (pg_norm <= opt.gtol)] = Status.CONVERGED_GTOL
+    status[(status == Status.RUNNING) & (opt.max_iter == 0)] = Status.MAX_ITER
+    return status
+
 
 def projected_gradient_norm(x: torch.Tensor, g: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
     """Infinity norm of P(x - g) - x per row, the first-order optimality measure of a box."""

@@ -1,0 +1,38 @@
+"""The c search in lock step, the attack's schedule before rounds: one engine run per c step
+over all images, so each step lasts as long as its slowest image. Kept as the reference that
+tests/test_attack_rounds.py holds the rounds against (same results, image by image) and the
+baseline of bench/bench_rounds.py."""
+from __future__ import annotations
+
+import torch
+
+from ..engine import minimize_lbfgsb
+from .objective import AttackObjective, attack_mode
+from .options import AttackOptions
+from .search import CSearch
+
+
+def lockstep_attack(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
+                    attack: AttackOptions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, torch.Tensor]:
+    """Targeted attack of images [N, ...] (inside [0, 1]) with the options of `attack`; returns
+    (best adversarials [k, n], c_ok [k], engine iterations [k], rounds, the k image indices not
+    already adversarial)."""
+    temperature, steps, c_init = attack.resolved()
+    flat = images.flatten(1)
+    with attack_mode(model):
+        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), flat.dtype)
+        obj = AttackObjective(model, flat, tuple(images.shape[1:]), targets, True, attack.kappa, temperature, dtype)
+        active = (~obj.classify(flat, torch.arange(len(flat), device=flat.device))).nonzero().squeeze(1)
+        obj.rows = active
+        cs = CSearch(len(active), attack.search, c_init, flat.dtype, flat.device)
+        x_start, rounds, nit = flat[active], 0, torch.zeros(len(active), dtype=torch.long, device=flat.device)
+        for _ in range(steps if len(active) else 0):
+            obj.c[active] = cs.c
+            res = minimize_lbfgsb(obj, x_start, 0.0, 1.0, **attack.engine.as_kwargs())
+            rounds += int(res.nfev.max())
+            nit += res.nit
+            cs.update(obj.classify(res.x, active))
+            if attack.warm_start:
+                found = torch.isfinite(obj.best_sq[active])
+                x_start = torch.where(found[:, None], obj.best_x[active], res.x)
+    return obj.best_x[active], cs.c_ok, nit, rounds, active
