@@ -70,6 +70,10 @@ def test_restart_checks_its_arguments():
         BatchSolver(problem.fun, problem.x0, problem.lower, problem.upper, {"max_iter": 3})
     with pytest.raises(ValueError, match="restarts only once it has stopped"):
         solver.restart(torch.tensor([0]), problem.x0[:1])
+    with pytest.raises(ValueError, match=r"rows: problem indices must lie in \[0, 2\]"):
+        solver.restart(torch.tensor([3]), problem.x0[:1])
+    with pytest.raises(TypeError, match="rows: expected an int64 tensor"):
+        solver.restart(torch.tensor([0.0]), problem.x0[:1])
     with pytest.raises(ValueError, match=r"rows, x: expected \[k\] and \[k, 5\]"):
         solver.restart(torch.tensor([0]), problem.x0[:1, :3])
     while solver.round():

@@ -50,6 +50,13 @@ class BatchSolver:
         """Problems `rows` (stopped, distinct) start afresh from x [len(rows), n], projected onto
         their box, in the next round: new history, counters and status; the others go on."""
         st = self.st
+        B = st.x.shape[0]
+        if not isinstance(rows, torch.Tensor) or rows.dtype != torch.int64 or rows.device != st.x.device:
+            raise TypeError(f"rows: expected an int64 tensor of problem indices on {st.x.device}")
+        if not isinstance(x, torch.Tensor) or x.device != st.x.device:
+            raise TypeError(f"x: expected a tensor on {st.x.device}")
+        if rows.numel() and (rows.min() < 0 or rows.max() >= B):
+            raise ValueError(f"rows: problem indices must lie in [0, {B - 1}]")
         if rows.dim() != 1 or x.shape != (rows.shape[0], st.x.shape[1]):
             raise ValueError(f"rows, x: expected [k] and [k, {st.x.shape[1]}], got {tuple(rows.shape)} and {tuple(x.shape)}")
         if (st.status[rows] == Status.RUNNING).any() or rows.unique().numel() != rows.numel():
