@@ -1,5 +1,5 @@
 // Raw views of the engine's BatchState (intriguing_fast/kernels/state.py): row b of every
-// field belongs to problem b; S, Y are [rows, m, n] ring buffers and rho is [rows, m]. The
+// field belongs to problem b; S, Y are [rows, m, n] ring buffers. The
 // bounds of problem b start at b * bound_stride: bound_stride is n, or 0 when all problems
 // share one row of bounds.
 #pragma once
@@ -18,7 +18,7 @@ template <typename T, typename H>
 struct Batch {
   int64_t rows, n, m, bound_stride;
   const T *lower, *upper;
-  T *x, *f, *g, *d, *gd, *t, *x_trial, *slope, *rho, *gamma, *pg_norm;
+  T *x, *f, *g, *d, *gd, *t, *x_trial, *slope, *gamma, *pg_norm;
   H *S, *Y;
   int64_t *hist_len, *head, *ls_iter, *status, *nit, *nfev;
   bool* need_dir;
@@ -27,7 +27,7 @@ struct Batch {
 // Solver settings (kernels/state.py LBFGSBOptions).
 struct Settings {
   int64_t max_iter, max_fun, max_ls;
-  double gtol, ftol, c1;
+  double gtol, ftol, c1, c2;
 };
 
 // The calling thread's contiguous share [begin, end) of k rows inside a parallel region. A

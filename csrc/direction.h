@@ -16,12 +16,11 @@
 
 namespace intriguing_fast {
 
-// Per-thread scratch of the direction step: q, the two-loop's alphas, the free-variable mask.
+// Per-thread scratch of the direction step: q, the two-loop's alphas and rhos, the free-variable mask.
 template <typename T>
 struct DirectionScratch {
-  std::vector<T> q, alpha;
-  std::vector<uint8_t> free;
-  DirectionScratch(int64_t n, int64_t m) : q(n), alpha(m), free(n) {}
+  std::vector<T> q, alpha, rho, free;
+  DirectionScratch(int64_t n, int64_t m) : q(n), alpha(m), rho(m), free(n) {}
 };
 
 // Direction of problem b, while `pf` streams in the next problem's data.
@@ -31,17 +30,18 @@ void direction_row(const Batch<T, H>& st, int64_t b, DirectionScratch<T>& w, Pre
   const T *x = st.x + b * n, *g = st.g + b * n, *lo = st.lower + b * st.bound_stride,
           *hi = st.upper + b * st.bound_stride;
   T *d = st.d + b * n, *q = w.q.data();
-  uint8_t* free = w.free.data();
-  T qq = 0;
-#pragma omp simd reduction(+ : qq)
+  T* free = w.free.data();
+  T qq = 0, unboxed = 0;
+#pragma omp simd reduction(+ : qq, unboxed)
   for (int64_t i = 0; i < n; ++i) {
     const bool fr = !((x[i] <= lo[i] && g[i] > 0) || (x[i] >= hi[i] && g[i] < 0));
-    free[i] = fr;
+    free[i] = fr ? T(1) : T(0);
     q[i] = fr ? g[i] : T(0);
     qq += q[i] * q[i];
+    unboxed += std::isfinite(lo[i]) && std::isfinite(hi[i]) ? T(0) : T(1);
   }
-  two_loop_row(q, st.S + b * m * n, st.Y + b * m * n, st.rho + b * m, st.gamma[b], st.hist_len[b], st.head[b], m, n,
-               w.alpha.data(), pf);
+  two_loop_row(q, free, st.S + b * m * n, st.Y + b * m * n, st.gamma[b], st.hist_len[b], st.head[b], m, n,
+               w.alpha.data(), w.rho.data(), pf);
   T gd = 0, dd = 0;
 #pragma omp simd reduction(+ : gd, dd)
   for (int64_t i = 0; i < n; ++i) {
@@ -57,8 +57,10 @@ void direction_row(const Batch<T, H>& st, int64_t b, DirectionScratch<T>& w, Pre
     st.hist_len[b] = 0;
     st.head[b] = 0;
   }
-  const T tiny = std::numeric_limits<T>::min();
-  st.t[b] = st.hist_len[b] > 0 ? T(1) : T(1) / std::max(std::sqrt(dd), tiny);
+  // A gradient step has unit length, except a problem's first in a box with every bound finite:
+  // there it tries P(x - g), scipy's first step (on a rejection, see accept).
+  const bool first_boxed = unboxed == 0 && st.nit[b] == 0 && st.hist_len[b] == 0;
+  st.t[b] = st.hist_len[b] > 0 || first_boxed ? T(1) : T(1) / safe_norm(d, dd, n);
   st.gd[b] = gd;
   st.ls_iter[b] = 0;
   st.need_dir[b] = false;

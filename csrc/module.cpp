@@ -61,7 +61,6 @@ ifk::Batch<T, H> batch_of(const py::dict& st) {
   b.d = field<T>(st, "d", vec), b.x_trial = field<T>(st, "x_trial", vec);
   b.f = field<T>(st, "f", sc), b.gd = field<T>(st, "gd", sc), b.t = field<T>(st, "t", sc);
   b.slope = field<T>(st, "slope", sc), b.gamma = field<T>(st, "gamma", sc), b.pg_norm = field<T>(st, "pg_norm", sc);
-  b.rho = field<T>(st, "rho", {R, m});
   b.S = reinterpret_cast<H*>(field<Stored>(st, "S", hist));
   b.Y = reinterpret_cast<H*>(field<Stored>(st, "Y", hist));
   b.hist_len = field<int64_t>(st, "hist_len", sc), b.head = field<int64_t>(st, "head", sc);
@@ -126,14 +125,14 @@ void propose(const py::dict& st, const py::array& rows) {
 }
 
 void accept(const py::dict& st, const py::array& rows, const py::array& f_t, const py::array& g_t, int64_t max_iter,
-            int64_t max_fun, int64_t max_ls, double gtol, double ftol, double c1) {
+            int64_t max_fun, int64_t max_ls, double gtol, double ftol, double c1, double c2) {
   dispatch(st, [&](auto b) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(b.x)>>;
     const int64_t* r = rows_of(rows, b.rows);
     const int64_t k = rows.shape(0);
     const T* ft = data_of<T>(f_t, "f_t", {k});
     const T* gt = data_of<T>(g_t, "g_t", {k, b.n});
-    const ifk::Settings opt{max_iter, max_fun, max_ls, gtol, ftol, c1};
+    const ifk::Settings opt{max_iter, max_fun, max_ls, gtol, ftol, c1, c2};
     py::gil_scoped_release release;
     ifk::accept(b, r, k, ft, gt, opt);
   });
@@ -150,6 +149,6 @@ PYBIND11_MODULE(_C, mod) {
   mod.def("propose", &propose, py::arg("state"), py::arg("rows"),
           "In place: direction and trial fused, row by row, for the problems in `rows`.");
   mod.def("accept", &accept, py::arg("state"), py::arg("rows"), py::arg("f_t"), py::arg("g_t"), py::arg("max_iter"),
-          py::arg("max_fun"), py::arg("max_ls"), py::arg("gtol"), py::arg("ftol"), py::arg("c1"),
+          py::arg("max_fun"), py::arg("max_ls"), py::arg("gtol"), py::arg("ftol"), py::arg("c1"), py::arg("c2"),
           "In place, for the problems in `rows` (row i of x_trial, f_t, g_t): Armijo test, history update, move, status.");
 }

@@ -2,8 +2,11 @@
 // the compute type T itself, or Bf16 (bfloat16 bits, widened to T on load).
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 namespace intriguing_fast {
@@ -113,26 +116,18 @@ inline T pass_sum(int64_t n, Prefetcher& pf, Term term) {
   return acc;
 }
 
-template <typename T, typename H>
-inline T dot(const H* __restrict a, const T* __restrict b, int64_t n, Prefetcher& pf) {
-  return pass_sum<T>(n, pf, [=](int64_t i) { return widen<T>(a[i]) * b[i]; });
-}
-
-template <typename T, typename H>
-inline void axpy(T alpha, const H* __restrict x, T* __restrict y, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] += alpha * widen<T>(x[i]);
-}
-
-// q <- scale * (q + alpha * u), then return v . q: one pass where two would do.
-template <typename T, typename H>
-inline T axpy_dot(T alpha, const H* __restrict u, T scale, const H* __restrict v, T* __restrict q, int64_t n,
-                  Prefetcher& pf) {
-  return pass_sum<T>(n, pf, [=](int64_t i) {
-    const T qi = scale * (q[i] + alpha * widen<T>(u[i]));
-    q[i] = qi;
-    return widen<T>(v[i]) * qi;
-  });
+// Euclidean norm of d (n values) given dd = d.d, rescaled where dd overflowed or underflowed
+// (kernels/reference.py safe_norm); never below the smallest normal number.
+template <typename T>
+T safe_norm(const T* d, T dd, int64_t n) {
+  const T tiny = std::numeric_limits<T>::min();
+  if (std::isfinite(dd) && dd >= tiny / std::numeric_limits<T>::epsilon()) return std::sqrt(dd);
+  T scale = 0;
+  for (int64_t i = 0; i < n; ++i) scale = std::max(scale, std::abs(d[i]));
+  scale = std::max(scale, tiny);
+  T sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += (d[i] / scale) * (d[i] / scale);
+  return std::max(scale * std::sqrt(sum), tiny);
 }
 
 }  // namespace intriguing_fast

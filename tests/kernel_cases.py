@@ -50,7 +50,6 @@ def random_state(R: int, n: int, m: int, dtype: torch.dtype, *, seed: int = 0, f
     st.Y.copy_(y)
     s, y = st.S.double(), st.Y.double()
     sy = (s * y).sum(-1)
-    st.rho.copy_(1.0 / sy)
     st.hist_len.copy_(torch.randint(0, m + 1, (R,), generator=gen))
     st.hist_len[:3] = torch.tensor([0, m, m - 1])[: min(R, 3)]
     st.head.copy_(torch.randint(0, m, (R,), generator=gen))
@@ -68,10 +67,16 @@ def random_state(R: int, n: int, m: int, dtype: torch.dtype, *, seed: int = 0, f
     st.nfev.copy_(st.nit + 1 + torch.randint(0, 3, (R,), generator=gen))
     st.nfev[rand(R) < 0.15] = OPTIONS.max_fun - 1
     st.need_dir.copy_(rand(R) < 0.5)
+    # Two problems at their first trial, P(x - g) (t = 1, no history), a first step in a box
+    # when all their bounds are finite (fixed="all").
+    first = slice(3, 5)
+    st.nit[first], st.hist_len[first], st.ls_iter[first], st.t[first] = 0, 0, 0, 1.0
     st.status[rand(R) < 0.1] = Status.MAX_ITER  # stopped rows, which no step may touch
-    # H = -I (rho = 0, gamma = -1) gives an ascent direction: these rows must restart.
+    # No pair with positive curvature (y = -s) and a stored scaling of -1 give H = -I, an ascent
+    # direction: these rows must restart.
     ascent = slice(R // 2, R // 2 + 2)
-    st.rho[ascent], st.gamma[ascent], st.hist_len[ascent] = 0.0, -1.0, m
+    st.Y[ascent] = -st.S[ascent]
+    st.gamma[ascent], st.hist_len[ascent] = -1.0, m
     st.need_dir[ascent], st.status[ascent] = True, Status.RUNNING
     # The running problems' trial points, compact (row i for problem rows[i]), and their slopes.
     rows = step_rows(st)
@@ -82,16 +87,20 @@ def random_state(R: int, n: int, m: int, dtype: torch.dtype, *, seed: int = 0, f
 
 
 def trial_outcome(st: BatchState, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """(f_t, g_t) at the compact trial points of the running problems, by position mod 7:
+    """(f_t, g_t) at the compact trial points of the running problems, by position mod 9:
     accepted with a curvature update, accepted with s.y < 0, converged by gtol, converged by
-    ftol (its slope set to 0), rejected, NaN f, inf gradient."""
+    ftol (its slope set to 0), rejected, NaN f, inf gradient, a trial that did not move (its
+    x_trial set to x), accepted with f still falling steeply along the path (the step lengthens)."""
     gen = torch.Generator().manual_seed(seed)
     rows = step_rows(st)
     k, n = len(rows), st.x.shape[1]
+    kind = torch.arange(k) % 9
+    still = (kind == 7).nonzero().squeeze(1)
+    st.x_trial[still] = st.x[rows[still]]
+    st.slope[rows[still]] = 0.0
     f, g, slope = st.f[rows], st.g[rows], st.slope[rows]
     s = st.x_trial[:k] - st.x[rows]
-    kind = torch.arange(k) % 7
-    f_t = torch.where(kind < 3, f + 2 * OPTIONS.c1 * slope.clamp(max=0) - 1e-3, f + 1.0)
+    f_t = torch.where((kind < 3) | (kind >= 7), f + 2 * OPTIONS.c1 * slope.clamp(max=0) - 1e-3, f + 1.0)
     g_t = g + s * (0.5 + torch.rand(k, n, generator=gen, dtype=torch.float64)).to(st.x.dtype)
     g_t[kind == 1] = (g - s)[kind == 1]
     g_t[kind == 2] = 0.0
@@ -99,6 +108,9 @@ def trial_outcome(st: BatchState, seed: int = 1) -> tuple[torch.Tensor, torch.Te
     f_t[kind == 3] = f[kind == 3]
     f_t[kind == 5] = float("nan")
     g_t[(kind == 6).nonzero().squeeze(1), 0] = float("inf")
+    steep = (kind == 8).nonzero().squeeze(1)
+    g_t[steep] = -st.d[rows[steep]]
+    st.gd[rows[steep]] = -1e-3  # the search's initial slope, far above the slope along the path
     return f_t, g_t
 
 

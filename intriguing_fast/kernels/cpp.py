@@ -8,7 +8,7 @@ from .base import Kernels
 from .native import native
 
 # The BatchState fields the kernels read or write in place.
-FIELDS = ("lower", "upper", "x", "f", "g", "S", "Y", "rho", "gamma", "hist_len", "head", "d", "gd", "t",
+FIELDS = ("lower", "upper", "x", "f", "g", "S", "Y", "gamma", "hist_len", "head", "d", "gd", "t",
           "x_trial", "slope", "ls_iter", "need_dir", "status", "nit", "nfev", "pg_norm")
 
 
@@ -52,4 +52,4 @@ class CppKernels(Kernels):
     def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor,
                opt: LBFGSBOptions) -> None:
         self._C.accept(self.views(st), rows.numpy(), f_t.contiguous().numpy(), g_t.contiguous().numpy(),
-                       opt.max_iter, opt.max_fun, opt.max_ls, opt.gtol, opt.ftol, opt.c1)
+                       opt.max_iter, opt.max_fun, opt.max_ls, opt.gtol, opt.ftol, opt.c1, opt.c2)

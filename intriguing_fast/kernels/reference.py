@@ -14,23 +14,45 @@ from .state import BatchState, LBFGSBOptions, projected_gradient_norm
 from .base import Kernels
 
 
-def two_loop(q: torch.Tensor, st: BatchState, rows: torch.Tensor) -> torch.Tensor:
-    """H q for problems `rows` (q [k, n]): the L-BFGS two-loop recursion over each one's ring buffer."""
+def two_loop(q: torch.Tensor, st: BatchState, rows: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
+    """H_F q for problems `rows` (q [k, n], zero off the free set `free`): the L-BFGS two-loop
+    recursion over each one's ring buffer with every pair restricted to the free variables
+    (rho and the scaling recomputed there; a pair with no positive curvature there is skipped),
+    so the model is one of the reduced problem the step actually moves in."""
     m = st.S.shape[1]
     head, hist_len = st.head[rows], st.hist_len[rows]
+    mask = free.to(q.dtype)
+    eps = torch.finfo(q.dtype).eps
     r = q.clone()
-    alphas = []
+    gamma = torch.full_like(r[:, 0], float("nan"))
+    pairs = []
     for i in range(m):  # newest to oldest
         slot = (head - 1 - i) % m
-        valid = i < hist_len
-        a = torch.where(valid, st.rho[rows, slot] * torch.linalg.vecdot(st.S[rows, slot].to(r.dtype), r), 0)
-        r -= a[:, None] * st.Y[rows, slot].to(r.dtype)
-        alphas.append((slot, valid, a))
-    r *= st.gamma[rows, None]
-    for slot, valid, a in reversed(alphas):  # oldest to newest
-        b = torch.where(valid, st.rho[rows, slot] * torch.linalg.vecdot(st.Y[rows, slot].to(r.dtype), r), 0)
-        r += (a - b)[:, None] * st.S[rows, slot].to(r.dtype)
+        s, y = st.S[rows, slot].to(r.dtype), st.Y[rows, slot].to(r.dtype) * mask
+        sy, yy = torch.linalg.vecdot(s, y), torch.linalg.vecdot(y, y)
+        valid = (i < hist_len) & (sy > eps * yy)
+        rho = torch.where(valid, 1.0 / sy, 0.0)
+        gamma = torch.where(gamma.isnan() & valid, sy / yy, gamma)
+        a = torch.where(valid, rho * torch.linalg.vecdot(s, r), 0)
+        r -= a[:, None] * y
+        pairs.append((s, y, rho, a))
+    r *= torch.where(gamma.isnan(), st.gamma[rows], gamma)[:, None]
+    for s, y, rho, a in reversed(pairs):  # oldest to newest
+        b = torch.where(rho != 0, rho * torch.linalg.vecdot(y, r), 0)
+        r += (a - b)[:, None] * s * mask
     return r
+
+
+def safe_norm(d: torch.Tensor) -> torch.Tensor:
+    """Euclidean norm of each row, without overflow for entries beyond 1e154 (never below tiny)."""
+    tiny = torch.finfo(d.dtype).tiny
+    scale = d.abs().amax(dim=1).clamp_min(tiny)
+    return (scale * torch.linalg.vector_norm(d / scale[:, None], dim=1)).clamp_min(tiny)
+
+
+def boxed(lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+    """Per row of bounds: whether every bound is finite."""
+    return (lower.isfinite() & upper.isfinite()).all(dim=1)
 
 
 def free_mask(x: torch.Tensor, g: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
@@ -50,15 +72,17 @@ class TorchKernels(Kernels):
         g = st.g[rows]
         free = free_mask(st.x[rows], g, *st.bounds(rows))
         q = g * free
-        d = -two_loop(q, st, rows) * free
+        d = -two_loop(q, st, rows, free)
         gd = torch.linalg.vecdot(g, d)
         # A direction that is not a descent direction (or not finite) drops the history.
         restart = ~(gd < 0) & (st.hist_len[rows] > 0)
         d = torch.where(restart[:, None], -q, d)
         gd = torch.where(restart, -torch.linalg.vecdot(q, q), gd)
         hist_len = st.hist_len[rows].masked_fill(restart, 0)
-        tiny = torch.finfo(d.dtype).tiny
-        st.t[rows] = torch.where(hist_len > 0, 1.0, 1.0 / torch.linalg.vector_norm(d, dim=1).clamp_min(tiny))
+        # A gradient step has unit length, except a problem's first in a box with every bound
+        # finite: there it tries P(x - g), scipy's first step (on a rejection, see accept).
+        first_boxed = boxed(*st.bounds(rows)) & (st.nit[rows] == 0) & (hist_len == 0)
+        st.t[rows] = torch.where((hist_len > 0) | first_boxed, 1.0, 1.0 / safe_norm(d))
         st.hist_len[rows] = hist_len
         st.head[rows] = st.head[rows].masked_fill(restart, 0)
         st.d[rows] = d
@@ -80,8 +104,10 @@ class TorchKernels(Kernels):
         f_t [k] and g_t [k, n] are the objective and gradient at the k rows of x_trial.
         """
         x, f, g, xt = st.x[rows], st.f[rows], st.g[rows], st.x_trial[: len(rows)]
+        lower, upper = st.bounds(rows)
         finite = torch.isfinite(f_t) & torch.isfinite(g_t).all(dim=1)
-        ok = finite & (f_t <= f + opt.c1 * st.slope[rows].clamp(max=0))
+        # A trial that does not move (its step underflowed) is never accepted, so never taken for convergence.
+        ok = finite & (f_t <= f + opt.c1 * st.slope[rows].clamp(max=0)) & (xt != x).any(dim=1)
         # Curvature pair of the accepted step as the history stores it (rounded to its dtype),
         # kept only if s.y is sufficiently positive.
         s = (xt - x).to(st.S.dtype).to(x.dtype)
@@ -94,7 +120,6 @@ class TorchKernels(Kernels):
         m = st.S.shape[1]
         st.S[upd, slot] = s[kept].to(st.S.dtype)
         st.Y[upd, slot] = y[kept].to(st.Y.dtype)
-        st.rho[upd, slot] = 1.0 / sy[kept]
         st.gamma[upd] = sy[kept] / yy[kept]
         st.head[upd] = (slot + 1) % m
         st.hist_len[upd] = (st.hist_len[upd] + 1).clamp(max=m)
@@ -103,33 +128,44 @@ class TorchKernels(Kernels):
         f_new = torch.where(ok, f_t, f)
         g_new = torch.where(ok[:, None], g_t, g)
         nit = st.nit[rows] + ok
-        pg_norm = torch.where(ok, projected_gradient_norm(x_new, g_new, *st.bounds(rows)), st.pg_norm[rows])
+        pg_norm = torch.where(ok, projected_gradient_norm(x_new, g_new, lower, upper), st.pg_norm[rows])
         scale = torch.maximum(torch.maximum(f.abs(), f_new.abs()), torch.ones_like(f))
         moved = torch.full_like(nit, int(Status.RUNNING))
         moved = torch.where(nit >= opt.max_iter, int(Status.MAX_ITER), moved)
         moved = torch.where(f - f_new <= opt.ftol * scale, int(Status.CONVERGED_FTOL), moved)
         moved = torch.where(pg_norm <= opt.gtol, int(Status.CONVERGED_GTOL), moved)
         status = torch.where(ok, moved, st.status[rows])
-        need_dir = st.need_dir[rows] | ok
-        # Rejected trials shrink the step by safeguarded quadratic interpolation.
+        # An accepted step along which f still falls steeply (the slope along the rest of the
+        # path below c2 times the search's initial slope) lengthens: the search goes on from the
+        # new point along the same path, P(x_new + 3t d) = P(x + 4t d), instead of a new direction.
+        t, gd, d = st.t[rows], st.gd[rows], st.d[rows]
+        slope_on = torch.linalg.vecdot(torch.where(finite[:, None], g_t, 0), d * ((xt > lower) & (xt < upper)))
+        extend = ok & (status == Status.RUNNING) & (slope_on < opt.c2 * gd)
+        need_dir = st.need_dir[rows] | (ok & ~extend)
+        # Rejected trials shrink the step by safeguarded quadratic interpolation (halve it at a
+        # point where f or its gradient is not finite).
         rej = ~ok
-        t, gd = st.t[rows], st.gd[rows]
         denom = 2.0 * (f_t - f - gd * t)
         t_quad = -gd * t * t / denom
         t_new = torch.where(torch.isfinite(t_quad) & (denom > 0), t_quad.clamp(0.1 * t, 0.5 * t), 0.1 * t)
+        t_new = torch.where(finite, t_new, 0.5 * t)
+        # A rejected P(x - g) (a first step in a box) falls back at least to the unit-length step.
+        first_boxed = boxed(lower, upper) & (st.nit[rows] == 0) & (st.hist_len[rows] == 0) & (st.ls_iter[rows] == 0)
+        t_new = torch.where(first_boxed & (t == 1), torch.minimum(t_new, 1.0 / safe_norm(d)), t_new)
         ls_iter = st.ls_iter[rows] + rej
-        exhausted = rej & finite & (ls_iter >= opt.max_ls)
+        exhausted = rej & (ls_iter >= opt.max_ls)
         # An exhausted search retries once from a gradient step; from a gradient step it fails.
         retry = exhausted & (st.hist_len[rows] > 0)
         st.hist_len[rows] = st.hist_len[rows].masked_fill(retry, 0)
         st.head[rows] = st.head[rows].masked_fill(retry, 0)
         need_dir |= retry
-        status = torch.where(exhausted & ~retry, int(Status.LINE_SEARCH_FAILED), status)
-        # A non-finite objective or gradient ends the problem at its last finite point.
-        status = torch.where(finite, status, int(Status.NONFINITE))
+        failed = exhausted & ~retry
+        status = torch.where(failed, torch.where(finite, int(Status.LINE_SEARCH_FAILED), int(Status.NONFINITE)), status)
         nfev = st.nfev[rows] + 1
         status = torch.where((status == Status.RUNNING) & (nfev >= opt.max_fun), int(Status.MAX_FUN), status)
         st.x[rows], st.f[rows], st.g[rows], st.pg_norm[rows] = x_new, f_new, g_new, pg_norm
-        st.t[rows] = torch.where(rej, t_new, t)
-        st.nit[rows], st.ls_iter[rows], st.nfev[rows] = nit, ls_iter, nfev
+        st.t[rows] = torch.where(rej, t_new, torch.where(extend, 3.0 * t, t))
+        st.gd[rows] = torch.where(extend, slope_on, gd)
+        st.nit[rows], st.nfev[rows] = nit, nfev
+        st.ls_iter[rows] = torch.where(extend, 0, ls_iter)
         st.status[rows], st.need_dir[rows] = status, need_dir

@@ -26,6 +26,7 @@ class LBFGSBOptions:
     ftol: float = 2.220446049250313e-09
     max_ls: int = 20
     c1: float = 1e-4
+    c2: float = 0.9
     backend: str = "auto"
     history_dtype: torch.dtype | None = None
 
@@ -40,6 +41,8 @@ class LBFGSBOptions:
                 raise ValueError(f"{name}: expected a finite float >= 0, got {value!r}")
         if not isinstance(self.c1, Real) or not 0 < self.c1 < 1:
             raise ValueError(f"c1: expected a float in (0, 1), got {self.c1!r}")
+        if not isinstance(self.c2, Real) or not self.c1 < self.c2 < 1:
+            raise ValueError(f"c2: expected a float in (c1, 1), got {self.c2!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {BACKENDS}, got {self.backend!r}")
         if self.history_dtype not in HISTORY_DTYPES:
@@ -56,9 +59,9 @@ class BatchState:
 
     lower and upper are [B, n], or [1, n] when all problems share them (engine/validation.py).
     History is a ring buffer per problem: S[r, j], Y[r, j] (stored in x's dtype or in
-    bfloat16, read back into x's dtype) with rho[r, j] = 1 / s.y of the stored pair, the
-    newest pair in slot (head[r] - 1) mod m, hist_len[r] valid pairs, and gamma[r] = s.y / y.y
-    of the newest pair (initial inverse-Hessian scaling). Line search: d the search
+    bfloat16, read back into x's dtype), the newest pair in slot (head[r] - 1) mod m,
+    hist_len[r] valid pairs, and gamma[r] = s.y / y.y of the newest pair (the initial
+    inverse-Hessian scaling where no pair has positive curvature on the free variables). Line search: d the search
     direction, gd = g.d, t the current step, slope = g.(x_trial - x). x_trial is compact: its
     row i is P(x + t d) of the i-th problem of the step's row list (kernels/reference.py).
     """
@@ -70,7 +73,6 @@ class BatchState:
     g: torch.Tensor
     S: torch.Tensor
     Y: torch.Tensor
-    rho: torch.Tensor
     gamma: torch.Tensor
     hist_len: torch.Tensor
     head: torch.Tensor
@@ -99,7 +101,7 @@ class BatchState:
             lower=lower, upper=upper, x=x,
             f=f.clone(memory_format=torch.contiguous_format), g=g.clone(memory_format=torch.contiguous_format),
             S=torch.zeros(B, history, n, **hist), Y=torch.zeros(B, history, n, **hist),
-            rho=torch.zeros(B, history, **opts), gamma=torch.ones(B, **opts),
+            gamma=torch.ones(B, **opts),
             hist_len=torch.zeros(B, **ints), head=torch.zeros(B, **ints),
             d=torch.zeros_like(x), gd=torch.zeros(B, **opts), t=torch.ones(B, **opts),
             x_trial=x.clone(), slope=torch.zeros(B, **opts), ls_iter=torch.zeros(B, **ints),
@@ -145,5 +147,7 @@ def start_status(f: torch.Tensor, g: torch.Tensor, pg_norm: torch.Tensor, opt: L
 
 
 def projected_gradient_norm(x: torch.Tensor, g: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
-    """Infinity norm of P(x - g) - x per row, the first-order optimality measure of a box."""
-    return (torch.clamp(x - g, lower, upper) - x).abs().amax(dim=1)
+    """Infinity norm of P(x - g) - x per row, the first-order optimality measure of a box,
+    computed as clamp(-g, lower - x, upper - x): the same number, but never rounded to 0 where
+    x - g rounds to x (|x| far above |g|)."""
+    return torch.clamp(-g, lower - x, upper - x).abs().amax(dim=1)

@@ -1,5 +1,6 @@
-"""GPU backend: the three steps as Triton kernels (kernels/triton_steps.py), one program per
-running problem, launched over the step's row list: no host synchronisation inside a step."""
+"""GPU backend: the three steps as Triton kernels (kernels/triton_direction.py,
+kernels/triton_steps.py), one program per running problem, launched over the step's row list:
+no host synchronisation inside a step."""
 from __future__ import annotations
 
 import contextlib
@@ -8,7 +9,8 @@ import torch
 import triton
 
 from .state import BatchState, LBFGSBOptions
-from . import triton_steps as k
+from .triton_direction import direction_block_kernel, direction_chunked_kernel
+from .triton_steps import accept_kernel, trial_kernel
 from .base import Kernels
 
 # Rows up to this length keep q in registers; longer rows sweep BLOCK_CHUNK-sized chunks.
@@ -27,12 +29,12 @@ class TritonKernels(Kernels):
         self._settings: dict[tuple, torch.Tensor] = {}
 
     def settings(self, x: torch.Tensor, opt: LBFGSBOptions = LBFGSBOptions()) -> torch.Tensor:
-        """[c1, ftol, gtol, tiny, eps] in x's dtype on x's device, cached (one copy to the device).
-        The direction kernel reads only tiny, so it takes the default settings."""
-        key = (x.dtype, x.device, opt.c1, opt.ftol, opt.gtol)
+        """[c1, ftol, gtol, tiny, eps, c2] in x's dtype on x's device, cached (one copy to the
+        device). The direction kernels read only tiny and eps, so they take the default settings."""
+        key = (x.dtype, x.device, opt.c1, opt.ftol, opt.gtol, opt.c2)
         if key not in self._settings:
             fi = torch.finfo(x.dtype)
-            self._settings[key] = torch.tensor([opt.c1, opt.ftol, opt.gtol, fi.tiny, fi.eps], dtype=x.dtype,
+            self._settings[key] = torch.tensor([opt.c1, opt.ftol, opt.gtol, fi.tiny, fi.eps, opt.c2], dtype=x.dtype,
                                                device=x.device)
         return self._settings[key]
 
@@ -47,26 +49,31 @@ class TritonKernels(Kernels):
 
     def direction(self, st: BatchState, rows: torch.Tensor) -> None:
         _, m, n = st.S.shape
-        one_block = triton.next_power_of_2(n) <= self.max_block
-        kernel = k.direction_block_kernel if one_block else k.direction_chunked_kernel
-        block = triton.next_power_of_2(n) if one_block else self.block_chunk
-        self.launch(kernel, (len(rows),), rows, st.x, st.g, st.lower, st.upper, st.S, st.Y, st.rho, st.gamma,
-                    st.hist_len, st.head, st.d, st.gd, st.t, st.ls_iter, st.need_dir, self.settings(st.x), n, m,
-                    bound_stride(st), BLOCK=block, M_PAD=triton.next_power_of_2(m), num_warps=num_warps(block))
+        args = (rows, st.x, st.g, st.lower, st.upper, st.S, st.Y, st.gamma, st.hist_len, st.head, st.d, st.gd, st.t,
+                st.ls_iter, st.need_dir, st.nit, self.settings(st.x))
+        if triton.next_power_of_2(n) <= self.max_block:
+            block = triton.next_power_of_2(n)
+            kernel = direction_block_kernel
+        else:  # the free sets go to a scratch buffer, row i for problem rows[i]
+            block = self.block_chunk
+            kernel = direction_chunked_kernel
+            args += (torch.empty(len(rows), n, dtype=torch.bool, device=st.x.device),)
+        self.launch(kernel, (len(rows),), *args, n, m, bound_stride(st), BLOCK=block, M_PAD=triton.next_power_of_2(m),
+                    num_warps=num_warps(block))
 
     def trial(self, st: BatchState, rows: torch.Tensor) -> None:
         n = st.x.shape[1]
         block = self.block(n)
-        self.launch(k.trial_kernel, (len(rows),), rows, st.x, st.g, st.lower, st.upper, st.d, st.t, st.x_trial,
+        self.launch(trial_kernel, (len(rows),), rows, st.x, st.g, st.lower, st.upper, st.d, st.t, st.x_trial,
                     st.slope, n, bound_stride(st), BLOCK=block, num_warps=num_warps(block))
 
     def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor,
                opt: LBFGSBOptions) -> None:
         _, m, n = st.S.shape
         block = self.block(n)
-        self.launch(k.accept_kernel, (len(rows),), rows, f_t.contiguous(), g_t.contiguous(), st.x, st.f, st.g,
-                    st.lower, st.upper, st.S, st.Y, st.rho, st.gamma, st.hist_len, st.head, st.gd, st.t, st.x_trial,
-                    st.slope, st.ls_iter, st.need_dir, st.status, st.nit, st.nfev, st.pg_norm,
+        self.launch(accept_kernel, (len(rows),), rows, f_t.contiguous(), g_t.contiguous(), st.x, st.f, st.g,
+                    st.lower, st.upper, st.S, st.Y, st.gamma, st.hist_len, st.head, st.d, st.gd, st.t,
+                    st.x_trial, st.slope, st.ls_iter, st.need_dir, st.status, st.nit, st.nfev, st.pg_norm,
                     self.settings(st.x, opt), n, m, bound_stride(st), opt.max_iter, opt.max_fun, opt.max_ls,
                     BLOCK=block, num_warps=num_warps(block))
 

@@ -1,11 +1,12 @@
-"""The three steps of a projected L-BFGS iteration as Triton kernels (kernels/reference.py
-is their definition). One program per running problem: program i works on problem rows[i],
-and the trial point, f_t and g_t of that problem are row i of their compact buffers. The
-bounds of problem b start at b * bound_stride (0 when all problems share one row). History
-loads widen to the compute dtype and stores round to the history dtype (float32/float64 or bfloat16).
+"""The trial and accept steps of a projected L-BFGS iteration as Triton kernels
+(kernels/reference.py is their definition; the direction step is in kernels/triton_direction.py).
+One program per running problem: program i works on problem rows[i], and the trial point,
+f_t and g_t of that problem are row i of their compact buffers. The bounds of problem b start
+at b * bound_stride (0 when all problems share one row). History loads widen to the compute
+dtype and stores round to the history dtype (float32/float64 or bfloat16).
 
 Scalar settings arrive in `settings`, a tensor of the compute dtype holding
-[c1, ftol, gtol, tiny, eps], so float64 problems keep full-precision thresholds.
+[c1, ftol, gtol, tiny, eps, c2], so float64 problems keep full-precision thresholds.
 """
 from __future__ import annotations
 
@@ -25,21 +26,6 @@ NONFINITE = tl.constexpr(int(Status.NONFINITE))
 
 
 @triton.jit
-def _free(x, g, lo, hi):
-    """Variables not held at a bound by their gradient."""
-    return ~(((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0)))
-
-
-@triton.jit
-def _free_chunk(x, g, lower, upper, offs, inb):
-    """One chunk of a row (pointers to the row's start): its gradient and which variables are free."""
-    gv = tl.load(g + offs, mask=inb, other=0.0)
-    free = _free(tl.load(x + offs, mask=inb, other=0.0), gv, tl.load(lower + offs, mask=inb, other=0.0),
-                 tl.load(upper + offs, mask=inb, other=0.0))
-    return gv, free
-
-
-@triton.jit
 def _to_history(v, H):
     """v rounded to the element type of history pointer H: bfloat16 by integer round to
     nearest even, as torch does (the same bits compiled and interpreted; inputs are finite)."""
@@ -52,146 +38,32 @@ def _to_history(v, H):
 
 
 @triton.jit
-def _finish_direction(b, gd, dd, qq, hl, hist_len, head, gd_out, t_out, ls_iter, need_dir, settings):
-    """Restart test and first step; returns whether the row restarts from -q."""
-    restart = (~(gd < 0)) & (hl > 0)
-    gd = tl.where(restart, -qq, gd)
-    dd = tl.where(restart, qq, dd)
-    hl = tl.where(restart, 0, hl)
-    tl.store(hist_len + b, hl)
-    tl.store(head + b, tl.where(restart, 0, tl.load(head + b)))
-    tiny = tl.load(settings + 3)
-    tl.store(t_out + b, tl.where(hl > 0, 1.0, 1.0 / tl.maximum(tl.sqrt(dd), tiny)).to(gd.dtype))
-    tl.store(gd_out + b, gd)
-    tl.store(ls_iter + b, 0)
-    tl.store(need_dir + b, 0)
-    return restart
+def _unbounded(lo, hi):
+    """Variables with an infinite bound (a problem is boxed when it has none)."""
+    return (tl.abs(lo) == float("inf")) | (tl.abs(hi) == float("inf"))
 
 
 @triton.jit
-def direction_block_kernel(rows, x, g, lower, upper, S, Y, rho, gamma, hist_len, head, d, gd_out, t_out,
-                           ls_iter, need_dir, settings, n, m, bound_stride, BLOCK: tl.constexpr, M_PAD: tl.constexpr):
-    """Direction for n <= BLOCK: q stays in registers through the whole two-loop recursion."""
-    b = tl.load(rows + tl.program_id(0))
-    if tl.load(need_dir + b) != 0:
-        offs = tl.arange(0, BLOCK)
-        inb = offs < n
-        row = b * n
-        brow = b * bound_stride
-        xv = tl.load(x + row + offs, mask=inb, other=0.0)
-        gv = tl.load(g + row + offs, mask=inb, other=0.0)
-        free = _free(xv, gv, tl.load(lower + brow + offs, mask=inb, other=0.0),
-                     tl.load(upper + brow + offs, mask=inb, other=0.0)) & inb
-        q = tl.where(free, gv, 0.0)
-        hl = tl.load(hist_len + b)
-        hd = tl.load(head + b)
-        slots = tl.arange(0, M_PAD)
-        alpha = tl.zeros([M_PAD], dtype=x.dtype.element_ty)
-        r = q
-        for i in range(0, hl):  # newest to oldest
-            j = (hd - 1 - i + m) % m
-            s = tl.load(S + (b * m + j) * n + offs, mask=inb, other=0.0).to(r.dtype)
-            a = tl.load(rho + b * m + j) * tl.sum(s * r)
-            r -= a * tl.load(Y + (b * m + j) * n + offs, mask=inb, other=0.0).to(r.dtype)
-            alpha = tl.where(slots == i, a, alpha)
-        r *= tl.load(gamma + b)
-        for k in range(0, hl):  # oldest to newest
-            i = hl - 1 - k
-            j = (hd - 1 - i + m) % m
-            yv = tl.load(Y + (b * m + j) * n + offs, mask=inb, other=0.0).to(r.dtype)
-            beta = tl.load(rho + b * m + j) * tl.sum(yv * r)
-            a = tl.sum(tl.where(slots == i, alpha, 0.0))
-            r += (a - beta) * tl.load(S + (b * m + j) * n + offs, mask=inb, other=0.0).to(r.dtype)
-        dv = tl.where(free, -r, 0.0)
-        restart = _finish_direction(b, tl.sum(gv * dv), tl.sum(dv * dv), tl.sum(q * q), hl, hist_len, head,
-                                    gd_out, t_out, ls_iter, need_dir, settings)
-        tl.store(d + row + offs, tl.where(restart, -q, dv), mask=inb)
+def _safe_norm(scale, ssq, tiny):
+    """scale sqrt(ssq), at least tiny (NaN kept, like torch's clamp): safe_norm of the reference
+    from scale = max(max |d|, tiny) and ssq = sum (d / scale)^2, so entries beyond 1e154 do not overflow."""
+    return tl.maximum(scale * tl.sqrt(ssq), tiny, propagate_nan=tl.PropagateNan.ALL)
 
 
 @triton.jit
-def direction_chunked_kernel(rows, x, g, lower, upper, S, Y, rho, gamma, hist_len, head, d, gd_out, t_out,
-                             ls_iter, need_dir, settings, n, m, bound_stride, BLOCK: tl.constexpr, M_PAD: tl.constexpr):
-    """Direction for any n (ImageNet-sized rows): q lives in the row of d in global memory
-    and every sweep loops over BLOCK-sized chunks; barriers order the sweeps of a program."""
-    b = tl.load(rows + tl.program_id(0))
-    if tl.load(need_dir + b) != 0:
-        row = b * n
-        brow = b * bound_stride
-        acc = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
-        for c in range(0, n, BLOCK):  # q = P_F g
-            offs = c + tl.arange(0, BLOCK)
-            inb = offs < n
-            gv, free = _free_chunk(x + row, g + row, lower + brow, upper + brow, offs, inb)
-            q = tl.where(free, gv, 0.0)
-            acc += q * q
-            tl.store(d + row + offs, q, mask=inb)
-        qq = tl.sum(acc)
-        tl.debug_barrier()
-        hl = tl.load(hist_len + b)
-        hd = tl.load(head + b)
-        slots = tl.arange(0, M_PAD)
-        alpha = tl.zeros([M_PAD], dtype=x.dtype.element_ty)
-        for i in range(0, hl):  # newest to oldest
-            pair = b * m + (hd - 1 - i + m) % m
-            a = tl.load(rho + pair) * _row_dot(S + pair * n, d + row, n, BLOCK)
-            alpha = tl.where(slots == i, a, alpha)
-            _row_axpy(-a, Y + pair * n, d + row, n, BLOCK)
-        _row_scale(tl.load(gamma + b), d + row, n, BLOCK)
-        for k in range(0, hl):  # oldest to newest
-            i = hl - 1 - k
-            pair = b * m + (hd - 1 - i + m) % m
-            beta = tl.load(rho + pair) * _row_dot(Y + pair * n, d + row, n, BLOCK)
-            _row_axpy(tl.sum(tl.where(slots == i, alpha, 0.0)) - beta, S + pair * n, d + row, n, BLOCK)
-        acc_gd = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
-        acc_dd = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
-        for c in range(0, n, BLOCK):  # d = -P_F H q
-            offs = c + tl.arange(0, BLOCK)
-            inb = offs < n
-            gv, free = _free_chunk(x + row, g + row, lower + brow, upper + brow, offs, inb)
-            dv = tl.where(free, -tl.load(d + row + offs, mask=inb, other=0.0), 0.0)
-            acc_gd += gv * dv
-            acc_dd += dv * dv
-            tl.store(d + row + offs, dv, mask=inb)
-        restart = _finish_direction(b, tl.sum(acc_gd), tl.sum(acc_dd), qq, hl, hist_len, head, gd_out, t_out,
-                                    ls_iter, need_dir, settings)
-        if restart:
-            for c in range(0, n, BLOCK):  # d = -P_F g
-                offs = c + tl.arange(0, BLOCK)
-                inb = offs < n
-                gv, free = _free_chunk(x + row, g + row, lower + brow, upper + brow, offs, inb)
-                tl.store(d + row + offs, tl.where(free, -gv, 0.0), mask=inb)
-
-
-@triton.jit
-def _row_dot(u, q, n, BLOCK: tl.constexpr):
-    """u . q over one row, u widened to q's dtype."""
-    acc = tl.zeros([BLOCK], dtype=q.dtype.element_ty)
+def _row_safe_norm(v, n, tiny, BLOCK: tl.constexpr):
+    """safe_norm of one row: a sweep for max |v|, then one for sum (v / max |v|)^2."""
+    big = tl.zeros([BLOCK], dtype=v.dtype.element_ty)
     for c in range(0, n, BLOCK):
         offs = c + tl.arange(0, BLOCK)
-        inb = offs < n
-        acc += tl.load(u + offs, mask=inb, other=0.0).to(acc.dtype) * tl.load(q + offs, mask=inb, other=0.0)
-    return tl.sum(acc)
-
-
-@triton.jit
-def _row_axpy(alpha, u, q, n, BLOCK: tl.constexpr):
-    """q <- q + alpha u over one row, in place."""
+        big = tl.maximum(big, tl.abs(tl.load(v + offs, mask=offs < n, other=0.0)))
+    scale = tl.maximum(tl.max(big), tiny)
+    acc = tl.zeros([BLOCK], dtype=v.dtype.element_ty)
     for c in range(0, n, BLOCK):
         offs = c + tl.arange(0, BLOCK)
-        inb = offs < n
-        r = tl.load(q + offs, mask=inb, other=0.0)
-        tl.store(q + offs, r + alpha * tl.load(u + offs, mask=inb, other=0.0).to(r.dtype), mask=inb)
-    tl.debug_barrier()
-
-
-@triton.jit
-def _row_scale(scale, q, n, BLOCK: tl.constexpr):
-    """q <- scale q over one row, in place."""
-    for c in range(0, n, BLOCK):
-        offs = c + tl.arange(0, BLOCK)
-        inb = offs < n
-        tl.store(q + offs, scale * tl.load(q + offs, mask=inb, other=0.0), mask=inb)
-    tl.debug_barrier()
+        u = tl.load(v + offs, mask=offs < n, other=0.0) / scale
+        acc += u * u
+    return _safe_norm(scale, tl.sum(acc), tiny)
 
 
 @triton.jit
@@ -216,11 +88,12 @@ def trial_kernel(rows, x, g, lower, upper, d, t, x_trial, slope, n, bound_stride
 
 
 @triton.jit
-def accept_kernel(rows, f_t, g_t, x, f, g, lower, upper, S, Y, rho, gamma, hist_len, head, gd, t, x_trial, slope,
+def accept_kernel(rows, f_t, g_t, x, f, g, lower, upper, S, Y, gamma, hist_len, head, d, gd, t, x_trial, slope,
                   ls_iter, need_dir, status, nit, nfev, pg_norm, settings, n, m, bound_stride, max_iter, max_fun,
                   max_ls, BLOCK: tl.constexpr):
-    """For problem rows[i], given f_t[i] and g_t[i] at row i of x_trial: Armijo test,
-    history update, move and status; step shrink, restart or failure for a rejected trial."""
+    """For problem rows[i], given f_t[i] and g_t[i] at row i of x_trial: Armijo test, history
+    update, move and status, and a longer step along the same path while f still falls steeply
+    there; step shrink, restart or failure for a rejected trial."""
     i = tl.program_id(0).to(tl.int64)
     b = tl.load(rows + i)
     row = b * n
@@ -229,46 +102,53 @@ def accept_kernel(rows, f_t, g_t, x, f, g, lower, upper, S, Y, rho, gamma, hist_
     acc_sy = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
     acc_yy = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
     bad = tl.zeros([BLOCK], dtype=tl.int32)
+    moves = tl.zeros([BLOCK], dtype=tl.int32)
     for c in range(0, n, BLOCK):  # the pair as the history will hold it
         offs = c + tl.arange(0, BLOCK)
         inb = offs < n
         gt = tl.load(g_t + trow + offs, mask=inb, other=0.0)
-        s = (tl.load(x_trial + trow + offs, mask=inb, other=0.0) - tl.load(x + row + offs, mask=inb, other=0.0))
-        y = gt - tl.load(g + row + offs, mask=inb, other=0.0)
-        s = _to_history(s, S).to(s.dtype)
-        y = _to_history(y, Y).to(y.dtype)
+        xt = tl.load(x_trial + trow + offs, mask=inb, other=0.0)
+        xv = tl.load(x + row + offs, mask=inb, other=0.0)
+        s = _to_history(xt - xv, S).to(xt.dtype)
+        y = _to_history(gt - tl.load(g + row + offs, mask=inb, other=0.0), Y).to(gt.dtype)
         acc_sy += s * y
         acc_yy += y * y
         bad += ((gt != gt) | (tl.abs(gt) == float("inf"))).to(tl.int32)
+        moves += (xt != xv).to(tl.int32)
     sy = tl.sum(acc_sy)
     yy = tl.sum(acc_yy)
     ft = tl.load(f_t + i)
     f_old = tl.load(f + b)
     finite = (ft == ft) & (tl.abs(ft) != float("inf")) & (tl.sum(bad) == 0)
     c1 = tl.load(settings + 0)
-    ok = finite & (ft <= f_old + c1 * tl.minimum(tl.load(slope + b), 0.0))
+    # A trial that does not move (its step underflowed) is never accepted.
+    ok = finite & (ft <= f_old + c1 * tl.minimum(tl.load(slope + b), 0.0)) & (tl.sum(moves) > 0)
     hl = tl.load(hist_len + b)
     st = tl.load(status + b)
+    tb = tl.load(t + b)
+    gdb = tl.load(gd + b)
     if ok:
         slot = tl.load(head + b)
         upd = sy > tl.load(settings + 4) * yy
         n_upd = tl.where(upd, n, 0)  # history stores cover the row only when the pair is kept
         acc_pg = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
+        acc_on = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
         for c in range(0, n, BLOCK):
             offs = c + tl.arange(0, BLOCK)
             inb = offs < n
             xt = tl.load(x_trial + trow + offs, mask=inb, other=0.0)
             gt = tl.load(g_t + trow + offs, mask=inb, other=0.0)
+            lo = tl.load(lower + brow + offs, mask=inb, other=0.0)
+            hi = tl.load(upper + brow + offs, mask=inb, other=0.0)
             hist = (b * m + slot) * n + offs
             tl.store(S + hist, _to_history(xt - tl.load(x + row + offs, mask=inb, other=0.0), S), mask=offs < n_upd)
             tl.store(Y + hist, _to_history(gt - tl.load(g + row + offs, mask=inb, other=0.0), Y), mask=offs < n_upd)
             tl.store(x + row + offs, xt, mask=inb)
             tl.store(g + row + offs, gt, mask=inb)
-            pg = tl.minimum(tl.maximum(xt - gt, tl.load(lower + brow + offs, mask=inb, other=0.0)),
-                            tl.load(upper + brow + offs, mask=inb, other=0.0)) - xt
-            acc_pg = tl.maximum(acc_pg, tl.abs(pg))
+            acc_pg = tl.maximum(acc_pg, tl.abs(tl.minimum(tl.maximum(-gt, lo - xt), hi - xt)))
+            # The slope along the rest of the path: d on the variables strictly inside their box.
+            acc_on += gt * tl.where((xt > lo) & (xt < hi), tl.load(d + row + offs, mask=inb, other=0.0), 0.0)
         if upd:
-            tl.store(rho + b * m + slot, 1.0 / sy)
             tl.store(gamma + b, sy / yy)
             tl.store(head + b, (slot + 1) % m)
             tl.store(hist_len + b, tl.minimum(hl + 1, m))
@@ -281,23 +161,39 @@ def accept_kernel(rows, f_t, g_t, x, f, g, lower, upper, S, Y, rho, gamma, hist_
         st = tl.where(it >= max_iter, MAX_ITER, RUNNING).to(tl.int64)
         st = tl.where(f_old - ft <= tl.load(settings + 1) * scale, CONVERGED_FTOL, st)
         st = tl.where(pgn <= tl.load(settings + 2), CONVERGED_GTOL, st)
-        tl.store(need_dir + b, 1)
-    else:  # shrink the step by safeguarded quadratic interpolation
-        tb = tl.load(t + b)
-        gdb = tl.load(gd + b)
+        slope_on = tl.sum(acc_on)
+        if (st == RUNNING) & (slope_on < tl.load(settings + 5) * gdb):  # lengthen: P(x_new + 3t d) = P(x + 4t d)
+            tl.store(t + b, 3.0 * tb)
+            tl.store(gd + b, slope_on)
+            tl.store(ls_iter + b, 0)
+        else:
+            tl.store(need_dir + b, 1)
+    else:  # shrink the step by safeguarded quadratic interpolation (halve it at a non-finite point)
         denom = 2.0 * (ft - f_old - gdb * tb)
         t_quad = -gdb * tb * tb / denom
         good = (t_quad == t_quad) & (tl.abs(t_quad) != float("inf")) & (denom > 0)
-        tl.store(t + b, tl.where(good, tl.minimum(tl.maximum(t_quad, 0.1 * tb), 0.5 * tb), 0.1 * tb))
-        ls = tl.load(ls_iter + b) + 1
+        t_new = tl.where(good, tl.minimum(tl.maximum(t_quad, 0.1 * tb), 0.5 * tb), 0.1 * tb)
+        t_new = tl.where(finite, t_new, 0.5 * tb)
+        ls = tl.load(ls_iter + b)
+        if (tl.load(nit + b) == 0) & (hl == 0) & (ls == 0) & (tb == 1.0):  # a rejected P(x - g)?
+            unb = tl.zeros([BLOCK], dtype=tl.int32)
+            for c in range(0, n, BLOCK):
+                offs = c + tl.arange(0, BLOCK)
+                inb = offs < n
+                unb += (_unbounded(tl.load(lower + brow + offs, mask=inb, other=0.0),
+                                   tl.load(upper + brow + offs, mask=inb, other=0.0)) & inb).to(tl.int32)
+            if tl.sum(unb) == 0:  # a first step in a box falls back at least to the unit-length step
+                t_new = tl.minimum(t_new, 1.0 / _row_safe_norm(d + row, n, tl.load(settings + 3), BLOCK))
+        tl.store(t + b, t_new)
+        ls += 1
         tl.store(ls_iter + b, ls)
-        exhausted = (ls >= max_ls) & finite
+        exhausted = ls >= max_ls
         if exhausted & (hl > 0):  # retry once from a gradient step
             tl.store(hist_len + b, 0)
             tl.store(head + b, 0)
             tl.store(need_dir + b, 1)
-        st = tl.where(exhausted & (hl == 0), LINE_SEARCH_FAILED, st)  # it was a gradient step: fail
-        st = tl.where(finite, st, NONFINITE)  # ends at its last finite point
+        # From a gradient step it fails: NONFINITE at a non-finite trial, else LINE_SEARCH_FAILED.
+        st = tl.where(exhausted & (hl == 0), tl.where(finite, LINE_SEARCH_FAILED, NONFINITE), st)
     fe = tl.load(nfev + b) + 1
     tl.store(nfev + b, fe)
     tl.store(status + b, tl.where((st == RUNNING) & (fe >= max_fun), MAX_FUN, st))
