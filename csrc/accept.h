@@ -38,8 +38,8 @@ void accept(const Batch<T, H>& st, const int64_t* rows, int64_t k, const T* f_t,
       // The pair is the one the history will hold (rounded to H), so gamma matches it exactly;
       // pg is the projected-gradient norm at the trial point, used if it is accepted.
       // slope_on: the slope at the trial along the rest of the path (the components not at a bound).
-      T sy = 0, yy = 0, nonfinite = 0, pg = 0, moved = 0, slope_on = 0, dd = 0, unboxed = 0;
-#pragma omp simd reduction(+ : sy, yy, nonfinite, moved, slope_on, dd, unboxed) reduction(max : pg)
+      T sy = 0, yy = 0, nonfinite = 0, pg = 0, moved = 0, slope_on = 0;
+#pragma omp simd reduction(+ : sy, yy, nonfinite, moved, slope_on) reduction(max : pg)
       for (int64_t j = 0; j < n; ++j) {
         const T s = rounded<H>(xt[j] - x[j]), y = rounded<H>(gt[j] - g[j]);
         sy += s * y;
@@ -47,8 +47,6 @@ void accept(const Batch<T, H>& st, const int64_t* rows, int64_t k, const T* f_t,
         nonfinite += gt[j] * T(0);  // NaN iff some g_t[j] is NaN or inf
         moved += xt[j] != x[j] ? T(1) : T(0);
         slope_on += lo[j] < xt[j] && xt[j] < hi[j] ? gt[j] * d[j] : T(0);
-        dd += d[j] * d[j];
-        unboxed += std::isfinite(lo[j]) && std::isfinite(hi[j]) ? T(0) : T(1);
         const T step = magnitude(clamp(-gt[j], lo[j] - xt[j], hi[j] - xt[j]));  // |P(xt - gt) - xt|
         pg = pg < step ? step : pg;
       }
@@ -94,8 +92,12 @@ void accept(const Batch<T, H>& st, const int64_t* rows, int64_t k, const T* f_t,
                   : std::isfinite(t_quad) && denom > 0 ? std::min(std::max(t_quad, T(0.1) * t), T(0.5) * t)
                                                        : T(0.1) * t;
         // A rejected P(x - g) (a first step in a box) falls back at least to the unit-length step.
-        if (unboxed == 0 && st.nit[b] == 0 && st.hist_len[b] == 0 && st.ls_iter[b] == 0 && t == T(1))
+        if (st.box_first[b] && st.nit[b] == 0 && st.hist_len[b] == 0 && st.ls_iter[b] == 0 && t == T(1)) {
+          T dd = 0;
+#pragma omp simd reduction(+ : dd)
+          for (int64_t j = 0; j < n; ++j) dd += d[j] * d[j];
           t_new = std::min(t_new, T(1) / safe_norm(d, dd, n));
+        }
         st.t[b] = t_new;
         if (++st.ls_iter[b] >= opt.max_ls) {  // exhausted: retry once from a gradient step
           if (st.hist_len[b] > 0) {

@@ -21,7 +21,7 @@ struct Batch {
   T *x, *f, *g, *d, *gd, *t, *x_trial, *slope, *gamma, *pg_norm;
   H *S, *Y;
   int64_t *hist_len, *head, *ls_iter, *status, *nit, *nfev;
-  bool* need_dir;
+  bool *need_dir, *box_first;
 };
 
 // Solver settings (kernels/state.py LBFGSBOptions).

@@ -31,14 +31,13 @@ void direction_row(const Batch<T, H>& st, int64_t b, DirectionScratch<T>& w, Pre
           *hi = st.upper + b * st.bound_stride;
   T *d = st.d + b * n, *q = w.q.data();
   T* free = w.free.data();
-  T qq = 0, unboxed = 0;
-#pragma omp simd reduction(+ : qq, unboxed)
+  T qq = 0;
+#pragma omp simd reduction(+ : qq)
   for (int64_t i = 0; i < n; ++i) {
     const bool fr = !((x[i] <= lo[i] && g[i] > 0) || (x[i] >= hi[i] && g[i] < 0));
     free[i] = fr ? T(1) : T(0);
     q[i] = fr ? g[i] : T(0);
     qq += q[i] * q[i];
-    unboxed += std::isfinite(lo[i]) && std::isfinite(hi[i]) ? T(0) : T(1);
   }
   two_loop_row(q, free, st.S + b * m * n, st.Y + b * m * n, st.gamma[b], st.hist_len[b], st.head[b], m, n,
                w.alpha.data(), w.rho.data(), pf);
@@ -57,9 +56,9 @@ void direction_row(const Batch<T, H>& st, int64_t b, DirectionScratch<T>& w, Pre
     st.hist_len[b] = 0;
     st.head[b] = 0;
   }
-  // A gradient step has unit length, except a problem's first in a box with every bound finite:
-  // there it tries P(x - g), scipy's first step (on a rejection, see accept).
-  const bool first_boxed = unboxed == 0 && st.nit[b] == 0 && st.hist_len[b] == 0;
+  // A gradient step has unit length, except a problem's first where box_first is set (a box
+  // with every bound finite): there it tries P(x - g), scipy's first step (on a rejection, see accept).
+  const bool first_boxed = st.box_first[b] && st.nit[b] == 0 && st.hist_len[b] == 0;
   st.t[b] = st.hist_len[b] > 0 || first_boxed ? T(1) : T(1) / safe_norm(d, dd, n);
   st.gd[b] = gd;
   st.ls_iter[b] = 0;

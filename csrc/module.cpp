@@ -66,7 +66,7 @@ ifk::Batch<T, H> batch_of(const py::dict& st) {
   b.hist_len = field<int64_t>(st, "hist_len", sc), b.head = field<int64_t>(st, "head", sc);
   b.ls_iter = field<int64_t>(st, "ls_iter", sc), b.status = field<int64_t>(st, "status", sc);
   b.nit = field<int64_t>(st, "nit", sc), b.nfev = field<int64_t>(st, "nfev", sc);
-  b.need_dir = field<bool>(st, "need_dir", sc);
+  b.need_dir = field<bool>(st, "need_dir", sc), b.box_first = field<bool>(st, "box_first", sc);
   return b;
 }
 

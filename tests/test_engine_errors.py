@@ -36,6 +36,7 @@ X0 = torch.zeros(3, 4, dtype=torch.float64)
     (dict(c1=0.0), ValueError, r"c1: expected a float in \(0, 1\)"),
     (dict(c2=1e-5), ValueError, r"c2: expected a float in \(c1, 1\)"),
     (dict(c2=1.0), ValueError, r"c2: expected a float in \(c1, 1\)"),
+    (dict(box_first_step=1), TypeError, "box_first_step: expected a bool"),
     (dict(backend="cuda"), ValueError, "backend: expected one of"),
 ])
 def test_bad_arguments(kwargs, error, match):

@@ -53,6 +53,19 @@ def test_small_problems_match_scipy(scipy_results, backend="cpp"):
 
 
 @pytest.mark.parametrize("backend", ["torch", "cpp"])
+def test_first_step_in_a_box_goes_to_the_projected_gradient_step(backend):
+    """In a box with every bound finite the first trial is P(x - g), as scipy's: on a
+    Rosenbrock whose optimum is the box's corner that is the optimum (2 evaluations, like
+    scipy); with box_first_step=False the first step has unit length like any gradient step."""
+    (p,) = [p for p in suite() if p.name == "rosenbrock n=5 on a corner #1"]
+    args = (p.fun, p.x0[None], p.lower[None], p.upper[None])
+    res = minimize_lbfgsb(*args, backend=backend)
+    assert int(res.nfev[0]) == 2 and float(res.fun[0]) == 0.0
+    res = minimize_lbfgsb(*args, backend=backend, box_first_step=False)
+    assert bool(res.success[0]) and int(res.nfev[0]) > 10
+
+
+@pytest.mark.parametrize("backend", ["torch", "cpp"])
 def test_a_linear_objective_reaches_its_corner(backend):
     """c.x on [-1000, 1000]^100: no curvature pair is ever kept, so only a step that lengthens
     gets anywhere (backtracking alone took 15,000 evaluations and stopped short; scipy takes

@@ -23,6 +23,7 @@ def minimize_lbfgsb(
     max_ls: int = 20,
     c1: float = 1e-4,
     c2: float = 0.9,
+    box_first_step: bool = True,
     backend: str = "auto",
     history_dtype: torch.dtype | None = None,
 ) -> LBFGSBResult:
@@ -52,6 +53,9 @@ def minimize_lbfgsb(
         c1: sufficient-decrease constant of the Armijo test.
         c2: an accepted step lengthens (the search goes on along the same path) while the slope
             along the rest of the path stays below c2 times the search's initial slope.
+        box_first_step: a problem whose bounds are all finite makes its first step (of the
+            solve, or after a restart) to P(x - g), as scipy does, before the unit-length
+            step every other gradient step takes.
         backend: "auto", "torch" (the reference), "cpp" (fused CPU kernels) or "triton"
             (fused GPU kernels). "auto" takes triton for CUDA tensors when triton imports,
             cpp for CPU tensors when the native extension is built, torch otherwise.
@@ -68,7 +72,7 @@ def minimize_lbfgsb(
         trials, ends NONFINITE at its last finite point. No problem affects the others.
     """
     opt = LBFGSBOptions(history=history, max_iter=max_iter, max_fun=max_fun, gtol=gtol, ftol=ftol, max_ls=max_ls,
-                        c1=c1, c2=c2, backend=backend, history_dtype=history_dtype)
+                        c1=c1, c2=c2, box_first_step=box_first_step, backend=backend, history_dtype=history_dtype)
     solver = BatchSolver(fun, x0, lower, upper, opt)
     while solver.round():
         pass

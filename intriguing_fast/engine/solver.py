@@ -38,7 +38,8 @@ class BatchSolver:
         x = torch.clamp(x0, lower, upper).contiguous()
         self.evaluated = torch.arange(x.shape[0], device=x.device)
         f, g = check_fun_output(fun(x, self.evaluated), x)
-        self.st = BatchState.start(x, f, g, lower, upper, options.history, options.history_dtype)
+        self.st = BatchState.start(x, f, g, lower, upper, options.history, options.history_dtype,
+                                   options.box_first_step)
         self.st.status.copy_(start_status(self.st.f, self.st.g, self.st.pg_norm, options))
         self._trials: torch.Tensor | None = None
         self._nit_before: torch.Tensor | None = None

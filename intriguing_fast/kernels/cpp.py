@@ -9,7 +9,7 @@ from .native import native
 
 # The BatchState fields the kernels read or write in place.
 FIELDS = ("lower", "upper", "x", "f", "g", "S", "Y", "gamma", "hist_len", "head", "d", "gd", "t",
-          "x_trial", "slope", "ls_iter", "need_dir", "status", "nit", "nfev", "pg_norm")
+          "x_trial", "slope", "ls_iter", "need_dir", "box_first", "status", "nit", "nfev", "pg_norm")
 
 
 def numpy_view(t: torch.Tensor):

@@ -50,11 +50,6 @@ def safe_norm(d: torch.Tensor) -> torch.Tensor:
     return (scale * torch.linalg.vector_norm(d / scale[:, None], dim=1)).clamp_min(tiny)
 
 
-def boxed(lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
-    """Per row of bounds: whether every bound is finite."""
-    return (lower.isfinite() & upper.isfinite()).all(dim=1)
-
-
 def free_mask(x: torch.Tensor, g: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
     """Variables not held at a bound by their gradient (Kim, Sra and Dhillon, 2010)."""
     return ~(((x <= lower) & (g > 0)) | ((x >= upper) & (g < 0)))
@@ -79,9 +74,10 @@ class TorchKernels(Kernels):
         d = torch.where(restart[:, None], -q, d)
         gd = torch.where(restart, -torch.linalg.vecdot(q, q), gd)
         hist_len = st.hist_len[rows].masked_fill(restart, 0)
-        # A gradient step has unit length, except a problem's first in a box with every bound
-        # finite: there it tries P(x - g), scipy's first step (on a rejection, see accept).
-        first_boxed = boxed(*st.bounds(rows)) & (st.nit[rows] == 0) & (hist_len == 0)
+        # A gradient step has unit length, except a problem's first where box_first is set (a
+        # box with every bound finite): there it tries P(x - g), scipy's first step (on a
+        # rejection, see accept).
+        first_boxed = st.box_first[rows] & (st.nit[rows] == 0) & (hist_len == 0)
         st.t[rows] = torch.where((hist_len > 0) | first_boxed, 1.0, 1.0 / safe_norm(d))
         st.hist_len[rows] = hist_len
         st.head[rows] = st.head[rows].masked_fill(restart, 0)
@@ -150,7 +146,7 @@ class TorchKernels(Kernels):
         t_new = torch.where(torch.isfinite(t_quad) & (denom > 0), t_quad.clamp(0.1 * t, 0.5 * t), 0.1 * t)
         t_new = torch.where(finite, t_new, 0.5 * t)
         # A rejected P(x - g) (a first step in a box) falls back at least to the unit-length step.
-        first_boxed = boxed(lower, upper) & (st.nit[rows] == 0) & (st.hist_len[rows] == 0) & (st.ls_iter[rows] == 0)
+        first_boxed = st.box_first[rows] & (st.nit[rows] == 0) & (st.hist_len[rows] == 0) & (st.ls_iter[rows] == 0)
         t_new = torch.where(first_boxed & (t == 1), torch.minimum(t_new, 1.0 / safe_norm(d)), t_new)
         ls_iter = st.ls_iter[rows] + rej
         exhausted = rej & (ls_iter >= opt.max_ls)

@@ -27,6 +27,7 @@ class LBFGSBOptions:
     max_ls: int = 20
     c1: float = 1e-4
     c2: float = 0.9
+    box_first_step: bool = True
     backend: str = "auto"
     history_dtype: torch.dtype | None = None
 
@@ -43,6 +44,8 @@ class LBFGSBOptions:
             raise ValueError(f"c1: expected a float in (0, 1), got {self.c1!r}")
         if not isinstance(self.c2, Real) or not self.c1 < self.c2 < 1:
             raise ValueError(f"c2: expected a float in (c1, 1), got {self.c2!r}")
+        if not isinstance(self.box_first_step, bool):
+            raise TypeError(f"box_first_step: expected a bool, got {self.box_first_step!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {BACKENDS}, got {self.backend!r}")
         if self.history_dtype not in HISTORY_DTYPES:
@@ -61,9 +64,11 @@ class BatchState:
     History is a ring buffer per problem: S[r, j], Y[r, j] (stored in x's dtype or in
     bfloat16, read back into x's dtype), the newest pair in slot (head[r] - 1) mod m,
     hist_len[r] valid pairs, and gamma[r] = s.y / y.y of the newest pair (the initial
-    inverse-Hessian scaling where no pair has positive curvature on the free variables). Line search: d the search
-    direction, gd = g.d, t the current step, slope = g.(x_trial - x). x_trial is compact: its
-    row i is P(x + t d) of the i-th problem of the step's row list (kernels/reference.py).
+    inverse-Hessian scaling where no pair has positive curvature on the free variables).
+    Line search: d the search direction, gd = g.d, t the current step, slope =
+    g.(x_trial - x); box_first[r]: the problem's first step goes to P(x - g). x_trial is
+    compact: its row i is P(x + t d) of the i-th problem of the step's row list
+    (kernels/reference.py).
     """
 
     lower: torch.Tensor
@@ -83,6 +88,7 @@ class BatchState:
     slope: torch.Tensor
     ls_iter: torch.Tensor
     need_dir: torch.Tensor
+    box_first: torch.Tensor
     status: torch.Tensor
     nit: torch.Tensor
     nfev: torch.Tensor
@@ -90,9 +96,12 @@ class BatchState:
 
     @classmethod
     def start(cls, x: torch.Tensor, f: torch.Tensor, g: torch.Tensor, lower: torch.Tensor,
-              upper: torch.Tensor, history: int, history_dtype: torch.dtype | None = None) -> "BatchState":
+              upper: torch.Tensor, history: int, history_dtype: torch.dtype | None = None,
+              box_first_step: bool = True) -> "BatchState":
         """The state before the first iteration. f and g are copied: fused backends update
-        the state in place and must never write into tensors returned by the caller's fun."""
+        the state in place and must never write into tensors returned by the caller's fun.
+        box_first_step: a problem whose bounds are all finite makes its first step (of the
+        solve, or after a restart) to P(x - g), as scipy's L-BFGS-B does (box_first)."""
         B, n = x.shape
         opts = dict(dtype=x.dtype, device=x.device)
         ints = dict(dtype=torch.int64, device=x.device)
@@ -106,6 +115,7 @@ class BatchState:
             d=torch.zeros_like(x), gd=torch.zeros(B, **opts), t=torch.ones(B, **opts),
             x_trial=x.clone(), slope=torch.zeros(B, **opts), ls_iter=torch.zeros(B, **ints),
             need_dir=torch.ones(B, dtype=torch.bool, device=x.device),
+            box_first=((lower.isfinite() & upper.isfinite()).all(dim=1) & box_first_step).expand(B).contiguous(),
             status=torch.full((B,), int(Status.RUNNING), **ints),
             nit=torch.zeros(B, **ints), nfev=torch.ones(B, **ints),
             pg_norm=projected_gradient_norm(x, g, lower, upper),

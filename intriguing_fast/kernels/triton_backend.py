@@ -50,7 +50,7 @@ class TritonKernels(Kernels):
     def direction(self, st: BatchState, rows: torch.Tensor) -> None:
         _, m, n = st.S.shape
         args = (rows, st.x, st.g, st.lower, st.upper, st.S, st.Y, st.gamma, st.hist_len, st.head, st.d, st.gd, st.t,
-                st.ls_iter, st.need_dir, st.nit, self.settings(st.x))
+                st.ls_iter, st.need_dir, st.nit, st.box_first, self.settings(st.x))
         if triton.next_power_of_2(n) <= self.max_block:
             block = triton.next_power_of_2(n)
             kernel = direction_block_kernel
@@ -73,7 +73,7 @@ class TritonKernels(Kernels):
         block = self.block(n)
         self.launch(accept_kernel, (len(rows),), rows, f_t.contiguous(), g_t.contiguous(), st.x, st.f, st.g,
                     st.lower, st.upper, st.S, st.Y, st.gamma, st.hist_len, st.head, st.d, st.gd, st.t,
-                    st.x_trial, st.slope, st.ls_iter, st.need_dir, st.status, st.nit, st.nfev, st.pg_norm,
+                    st.x_trial, st.slope, st.ls_iter, st.need_dir, st.box_first, st.status, st.nit, st.nfev, st.pg_norm,
                     self.settings(st.x, opt), n, m, bound_stride(st), opt.max_iter, opt.max_fun, opt.max_ls,
                     BLOCK=block, num_warps=num_warps(block))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .triton_steps import _row_safe_norm, _safe_norm, _unbounded
+from .triton_steps import _row_safe_norm, _safe_norm
 
 
 @triton.jit
@@ -61,7 +61,7 @@ def _finish_direction(b, gd, qq, hl, hist_len, head, gd_out, ls_iter, need_dir):
 
 @triton.jit
 def direction_block_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, head, d, gd_out, t_out, ls_iter,
-                           need_dir, nit, settings, n, m, bound_stride, BLOCK: tl.constexpr, M_PAD: tl.constexpr):
+                           need_dir, nit, box_first, settings, n, m, bound_stride, BLOCK: tl.constexpr, M_PAD: tl.constexpr):
     """Direction for n <= BLOCK: r and the free set stay in registers through the whole two-loop recursion."""
     b = tl.load(rows + tl.program_id(0))
     if tl.load(need_dir + b) != 0:
@@ -71,10 +71,8 @@ def direction_block_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, head
         brow = b * bound_stride
         xv = tl.load(x + row + offs, mask=inb, other=0.0)
         gv = tl.load(g + row + offs, mask=inb, other=0.0)
-        lo = tl.load(lower + brow + offs, mask=inb, other=0.0)
-        hi = tl.load(upper + brow + offs, mask=inb, other=0.0)
-        free = _free(xv, gv, lo, hi) & inb
-        unboxed = tl.sum((_unbounded(lo, hi) & inb).to(tl.int32))
+        free = _free(xv, gv, tl.load(lower + brow + offs, mask=inb, other=0.0),
+                     tl.load(upper + brow + offs, mask=inb, other=0.0)) & inb
         q = tl.where(free, gv, 0.0)
         hl, hd, eps, slots, alpha, rho, scaling = _recursion_start(b, x, hist_len, head, settings, M_PAD)
         r = q
@@ -101,16 +99,16 @@ def direction_block_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, head
         tiny = tl.load(settings + 3)
         scale = tl.maximum(tl.max(tl.abs(dv)), tiny)
         norm = _safe_norm(scale, tl.sum((dv / scale) * (dv / scale)), tiny)
-        # A gradient step has unit length, except a problem's first in a box with every bound
-        # finite: there it tries P(x - g), scipy's first step (on a rejection, see accept).
-        first_boxed = (unboxed == 0) & (tl.load(nit + b) == 0) & (hl == 0)
+        # A gradient step has unit length, except a problem's first where box_first is set (a
+        # box with every bound finite): there it tries P(x - g), scipy's first step.
+        first_boxed = (tl.load(box_first + b) != 0) & (tl.load(nit + b) == 0) & (hl == 0)
         tl.store(t_out + b, tl.where((hl > 0) | first_boxed, 1.0, 1.0 / norm))
         tl.store(d + row + offs, dv, mask=inb)
 
 
 @triton.jit
 def direction_chunked_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, head, d, gd_out, t_out, ls_iter,
-                             need_dir, nit, settings, free_set, n, m, bound_stride, BLOCK: tl.constexpr,
+                             need_dir, nit, box_first, settings, free_set, n, m, bound_stride, BLOCK: tl.constexpr,
                              M_PAD: tl.constexpr):
     """Direction for any n (ImageNet-sized rows): r lives in the row of d and the free set in row
     i of the scratch `free_set`, both in global memory, and every sweep loops over BLOCK-sized
@@ -123,15 +121,13 @@ def direction_chunked_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, he
         r = d + row
         fs = free_set + p * n
         acc = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
-        unb = tl.zeros([BLOCK], dtype=tl.int32)
         for c in range(0, n, BLOCK):  # the free set and q = P_F g
             offs = c + tl.arange(0, BLOCK)
             inb = offs < n
             gv = tl.load(g + row + offs, mask=inb, other=0.0)
-            lo = tl.load(lower + brow + offs, mask=inb, other=0.0)
-            hi = tl.load(upper + brow + offs, mask=inb, other=0.0)
-            free = _free(tl.load(x + row + offs, mask=inb, other=0.0), gv, lo, hi)
-            unb += (_unbounded(lo, hi) & inb).to(tl.int32)
+            free = _free(tl.load(x + row + offs, mask=inb, other=0.0), gv,
+                         tl.load(lower + brow + offs, mask=inb, other=0.0),
+                         tl.load(upper + brow + offs, mask=inb, other=0.0))
             q = tl.where(free, gv, 0.0)
             acc += q * q
             tl.store(r + offs, q, mask=inb)
@@ -167,7 +163,7 @@ def direction_chunked_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, he
                 inb = offs < n
                 gv = tl.load(g + row + offs, mask=inb, other=0.0)
                 tl.store(r + offs, tl.where(tl.load(fs + offs, mask=inb, other=0) != 0, -gv, 0.0), mask=inb)
-        first_boxed = (tl.sum(unb) == 0) & (tl.load(nit + b) == 0)
+        first_boxed = (tl.load(box_first + b) != 0) & (tl.load(nit + b) == 0)
         if (hl == 0) & ~first_boxed:  # a gradient step has unit length (first in a box: P(x - g))
             tl.debug_barrier()
             tl.store(t_out + b, 1.0 / _row_safe_norm(r, n, tl.load(settings + 3), BLOCK))

@@ -38,12 +38,6 @@ def _to_history(v, H):
 
 
 @triton.jit
-def _unbounded(lo, hi):
-    """Variables with an infinite bound (a problem is boxed when it has none)."""
-    return (tl.abs(lo) == float("inf")) | (tl.abs(hi) == float("inf"))
-
-
-@triton.jit
 def _safe_norm(scale, ssq, tiny):
     """scale sqrt(ssq), at least tiny (NaN kept, like torch's clamp): safe_norm of the reference
     from scale = max(max |d|, tiny) and ssq = sum (d / scale)^2, so entries beyond 1e154 do not overflow."""
@@ -89,8 +83,8 @@ def trial_kernel(rows, x, g, lower, upper, d, t, x_trial, slope, n, bound_stride
 
 @triton.jit
 def accept_kernel(rows, f_t, g_t, x, f, g, lower, upper, S, Y, gamma, hist_len, head, d, gd, t, x_trial, slope,
-                  ls_iter, need_dir, status, nit, nfev, pg_norm, settings, n, m, bound_stride, max_iter, max_fun,
-                  max_ls, BLOCK: tl.constexpr):
+                  ls_iter, need_dir, box_first, status, nit, nfev, pg_norm, settings, n, m, bound_stride,
+                  max_iter, max_fun, max_ls, BLOCK: tl.constexpr):
     """For problem rows[i], given f_t[i] and g_t[i] at row i of x_trial: Armijo test, history
     update, move and status, and a longer step along the same path while f still falls steeply
     there; step shrink, restart or failure for a rejected trial."""
@@ -175,15 +169,9 @@ def accept_kernel(rows, f_t, g_t, x, f, g, lower, upper, S, Y, gamma, hist_len, 
         t_new = tl.where(good, tl.minimum(tl.maximum(t_quad, 0.1 * tb), 0.5 * tb), 0.1 * tb)
         t_new = tl.where(finite, t_new, 0.5 * tb)
         ls = tl.load(ls_iter + b)
-        if (tl.load(nit + b) == 0) & (hl == 0) & (ls == 0) & (tb == 1.0):  # a rejected P(x - g)?
-            unb = tl.zeros([BLOCK], dtype=tl.int32)
-            for c in range(0, n, BLOCK):
-                offs = c + tl.arange(0, BLOCK)
-                inb = offs < n
-                unb += (_unbounded(tl.load(lower + brow + offs, mask=inb, other=0.0),
-                                   tl.load(upper + brow + offs, mask=inb, other=0.0)) & inb).to(tl.int32)
-            if tl.sum(unb) == 0:  # a first step in a box falls back at least to the unit-length step
-                t_new = tl.minimum(t_new, 1.0 / _row_safe_norm(d + row, n, tl.load(settings + 3), BLOCK))
+        # A rejected P(x - g) (a first step in a box) falls back at least to the unit-length step.
+        if (tl.load(box_first + b) != 0) & (tl.load(nit + b) == 0) & (hl == 0) & (ls == 0) & (tb == 1.0):
+            t_new = tl.minimum(t_new, 1.0 / _row_safe_norm(d + row, n, tl.load(settings + 3), BLOCK))
         tl.store(t + b, t_new)
         ls += 1
         tl.store(ls_iter + b, ls)
