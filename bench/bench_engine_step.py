@@ -22,7 +22,6 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 import scipy.optimize
 import torch
 import torch.nn.functional as F

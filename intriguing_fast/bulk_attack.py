@@ -1,133 +1,263 @@
 """`python -m intriguing_fast.bulk_attack`: adversarial examples for a whole data set, resumable by chunk.
 
-    python -m intriguing_fast.bulk_attack --model fc.pt --data mnist:test --count 10000 \\
+    python -m intriguing_fast.bulk_attack --model FC100-100-10 --data mnist:test --count 10000 \\
         --targets random --out adversarials.pt
 
-Each finished chunk is saved under OUT.parts/ and skipped when the same command runs again;
-when every chunk is done they are merged into OUT. See docs/attack.md.
+`--model` names a zoo model; `--model-file` reads a state dict or a TorchScript archive (no
+file is ever unpickled beyond tensors and plain containers). Each finished chunk is saved with
+its SHA-256 under OUT.parts/ and reused by a rerun with the same inputs (arguments, digests of
+the model, images and labels, attack options, version: OUT.parts/config.json; other inputs are
+refused unless --overwrite); a damaged chunk is moved aside (NAME.corrupt) and recomputed. The
+chunks are merged into OUT, a dict of tensors, "config" and "sha256" that plain
+``torch.load(OUT, weights_only=True)`` reads; ``load_adversarials(OUT)`` also checks the
+digest. Rerunning a finished command recomputes nothing; OUT.lock keeps a second run off the
+same --out; an expected failure prints one line and exits with status 2. See docs/attack.md.
 """
 from __future__ import annotations
 
 import argparse
+import glob
 import json
-from dataclasses import replace
 import shutil
+from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from ._version import __version__
 from .attack import AttackResult, LBFGSAttack
+from .attack.bulk_files import (SAVED_FIELDS, changed_inputs, check_result, exclusive_lock, is_torchscript,
+                                load_weights_only, merge_chunks, one_line, saved_chunk)
 from .attack.search import SEARCHES
 from .attack.targets import TARGET_MODES
-from .cli import DATA_DIR_HELP, add_engine_options, engine_options
-from .data import load_mnist
+from .attack.validation import check_bounds, check_inputs, check_labels
+from .cli import (add_data_options, add_debug_option, add_engine_options, engine_options, expected_errors,
+                  non_negative_int, positive_int)
+from .data import SPLITS, load_mnist
+from .errors import CorruptFileError
 from .models import MODEL_ZOO, get_spec, trained_model
-from .storage import atomic_torch_save, atomic_write_bytes
+from .storage import atomic_torch_save, atomic_write_bytes, json_digest, save_verified, state_dict_digest, tensor_digest
 
-SAVED_FIELDS = ("adversarial", "l2", "distortion", "success", "already_adversarial", "c", "nit", "nfev",
-                "predicted", "targets", "labels", "image_index")
+PROG = "python -m intriguing_fast.bulk_attack"
 
 
-def load_model(spec: str, arch: str | None, data_dir: str | None) -> torch.nn.Module:
-    """A model-zoo name (e.g. "FC100-100-10": from the checkpoint cache, trained on first use),
-    a saved nn.Module, or a state dict (bare or under "state_dict") with --arch naming its
-    zoo architecture (or stored in the checkpoint under "arch")."""
-    path = Path(spec)
-    if not path.exists():
-        if spec in MODEL_ZOO:
-            return trained_model(spec, load_mnist("train", data_dir))
-        raise FileNotFoundError(f"--model: no checkpoint at {spec}, and not a zoo name ({sorted(MODEL_ZOO)})")
-    obj = torch.load(path, map_location="cpu", weights_only=False)
-    if isinstance(obj, torch.nn.Module):
-        return obj
-    if isinstance(obj, dict):
-        arch = arch or obj.get("arch")
-        if arch is None:
-            raise ValueError("--model: the checkpoint is a state dict; name its architecture with --arch")
-        model = get_spec(arch).build()
+def load_adversarials(path: str | Path) -> dict:
+    """A bulk run's output, read with ``weights_only=True`` and checked against its stored
+    SHA-256; :class:`CorruptFileError` naming the file if it is damaged or not such an output."""
+    return check_result(Path(path), load_weights_only(Path(path)))
+
+
+def load_model(args: argparse.Namespace) -> torch.nn.Module:
+    """--model: a zoo name (from the checkpoint cache, trained on first use); --model-file: a file."""
+    if args.model is None:
+        return load_model_file(Path(args.model_file), args.arch)
+    if args.arch is not None:
+        raise ValueError("--arch names the architecture of a --model-file state dict, not of a --model")
+    if args.model not in MODEL_ZOO:
+        raise ValueError(f"--model: {args.model!r} is not a model-zoo name {sorted(MODEL_ZOO)}; "
+                         "pass a checkpoint with --model-file")
+    return trained_model(args.model, load_mnist("train", args.data_dir, verify=args.verify_mnist))
+
+
+def load_model_file(path: Path, arch: str | None) -> torch.nn.Module:
+    """A TorchScript archive, or a state dict (bare or under "state_dict") of the zoo
+    architecture ``arch`` (default: the file's "arch" entry), read with ``weights_only=True``."""
+    if not path.is_file():
+        raise FileNotFoundError(f"--model-file: no file {path}")
+    if is_torchscript(path):
+        try:
+            return torch.jit.load(str(path), map_location="cpu").eval()
+        except RuntimeError as exc:
+            raise CorruptFileError(path, f"a TorchScript archive that does not load ({one_line(exc)})") from None
+    obj = load_weights_only(path)
+    if not isinstance(obj, dict):
+        raise CorruptFileError(path, f"expected a state dict or a TorchScript archive, got {type(obj).__name__}")
+    arch = arch or obj.get("arch")
+    if not isinstance(arch, str):
+        raise ValueError(f"--model-file {path}: a state dict; name its zoo architecture with --arch")
+    if arch not in MODEL_ZOO:
+        raise ValueError(f"--model-file {path}: architecture {arch!r} is not in the model zoo {sorted(MODEL_ZOO)}")
+    model = get_spec(arch).build()
+    try:
         model.load_state_dict(obj.get("state_dict", obj))
-        return model
-    raise ValueError(f"--model: expected a saved nn.Module or a state dict, got {type(obj).__name__}")
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ValueError(f"--model-file {path}: not a state dict of {arch} ({one_line(exc)})") from None
+    return model.eval()
 
 
-def load_data(spec: str, data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+def load_data(spec: str, data_dir: Path | None, verify: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """"mnist:SPLIT" (train, test, P1, P2) through intriguing_fast.data, or "file:PATH" holding
-    a dict with "images" and "labels"."""
+    a dict with tensors "images" and "labels" (read with ``weights_only=True``)."""
     kind, _, rest = spec.partition(":")
-    if kind == "mnist":
-        split = load_mnist(rest, data_dir)
+    if kind == "mnist" and rest in SPLITS:
+        split = load_mnist(rest, data_dir, verify=verify)
         return split.images, split.labels
-    if kind == "file":
-        obj = torch.load(rest, map_location="cpu", weights_only=True)
-        return obj["images"], obj["labels"]
-    raise ValueError(f"--data: expected mnist:SPLIT or file:PATH, got {spec!r}")
+    if kind != "file" or not rest:
+        raise ValueError(f"--data: expected mnist:{'|'.join(SPLITS)} or file:PATH, got {spec!r}")
+    if not Path(rest).is_file():
+        raise FileNotFoundError(f"--data: no file {rest}")
+    obj = load_weights_only(Path(rest))
+    images, labels = (obj.get("images"), obj.get("labels")) if isinstance(obj, dict) else (None, None)
+    if not (isinstance(images, torch.Tensor) and isinstance(labels, torch.Tensor) and images.dim() >= 2
+            and labels.shape == images.shape[:1]):
+        raise ValueError(f"--data {spec}: expected a dict with tensors 'images' [N, ...] and 'labels' [N]")
+    return images, labels
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m intriguing_fast.bulk_attack", description=__doc__.split("\n")[0])
-    p.add_argument("--model", required=True,
-                   help="a model-zoo name (e.g. FC100-100-10), a saved nn.Module, or a state dict")
-    p.add_argument("--arch", help="zoo architecture of a state-dict checkpoint, e.g. FC100-100-10")
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", help=f"a model-zoo name, e.g. FC100-100-10 (one of {sorted(MODEL_ZOO)})")
+    which.add_argument("--model-file", help="a state dict (with --arch, or an 'arch' entry) or a TorchScript archive")
+    p.add_argument("--arch", help="zoo architecture of a --model-file state dict, e.g. FC100-100-10")
     p.add_argument("--data", default="mnist:test", help="mnist:train, mnist:test, mnist:P1, mnist:P2 or file:PATH")
-    p.add_argument("--data-dir", help=DATA_DIR_HELP)
-    p.add_argument("--start", type=int, default=0, help="first image of the data set")
-    p.add_argument("--count", type=int, help="number of images (default: all from --start)")
-    p.add_argument("--targets", default="random", help=f"one of {TARGET_MODES}")
+    add_data_options(p)
+    p.add_argument("--start", type=non_negative_int, default=0, help="first image of the data set")
+    p.add_argument("--count", type=positive_int, help="number of images (default: all from --start)")
+    p.add_argument("--targets", default="random", choices=TARGET_MODES)
     p.add_argument("--out", required=True, help="output file (.pt); chunks go to OUT.parts/")
-    p.add_argument("--chunk-size", type=int, default=1000, help="images per saved chunk")
+    p.add_argument("--overwrite", action="store_true", help="discard the saved work of other inputs and start again")
+    p.add_argument("--chunk-size", type=positive_int, default=1000, help="images per saved chunk")
     p.add_argument("--seed", type=int, default=0, help="seed of --targets random")
     p.add_argument("--kappa", type=float, default=0.0)
     p.add_argument("--temperature", type=float)
     p.add_argument("--search", default="ours", choices=SEARCHES)
-    p.add_argument("--steps", type=int)
+    p.add_argument("--steps", type=positive_int)
     add_engine_options(p)
     p.add_argument("--flatten", action="store_true", help="feed the model flat [N, 784] images")
+    add_debug_option(p)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.targets not in TARGET_MODES:
-        raise SystemExit(f"--targets: expected one of {TARGET_MODES}, got {args.targets!r}")
-    model = load_model(args.model, args.arch, args.data_dir)
-    images, labels = load_data(args.data, args.data_dir)
-    stop = images.shape[0] if args.count is None else min(images.shape[0], args.start + args.count)
-    if not 0 <= args.start < stop:
-        raise SystemExit(f"--start/--count: no images in [{args.start}, {stop}) of {images.shape[0]}")
-    images, labels = images[args.start:stop], labels[args.start:stop]
-    if args.flatten:
-        images = images.flatten(1)
-    attack = LBFGSAttack(kappa=args.kappa, temperature=args.temperature, search=args.search, steps=args.steps,
-                         seed=args.seed, engine=engine_options(args))
-    config = dict(vars(args), out=None)
-    parts_dir = Path(args.out + ".parts")
-    parts_dir.mkdir(parents=True, exist_ok=True)
-    _check_config(parts_dir / "config.json", config)
+    with expected_errors(PROG, args.debug):
+        run(args)
 
-    parts: list[dict] = []
-    bar = tqdm(total=images.shape[0], unit="img", dynamic_ncols=True)
-    with bar:
-        for k, begin in enumerate(range(0, images.shape[0], args.chunk_size)):
-            path = parts_dir / f"chunk_{k:05d}.pt"
-            end = min(begin + args.chunk_size, images.shape[0])
-            if path.exists():
-                part = torch.load(path, weights_only=True)
-            else:
-                part = _attack(attack, model, images, labels, begin, end, args.targets, args.start)
-                atomic_torch_save(part, path)
-            parts.append(part)
-            bar.update(end - begin)
-            success = torch.cat([p["success"] for p in parts])
-            dist = torch.cat([p["distortion"] for p in parts])[success]
-            bar.set_postfix(success=f"{success.double().mean():.3f}", distortion=f"{dist.double().mean():.4f}")
-    merged = {name: torch.cat([p[name] for p in parts]) for name in SAVED_FIELDS}
-    merged["config"] = config
-    torch.save(merged, args.out)
-    shutil.rmtree(parts_dir)
-    ok = merged["success"]
-    print(f"{args.out}: {ok.numel()} rows, success rate {ok.double().mean():.4f}, "
-          f"mean distortion {merged['distortion'][ok].double().mean():.4f}")
+
+def run(args: argparse.Namespace) -> None:
+    """Check every input, then (holding OUT.lock) reuse or compute each chunk and merge them."""
+    images, labels = _select(*load_data(args.data, args.data_dir, args.verify_mnist), args)
+    model = load_model(args)
+    num_classes = _num_classes(model, images)
+    check_labels(labels, "--data labels", images.shape[0], num_classes, labels.device)
+    scripted = isinstance(model, torch.jit.ScriptModule)  # no forward hooks: no memory estimate, chunk at once
+    attack = LBFGSAttack(kappa=args.kappa, temperature=args.temperature, search=args.search, steps=args.steps,
+                         seed=args.seed, batch_size=args.chunk_size if scripted else None, engine=engine_options(args))
+    config = _config(args, model, images, labels, attack)
+    out, parts_dir = Path(args.out), Path(args.out + ".parts")
+    with exclusive_lock(out.with_name(out.name + ".lock")):
+        for tmp in out.parent.glob(f".{glob.escape(out.name)}.*.part"):  # a run killed while writing OUT left it
+            tmp.unlink()
+        done = _finished(out, config, args.overwrite)
+        if done is not None:
+            shutil.rmtree(parts_dir, ignore_errors=True)  # left by a run killed right after writing OUT
+            print(f"{out}: already complete ({_summary(done)}); nothing recomputed")
+            return
+        _prepare_parts(parts_dir, config, args.overwrite)
+        parts = _compute(attack, model, images, labels, args, parts_dir, num_classes)
+        result = merge_chunks(parts, config)
+        atomic_torch_save(result, out)
+        shutil.rmtree(parts_dir)
+    print(f"{out}: {_summary(result)}")
+
+
+def _select(images: torch.Tensor, labels: torch.Tensor, args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
+    """The --start/--count range (flattened with --flatten), checked like the attack checks it."""
+    if args.start >= images.shape[0]:
+        raise ValueError(f"--start {args.start}: beyond the {images.shape[0]} images of --data {args.data}")
+    stop = images.shape[0] if args.count is None else min(images.shape[0], args.start + args.count)
+    images, labels = images[args.start:stop], labels[args.start:stop]
+    images = images.flatten(1) if args.flatten else images
+    try:
+        check_bounds((0.0, 1.0), check_inputs(images))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"--data {args.data}: {exc}") from None
+    return images, labels
+
+
+def _num_classes(model: torch.nn.Module, images: torch.Tensor) -> int:
+    """Classes of the model's logits on one image: a model that does not fit the data fails here,
+    before anything is written."""
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), images.dtype)
+    try:
+        with torch.no_grad():
+            logits = model(images[:1].to(dtype))
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise ValueError(f"the model fails on images of shape {tuple(images.shape[1:])}: {one_line(exc)}") from None
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[1] < 2:
+        raise ValueError(f"the model must return logits [N, classes >= 2], got {getattr(logits, 'shape', logits)}")
+    return logits.shape[1]
+
+
+def _config(args: argparse.Namespace, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+            attack: LBFGSAttack) -> dict:
+    """What the saved work depends on: the arguments, the digests of the model's weights (and
+    TorchScript code), images and labels, the attack options and the package version."""
+    weights = state_dict_digest(model.state_dict())
+    if isinstance(model, torch.jit.ScriptModule):
+        weights = json_digest([weights, [getattr(m, "code", "") for m in model.modules()]])
+    arguments = {k: v for k, v in vars(args).items() if k not in ("out", "overwrite", "debug")}
+    config = {"version": __version__, "model": weights, "images": tensor_digest(images),
+              "labels": tensor_digest(labels), "args": arguments, "attack": repr(attack)}
+    return json.loads(json.dumps(config))
+
+
+def _finished(out: Path, config: dict, overwrite: bool) -> dict | None:
+    """OUT if it holds this very command's result; another result is refused unless --overwrite."""
+    if not out.exists():
+        return None
+    if overwrite:
+        out.unlink()
+        return None
+    try:
+        done = load_adversarials(out)
+    except CorruptFileError as exc:
+        raise CorruptFileError(out, f"{exc.reason}; rerun with --overwrite to replace it") from None
+    if done["config"] != config:
+        raise changed_inputs(out, done["config"], config)
+    return done
+
+
+def _prepare_parts(parts_dir: Path, config: dict, overwrite: bool) -> None:
+    """OUT.parts/ with this command's config.json; chunks of other inputs are refused (--overwrite: deleted)."""
+    path = parts_dir / "config.json"
+    if overwrite and parts_dir.exists():
+        shutil.rmtree(parts_dir)
+    elif any(parts_dir.glob("chunk_*")):
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            saved = None
+        if saved != config:
+            raise changed_inputs(parts_dir, saved, config)
+    atomic_write_bytes(path, json.dumps(config, sort_keys=True).encode())
+
+
+def _compute(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+             args: argparse.Namespace, parts_dir: Path, num_classes: int) -> list[dict]:
+    """Every chunk in order: a sound saved one as it is, the others computed and saved."""
+    n = images.shape[0]
+    spans = [(begin, min(begin + args.chunk_size, n)) for begin in range(0, n, args.chunk_size)]
+    per_image = num_classes - 1 if args.targets == "all" else 1
+    paths = [parts_dir / f"chunk_{k:05d}.pt" for k in range(len(spans))]
+    parts: dict[int, dict] = {}
+    for k, (begin, end) in enumerate(spans):
+        index = torch.arange(args.start + begin, args.start + end).repeat_interleave(per_image)
+        if (part := saved_chunk(paths[k], index, images)) is not None:
+            parts[k] = part
+    done = sum(end - begin for k, (begin, end) in enumerate(spans) if k in parts)
+    with tqdm(total=n, initial=done, unit="img", dynamic_ncols=True) as bar:
+        _postfix(bar, parts.values())
+        for k, (begin, end) in enumerate(spans):
+            if k not in parts:
+                parts[k] = _attack(attack, model, images, labels, begin, end, args.targets, args.start)
+                save_verified(parts[k], paths[k])
+                bar.update(end - begin)
+                _postfix(bar, parts.values())
+    return [parts[k] for k in range(len(spans))]
 
 
 def _attack(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, begin: int,
@@ -140,13 +270,19 @@ def _attack(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, l
     return out
 
 
-def _check_config(path: Path, config: dict) -> None:
-    """Resuming requires the same command: chunks of another configuration must not mix."""
-    text = json.dumps(config, sort_keys=True)
-    if path.exists() and path.read_text() != text:
-        raise SystemExit(f"{path.parent}: holds chunks of a different command ({path.read_text()}); "
-                         "remove it or use another --out")
-    atomic_write_bytes(path, text.encode())
+def _postfix(bar: tqdm, parts: Iterable[dict]) -> None:
+    """Success rate and mean distortion over every row done so far, saved chunks included."""
+    parts = list(parts)
+    if parts:
+        success = torch.cat([p["success"] for p in parts])
+        distortion = torch.cat([p["distortion"] for p in parts])[success]
+        bar.set_postfix(success=f"{success.double().mean():.3f}", distortion=f"{distortion.double().mean():.4f}")
+
+
+def _summary(result: dict) -> str:
+    ok = result["success"]
+    return (f"{ok.numel()} rows, success rate {ok.double().mean():.4f}, "
+            f"mean distortion {result['distortion'][ok].double().mean():.4f}")
 
 
 if __name__ == "__main__":

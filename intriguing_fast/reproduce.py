@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .cli import DATA_DIR_HELP, add_engine_options, engine_options
+from .cli import add_data_options, add_debug_option, add_engine_options, engine_options, expected_errors
 from .experiments import SCALES, STAGE_NAMES, RunConfig, run
 from .report import write_report
 
@@ -20,8 +20,9 @@ def main(argv: list[str] | None = None) -> Path:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", choices=sorted(SCALES), default="quick",
                         help="quick (default): 1000 attacked images per model and shortened training, minutes on a "
-                             "CPU; paper: the paper's protocol (every training/test image), hours")
-    parser.add_argument("--data-dir", type=Path, default=None, help=DATA_DIR_HELP)
+                             "CPU; paper: the paper's protocol (every training/test image), hours; tiny: 20 images "
+                             "per model on a 1,200-digit subset, a check that everything runs (seconds)")
+    add_data_options(parser)
     parser.add_argument("--out", type=Path, default=None, help="output directory (default: reports/SCALE)")
     parser.add_argument("--only", default=",".join(STAGE_NAMES),
                         help=f"comma-separated stages, from {','.join(STAGE_NAMES)} (default: all)")
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--model-cache", type=Path, default=None, help="checkpoint directory (default: the user cache)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_engine_options(parser, max_iter=None)
+    add_debug_option(parser)
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
     out = args.out or Path("reports") / args.scale
@@ -42,9 +44,11 @@ def main(argv: list[str] | None = None) -> Path:
     args.max_iter = args.max_iter or scale.attack_max_iter
     engine = engine_options(args)
     start = time.perf_counter()
-    results = run(RunConfig(scale=scale, out=out, data_dir=args.data_dir, only=only, device=args.device,
-                            seed=args.seed, model_cache=args.model_cache, progress=not args.no_progress, engine=engine))
-    path = write_report(results, out)
+    with expected_errors(parser.prog, args.debug):
+        results = run(RunConfig(scale=scale, out=out, data_dir=args.data_dir, only=only, device=args.device,
+                                seed=args.seed, model_cache=args.model_cache, progress=not args.no_progress,
+                                engine=engine, verify_data=args.verify_mnist))
+        path = write_report(results, out)
     print(f"report: {path} ({time.perf_counter() - start:.0f} s)")
     return path
 

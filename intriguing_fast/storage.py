@@ -1,16 +1,23 @@
 """Files the package writes and the digests that key them: one home for atomic writes,
-content digests and the cache root (data, models, experiments and the CLIs use them)."""
+verified files, content digests and the cache root (data, models, experiments and the CLIs
+use them)."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import pickle
 import tempfile
+import warnings
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 import torch
+
+from .errors import CorruptFileError
 
 CACHE_ROOT_ENV = "INTRIGUING_FAST_CACHE"
 
@@ -46,9 +53,71 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
+VERIFIED_MAGIC = b"intriguing_fast verified file v1\n"
+_DIGEST_LEN = 64  # hex SHA-256
+
+
+def save_verified(obj: Any, path: Path) -> None:
+    """Atomically write ``obj`` (tensors, containers and plain values only) with the SHA-256 of
+    its bytes, so that :func:`load_verified` detects any truncation or flipped bit."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    payload = buffer.getvalue()
+    digest = hashlib.sha256(payload).hexdigest().encode()
+    atomic_write_bytes(Path(path), VERIFIED_MAGIC + digest + b"\n" + payload)
+
+
+def load_verified(path: Path) -> Any:
+    """The object :func:`save_verified` wrote at ``path``, after checking its digest; never
+    unpickles arbitrary objects (``weights_only``). Any fault raises :class:`CorruptFileError`
+    naming the file and what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorruptFileError(path, "not a regular file" if path.exists() else "missing")
+    data = path.read_bytes()
+    head = len(VERIFIED_MAGIC) + _DIGEST_LEN + 1
+    if not data.startswith(VERIFIED_MAGIC):
+        what = "empty" if not data else "not a file written by intriguing_fast (no verified header)"
+        raise CorruptFileError(path, what)
+    if len(data) < head:
+        raise CorruptFileError(path, f"truncated ({len(data)} bytes)")
+    stored, payload = data[len(VERIFIED_MAGIC):head - 1].decode("ascii", "replace"), data[head:]
+    actual = hashlib.sha256(payload).hexdigest()
+    if stored != actual:
+        raise CorruptFileError(path, f"content does not match its stored SHA-256 (truncated or altered: "
+                                     f"{len(payload)} bytes, digest {actual[:12]} != {stored[:12]})")
+    try:
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        raise CorruptFileError(path, f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
+
+
+def quarantine(path: Path, error: CorruptFileError) -> Path:
+    """Move a damaged file aside (``NAME.corrupt``, numbered if taken) with a warning naming it,
+    so the caller can recompute it and the damaged bytes stay for inspection."""
+    path = Path(path)
+    target = path.with_name(path.name + ".corrupt")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt{n}")
+    os.replace(path, target)
+    warnings.warn(f"{error.reason}: {path} moved to {target.name} and recomputed", RuntimeWarning, stacklevel=3)
+    return target
+
+
 def json_digest(obj: Any) -> str:
     """SHA-256 of a JSON-serialisable value, independent of key order."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (SHA-256, or another `hashlib` algorithm), read in blocks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def tensor_digest(*tensors: torch.Tensor) -> str:

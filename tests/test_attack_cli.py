@@ -1,11 +1,16 @@
-"""`python -m intriguing_fast.bulk_attack`: output, interruption and resume, checkpoint kinds."""
+"""`python -m intriguing_fast.bulk_attack`: output, interruption and resume, changed inputs,
+checkpoint kinds, the lock, and one-line errors that leave nothing behind."""
+import fcntl
+import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
 
 from intriguing_fast import bulk_attack as cli
+from intriguing_fast.errors import CorruptFileError
 from intriguing_fast.models import get_spec
 from test_attack import one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread: autouse fixture)
 
@@ -13,83 +18,229 @@ from test_attack import one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
-    torch.save(toy_mlp(), root / "model.pt")
+    torch.jit.save(torch.jit.script(toy_mlp()), root / "model.pt")
+    torch.jit.save(torch.jit.script(toy_mlp(seed=1)), root / "other_model.pt")
     images, labels = toy_data(10, seed=9)
     torch.save({"images": images, "labels": labels}, root / "data.pt")
     return root
 
 
-def args(root, out, *extra):
-    return ["--model", str(root / "model.pt"), "--data", f"file:{root / 'data.pt'}", "--start", "1",
+def args(root, out, *extra, model=None):
+    return ["--model-file", str(model or root / "model.pt"), "--data", f"file:{root / 'data.pt'}", "--start", "1",
             "--count", "8", "--targets", "random", "--chunk-size", "3", "--steps", "4", "--out", str(out), *extra]
 
 
-def test_writes_adversarials_labels_and_figures(files, tmp_path):
+def test_writes_adversarials_labels_and_digest(files, tmp_path):
     out = tmp_path / "adv.pt"
     cli.main(args(files, out))
-    got = torch.load(out, weights_only=False)
-    model = torch.load(files / "model.pt", weights_only=False)
+    got = torch.load(out, weights_only=True)  # what a user without this package does
+    assert cli.load_adversarials(out)["sha256"] == got["sha256"]
+    model = torch.jit.load(str(files / "model.pt"))
     data = torch.load(files / "data.pt")
     assert got["adversarial"].shape == (8, 1, 8, 8) and got["success"].all()
     assert torch.equal(got["image_index"], torch.arange(1, 9))
     assert torch.equal(got["labels"], data["labels"][1:9])
     assert (got["targets"] != got["labels"]).all()
     assert torch.equal(model(got["adversarial"]).argmax(1), got["targets"])
-    assert got["distortion"].shape == (8,) and got["config"]["count"] == 8
-    assert not (tmp_path / "adv.pt.parts").exists()
+    assert got["distortion"].shape == (8,) and got["config"]["args"]["count"] == 8
+    assert set(os.listdir(tmp_path)) == {"adv.pt"}  # no parts, lock or temporary file left
+
+
+def test_load_adversarials_detects_an_altered_output(files, tmp_path):
+    out = tmp_path / "adv.pt"
+    cli.main(args(files, out))
+    got = torch.load(out, weights_only=True)
+    got["success"][0] = False
+    torch.save(got, out)
+    with pytest.raises(CorruptFileError, match="SHA-256"):
+        cli.load_adversarials(out)
+    torch.save({"adversarial": got["adversarial"]}, out)
+    with pytest.raises(CorruptFileError, match="not a bulk_attack output"):
+        cli.load_adversarials(out)
 
 
 class Interrupted(Exception):
     """Stands for Ctrl-C (pytest treats a real KeyboardInterrupt as ending the session)."""
 
 
-def test_interrupted_run_resumes_without_redoing_chunks(files, tmp_path, monkeypatch):
-    out = tmp_path / "adv.pt"
-    real, calls, interrupt_at = cli._attack, [], [2]
+def interrupt_after(monkeypatch, chunks: int) -> list:
+    """Make `_attack` raise Interrupted on its call number `chunks + 1`; returns the begin of each call."""
+    real, calls = cli._attack, []
 
     def flaky(*a, **k):
         calls.append(a[4])
-        if len(calls) in interrupt_at:
+        if len(calls) == chunks + 1:
             raise Interrupted
         return real(*a, **k)
 
     monkeypatch.setattr(cli, "_attack", flaky)
+    return calls
+
+
+def test_interrupted_run_resumes_without_redoing_chunks(files, tmp_path, monkeypatch):
+    out = tmp_path / "adv.pt"
+    interrupt_after(monkeypatch, 1)
     with pytest.raises(Interrupted):
         cli.main(args(files, out))
     assert sorted(p.name for p in (tmp_path / "adv.pt.parts").glob("chunk_*")) == ["chunk_00000.pt"]
-    calls.clear()
-    interrupt_at.clear()
+    assert not (tmp_path / "adv.pt.lock").exists()
+    calls = interrupt_after(monkeypatch, 99)  # records the calls, interrupts none
+    bars = []
+    monkeypatch.setattr(cli, "tqdm", lambda **k: _Bar(bars, **k))
     cli.main(args(files, out))
     assert calls == [3, 6]  # the first chunk (images 0-2) was not redone
+    assert bars[0]["initial"] == 3 and bars[0]["total"] == 8  # the rate counts only new work
     whole = tmp_path / "whole.pt"
-    monkeypatch.setattr(cli, "_attack", real)
+    monkeypatch.undo()
     cli.main(args(files, whole))
-    a, b = torch.load(out, weights_only=False), torch.load(whole, weights_only=False)
-    assert torch.equal(a["adversarial"], b["adversarial"]) and torch.equal(a["targets"], b["targets"])
+    a, b = cli.load_adversarials(out), cli.load_adversarials(whole)
+    assert all(torch.equal(a[name], b[name]) for name in cli.SAVED_FIELDS)
 
 
-def test_resume_refuses_a_different_command(files, tmp_path, monkeypatch):
+def test_all_targets_resume_checks_rows_per_image(files, tmp_path, monkeypatch):
+    """With --targets all a chunk holds num_classes - 1 rows per image: a saved one is reused as it is."""
     out = tmp_path / "adv.pt"
-    (tmp_path / "adv.pt.parts").mkdir()
-    (tmp_path / "adv.pt.parts" / "config.json").write_text("{}")
-    with pytest.raises(SystemExit, match="different command"):
-        cli.main(args(files, out))
+    interrupt_after(monkeypatch, 1)
+    with pytest.raises(Interrupted):
+        cli.main(args(files, out, "--targets", "all", "--count", "4", "--chunk-size", "2"))
+    calls = interrupt_after(monkeypatch, 99)  # records the calls, interrupts none
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a chunk taken for damaged would warn
+        cli.main(args(files, out, "--targets", "all", "--count", "4", "--chunk-size", "2"))
+    assert calls == [2]
+    assert torch.equal(cli.load_adversarials(out)["image_index"], torch.arange(1, 5).repeat_interleave(9))
+
+
+class _Bar:
+    """A silent stand-in for tqdm that records how it was made."""
+
+    def __init__(self, record, **kwargs):
+        record.append(kwargs)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n):
+        pass
+
+    def set_postfix(self, **kwargs):
+        pass
+
+
+def test_rerun_of_a_finished_command_recomputes_nothing(files, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "adv.pt"
+    cli.main(args(files, out))
+    before = out.stat().st_mtime_ns
+    calls = interrupt_after(monkeypatch, 0)
+    cli.main(args(files, out))
+    assert calls == [] and out.stat().st_mtime_ns == before
+    assert capsys.readouterr().out.strip().endswith("already complete (8 rows, success rate 1.0000, mean distortion "
+                                                    f"{cli.load_adversarials(out)['distortion'].double().mean():.4f})"
+                                                    "; nothing recomputed")
+
+
+def test_changed_inputs_are_refused_unless_overwrite(files, tmp_path, monkeypatch, capsys):
+    out, model = tmp_path / "adv.pt", tmp_path / "model.pt"
+    model.write_bytes((files / "model.pt").read_bytes())
+    interrupt_after(monkeypatch, 1)
+    with pytest.raises(Interrupted):
+        cli.main(args(files, out, model=model))
+    monkeypatch.undo()
+    capsys.readouterr()
+    model.write_bytes((files / "other_model.pt").read_bytes())  # same command, other weights
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args(files, out, model=model))
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"{cli.PROG}: error: {out}.parts: made with other inputs: the model weights changed (sha256")
+    cli.main(args(files, out, "--overwrite", model=model))
+    assert not (tmp_path / "adv.pt.parts").exists()
+    # A finished output of another command is refused too, then replaced with --overwrite.
+    with pytest.raises(SystemExit):
+        cli.main(args(files, out, "--kappa", "0.5", model=model))
+    assert f"{out}: made with other inputs: the arguments changed (--kappa 0.0 -> 0.5)" in capsys.readouterr().err
+    cli.main(args(files, out, "--kappa", "0.5", "--overwrite", model=model))
+    assert cli.load_adversarials(out)["config"]["args"]["kappa"] == 0.5
+
+
+def test_another_run_holding_the_lock_is_refused(files, tmp_path, capsys):
+    out = tmp_path / "adv.pt"
+    with open(tmp_path / "adv.pt.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("4242\n")
+        held.flush()
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(args(files, out))
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip() == f"{cli.PROG}: error: another run holds {out}.lock (pid 4242)"
+    assert not out.exists() and not (tmp_path / "adv.pt.parts").exists()
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--chunk-size", "0"], "--chunk-size: expected an integer >= 1"),
+    (["--chunk-size", "-1"], "--chunk-size: expected an integer >= 1"),
+    (["--count", "0"], "--count: expected an integer >= 1"),
+    (["--steps", "0"], "--steps: expected an integer >= 1"),
+    (["--start", "-1"], "--start: expected an integer >= 0"),
+    (["--targets", "nearest"], "--targets: invalid choice"),
+    (["--start", "10"], "--start 10: beyond the 10 images"),
+    (["--kappa", "-1"], "kappa: expected a finite float >= 0"),
+    (["--data", "mnist"], "--data: expected mnist:train|test|P1|P2 or file:PATH"),
+    (["--data", "file:/nonexistent/data.pt"], "--data: no file /nonexistent/data.pt"),
+    (["--model-file", "/nonexistent/model.pt"], "--model-file: no file /nonexistent/model.pt"),
+    (["--model-file", "DATA"], "a state dict; name its zoo architecture with --arch"),
+    (["--model-file", "DATA", "--arch", "FC10"], "architecture 'FC10' is not in the model zoo"),
+    (["--model-file", "DATA", "--arch", "FC10(1e-4)"], "not a state dict of FC10(1e-4)"),
+    (["--flatten", "--model-file", "ZOO"], "the model fails on images of shape (64,)"),
+])
+def test_invalid_input_is_one_line_exit_2_and_leaves_nothing(files, tmp_path, capsys, bad, message):
+    out = tmp_path / "sub" / "adv.pt"
+    if "ZOO" in bad:  # an FC10 state dict: fails on the 8x8 images
+        torch.save({"arch": "FC10(1e-4)", "state_dict": get_spec("FC10(1e-4)").build().state_dict()},
+                   tmp_path / "fc10.pt")
+    bad = [{"DATA": str(files / "data.pt"), "ZOO": str(tmp_path / "fc10.pt")}.get(b, b) for b in bad]
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args(files, out) + bad)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and err[-1].startswith(f"{cli.PROG}: error: ") and message in err[-1]
+    assert not (tmp_path / "sub").exists()
 
 
 def test_state_dict_with_zoo_architecture(tmp_path):
     torch.manual_seed(0)
     model = get_spec("FC10(1e-4)").build()
     torch.save({"arch": "FC10(1e-4)", "state_dict": model.state_dict()}, tmp_path / "fc10.pt")
+    torch.save(model.state_dict(), tmp_path / "bare.pt")
     images = torch.rand(3, 1, 28, 28)
     torch.save({"images": images, "labels": model(images).argmax(1)}, tmp_path / "data.pt")
-    out = tmp_path / "adv.pt"
-    cli.main(["--model", str(tmp_path / "fc10.pt"), "--data", f"file:{tmp_path / 'data.pt'}",
-              "--targets", "least_likely", "--steps", "3", "--out", str(out)])
-    got = torch.load(out, weights_only=False)
-    assert got["success"].all() and torch.equal(model(got["adversarial"]).argmax(1), got["targets"])
+    for checkpoint in (["fc10.pt"], ["bare.pt", "--arch", "FC10(1e-4)"]):
+        out = tmp_path / f"adv-{checkpoint[0]}"
+        cli.main(["--model-file", str(tmp_path / checkpoint[0]), *checkpoint[1:], "--data",
+                  f"file:{tmp_path / 'data.pt'}", "--targets", "least_likely", "--steps", "3", "--out", str(out)])
+        got = cli.load_adversarials(out)
+        assert got["success"].all() and torch.equal(model(got["adversarial"]).argmax(1), got["targets"])
+
+
+def test_zoo_name_never_loads_a_file_of_that_name(files, tmp_path, monkeypatch):
+    """`--model NAME` with a planted pickle named NAME in the working directory: the zoo model is used."""
+    from faults import malicious_pickle
+
+    marker = tmp_path / "PLANTED_PICKLE_RAN"
+    monkeypatch.chdir(tmp_path)
+    malicious_pickle(tmp_path / "FC10(1e-4)", marker)
+    zoo = []
+    monkeypatch.setattr(cli, "load_mnist", lambda split, data_dir, verify=True: None)
+    monkeypatch.setattr(cli, "trained_model", lambda name, train: zoo.append(name) or toy_mlp())
+    cli.main(["--model", "FC10(1e-4)", "--data", f"file:{files / 'data.pt'}", "--count", "2", "--steps", "2",
+              "--out", str(tmp_path / "adv.pt")])
+    assert zoo == ["FC10(1e-4)"] and not marker.exists()
 
 
 def test_module_entry_point_shows_help():
     done = subprocess.run([sys.executable, "-m", "intriguing_fast.bulk_attack", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "--targets" in done.stdout and "--out" in done.stdout
+    assert "--model-file" in done.stdout and "--overwrite" in done.stdout and "--debug" in done.stdout
     assert "--backend" in done.stdout and "--history-dtype" in done.stdout

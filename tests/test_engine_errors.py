@@ -3,6 +3,11 @@ import pytest
 import torch
 
 from intriguing_fast import autograd_objective, minimize_lbfgsb
+from intriguing_fast.engine import LBFGSBOptions, StateMemoryError
+from intriguing_fast.engine.__main__ import main as engine_main
+from intriguing_fast.engine.solver import BatchSolver
+from intriguing_fast.engine.validation import available_bytes
+from intriguing_fast.errors import IntriguingFastError
 from intriguing_fast.kernels import resolve_backend
 
 
@@ -38,6 +43,8 @@ X0 = torch.zeros(3, 4, dtype=torch.float64)
     (dict(c2=1.0), ValueError, r"c2: expected a float in \(c1, 1\)"),
     (dict(box_first_step=1), TypeError, "box_first_step: expected a bool"),
     (dict(backend="cuda"), ValueError, "backend: expected one of"),
+    (dict(x0=X0.float(), lower=-1e300), ValueError, r"lower: -1e\+300 lies beyond the range of x0's dtype torch.float32"),
+    (dict(fun=3), TypeError, r"fun: expected a callable fun\(x, index\) -> \(f, grad\), got int"),
 ])
 def test_bad_arguments(kwargs, error, match):
     args = dict(fun=quad, x0=X0) | kwargs
@@ -65,10 +72,49 @@ def test_device_checks():
 
 
 def test_autograd_objective_checks_its_function():
-    with pytest.raises(ValueError, match=r"func: expected a tensor of shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"func: expected its output to be a tensor of shape \(3,\)"):
         minimize_lbfgsb(autograd_objective(lambda x, i: x.sum()), X0)
-    with pytest.raises(ValueError, match="func: its result does not depend on x"):
+    with pytest.raises(ValueError, match=r"func: its output \(shape \(3,\)\) does not depend on x"):
         minimize_lbfgsb(autograd_objective(lambda x, i: torch.zeros(x.shape[0], dtype=x.dtype)), X0)
+    weight = torch.ones(4, dtype=torch.float64, requires_grad=True)  # differentiable, but not in x
+    with pytest.raises(ValueError, match=r"func: its output \(shape \(3,\)\) does not depend on x"):
+        minimize_lbfgsb(autograd_objective(lambda x, i: (weight * weight).sum().expand(x.shape[0])), X0)
+    with pytest.raises(ValueError, match=r"func: expected its output to be a tensor of shape \(3,\).*got tuple"):
+        minimize_lbfgsb(autograd_objective(lambda x, i: ((x * x).sum(1), 2 * x)), X0)
+    with pytest.raises(TypeError, match="func: expected its output in x's dtype torch.float64, got torch.float32"):
+        minimize_lbfgsb(autograd_objective(lambda x, i: (x * x).sum(1).float()), X0)
+    with pytest.raises(TypeError, match="func: expected a callable"):
+        autograd_objective("x * x")
+
+
+def test_state_larger_than_memory_is_refused_before_allocation():
+    """history=10**12 would need ~200 TB: a clear error naming the options, not the OOM killer."""
+    assert available_bytes(torch.device("cpu")) > 0
+    for solve in (lambda: minimize_lbfgsb(quad, X0, history=10**12),
+                  lambda: BatchSolver(quad, X0, 0.0, 1.0, LBFGSBOptions(history=10**12))):
+        with pytest.raises(StateMemoryError, match=r"history: the solver state of 3 problems x 4 variables with "
+                           r"history=1000000000000 needs 1.92e\+05 GB, but .* GB is available on cpu: lower history, "
+                           r"or solve fewer problems at once \(the batch size, 3\), or keep the pairs in bfloat16"):
+            solve()
+    assert issubclass(StateMemoryError, MemoryError) and issubclass(StateMemoryError, IntriguingFastError)
+
+
+def test_state_check_counts_the_history_dtype(monkeypatch):
+    import intriguing_fast.engine.validation as validation
+
+    monkeypatch.setattr(validation, "available_bytes", lambda device: 3 * 4 * (2 * 100 * 2 + 8 * 8))
+    minimize_lbfgsb(quad, X0, history=100, history_dtype=torch.bfloat16, max_iter=1)  # fits exactly
+    with pytest.raises(StateMemoryError, match="with history=100 needs"):
+        minimize_lbfgsb(quad, X0, history=100)
+
+
+@pytest.mark.parametrize("option", ["--batch", "--dim", "--check"])
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_engine_command_line_refuses_sizes_below_one(option, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        engine_main([option, value])
+    assert exit_info.value.code == 2
+    assert f"error: {option}: expected an int >= 1, got {value}" in capsys.readouterr().err
 
 
 def test_autograd_objective_gives_each_row_its_gradient():

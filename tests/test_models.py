@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import intriguing_fast.models.cache as cache_module
+import intriguing_fast.storage as storage
 import intriguing_fast.models.trained as trained_module
 from intriguing_fast.data import MnistSplit
 from intriguing_fast.experiments.evaluation import error
@@ -23,6 +23,7 @@ from intriguing_fast.models import (
     Phase,
     checkpoint_key,
     get_spec,
+    load_checkpoint,
     load_or_train,
     save_checkpoint,
     train_model,
@@ -31,6 +32,8 @@ from intriguing_fast.models import (
     weight_decay_penalty,
 )
 from intriguing_fast.models.cache import checkpoint_path
+
+from faults import DAMAGES, damage_file
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -167,32 +170,42 @@ def test_cache_reuses_the_first_run(tmp_path, monkeypatch):
         trained_model("FC10(1e-2)", toy_mnist(100, seed=1), tmp_path, recipe=TINY, progress=False)
 
 
-def test_cache_key_mismatch_is_an_error(tmp_path):
+@pytest.mark.parametrize("damage", ("other key",) + DAMAGES)
+def test_damaged_checkpoint_is_moved_aside_and_retrained(tmp_path, damage):
     data = toy_mnist(100)
     spec = get_spec("FC10(1e-2)")
     key = checkpoint_key(spec, TINY, data)
     path = checkpoint_path(tmp_path, spec.name, key)
-    save_checkpoint(path, {**key, "model": "someone else"}, spec.build().state_dict(), {})
-    with pytest.raises(CheckpointKeyError, match=r"differs from the expected key in \['model'\]"):
+    if damage == "other key":
+        save_checkpoint(path, {**key, "model": "someone else"}, spec.build().state_dict(), {})
+        expected = r"differs from the expected key in \['model'\]"
+    else:
         trained_model(spec.name, data, tmp_path, recipe=TINY, progress=False)
+        expected = damage_file(path, damage)
+    with pytest.warns(RuntimeWarning, match=expected) as caught:
+        trained = load_or_train(spec.name, data, tmp_path, recipe=TINY, progress=False)
+    assert not trained.from_cache and str(path) in str(caught[0].message)
+    assert (tmp_path / (path.name + ".corrupt")).exists() and not (tmp_path / "PLANTED_PICKLE_RAN").exists()
+    assert load_or_train(spec.name, data, tmp_path, recipe=TINY, progress=False).from_cache
+    with pytest.raises(CheckpointKeyError, match="differs from the expected key"):
+        load_checkpoint(path, {**key, "model": "someone else"})
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointCorruptError, match="unreadable checkpoint"):
-        trained_model(spec.name, data, tmp_path, recipe=TINY, progress=False)
+        load_checkpoint(path, key)
 
 
 def test_interrupted_write_leaves_no_checkpoint(tmp_path, monkeypatch):
     data = toy_mnist(100)
-    real_save = torch.save
+    real_fsync = storage.os.fsync
 
-    def killed_mid_write(obj, handle):
-        handle.write(b"PK\x03\x04 half a zip")
+    def killed_mid_write(fd):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cache_module.torch, "save", killed_mid_write)
+    monkeypatch.setattr(storage.os, "fsync", killed_mid_write)  # the bytes are written, not yet renamed
     with pytest.raises(KeyboardInterrupt):
         trained_model("FC10(1e-2)", data, tmp_path, recipe=TINY, progress=False)
     assert list(tmp_path.iterdir()) == []
-    monkeypatch.setattr(cache_module.torch, "save", real_save)
+    monkeypatch.setattr(storage.os, "fsync", real_fsync)
     model = trained_model("FC10(1e-2)", data, tmp_path, recipe=TINY, progress=False)
     assert [p.suffix for p in tmp_path.iterdir()] == [".pt"]
     assert error_rate(model, data) < 0.5

@@ -12,6 +12,7 @@ from intriguing_fast.experiments.stats import Rate
 from intriguing_fast.experiments.store import StageStore
 from intriguing_fast.report import write_report
 from intriguing_fast.reproduce import main
+from intriguing_fast.storage import load_verified
 
 from mnist_files import write_mnist
 
@@ -22,7 +23,8 @@ TINY = Scale("tiny", train_images=12, test_images=12, minibatch_epochs=40, data_
 def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("reproduce")
     write_mnist(root / "mnist", n_train=600, n_test=120, learnable=True)
-    cfg = RunConfig(scale=TINY, out=root / "out", data_dir=root / "mnist", model_cache=root / "models", progress=False)
+    cfg = RunConfig(scale=TINY, out=root / "out", data_dir=root / "mnist", model_cache=root / "models", progress=False,
+                    verify_data=False)
     results = run(cfg)
     report = write_report(results, cfg.out)
     return cfg, results, report
@@ -53,7 +55,7 @@ def test_numbers_are_consistent(tiny_run):
     for table, models, where in (("table1", TABLE1, "train"), ("table3", TABLE3, "test")):
         for name in models:
             row = results[table][name]
-            stored = torch.load(store.path(f"attack/{name}/{where}"), weights_only=True)["value"]
+            stored = load_verified(store.path(f"attack/{name}/{where}"))["value"]
             success = stored["success"]
             assert row["attacked"] == success.numel() == len(row["distortions"])
             d = torch.tensor(row["distortions"], dtype=torch.float64)
@@ -91,7 +93,7 @@ def test_cli_runs_selected_stages(tiny_run, monkeypatch, capsys):
     cfg, _, _ = tiny_run
     monkeypatch.setitem(__import__("intriguing_fast.experiments.scales", fromlist=["SCALES"]).SCALES, "tiny", TINY)
     path = main(["--scale", "tiny", "--data-dir", str(cfg.data_dir), "--out", str(cfg.out / "cli"), "--only",
-                 "table3", "--model-cache", str(cfg.model_cache), "--no-progress"])
+                 "table3", "--model-cache", str(cfg.model_cache), "--no-progress", "--no-verify-mnist"])
     text = path.read_text()
     assert "## Table 3" in text and "## Table 1" not in text
     for only in ("table9", "", " , "):
@@ -118,3 +120,21 @@ def test_controls():
     assert (d[2:] <= 0.1 + 1e-6).all() and (d[2:] > 0.05).all()  # clipping can only lower it
     assert amp.min() >= 0 and amp.max() <= 1
     assert str(Rate(0, 10)) == "0.0% [0.0, 27.8]" and Rate(10, 10).interval[1] == pytest.approx(100.0)
+
+
+def test_fresh_offline_machine_gets_a_report_on_the_embedded_subset(tmp_path, monkeypatch):
+    """No MNIST anywhere and no network: command 1 still ends with a report, marked as on the subset."""
+    import intriguing_fast.data.download as download_module
+    import intriguing_fast.data.paths as paths_module
+
+    monkeypatch.delenv(paths_module.MNIST_DIR_ENV, raising=False)
+    monkeypatch.setenv("INTRIGUING_FAST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(paths_module, "_REPO_ROOT", tmp_path / "no-repo" / "checkout")
+    monkeypatch.setattr(download_module, "MIRRORS", ("http://127.0.0.1:9/",))
+    with pytest.warns(UserWarning, match="using the embedded MNIST subset"):
+        path = main(["--scale", "tiny", "--out", str(tmp_path / "out"), "--only", "table1", "--no-progress"])
+    text = path.read_text()
+    assert "Computed on the MNIST subset embedded in the package" in text
+    assert "## Table 1: models, errors and minimal distortion (on the embedded MNIST subset)" in text
+    stored = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert stored["meta"]["data_source"].startswith("embedded MNIST subset") and stored["meta"]["train_examples"] == 1200

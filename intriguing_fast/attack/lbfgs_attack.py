@@ -9,11 +9,12 @@ from tqdm.auto import tqdm
 
 from .chunk import attack_chunk
 from .memory import chunk_size
-from .objective import attack_mode, check_logits
+from .objective import attack_mode
 from .options import AttackOptions
 from .result import AttackResult
 from .targets import TARGET_MODES, all_other_targets, least_likely_targets, random_targets
-from .validation import check_bounds, check_inputs, check_labels, check_model
+from .validation import (check_bounds, check_c_init, check_clean_logits, check_forward, check_inputs, check_labels,
+                         check_logits, check_model, check_targets_differ)
 
 
 @dataclass(frozen=True)
@@ -49,22 +50,26 @@ class LBFGSAttack(AttackOptions):
                 than the label), "all" (every other class: B * (num_classes - 1) rows),
                 "least_likely", or "untargeted" (any class other than the label).
             labels: true labels [B], for "random", "all" and "untargeted"; default: the
-                model's predictions on inputs.
+                model's predictions on inputs. Given with a targets tensor, every target
+                must differ from its label.
             bounds: (lower, upper) floats or tensors broadcastable to one image.
             progress: show a progress bar; default: when there is more than one chunk.
         """
         model = check_model(model)
         inputs = check_inputs(inputs)
         lower, upper = check_bounds(bounds, inputs)
+        check_c_init(self.resolved()[2], inputs.dtype)
         with attack_mode(model):
             model_dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), inputs.dtype)
+            check_forward(model, inputs, model_dtype)
             chunk = self.batch_size or chunk_size(model, inputs[0].to(model_dtype), self.engine.history,
                                                   self.memory_budget)
             logits = _logits(model, inputs, model_dtype, chunk)
             num_classes = logits.shape[1]
-            labels = (logits.argmax(dim=1) if labels is None
-                      else check_labels(labels, "labels", inputs.shape[0], num_classes, inputs.device))
-            index, classes, targeted = _resolve_targets(targets, labels, logits, self.seed)
+            given = labels is not None
+            labels = (check_labels(labels, "labels", inputs.shape[0], num_classes, inputs.device) if given
+                      else logits.argmax(dim=1))
+            index, classes, targeted = _resolve_targets(targets, labels, given, logits, self.seed)
             N = index.shape[0]
             parts: list[AttackResult] = []
             succeeded, distortion_sum = 0, 0.0
@@ -106,12 +111,13 @@ def _logits(model: torch.nn.Module, inputs: torch.Tensor, model_dtype: torch.dty
         for start in range(0, inputs.shape[0], chunk):
             x = inputs[start:start + chunk]
             out.append(check_logits(model(x.to(model_dtype)), x.shape[0]).to(inputs.dtype))
-    return torch.cat(out)
+    return check_clean_logits(torch.cat(out))
 
 
-def _resolve_targets(targets: torch.Tensor | str, labels: torch.Tensor, logits: torch.Tensor,
+def _resolve_targets(targets: torch.Tensor | str, labels: torch.Tensor, labels_given: bool, logits: torch.Tensor,
                      seed: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """(image_index, classes, targeted): classes are the targets, or the labels if untargeted."""
+    """(image_index, classes, targeted): classes are the targets, or the labels if untargeted.
+    Explicit targets must differ from explicit labels (the predicted ones may already be a target)."""
     B, num_classes = logits.shape
     every = torch.arange(B, device=labels.device)
     if isinstance(targets, str):
@@ -124,4 +130,7 @@ def _resolve_targets(targets: torch.Tensor | str, labels: torch.Tensor, logits: 
         if targets == "random":
             return every, random_targets(labels, num_classes, seed), True
         return every, least_likely_targets(logits), True
-    return every, check_labels(targets, "targets", B, num_classes, labels.device), True
+    targets = check_labels(targets, "targets", B, num_classes, labels.device)
+    if labels_given:
+        check_targets_differ(targets, labels)
+    return every, targets, True

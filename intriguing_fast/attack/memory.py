@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from ..engine.validation import StateMemoryError, available_bytes
+
 
 def activation_bytes(model: torch.nn.Module, image: torch.Tensor) -> int:
     """Bytes of the outputs of every leaf module in one forward pass of one image."""
@@ -31,6 +33,12 @@ def chunk_size(model: torch.nn.Module, image: torch.Tensor, history: int, budget
     Per image: the engine's history (2 * history vectors) and ~24 more image-sized vectors
     (iterate, gradient, direction, trial point, bounds, best adversarial, ...), plus three
     copies of the model's activations (forward values, saved tensors, their gradients).
+    Refuses a history with which not even one image fits in the memory available.
     """
     per_image = image.numel() * image.element_size() * (2 * history + 24) + 3 * activation_bytes(model, image)
+    free = available_bytes(image.device)
+    if free is not None and per_image > free:
+        raise StateMemoryError(f"engine.history: one image with history={history} needs {per_image / 1e9:.3g} GB of "
+                               f"solver state and activations, but {free / 1e9:.3g} GB is available on "
+                               f"{image.device}: lower the history (attack_engine(history=...))")
     return max(1, budget // per_image)

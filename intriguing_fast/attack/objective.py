@@ -8,6 +8,8 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
+from .validation import check_logits
+
 
 @contextlib.contextmanager
 def attack_mode(model: torch.nn.Module) -> Iterator[None]:
@@ -48,13 +50,6 @@ def margin_and_loss(logits: torch.Tensor, classes: torch.Tensor, targeted: bool,
         shifted = (logits + kappa * onehot) / temperature
         loss = torch.logsumexp(shifted, dim=1) - torch.logsumexp(shifted.masked_fill(onehot, -float("inf")), dim=1)
     return success, loss
-
-
-def check_logits(logits: object, k: int) -> torch.Tensor:
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != k:
-        got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(f"model: expected logits of shape [{k}, num_classes] for {k} inputs, got {got}")
-    return logits
 
 
 class AttackObjective:

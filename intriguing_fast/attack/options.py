@@ -8,6 +8,11 @@ from numbers import Integral, Real
 from ..engine import LBFGSBOptions
 from .search import DEFAULT_STEPS, DEFAULT_TEMPERATURE, SEARCHES, default_c
 
+# Outside this range the loss means little in floating point: logits / T, the loss's gradient
+# and the first c (1 / T) grow as 1 / T and soon overflow float32 as T -> 0, and as T grows
+# CE(logits / T) flattens to log(num_classes), its gradient lost under rounding.
+TEMPERATURE_RANGE = (1e-3, 1e3)
+
 
 def attack_engine(max_iter: int = 100, **settings) -> LBFGSBOptions:
     """Engine settings for the solves of the c search: at most `max_iter` iterations and
@@ -26,14 +31,15 @@ class AttackOptions:
     Attributes:
         kappa: required margin of the target's logit over every other (untargeted: of some
             other logit over the label's); the loss is shifted by it too.
-        temperature: T in the loss (None: 0.1, or 1 with search="cleverhans"). T = 1 is the
-            paper's objective literally; dividing the logits by T keeps the arg-max (the
-            constraint) and, with T < 1, brings the minimiser at the critical c closer to the
-            exact minimal perturbation (docs/attack.md gives the measurement).
+        temperature: T in the loss, in [1e-3, 1e3] (TEMPERATURE_RANGE; None: 0.1, or 1 with
+            search="cleverhans"). T = 1 is the paper's objective literally; dividing the logits
+            by T keeps the arg-max (the constraint) and, with T < 1, brings the minimiser at the
+            critical c closer to the exact minimal perturbation (docs/attack.md gives the measurement).
         search: "ours" (start at c = 1 / T, x10 then log-bisection) or "cleverhans" (its
             convention: loss weight 1e-2 x10 then bisection) -- see attack/search.py.
         steps: engine solves per image in the c search (None: 8, cleverhans 9).
-        c_init: first c (None: 1 / T, cleverhans 100, i.e. loss weight 1e-2).
+        c_init: first c (None: 1 / T, cleverhans 100, i.e. loss weight 1e-2); checked against
+            the range of the images' dtype when the attack runs.
         warm_start: start each solve from the best adversarial so far (else the last
             minimiser) rather than from the input.
         seed: for targets="random".
@@ -57,10 +63,12 @@ class AttackOptions:
     def __post_init__(self) -> None:
         if not _real(self.kappa) or not 0 <= self.kappa < math.inf:
             raise ValueError(f"kappa: expected a finite float >= 0, got {self.kappa!r}")
-        for name in ("temperature", "c_init"):
-            value = getattr(self, name)
-            if value is not None and (not _real(value) or not 0 < value < math.inf):
-                raise ValueError(f"{name}: expected None or a finite float > 0, got {value!r}")
+        low, high = TEMPERATURE_RANGE
+        if self.temperature is not None and (not _real(self.temperature) or not low <= self.temperature <= high):
+            raise ValueError(f"temperature: expected None or a finite float in [{low:g}, {high:g}] (outside it logits / T "
+                             f"overflow or the loss goes flat), got {self.temperature!r}")
+        if self.c_init is not None and (not _real(self.c_init) or not 0 < self.c_init < math.inf):
+            raise ValueError(f"c_init: expected None or a finite float > 0, got {self.c_init!r}")
         if self.search not in SEARCHES:
             raise ValueError(f"search: expected one of {SEARCHES}, got {self.search!r}")
         for name in ("steps", "batch_size", "memory_budget"):

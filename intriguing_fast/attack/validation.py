@@ -17,6 +17,8 @@ def check_inputs(inputs: object) -> torch.Tensor:
         raise TypeError(f"inputs: expected a torch.Tensor [B, ...], got {type(inputs).__name__}")
     if inputs.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"inputs: expected dtype float32 or float64, got {inputs.dtype}")
+    if inputs.device.type not in ("cpu", "cuda"):
+        raise ValueError(f"inputs: expected a tensor on a CPU or CUDA device, got {inputs.device}")
     if inputs.dim() < 2 or inputs.shape[0] == 0 or inputs[0].numel() == 0:
         raise ValueError(f"inputs: expected a non-empty batch [B, ...] with B >= 1 (use x[None] for one image), "
                          f"got shape {tuple(inputs.shape)}")
@@ -66,3 +68,66 @@ def check_labels(labels: object, name: str, batch: int, num_classes: int, device
         raise ValueError(f"{name}: class indices must lie in [0, {num_classes - 1}] (the model has {num_classes} "
                          f"classes), got values in [{int(labels.min())}, {int(labels.max())}]")
     return labels.to(device=device, dtype=torch.long)
+
+
+def check_targets_differ(targets: torch.Tensor, labels: torch.Tensor) -> None:
+    """Explicit targets against explicit labels: a row whose target is its label would count as
+    a success of distortion 0."""
+    same = (targets == labels).nonzero().squeeze(1)
+    if same.numel():
+        more = f"... ({same.numel()} rows)" if same.numel() > 5 else ""
+        raise ValueError(f"targets: rows {same[:5].tolist()}{more} equal the image's label; a target must differ from "
+                         "the image's label (drop those rows, or pass targets='random')")
+
+
+def check_c_init(c_init: float, dtype: torch.dtype) -> None:
+    info = torch.finfo(dtype)
+    if not info.tiny <= c_init <= info.max:
+        raise ValueError(f"c_init: expected a float in [{info.tiny:.4g}, {info.max:.4g}], the range of the images' "
+                         f"dtype {dtype}, got {c_init!r}")
+
+
+def check_model_device(model: torch.nn.Module, inputs: torch.Tensor) -> None:
+    devices = {t.device for t in (*model.parameters(), *model.buffers())}
+    if devices and inputs.device not in devices:
+        raise ValueError(f"model: its parameters are on {', '.join(sorted(map(str, devices)))} but inputs on "
+                         f"{inputs.device}: move one of them (model.to(inputs.device))")
+
+
+def check_forward(model: torch.nn.Module, inputs: torch.Tensor, model_dtype: torch.dtype) -> None:
+    """The attack's first forward pass, on the first input: an error of the model's own on inputs
+    of this shape comes back as a ValueError that names the shape."""
+    check_model_device(model, inputs)
+    try:
+        with torch.no_grad():
+            model(inputs[:1].to(model_dtype))
+    except (MemoryError, torch.cuda.OutOfMemoryError):
+        raise
+    except Exception as exc:
+        hint = ("does it expect flattened images? then pass inputs.flatten(1) or put torch.nn.Flatten() first"
+                if inputs.dim() > 2 else "does it expect images [B, C, H, W]? then reshape inputs")
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"model: failed on inputs of shape {tuple(inputs.shape)} ({hint}; it runs in "
+                         f"{model_dtype}): {first}") from exc
+
+
+def check_logits(logits: object, k: int) -> torch.Tensor:
+    """The model's output on k inputs must be logits [k, num_classes] with num_classes >= 2."""
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != k:
+        got = f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(f"model: expected its output to be logits of shape [{k}, num_classes] for {k} inputs, "
+                         f"got {got}")
+    if logits.shape[1] < 2:
+        raise ValueError(f"model: expected logits [{k}, num_classes] with num_classes >= 2, got shape "
+                         f"{tuple(logits.shape)}: the attack needs a class other than the label (random targets "
+                         "need at least 2 classes)")
+    return logits
+
+
+def check_clean_logits(logits: torch.Tensor) -> torch.Tensor:
+    """The logits of the unperturbed inputs must be finite, or no success can be decided."""
+    bad = (~torch.isfinite(logits)).any(dim=1).nonzero().squeeze(1)
+    if bad.numel():
+        raise ValueError(f"model: gives NaN or inf logits on inputs {bad[:5].tolist()}"
+                         f"{'...' if bad.numel() > 5 else ''}")
+    return logits

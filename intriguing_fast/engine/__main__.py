@@ -7,7 +7,6 @@ import time
 
 import numpy as np
 import scipy.optimize
-import torch
 
 from ..kernels import native_available
 from .problems import softmax_attack
@@ -21,6 +20,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check", type=int, default=32, help="problems re-solved with scipy")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    for name in ("batch", "dim", "check"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name}: expected an int >= 1, got {getattr(args, name)}")
 
     problem = softmax_attack(args.batch, args.dim, c=0.05, seed=args.seed)
     print(f"{args.batch} problems: c||x - x_b||^2 + CE(Wx + w0, l_b) over [0,1]^{args.dim} (float64); "

@@ -9,7 +9,8 @@ import torch
 
 from ..kernels import BatchState, LBFGSBOptions, Status, resolve_backend, start_status
 from .result import LBFGSBResult
-from .validation import check_bound, check_bounds, check_fun_output, check_history_dtype, check_x0
+from .validation import (check_bound, check_bounds, check_fun, check_fun_output, check_history_dtype, check_memory,
+                         check_x0)
 
 Fun = Callable[[torch.Tensor, torch.Tensor], "tuple[torch.Tensor, torch.Tensor]"]
 
@@ -30,9 +31,10 @@ class BatchSolver:
                  options: LBFGSBOptions) -> None:
         if not isinstance(options, LBFGSBOptions):
             raise TypeError(f"options: expected an LBFGSBOptions, got {type(options).__name__}")
-        x0 = check_x0(x0)
+        fun, x0 = check_fun(fun), check_x0(x0)
         lower, upper = check_bounds(check_bound(lower, "lower", x0), check_bound(upper, "upper", x0))
         check_history_dtype(options.history_dtype, x0)
+        check_memory(x0, options.history, options.history_dtype)
         self.fun, self.opt = fun, options
         self.kernels = resolve_backend(options.backend, x0.device)
         x = torch.clamp(x0, lower, upper).contiguous()

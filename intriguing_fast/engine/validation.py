@@ -2,11 +2,28 @@
 from __future__ import annotations
 
 import math
+import os
 from numbers import Real
+from typing import Callable
 
 import torch
 
+from ..errors import IntriguingFastError
+
 FLOAT_DTYPES = (torch.float32, torch.float64)
+# [B, n] tensors of x's dtype a solve holds besides its history: x, g and fun's g, d, x_trial,
+# lower, upper, and one spare for the caller's x0 and fun's temporaries.
+STATE_VECTORS = 8
+
+
+class StateMemoryError(IntriguingFastError, MemoryError):
+    """The solver's state would not fit in the memory available on its device."""
+
+
+def check_fun(fun: object) -> Callable:
+    if not callable(fun):
+        raise TypeError(f"fun: expected a callable fun(x, index) -> (f, grad), got {type(fun).__name__}")
+    return fun
 
 
 def check_x0(x0: torch.Tensor) -> torch.Tensor:
@@ -32,6 +49,9 @@ def check_bound(bound: float | torch.Tensor, name: str, x0: torch.Tensor) -> tor
     if isinstance(bound, Real) and not isinstance(bound, bool):
         if math.isnan(bound):
             raise ValueError(f"{name}: is NaN")
+        if math.isfinite(bound) and abs(bound) > torch.finfo(x0.dtype).max:
+            raise ValueError(f"{name}: {bound!r} lies beyond the range of x0's dtype {x0.dtype} "
+                             f"(max {torch.finfo(x0.dtype).max:.4g}); use +-inf for no bound")
         return torch.full_like(x0[:1], float(bound))
     if not isinstance(bound, torch.Tensor):
         raise TypeError(f"{name}: expected a float or a torch.Tensor, got {type(bound).__name__}")
@@ -81,3 +101,39 @@ def check_fun_output(out: object, x: torch.Tensor) -> tuple[torch.Tensor, torch.
         if value.device != x.device:
             raise ValueError(f"fun: returned {name} on {value.device}, expected {x.device} like x0")
     return f.detach(), g.detach().contiguous()
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Bytes that new tensors on `device` can take: the kernel's MemAvailable on the CPU (else its
+    free pages), the driver's free memory plus torch's cached blocks on CUDA; None if unknown."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(x0: torch.Tensor, history: int, history_dtype: torch.dtype | None) -> None:
+    """Refuse, before allocating it, a solver state larger than the memory available: 2 history
+    curvature vectors per problem in history_dtype and STATE_VECTORS in x0's dtype."""
+    B, n = x0.shape
+    pair_bytes = torch.finfo(history_dtype or x0.dtype).bits // 8
+    need = B * n * (2 * history * pair_bytes + STATE_VECTORS * x0.element_size())
+    free = available_bytes(x0.device)
+    if free is None or need <= free:
+        return
+    bf16 = "" if history_dtype == torch.bfloat16 else ", or keep the pairs in bfloat16 (history_dtype=torch.bfloat16)"
+    raise StateMemoryError(f"history: the solver state of {B} problems x {n} variables with history={history} "
+                           f"needs {need / 1e9:.3g} GB, but {free / 1e9:.3g} GB is available on {x0.device}: "
+                           f"lower history, or solve fewer problems at once (the batch size, {B}){bf16}")

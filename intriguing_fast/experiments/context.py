@@ -30,6 +30,7 @@ class RunConfig:
     model_cache: Path | None = None
     progress: bool = True
     engine: LBFGSBOptions | None = None  # the attack's engine settings; None: attack_engine(scale.attack_max_iter)
+    verify_data: bool = True  # False: use MNIST files that differ from the published ones (the report says so)
 
 
 @dataclass
@@ -72,8 +73,8 @@ class Run:
     @cached_property
     def splits(self) -> dict[str, MnistSplit]:
         """train, test, and the paper's halves P1 and P2 of train (seeded by the run's seed)."""
-        train = load_mnist("train", self.cfg.data_dir)
-        test = load_mnist("test", self.cfg.data_dir)
+        train = load_mnist("train", self.cfg.data_dir, verify=self.cfg.verify_data)
+        test = load_mnist("test", self.cfg.data_dir, verify=self.cfg.verify_data)
         subset = self.cfg.scale.data_subset
         if subset is not None:
             train = train.subset(range(min(len(train), subset)))

@@ -27,4 +27,5 @@ class Scale:
 SCALES = {
     "quick": Scale("quick", train_images=1000, test_images=1000, minibatch_epochs=20),
     "paper": Scale("paper", train_images=None, test_images=None, minibatch_epochs=None),
+    "tiny": Scale("tiny", train_images=20, test_images=20, minibatch_epochs=30, data_subset=1200, attack_max_iter=40),
 }

@@ -1,5 +1,6 @@
 """Cached, resumable stages: each value stored under OUT/stages with the key it was computed
-for, written atomically, so a killed run restarts where it stopped."""
+for, written atomically with its digest, so a killed run restarts where it stopped and a
+damaged file is moved aside and recomputed, never loaded."""
 from __future__ import annotations
 
 import time
@@ -7,9 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-import torch
-
-from ..storage import atomic_torch_save, json_digest
+from ..errors import CorruptFileError
+from ..storage import json_digest, load_verified, quarantine, save_verified
 
 T = TypeVar("T")
 
@@ -27,7 +27,8 @@ class StageStore:
     """Stores each stage's value under `root`, keyed by what the stage depends on.
 
     A stage whose stored key matches is loaded instead of recomputed; a different key
-    (other weights, images, options, scale or seed) recomputes it and replaces the old value.
+    (other weights, images, options, scale or seed) recomputes it and replaces the old value;
+    a damaged file (truncated, altered, foreign) is moved aside with a warning and recomputed.
     """
 
     root: Path
@@ -44,15 +45,28 @@ class StageStore:
     def run(self, name: str, key: Any, compute: Callable[[], T]) -> T:
         path = self.path(name)
         digest = json_digest(key)
-        if path.exists():
-            stored = torch.load(path, weights_only=True)
-            if stored.get("key") == digest:
-                self.records.append(StageRecord(name, stored["wall_s"], True, stored["finished_at"]))
-                return stored["value"]
+        stored = self._load(path)
+        if stored is not None and stored["key"] == digest:
+            self.records.append(StageRecord(name, stored["wall_s"], True, stored["finished_at"]))
+            return stored["value"]
         start = time.perf_counter()
         value = compute()
         wall = time.perf_counter() - start
         finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        atomic_torch_save({"key": digest, "value": value, "wall_s": wall, "finished_at": finished}, path)
+        save_verified({"key": digest, "value": value, "wall_s": wall, "finished_at": finished}, path)
         self.records.append(StageRecord(name, wall, False, finished))
         return value
+
+    @staticmethod
+    def _load(path: Path) -> dict | None:
+        """The stored record at `path`; None when there is none or it was damaged (moved aside)."""
+        if not path.exists():
+            return None
+        try:
+            stored = load_verified(path)
+            if not isinstance(stored, dict) or not {"key", "value", "wall_s", "finished_at"} <= stored.keys():
+                raise CorruptFileError(path, "not a stage record")
+        except CorruptFileError as exc:
+            quarantine(path, exc)
+            return None
+        return stored

@@ -1,9 +1,10 @@
 """Checkpoint cache: trained weights stored under a key (model, recipe, data fingerprint).
 
 Files are written to a temporary name and renamed into place (atomic on POSIX), so a killed
-run never leaves a half-written checkpoint under the final name. A checkpoint whose stored key
-differs from the expected one raises :class:`CheckpointKeyError` instead of being silently
-replaced: the caller decides whether to delete it and retrain.
+run never leaves a half-written checkpoint under the final name, and carry the SHA-256 of their
+bytes, so a damaged one is never loaded (:class:`CheckpointCorruptError`). A checkpoint whose
+stored key differs from the expected one raises :class:`CheckpointKeyError` instead of being
+silently used; `load_or_train` moves either aside and retrains.
 """
 from __future__ import annotations
 
@@ -14,17 +15,18 @@ from typing import Any
 
 import torch
 
-from ..storage import atomic_torch_save, json_digest
+from ..errors import CorruptFileError
+from ..storage import json_digest, load_verified, save_verified
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: verified files (storage.save_verified)
 
 
-class CheckpointKeyError(RuntimeError):
+class CheckpointKeyError(CorruptFileError):
     """A checkpoint file exists but was trained for a different model, recipe or data."""
 
 
-class CheckpointCorruptError(RuntimeError):
-    """A checkpoint file exists but cannot be read."""
+class CheckpointCorruptError(CorruptFileError):
+    """A checkpoint file exists but cannot be read, or fails its digest."""
 
 
 def checkpoint_path(cache_dir: Path, name: str, key: Mapping[str, Any]) -> Path:
@@ -35,20 +37,20 @@ def checkpoint_path(cache_dir: Path, name: str, key: Mapping[str, Any]) -> Path:
 
 def save_checkpoint(path: Path, key: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor], info: Mapping[str, Any]) -> None:
     """Atomically write ``state_dict`` with its ``key`` and free-form ``info`` (e.g. timings)."""
-    atomic_torch_save({"format": CACHE_FORMAT, "key": dict(key), "info": dict(info), "state_dict": dict(state_dict)},
-                      Path(path))
+    save_verified({"format": CACHE_FORMAT, "key": dict(key), "info": dict(info), "state_dict": dict(state_dict)},
+                  Path(path))
 
 
 def load_checkpoint(path: Path, key: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The state dict and info stored at ``path``, after checking its key equals ``key``."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for damaged archives
-        raise CheckpointCorruptError(f"{path}: unreadable checkpoint ({exc}); delete it to retrain") from exc
-    if not isinstance(payload, dict) or payload.get("format") != CACHE_FORMAT:
-        raise CheckpointCorruptError(f"{path}: not a checkpoint of format {CACHE_FORMAT}; delete it to retrain")
+        payload = load_verified(path)
+    except CorruptFileError as exc:
+        raise CheckpointCorruptError(path, f"unreadable checkpoint: {exc.reason}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != CACHE_FORMAT or not isinstance(payload.get("key"), dict):
+        raise CheckpointCorruptError(path, f"not a checkpoint of format {CACHE_FORMAT}")
     stored = payload["key"]
     if stored != dict(key):
         differ = sorted(k for k in set(stored) | set(key) if stored.get(k) != key.get(k))
-        raise CheckpointKeyError(f"{path}: checkpoint key differs from the expected key in {differ}; delete it to retrain")
+        raise CheckpointKeyError(path, f"checkpoint key differs from the expected key in {differ}")
     return payload["state_dict"], payload["info"]

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from ..data import MnistSplit, p1_p2_split
-from ..storage import cache_root, state_dict_digest
+from ..errors import CorruptFileError
+from ..storage import cache_root, quarantine, state_dict_digest
 from .cache import CACHE_FORMAT, checkpoint_path, load_checkpoint, save_checkpoint
 from .recipes import Recipe
 from .training import train_model
@@ -63,18 +64,23 @@ def load_or_train(
     ``train`` is the training split (full MNIST or any subset for small-scale runs); ``recipe``
     overrides the registered one (e.g. ``spec.recipe.capped(1)``). Both, and the data's
     fingerprint, are in the cache key, so scaled-down runs never collide with full ones.
-    ``cache_dir`` defaults to ``<cache root>/models``. A cached file with a different key raises
-    :class:`~intriguing_fast.models.cache.CheckpointKeyError`.
+    ``cache_dir`` defaults to ``<cache root>/models``. A cached file that is damaged or holds
+    another key is moved aside (``NAME.corrupt``, with a warning naming it) and the model retrained.
     """
     spec = get_spec(name)
     recipe = recipe or spec.recipe
     key = checkpoint_key(spec, recipe, training_data(spec, train, split_seed))
     path = checkpoint_path(Path(cache_dir) if cache_dir is not None else cache_root() / "models", spec.name, key)
     if path.exists():
-        state, info = load_checkpoint(path, key)
-        model = _build(spec)
-        model.load_state_dict(state)
-        return TrainedModel(model.eval(), True, path, state_dict_digest(state), info.get("train_seconds", float("nan")))
+        try:
+            state, info = load_checkpoint(path, key)
+            model = _build(spec)
+            model.load_state_dict(state)
+            return TrainedModel(model.eval(), True, path, state_dict_digest(state), info.get("train_seconds", float("nan")))
+        except CorruptFileError as exc:
+            quarantine(path, exc)
+        except RuntimeError as exc:  # load_state_dict: names or shapes that do not fit the architecture
+            quarantine(path, CorruptFileError(path, f"weights do not fit {spec.name}: {str(exc).splitlines()[0]}"))
     start = time.perf_counter()
     model = train_model(spec.build, training_data(spec, train, split_seed), recipe, name=spec.name, progress=progress)
     seconds = time.perf_counter() - start

@@ -1,0 +1,161 @@
+"""The files of a chunked bulk attack (`python -m intriguing_fast.bulk_attack`): its verified
+chunks, each checked against the rows it must cover, the merged output with its digest, the
+weights-only reading of user files, and the lock that keeps a second run off the same output."""
+from __future__ import annotations
+
+import fcntl
+import os
+import pickle
+import time
+import warnings
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+
+from ..errors import CorruptFileError, InputChangedError, IntriguingFastError
+from ..storage import json_digest, load_verified, quarantine, tensor_digest
+
+SAVED_FIELDS = ("adversarial", "l2", "distortion", "success", "already_adversarial", "c", "nit", "nfev",
+                "predicted", "targets", "labels", "image_index")
+# What a resumed run must share with the saved work, in the order a difference is reported.
+CONFIG_KEYS = {"version": "intriguing_fast version", "model": "model weights", "images": "images",
+               "labels": "labels", "args": "arguments", "attack": "attack options"}
+
+
+def saved_chunk(path: Path, index: torch.Tensor, images: torch.Tensor) -> dict | None:
+    """The chunk at ``path`` if it is there and sound: digest, fields, rows = ``index`` (the
+    data-set index of each row), adversarials shaped like ``images``. A damaged one is moved
+    aside (NAME.corrupt, with a warning naming it) so that the caller recomputes it."""
+    if not path.exists():
+        return None
+    try:
+        part = load_verified(path)
+        if not isinstance(part, dict) or not all(isinstance(part.get(n), torch.Tensor) for n in SAVED_FIELDS):
+            raise CorruptFileError(path, f"not a chunk (expected tensors {', '.join(SAVED_FIELDS)})")
+        rows = {part[n].shape[0] if part[n].dim() else -1 for n in SAVED_FIELDS}
+        if rows != {index.shape[0]}:
+            raise CorruptFileError(path, f"has {sorted(rows)} rows, expected {index.shape[0]}")
+        adversarial, saved_index = part["adversarial"], part["image_index"]
+        if (adversarial.shape[1:] != images.shape[1:] or adversarial.dtype != images.dtype
+                or saved_index.dtype != index.dtype or not torch.equal(saved_index, index)):
+            raise CorruptFileError(path, f"does not hold the rows of images {int(index[0])}..{int(index[-1])}")
+        return part
+    except CorruptFileError as exc:
+        quarantine(path, exc)
+        return None
+
+
+def merge_chunks(parts: list[dict], config: dict) -> dict:
+    """The output: each field's chunks joined, the config, and the SHA-256 over both."""
+    result: dict[str, Any] = {name: torch.cat([p[name] for p in parts]) for name in SAVED_FIELDS}
+    result["config"] = config
+    result["sha256"] = result_digest(result)
+    return result
+
+
+def check_result(path: Path, result: Any) -> dict:
+    """``result`` (read from ``path``) if it is an output of `merge_chunks` that matches its digest."""
+    if not (isinstance(result, dict) and all(isinstance(result.get(n), torch.Tensor) for n in SAVED_FIELDS)
+            and isinstance(result.get("config"), dict) and isinstance(result.get("sha256"), str)):
+        raise CorruptFileError(path, "not a bulk_attack output (tensors, config and sha256)")
+    if result["sha256"] != result_digest(result):
+        raise CorruptFileError(path, "content does not match its stored SHA-256 (altered)")
+    return result
+
+
+def result_digest(result: dict) -> str:
+    return json_digest([tensor_digest(*(result[n] for n in SAVED_FIELDS)), json_digest(result["config"])])
+
+
+def load_weights_only(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers, never any other
+    object; whatever else the file is raises :class:`CorruptFileError` naming it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the error says enough
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CorruptFileError(path, "refused: not a torch file of tensors and plain containers only "
+                                     "(nothing else is ever unpickled)") from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        raise CorruptFileError(path, f"unreadable ({type(exc).__name__}: {one_line(exc)})") from None
+
+
+def is_torchscript(path: Path) -> bool:
+    """A zip with TorchScript's constants.pkl or code/ (the zips of torch.save have neither)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(n.endswith("/constants.pkl") or "/code/" in n for n in archive.namelist())
+    except zipfile.BadZipFile:
+        return False
+
+
+def changed_inputs(where: Path, old: Any, new: dict) -> InputChangedError:
+    """The error for saved work at ``where`` made with config ``old``, not ``new``: the first
+    input of CONFIG_KEYS that differs, on one line."""
+    old = old if isinstance(old, dict) else {}
+    key = next((k for k in CONFIG_KEYS if old.get(k) != new[k]), None)
+    if key is None:
+        return InputChangedError(f"{where}: made with another config; rerun with --overwrite to discard it")
+    if key == "args":
+        previous = old.get("args") if isinstance(old.get("args"), dict) else {}
+        detail = ", ".join(f"--{k.replace('_', '-')} {previous.get(k)!r} -> {v!r}"
+                           for k, v in new["args"].items() if previous.get(k) != v)
+    elif key in ("model", "images", "labels"):
+        detail = f"sha256 {str(old.get(key))[:12]} -> {new[key][:12]}"
+    else:
+        detail = f"{old.get(key)!r} -> {new[key]!r}"
+    return InputChangedError(f"{where}: made with other inputs: the {CONFIG_KEYS[key]} changed ({detail}); "
+                             "rerun with --overwrite to discard it and start again, or use another --out")
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one short line."""
+    return " ".join(str(exc).split())[:160]
+
+
+@contextmanager
+def exclusive_lock(lock: Path) -> Iterator[None]:
+    """Hold ``lock`` (flock, our pid written in it) until the block ends, then remove it; while
+    another process holds it, refuse at once with one line naming that process."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        handle = open(lock, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(handle)
+            handle.close()
+            raise IntriguingFastError(f"another run holds {lock} (pid {holder})") from None
+        if _same_file(lock, handle.fileno()):
+            break  # else a finishing run removed the file just locked: lock the new one
+        handle.close()
+    try:
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        handle.close()
+
+
+def _holder(handle: IO[str]) -> str:
+    """The pid the holder writes right after it takes the lock (waiting a moment for it)."""
+    for _ in range(100):
+        handle.seek(0)
+        if pid := handle.read().strip():
+            return pid
+        time.sleep(0.01)
+    return "unknown"
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
