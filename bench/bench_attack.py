@@ -20,6 +20,7 @@ import torch
 from intriguing_fast.attack import lbfgs_attack, random_targets
 from intriguing_fast.attack.scipy_baselines import scipy_flat_batch, scipy_per_image
 from intriguing_fast.data import load_mnist
+from sections import write_section
 from subjects import quick_mlp
 
 HEADING = "## L-BFGS attack (bench/bench_attack.py)"
@@ -76,17 +77,6 @@ def run(args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace this benchmark's section of the file (from its heading to the next "## "), or append it."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = old.find(HEADING)
-    if start < 0:
-        path.write_text(old.rstrip("\n") + "\n\n" + text)
-        return
-    end = old.find("\n## ", start + len(HEADING))
-    path.write_text(old[:start] + text + (old[end + 1:] if end >= 0 else ""))
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--count", type=int, default=1000)
@@ -101,7 +91,7 @@ def main() -> None:
     text = run(args)
     print(text)
     if args.write:
-        write_section(Path(args.write), text)
+        write_section(Path(args.write), HEADING, text)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,10 @@
 """intriguing_fast: batched minimal adversarial examples (Szegedy et al., ICLR 2014)."""
-from ._version import __version__
-from .attack import (
+from .threads import bound_spinning, set_threads
+
+bound_spinning()  # before anything below imports torch: OpenMP reads it once, when it starts
+
+from ._version import __version__  # noqa: E402
+from .attack import (  # noqa: E402
     AttackResult,
     LBFGSAttack,
     all_other_targets,
@@ -9,9 +13,10 @@ from .attack import (
     least_likely_targets,
     random_targets,
 )
-from .engine import LBFGSBOptions, LBFGSBResult, Status, autograd_objective, minimize_lbfgsb
+from .engine import LBFGSBOptions, LBFGSBResult, Status, autograd_objective, minimize_lbfgsb  # noqa: E402
 
 __all__ = [
+    "set_threads",
     "minimize_lbfgsb",
     "autograd_objective",
     "LBFGSBOptions",

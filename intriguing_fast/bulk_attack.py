@@ -3,11 +3,13 @@
     python -m intriguing_fast.bulk_attack --model FC100-100-10 --data mnist:test --count 10000 \\
         --targets random --out adversarials.pt
 
-`--model` names a zoo model; `--model-file` reads a state dict or a TorchScript archive (no
-file is ever unpickled beyond tensors and plain containers). Each finished chunk is saved with
-its SHA-256 under OUT.parts/ and reused by a rerun with the same inputs (arguments, digests of
-the model, images and labels, attack options, version: OUT.parts/config.json; other inputs are
-refused unless --overwrite); a damaged chunk is moved aside (NAME.corrupt) and recomputed. The
+`--model` names a zoo model (from the checkpoint cache, or trained first with the recipe of
+--scale as `python -m intriguing_fast.reproduce` trains it, after a note saying so);
+`--model-file` reads a state dict or a TorchScript archive (no file is ever unpickled beyond
+tensors and plain containers). Each finished chunk is saved with its SHA-256 under
+OUT.parts/ and reused by a rerun with the same inputs (arguments, digests of the model,
+images and labels, attack options, version: OUT.parts/config.json; other inputs are refused
+unless --overwrite); a damaged chunk is moved aside (NAME.corrupt) and recomputed. The
 chunks are merged into OUT, a dict of tensors, "config" and "sha256" that plain
 ``torch.load(OUT, weights_only=True)`` reads; ``load_adversarials(OUT)`` also checks the
 digest. Rerunning a finished command recomputes nothing; OUT.lock keeps a second run off the
@@ -19,6 +21,7 @@ import argparse
 import glob
 import json
 import shutil
+import sys
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -28,37 +31,63 @@ from tqdm.auto import tqdm
 
 from ._version import __version__
 from .attack import AttackResult, LBFGSAttack
-from .attack.bulk_files import (SAVED_FIELDS, changed_inputs, check_result, exclusive_lock, is_torchscript,
-                                load_weights_only, merge_chunks, one_line, saved_chunk)
+from .attack.bulk_files import (SAVED_FIELDS, exclusive_lock, finished_output, is_torchscript, load_adversarials,
+                                load_weights_only, merge_chunks, one_line, prepare_parts, saved_chunk, summary)
 from .attack.search import SEARCHES
 from .attack.targets import TARGET_MODES
 from .attack.validation import check_bounds, check_inputs, check_labels
-from .cli import (add_data_options, add_debug_option, add_engine_options, engine_options, expected_errors,
-                  non_negative_int, positive_int)
+from .cli import (add_data_options, add_debug_option, add_engine_options, add_progress_option, add_threads_option,
+                  command_parser, engine_options, expected_errors, non_negative_int, parse_command, positive_int)
 from .data import SPLITS, load_mnist
 from .errors import CorruptFileError
-from .models import MODEL_ZOO, get_spec, trained_model
-from .storage import atomic_torch_save, atomic_write_bytes, json_digest, save_verified, state_dict_digest, tensor_digest
+from .experiments import SCALES
+from .models import MODEL_ZOO, Recipe, checkpoint_key, get_spec, load_or_train, training_data
+from .models.cache import checkpoint_path
+from .storage import atomic_torch_save, cache_root, json_digest, save_verified, state_dict_digest, tensor_digest
+
+__all__ = ["load_adversarials", "main"]
 
 PROG = "python -m intriguing_fast.bulk_attack"
-
-
-def load_adversarials(path: str | Path) -> dict:
-    """A bulk run's output, read with ``weights_only=True`` and checked against its stored
-    SHA-256; :class:`CorruptFileError` naming the file if it is damaged or not such an output."""
-    return check_result(Path(path), load_weights_only(Path(path)))
+BULK_SCALES = ("quick", "paper")  # the recipes of `reproduce --scale` whose training data is all of MNIST train
+# Arguments that change how a run goes, not what it computes (the data's digests stand for
+# --data-dir): left out of the config that saved work must match.
+RUN_ONLY = ("out", "overwrite", "debug", "threads", "progress", "data_dir")
 
 
 def load_model(args: argparse.Namespace) -> torch.nn.Module:
-    """--model: a zoo name (from the checkpoint cache, trained on first use); --model-file: a file."""
+    """--model: a zoo name (from the checkpoint cache, trained first if need be); --model-file: a file."""
     if args.model is None:
         return load_model_file(Path(args.model_file), args.arch)
     if args.arch is not None:
         raise ValueError("--arch names the architecture of a --model-file state dict, not of a --model")
     if args.model not in MODEL_ZOO:
-        raise ValueError(f"--model: {args.model!r} is not a model-zoo name {sorted(MODEL_ZOO)}; "
+        raise ValueError(f"--model: {args.model!r} is not a model-zoo name ({', '.join(sorted(MODEL_ZOO))}); "
                          "pass a checkpoint with --model-file")
-    return trained_model(args.model, load_mnist("train", args.data_dir, verify=args.verify_mnist))
+    return load_zoo_model(args.model, args)
+
+
+def load_zoo_model(name: str, args: argparse.Namespace) -> torch.nn.Module:
+    """The zoo model trained on MNIST train with the recipe of --scale, keyed like `reproduce`'s
+    (model, recipe, data), so that either finds the other's checkpoint; a model not cached yet
+    is trained after a note on stderr naming it, its recipe, data and the checkpoint path."""
+    spec = get_spec(name)
+    recipe = SCALES[args.scale].recipe(spec.recipe)
+    train = load_mnist("train", args.data_dir, verify=args.verify_mnist)
+    data = training_data(spec, train)
+    path = checkpoint_path(cache_root() / "models", name, checkpoint_key(spec, recipe, data))
+    if not path.exists():
+        print(f"training {name} on {len(data):,} MNIST training images (recipe of --scale {args.scale}: "
+              f"{_describe(recipe, len(data))}); cached for next time in {path}", file=sys.stderr, flush=True)
+    return load_or_train(name, train, recipe=recipe, split_seed=0, progress=args.progress).model
+
+
+def _describe(recipe: Recipe, examples: int) -> str:
+    """A recipe's phases and a rough duration, e.g. "sgd 60 epochs, batch 64; minutes on a CPU"."""
+    phases = [p for p in (recipe.pretrain, recipe.train) if p is not None]
+    steps = ", then ".join(f"L-BFGS up to {p.epochs} iterations" if p.optimizer == "lbfgs"
+                           else f"{p.optimizer} {p.epochs_for(examples)} epochs, batch {p.batch_size}" for p in phases)
+    minibatch = any(p.optimizer != "lbfgs" for p in phases)
+    return f"{steps}; {'minutes' if minibatch else 'a minute or less'} on a CPU"
 
 
 def load_model_file(path: Path, arch: str | None) -> torch.nn.Module:
@@ -106,33 +135,52 @@ def load_data(spec: str, data_dir: Path | None, verify: bool = True) -> tuple[to
     return images, labels
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    p = command_parser(PROG, "\n\n".join(__doc__.split("\n\n")[:2]))
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--model", help=f"a model-zoo name, e.g. FC100-100-10 (one of {sorted(MODEL_ZOO)})")
-    which.add_argument("--model-file", help="a state dict (with --arch, or an 'arch' entry) or a TorchScript archive")
-    p.add_argument("--arch", help="zoo architecture of a --model-file state dict, e.g. FC100-100-10")
-    p.add_argument("--data", default="mnist:test", help="mnist:train, mnist:test, mnist:P1, mnist:P2 or file:PATH")
+    which.add_argument("--model", metavar="NAME", help=f"a model-zoo name: {', '.join(sorted(MODEL_ZOO))}")
+    which.add_argument("--model-file", metavar="PATH",
+                       help="a state dict (with --arch, or an 'arch' entry) or a TorchScript archive")
+    p.add_argument("--arch", help="zoo architecture of a --model-file state dict, e.g. FC100-100-10 (default: the "
+                                  "file's 'arch' entry)")
+    p.add_argument("--scale", choices=BULK_SCALES, default="paper",
+                   help="the recipe of --model, picked as `python -m intriguing_fast.reproduce --scale` picks it "
+                        "(so a model it trained is reused): paper, the registered recipe; quick, its minibatch "
+                        "phases shortened")
+    p.add_argument("--data", default="mnist:test", metavar="SPEC",
+                   help="mnist:train, mnist:test, mnist:P1, mnist:P2 or file:PATH (a dict of tensors 'images', "
+                        "'labels')")
     add_data_options(p)
     p.add_argument("--start", type=non_negative_int, default=0, help="first image of the data set")
     p.add_argument("--count", type=positive_int, help="number of images (default: all from --start)")
-    p.add_argument("--targets", default="random", choices=TARGET_MODES)
-    p.add_argument("--out", required=True, help="output file (.pt); chunks go to OUT.parts/")
+    p.add_argument("--targets", default="random", choices=TARGET_MODES,
+                   help="random: a seeded class other than the label; all: every other class (a row each); "
+                        "least_likely: the model's least likely class; untargeted: any class but the label")
+    p.add_argument("--out", required=True, help="output file (.pt); chunks go to OUT.parts/ (required)")
     p.add_argument("--overwrite", action="store_true", help="discard the saved work of other inputs and start again")
-    p.add_argument("--chunk-size", type=positive_int, default=1000, help="images per saved chunk")
-    p.add_argument("--seed", type=int, default=0, help="seed of --targets random")
-    p.add_argument("--kappa", type=float, default=0.0)
-    p.add_argument("--temperature", type=float)
-    p.add_argument("--search", default="ours", choices=SEARCHES)
-    p.add_argument("--steps", type=positive_int)
+    p.add_argument("--chunk-size", type=positive_int, default=1000, metavar="N",
+                   help="images per saved chunk (what a rerun resumes from)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --targets random (with each image's index)")
+    p.add_argument("--kappa", type=float, default=0.0,
+                   help="confidence: margin of the target's logit over every other (untargeted: of another logit "
+                        "over the label's)")
+    p.add_argument("--temperature", type=float,
+                   help="T of the loss CE(logits / T), in [1e-3, 1e3] (default: the search's: ours 0.1, "
+                        "cleverhans 1)")
+    p.add_argument("--search", default="ours", choices=SEARCHES,
+                   help="c search: ours (c = 1/T, x10 then log-bisection) or cleverhans (its convention)")
+    p.add_argument("--steps", type=positive_int, metavar="N",
+                   help="engine solves per image in the c search (default: the search's: ours 8, cleverhans 9)")
     add_engine_options(p)
     p.add_argument("--flatten", action="store_true", help="feed the model flat [N, 784] images")
+    add_progress_option(p)
+    add_threads_option(p)
     add_debug_option(p)
-    return p.parse_args(argv)
+    return p
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+    args = parse_command(build_parser(), argv)
     with expected_errors(PROG, args.debug):
         run(args)
 
@@ -151,17 +199,17 @@ def run(args: argparse.Namespace) -> None:
     with exclusive_lock(out.with_name(out.name + ".lock")):
         for tmp in out.parent.glob(f".{glob.escape(out.name)}.*.part"):  # a run killed while writing OUT left it
             tmp.unlink()
-        done = _finished(out, config, args.overwrite)
+        done = finished_output(out, config, args.overwrite)
         if done is not None:
             shutil.rmtree(parts_dir, ignore_errors=True)  # left by a run killed right after writing OUT
-            print(f"{out}: already complete ({_summary(done)}); nothing recomputed")
+            print(f"{out}: already complete ({summary(done)}); nothing recomputed")
             return
-        _prepare_parts(parts_dir, config, args.overwrite)
+        prepare_parts(parts_dir, config, args.overwrite)
         parts = _compute(attack, model, images, labels, args, parts_dir, num_classes)
         result = merge_chunks(parts, config)
         atomic_torch_save(result, out)
         shutil.rmtree(parts_dir)
-    print(f"{out}: {_summary(result)}")
+    print(f"{out}: {summary(result)}")
 
 
 def _select(images: torch.Tensor, labels: torch.Tensor, args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
@@ -199,41 +247,10 @@ def _config(args: argparse.Namespace, model: torch.nn.Module, images: torch.Tens
     weights = state_dict_digest(model.state_dict())
     if isinstance(model, torch.jit.ScriptModule):
         weights = json_digest([weights, [getattr(m, "code", "") for m in model.modules()]])
-    arguments = {k: v for k, v in vars(args).items() if k not in ("out", "overwrite", "debug")}
+    arguments = {k: v for k, v in vars(args).items() if k not in RUN_ONLY}
     config = {"version": __version__, "model": weights, "images": tensor_digest(images),
               "labels": tensor_digest(labels), "args": arguments, "attack": repr(attack)}
     return json.loads(json.dumps(config))
-
-
-def _finished(out: Path, config: dict, overwrite: bool) -> dict | None:
-    """OUT if it holds this very command's result; another result is refused unless --overwrite."""
-    if not out.exists():
-        return None
-    if overwrite:
-        out.unlink()
-        return None
-    try:
-        done = load_adversarials(out)
-    except CorruptFileError as exc:
-        raise CorruptFileError(out, f"{exc.reason}; rerun with --overwrite to replace it") from None
-    if done["config"] != config:
-        raise changed_inputs(out, done["config"], config)
-    return done
-
-
-def _prepare_parts(parts_dir: Path, config: dict, overwrite: bool) -> None:
-    """OUT.parts/ with this command's config.json; chunks of other inputs are refused (--overwrite: deleted)."""
-    path = parts_dir / "config.json"
-    if overwrite and parts_dir.exists():
-        shutil.rmtree(parts_dir)
-    elif any(parts_dir.glob("chunk_*")):
-        try:
-            saved = json.loads(path.read_text())
-        except (OSError, ValueError):
-            saved = None
-        if saved != config:
-            raise changed_inputs(parts_dir, saved, config)
-    atomic_write_bytes(path, json.dumps(config, sort_keys=True).encode())
 
 
 def _compute(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
@@ -249,11 +266,14 @@ def _compute(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, 
         if (part := saved_chunk(paths[k], index, images)) is not None:
             parts[k] = part
     done = sum(end - begin for k, (begin, end) in enumerate(spans) if k in parts)
-    with tqdm(total=n, initial=done, unit="img", dynamic_ncols=True) as bar:
+    name = args.model or Path(args.model_file).name
+    with tqdm(total=n, initial=done, desc=f"attack {name} on {args.data}", unit="img", disable=not args.progress,
+              dynamic_ncols=True) as bar:
         _postfix(bar, parts.values())
         for k, (begin, end) in enumerate(spans):
             if k not in parts:
-                parts[k] = _attack(attack, model, images, labels, begin, end, args.targets, args.start)
+                chunk_bar = args.progress and f"chunk {k + 1}/{len(spans)}"
+                parts[k] = _attack(attack, model, images, labels, begin, end, args.targets, args.start, chunk_bar)
                 save_verified(parts[k], paths[k])
                 bar.update(end - begin)
                 _postfix(bar, parts.values())
@@ -261,10 +281,11 @@ def _compute(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, 
 
 
 def _attack(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, begin: int,
-            end: int, targets: str, offset: int) -> dict:
-    """One chunk; with --targets random each image's target comes from (seed, its data-set index)."""
+            end: int, targets: str, offset: int, progress: bool | str = False) -> dict:
+    """One chunk (its own bar, if `progress`, moving as its images' c searches go); with
+    --targets random each image's target comes from (seed, its data-set index)."""
     chunk_attack = replace(attack, seed=attack.seed + offset + begin)
-    res: AttackResult = chunk_attack(model, images[begin:end], targets, labels=labels[begin:end], progress=False)
+    res: AttackResult = chunk_attack(model, images[begin:end], targets, labels=labels[begin:end], progress=progress)
     out = {name: getattr(res, name) for name in SAVED_FIELDS}
     out["image_index"] = out["image_index"] + offset + begin
     return out
@@ -277,12 +298,6 @@ def _postfix(bar: tqdm, parts: Iterable[dict]) -> None:
         success = torch.cat([p["success"] for p in parts])
         distortion = torch.cat([p["distortion"] for p in parts])[success]
         bar.set_postfix(success=f"{success.double().mean():.3f}", distortion=f"{distortion.double().mean():.4f}")
-
-
-def _summary(result: dict) -> str:
-    ok = result["success"]
-    return (f"{ok.numel()} rows, success rate {ok.double().mean():.4f}, "
-            f"mean distortion {result['distortion'][ok].double().mean():.4f}")
 
 
 if __name__ == "__main__":

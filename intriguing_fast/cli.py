@@ -1,5 +1,6 @@
-"""What the command lines share: the engine options of the attack, the MNIST lookup help,
-and how an expected failure ends a command (one line naming the problem, exit status 2)."""
+"""What the command lines share: their help formatter and common options (MNIST lookup,
+engine, threads, progress bars), and how an expected failure ends a command (one line naming
+the problem, exit status 2)."""
 from __future__ import annotations
 
 import argparse
@@ -11,13 +12,60 @@ from contextlib import contextmanager
 import torch
 
 from .attack import attack_engine
+from .data.paths import MNIST_DIR_ENV
 from .engine import LBFGSBOptions
 from .errors import IntriguingFastError
+from .experiments import SCALES
 from .kernels import BACKENDS
+from .storage import CACHE_ROOT_ENV
+from .threads import set_threads
 
 HISTORY_DTYPES = {"same": None, "bfloat16": torch.bfloat16}
-DATA_DIR_HELP = ("directory with the four MNIST idx files (default: $INTRIGUING_FAST_MNIST, ../shared/data/mnist "
-                 "beside the checkout, the cache $INTRIGUING_FAST_CACHE/mnist, a download, or the offline subset)")
+DATA_DIR_HELP = (
+    "directory holding the four MNIST idx files (.gz or not); it must exist (it is never created) and missing "
+    f"files are downloaded into it. Without it, MNIST is looked for in ${MNIST_DIR_ENV}, then in "
+    "../shared/data/mnist beside the checkout, then in the cache "
+    f"${CACHE_ROOT_ENV}/mnist (default ~/.cache/intriguing_fast/mnist), then downloaded (MD5-checked) into "
+    f"${MNIST_DIR_ENV} or that cache. When no download is possible (offline), the MNIST subset embedded in the "
+    "package (10,000 training and 2,000 test digits) is used, with a warning")
+ENVIRONMENT_EPILOG = f"""environment:
+  {CACHE_ROOT_ENV}  where trained checkpoints (models/) and downloaded MNIST (mnist/) are kept
+                         (default: ~/.cache/intriguing_fast)
+  {MNIST_DIR_ENV}  a directory holding the four MNIST idx files (see --data-dir)"""
+THREADS_HELP = ("threads for torch and the native core (default: torch's, one per physical core); on a shared "
+                "machine fewer threads leave others their share")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """--help with the description's and epilog's line breaks kept, and each option's default
+    appended to its help, unless the help names it already or there is none (None, a flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default is None or action.nargs == 0:
+            return text
+        return super()._get_help_string(action)
+
+
+def command_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """An argument parser of the package's command lines (the environment variables in its epilog)."""
+    return argparse.ArgumentParser(prog=prog, description=description, epilog=ENVIRONMENT_EPILOG,
+                                   formatter_class=HelpFormatter)
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N", help=THREADS_HELP)
+
+
+def add_progress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+
+
+def parse_command(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The parsed arguments, with --threads applied at once (before any torch work)."""
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    return args
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -31,13 +79,14 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
 
 def add_engine_options(parser: argparse.ArgumentParser, max_iter: int | None = 100) -> None:
     """--max-iter (None: the caller picks it, e.g. from the run's scale), --backend, --history-dtype."""
-    default = max_iter if max_iter is not None else "the scale's, 100"
-    parser.add_argument("--max-iter", type=positive_int, default=max_iter,
-                        help=f"L-BFGS iterations per solve of the c search (default: {default})")
+    per_scale = ", ".join(f"{name} {scale.attack_max_iter}" for name, scale in sorted(SCALES.items()))
+    scales = f" (default: per --scale: {per_scale})" if max_iter is None else ""
+    parser.add_argument("--max-iter", type=positive_int, default=max_iter, metavar="N",
+                        help=f"L-BFGS iterations per solve of the c search{scales}")
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
-                        help="engine backend: cpp on CPU, triton on CUDA, torch the reference (default: auto)")
+                        help="engine backend: auto (cpp on CPU, triton on CUDA), cpp, triton, or torch (the reference)")
     parser.add_argument("--history-dtype", choices=sorted(HISTORY_DTYPES), default="same",
-                        help="storage of the L-BFGS history: same (as the images) or bfloat16 (default: same)")
+                        help="storage of the L-BFGS history: same (as the images) or bfloat16")
 
 
 def engine_options(args: argparse.Namespace) -> LBFGSBOptions:

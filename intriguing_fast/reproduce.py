@@ -1,6 +1,8 @@
 """`python -m intriguing_fast.reproduce`: the paper's MNIST Tables 1-4, with a report.
 
-Stages are cached under OUT/stages: a killed run restarts where it stopped.
+Stages are cached under OUT/stages: a killed run restarts where it stopped. Trained models
+are cached under $INTRIGUING_FAST_CACHE/models (or --model-cache); those of the default cache
+trained at --scale quick or paper are reused by `python -m intriguing_fast.bulk_attack --scale`.
 """
 from __future__ import annotations
 
@@ -10,14 +12,16 @@ from pathlib import Path
 
 import torch
 
-from .cli import add_data_options, add_debug_option, add_engine_options, engine_options, expected_errors
+from .cli import (add_data_options, add_debug_option, add_engine_options, add_progress_option, add_threads_option,
+                  command_parser, engine_options, expected_errors, parse_command)
 from .experiments import SCALES, STAGE_NAMES, RunConfig, run
 from .report import write_report
 
+PROG = "python -m intriguing_fast.reproduce"
 
-def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(prog="python -m intriguing_fast.reproduce", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser(PROG, __doc__)
     parser.add_argument("--scale", choices=sorted(SCALES), default="quick",
                         help="quick (default): 1000 attacked images per model and shortened training, minutes on a "
                              "CPU; paper: the paper's protocol (every training/test image), hours; tiny: 20 images "
@@ -26,13 +30,23 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", type=Path, default=None, help="output directory (default: reports/SCALE)")
     parser.add_argument("--only", default=",".join(STAGE_NAMES),
                         help=f"comma-separated stages, from {','.join(STAGE_NAMES)} (default: all)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--model-cache", type=Path, default=None, help="checkpoint directory (default: the user cache)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where the models run and the attack solves: cpu, or cuda (a GPU build of torch)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the attacked images, their random targets, the noise controls and the P1/P2 "
+                             "halves of the training set (each recipe fixes its model's initialisation)")
+    parser.add_argument("--model-cache", type=Path, default=None,
+                        help="checkpoint directory (default: $INTRIGUING_FAST_CACHE/models)")
+    add_progress_option(parser)
+    add_threads_option(parser)
     add_engine_options(parser, max_iter=None)
     add_debug_option(parser)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = build_parser()
+    args = parse_command(parser, argv)
     scale = SCALES[args.scale]
     out = args.out or Path("reports") / args.scale
     only = tuple(s.strip() for s in args.only.split(",") if s.strip())
@@ -46,7 +60,7 @@ def main(argv: list[str] | None = None) -> Path:
     start = time.perf_counter()
     with expected_errors(parser.prog, args.debug):
         results = run(RunConfig(scale=scale, out=out, data_dir=args.data_dir, only=only, device=args.device,
-                                seed=args.seed, model_cache=args.model_cache, progress=not args.no_progress,
+                                seed=args.seed, model_cache=args.model_cache, progress=args.progress,
                                 engine=engine, verify_data=args.verify_mnist))
         path = write_report(results, out)
     print(f"report: {path} ({time.perf_counter() - start:.0f} s)")

@@ -14,7 +14,8 @@ ROOT = PACKAGE.parent
 # Lowest first; a module may import only from its own layer's part and the layers below.
 LAYERS = (
     ("errors",),
-    ("_version", "storage"),
+    ("_version", "storage", "threads"),
+    ("analysis",),
     ("kernels",),
     ("engine",),
     ("attack", "data"),

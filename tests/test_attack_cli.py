@@ -1,6 +1,8 @@
 """`python -m intriguing_fast.bulk_attack`: output, interruption and resume, changed inputs,
-checkpoint kinds, the lock, and one-line errors that leave nothing behind."""
+checkpoint kinds, zoo models trained or reused, progress bars, the lock, and one-line errors
+that leave nothing behind."""
 import fcntl
+import importlib
 import os
 import subprocess
 import sys
@@ -10,8 +12,12 @@ import pytest
 import torch
 
 from intriguing_fast import bulk_attack as cli
+from intriguing_fast.attack import LBFGSAttack
 from intriguing_fast.errors import CorruptFileError
+from intriguing_fast.experiments import SCALES
+from intriguing_fast.experiments.context import Run, RunConfig
 from intriguing_fast.models import get_spec
+from mnist_files import write_mnist
 from test_attack import one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread: autouse fixture)
 
 
@@ -135,7 +141,7 @@ def test_rerun_of_a_finished_command_recomputes_nothing(files, tmp_path, monkeyp
     cli.main(args(files, out))
     before = out.stat().st_mtime_ns
     calls = interrupt_after(monkeypatch, 0)
-    cli.main(args(files, out))
+    cli.main(args(files, out, "--threads", "1", "--no-progress"))  # how a run goes is no input of its work
     assert calls == [] and out.stat().st_mtime_ns == before
     assert capsys.readouterr().out.strip().endswith("already complete (8 rows, success rate 1.0000, mean distortion "
                                                     f"{cli.load_adversarials(out)['distortion'].double().mean():.4f})"
@@ -232,8 +238,7 @@ def test_zoo_name_never_loads_a_file_of_that_name(files, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     malicious_pickle(tmp_path / "FC10(1e-4)", marker)
     zoo = []
-    monkeypatch.setattr(cli, "load_mnist", lambda split, data_dir, verify=True: None)
-    monkeypatch.setattr(cli, "trained_model", lambda name, train: zoo.append(name) or toy_mlp())
+    monkeypatch.setattr(cli, "load_zoo_model", lambda name, args: zoo.append(name) or toy_mlp())
     cli.main(["--model", "FC10(1e-4)", "--data", f"file:{files / 'data.pt'}", "--count", "2", "--steps", "2",
               "--out", str(tmp_path / "adv.pt")])
     assert zoo == ["FC10(1e-4)"] and not marker.exists()
@@ -244,3 +249,66 @@ def test_module_entry_point_shows_help():
     assert done.returncode == 0 and "--targets" in done.stdout and "--out" in done.stdout
     assert "--model-file" in done.stdout and "--overwrite" in done.stdout and "--debug" in done.stdout
     assert "--backend" in done.stdout and "--history-dtype" in done.stdout
+
+
+def test_zoo_model_reuses_reproduce_checkpoints_and_announces_training(tmp_path, monkeypatch, capsys):
+    """--scale quick finds the checkpoint `reproduce --scale quick` trained; a model not cached is
+    trained (here by a stub) after one line naming it, its data, recipe and checkpoint path."""
+    monkeypatch.setenv("INTRIGUING_FAST_CACHE", str(tmp_path / "cache"))
+    write_mnist(tmp_path / "mnist", n_train=120, n_test=10)
+    trained = []
+
+    def fake_train(build, data, recipe, *, name="model", progress=True):
+        trained.append(recipe)
+        return build().eval()
+
+    monkeypatch.setattr(importlib.import_module("intriguing_fast.models.trained"), "train_model", fake_train)
+    name, spec = "FC100-100-10", get_spec("FC100-100-10")
+    Run(RunConfig(scale=SCALES["quick"], out=tmp_path / "reproduce", data_dir=tmp_path / "mnist", progress=False,
+                  verify_data=False)).trained(name)
+    assert trained == [SCALES["quick"].recipe(spec.recipe)] != [spec.recipe]
+    bars = []
+    monkeypatch.setattr(cli, "tqdm", lambda **k: _Bar(bars, **k))
+    common = ["--model", name, "--data", "mnist:test", "--data-dir", str(tmp_path / "mnist"), "--no-verify-mnist",
+              "--count", "2", "--steps", "2", "--max-iter", "5"]
+    cli.main([*common, "--scale", "quick", "--out", str(tmp_path / "quick.pt")])
+    assert len(trained) == 1 and "training" not in capsys.readouterr().err
+    assert bars[-1]["desc"] == f"attack {name} on mnist:test" and not bars[-1]["disable"]
+    cli.main([*common, "--out", str(tmp_path / "paper.pt"), "--no-progress"])  # default --scale paper
+    assert trained[1:] == [spec.recipe] and bars[-1]["disable"]
+    note = capsys.readouterr().err.strip().splitlines()
+    assert len(note) == 1 and note[0].startswith(f"training {name} on 120 MNIST training images (recipe of "
+                                                 "--scale paper: sgd ")
+    checkpoint = note[0].rpartition("cached for next time in ")[2]
+    assert checkpoint.startswith(str(tmp_path / "cache" / "models" / "FC100-100-10-")) and os.path.exists(checkpoint)
+
+
+class _AttackBar(_Bar):
+    """Records the images done (n) at each c-search round the attack reports in its postfix."""
+
+    disable = False
+
+    def __init__(self, record, **kwargs):
+        super().__init__(record, **kwargs)
+        self.n, self.rounds = 0, []
+
+    def update(self, n):
+        self.n += n
+
+    def set_postfix_str(self, text, refresh=True):
+        self.rounds.append((int(text.split(",")[0].split()[1]), self.n))
+
+
+def test_attack_bar_moves_during_a_chunk_and_names_what_is_attacked(monkeypatch):
+    """One chunk of 60 images: half way through its engine rounds, the bar shows 40% of them done
+    (it counts each finished solve of the c search, not only each finished image), all at the end."""
+    made, options = [], []
+    monkeypatch.setattr(importlib.import_module("intriguing_fast.attack.lbfgs_attack"), "tqdm",
+                        lambda **k: made.append(_AttackBar(options, **k)) or made[-1])
+    images, labels = toy_data(60, seed=5)
+    LBFGSAttack()(toy_mlp(), images, "random", labels=labels, progress="attack toy on test")
+    (bar,), (made_with,) = made, options
+    assert made_with["desc"] == "attack toy on test" and made_with["disable"] is False
+    last = bar.rounds[-1][0]
+    halfway = next(n for rounds, n in bar.rounds if rounds >= last / 2)
+    assert bar.n == 60 and halfway >= 24, bar.rounds  # counting finished images only: 9 of 60

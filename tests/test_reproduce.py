@@ -16,7 +16,8 @@ from intriguing_fast.storage import load_verified
 
 from mnist_files import write_mnist
 
-TINY = Scale("tiny", train_images=12, test_images=12, minibatch_epochs=40, data_subset=None, attack_max_iter=40)
+TINY = Scale("tiny", train_images=12, test_images=12, minibatch_epochs=40, data_subset=None, attack_max_iter=40,
+             min_steps=400)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def rate(d):
 def test_report_structure(tiny_run):
     cfg, results, report = tiny_run
     text = report.read_text()
-    for heading in ("## Table 1", "## Table 2", "## Table 3", "## Table 4", "## Findings", "## Run"):
+    for heading in ("## Table 1", "## Table 2", "## Table 3", "## Table 4", "## Section 3", "## Table 5", "## Section 4.2", "## Findings", "## Run"):
         assert heading in text
     for name in TABLE1 + TABLE3:
         assert name in text
@@ -77,6 +78,7 @@ def test_numbers_are_consistent(tiny_run):
 
 def test_tiny_models_learn_and_attacks_succeed(tiny_run):
     _, results, _ = tiny_run
+    assert not any(row["training_failed"] for table in ("table1", "table3") for row in results[table].values())
     for name in ("FC10(1e-4)", "FC100-100-10"):
         assert rate(results["table1"][name]["test_error"]).percent < 20.0
         assert rate(results["table1"][name]["success"]).percent == 100.0
@@ -99,7 +101,7 @@ def test_cli_runs_selected_stages(tiny_run, monkeypatch, capsys):
     for only in ("table9", "", " , "):
         with pytest.raises(SystemExit):
             main(["--only", only])
-        assert "--only: expected one or more of table1,table2,table3,table4" in capsys.readouterr().err
+        assert "--only: expected one or more of table1,table2,table3,table4,probing,spectral,adversarial_training" in capsys.readouterr().err
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit):
             main(["--device", "cuda"])
@@ -132,9 +134,9 @@ def test_fresh_offline_machine_gets_a_report_on_the_embedded_subset(tmp_path, mo
     monkeypatch.setattr(paths_module, "_REPO_ROOT", tmp_path / "no-repo" / "checkout")
     monkeypatch.setattr(download_module, "MIRRORS", ("http://127.0.0.1:9/",))
     with pytest.warns(UserWarning, match="using the embedded MNIST subset"):
-        path = main(["--scale", "tiny", "--out", str(tmp_path / "out"), "--only", "table1", "--no-progress"])
+        path = main(["--scale", "tiny", "--out", str(tmp_path / "out"), "--only", "table3", "--no-progress"])
     text = path.read_text()
     assert "Computed on the MNIST subset embedded in the package" in text
-    assert "## Table 1: models, errors and minimal distortion (on the embedded MNIST subset)" in text
+    assert "## Table 3: models trained on disjoint halves P1 and P2 (on the embedded MNIST subset)" in text
     stored = json.loads((tmp_path / "out" / "results.json").read_text())
     assert stored["meta"]["data_source"].startswith("embedded MNIST subset") and stored["meta"]["train_examples"] == 1200

@@ -1,11 +1,14 @@
 """The files of a chunked bulk attack (`python -m intriguing_fast.bulk_attack`): its verified
-chunks, each checked against the rows it must cover, the merged output with its digest, the
-weights-only reading of user files, and the lock that keeps a second run off the same output."""
+chunks, each checked against the rows it must cover, the config that saved work must match,
+the merged output with its digest, the weights-only reading of user files, and the lock that
+keeps a second run off the same output."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pickle
+import shutil
 import time
 import warnings
 import zipfile
@@ -17,13 +20,58 @@ from typing import IO, Any
 import torch
 
 from ..errors import CorruptFileError, InputChangedError, IntriguingFastError
-from ..storage import json_digest, load_verified, quarantine, tensor_digest
+from ..storage import atomic_write_bytes, json_digest, load_verified, quarantine, tensor_digest
 
 SAVED_FIELDS = ("adversarial", "l2", "distortion", "success", "already_adversarial", "c", "nit", "nfev",
                 "predicted", "targets", "labels", "image_index")
 # What a resumed run must share with the saved work, in the order a difference is reported.
 CONFIG_KEYS = {"version": "intriguing_fast version", "model": "model weights", "images": "images",
                "labels": "labels", "args": "arguments", "attack": "attack options"}
+
+
+def load_adversarials(path: str | Path) -> dict:
+    """A bulk run's output, read with ``weights_only=True`` and checked against its stored
+    SHA-256; :class:`CorruptFileError` naming the file if it is damaged or not such an output."""
+    return check_result(Path(path), load_weights_only(Path(path)))
+
+
+def finished_output(out: Path, config: dict, overwrite: bool) -> dict | None:
+    """OUT if it holds this very command's result; another result is refused unless ``overwrite``
+    (then OUT is deleted)."""
+    if not out.exists():
+        return None
+    if overwrite:
+        out.unlink()
+        return None
+    try:
+        done = load_adversarials(out)
+    except CorruptFileError as exc:
+        raise CorruptFileError(out, f"{exc.reason}; rerun with --overwrite to replace it") from None
+    if done["config"] != config:
+        raise changed_inputs(out, done["config"], config)
+    return done
+
+
+def prepare_parts(parts_dir: Path, config: dict, overwrite: bool) -> None:
+    """OUT.parts/ with this command's config.json; chunks of other inputs are refused (``overwrite``: deleted)."""
+    path = parts_dir / "config.json"
+    if overwrite and parts_dir.exists():
+        shutil.rmtree(parts_dir)
+    elif any(parts_dir.glob("chunk_*")):
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            saved = None
+        if saved != config:
+            raise changed_inputs(parts_dir, saved, config)
+    atomic_write_bytes(path, json.dumps(config, sort_keys=True).encode())
+
+
+def summary(result: dict) -> str:
+    """Rows, success rate and mean distortion of an output, on one line."""
+    ok = result["success"]
+    return (f"{ok.numel()} rows, success rate {ok.double().mean():.4f}, "
+            f"mean distortion {result['distortion'][ok].double().mean():.4f}")
 
 
 def saved_chunk(path: Path, index: torch.Tensor, images: torch.Tensor) -> dict | None:

@@ -16,8 +16,10 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
                  bar: tqdm) -> tuple[dict, int]:
     """The c search for one chunk of images [N, ...] in one engine run: each image moves to its
     next c as soon as its own solve stops (restarted from its best adversarial so far, or its
-    last minimiser), so no image waits for the slowest of its c step. Returns the fields of its
-    `AttackResult` but targets, labels and index, and the engine rounds it took."""
+    last minimiser), so no image waits for the slowest of its c step. `bar` advances by one
+    image per `steps` finished solves (an image already adversarial: one at once), so it moves
+    while the images are in their c search. Returns the fields of its `AttackResult` but
+    targets, labels and index, and the engine rounds it took."""
     temperature, steps, c_init = attack.resolved()
     shape = tuple(images.shape[1:])
     images = images.flatten(1)
@@ -28,7 +30,7 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     nit = torch.zeros(N, dtype=torch.long, device=images.device)
     nfev = torch.ones(N, dtype=torch.long, device=images.device)
     cs = CSearch(active.shape[0], attack.search, c_init, images.dtype, images.device)
-    bar.update(N - active.numel())  # the images already adversarial are done
+    shown = _advance(bar, (N - active.numel()) * steps, steps, 0)  # the images already adversarial are done
     if not active.numel():
         return _finish(obj, images, shape, already, cs, active, nit, nfev), 0
     obj.rows = active
@@ -46,9 +48,8 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
             nit[active[stopped]] += st.nit[stopped]
             nfev[active[stopped]] += st.nfev[stopped]
             solves[stopped] += 1
-            more = solves[stopped] < steps
-            again = stopped[more]
-            bar.update(int((~more).sum()))
+            shown = _advance(bar, (N - active.numel()) * steps + int(solves.sum()), steps, shown)
+            again = stopped[solves[stopped] < steps]
             if again.numel():
                 images_again = active[again]
                 obj.c[images_again] = cs.c[again]
@@ -65,6 +66,13 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
         if not solver.round():
             break
     return _finish(obj, images, shape, already, cs, active, nit, nfev), solver.rounds
+
+
+def _advance(bar: tqdm, solves: int, steps: int, shown: int) -> int:
+    """Move `bar` from `shown` to the images that `solves` finished solves amount to; returns them."""
+    images = solves // steps
+    bar.update(images - shown)
+    return images
 
 
 def _finish(obj: AttackObjective, images: torch.Tensor, shape: tuple[int, ...], already: torch.Tensor,

@@ -38,7 +38,7 @@ class LBFGSAttack(AttackOptions):
         *,
         labels: torch.Tensor | None = None,
         bounds: tuple[float | torch.Tensor, float | torch.Tensor] = (0.0, 1.0),
-        progress: bool | None = None,
+        progress: bool | str | None = None,
     ) -> AttackResult:
         """Attack `inputs` with `model`.
 
@@ -53,7 +53,10 @@ class LBFGSAttack(AttackOptions):
                 model's predictions on inputs. Given with a targets tensor, every target
                 must differ from its label.
             bounds: (lower, upper) floats or tensors broadcastable to one image.
-            progress: show a progress bar; default: when there is more than one chunk.
+            progress: show a progress bar (True, or its description, e.g. "attack FC10 on
+                train"); default: when there is more than one chunk. It counts each image
+                done in `steps` parts, one per finished solve of its c search, so it moves
+                within a chunk; under another bar it is removed when done.
         """
         model = check_model(model)
         inputs = check_inputs(inputs)
@@ -73,8 +76,8 @@ class LBFGSAttack(AttackOptions):
             N = index.shape[0]
             parts: list[AttackResult] = []
             succeeded, distortion_sum = 0, 0.0
-            bar = tqdm(total=N, unit="img", disable=not (progress if progress is not None else N > chunk),
-                       dynamic_ncols=True)
+            bar = tqdm(total=N, desc=progress if isinstance(progress, str) else None, unit="img",
+                       disable=not (progress if progress is not None else N > chunk), dynamic_ncols=True, leave=None)
             with bar:
                 for start in range(0, N, chunk):
                     rows = index[start:start + chunk]
@@ -97,7 +100,7 @@ def lbfgs_attack(
     *,
     labels: torch.Tensor | None = None,
     bounds: tuple[float | torch.Tensor, float | torch.Tensor] = (0.0, 1.0),
-    progress: bool | None = None,
+    progress: bool | str | None = None,
     **options,
 ) -> AttackResult:
     """``LBFGSAttack(**options)(model, inputs, targets, labels=..., bounds=..., progress=...)``:

@@ -7,39 +7,69 @@ import time
 
 import numpy as np
 import scipy.optimize
+import torch
 
-from ..kernels import native_available
-from .problems import softmax_attack
+from ..errors import IntriguingFastError
+from ..kernels import LBFGSBOptions, native_available
+from ..threads import set_threads
 from .lbfgsb import minimize_lbfgsb
+from .problems import softmax_attack
+from .validation import check_memory
+
+PROG = "python -m intriguing_fast.engine"
+SIZES = ("batch", "dim", "check", "threads")  # options that must be >= 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    parser.add_argument("--batch", type=int, default=256, help="number of problems B (default: %(default)s)")
+    parser.add_argument("--dim", type=int, default=784, help="variables per problem n (default: %(default)s)")
+    parser.add_argument("--check", type=int, default=32,
+                        help="problems re-solved with scipy, one by one (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random problems (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="threads for torch and the native core (default: torch's, one per physical core); on a "
+                             "shared machine fewer threads leave others their share")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an expected failure")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m intriguing_fast.engine", description=__doc__)
-    parser.add_argument("--batch", type=int, default=256, help="number of problems B")
-    parser.add_argument("--dim", type=int, default=784, help="variables per problem n")
-    parser.add_argument("--check", type=int, default=32, help="problems re-solved with scipy")
-    parser.add_argument("--seed", type=int, default=0)
+    """Parse and check the options, then run the demo; an expected failure is one line, exit status 2."""
+    parser = build_parser()
     args = parser.parse_args(argv)
-    for name in ("batch", "dim", "check"):
-        if getattr(args, name) < 1:
+    for name in SIZES:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name}: expected an int >= 1, got {getattr(args, name)}")
+    set_threads(args.threads)
+    try:
+        demo(args.batch, args.dim, args.check, args.seed)
+    except IntriguingFastError as exc:
+        if args.debug:
+            raise
+        parser.exit(2, f"{PROG}: error: {exc}\n")
 
-    problem = softmax_attack(args.batch, args.dim, c=0.05, seed=args.seed)
-    print(f"{args.batch} problems: c||x - x_b||^2 + CE(Wx + w0, l_b) over [0,1]^{args.dim} (float64); "
+
+def demo(batch: int, dim: int, check: int, seed: int) -> None:
+    """Solve `batch` softmax-attack problems at once, then `check` of them with scipy, and compare."""
+    # Refuse a batch too large for memory before building it (no allocation: a zero-stride view).
+    check_memory(torch.zeros(1, 1, dtype=torch.float64).expand(batch, dim), LBFGSBOptions().history, None)
+    problem = softmax_attack(batch, dim, c=0.05, seed=seed)
+    print(f"{batch} problems: c||x - x_b||^2 + CE(Wx + w0, l_b) over [0,1]^{dim} (float64); "
           f"native core: {'built' if native_available() else 'missing'}")
     start = time.perf_counter()
     res = minimize_lbfgsb(problem.fun, problem.x0, problem.lower, problem.upper)
     batched = time.perf_counter() - start
     print(f"batched engine : {batched:.3f} s  {res}")
 
-    k = min(args.check, args.batch)
+    k = min(check, batch)
     start = time.perf_counter()
     ref = [scipy.optimize.minimize(problem.numpy_fun(b), problem.x0[b].numpy(), jac=True, method="L-BFGS-B",
-                                   bounds=[(0.0, 1.0)] * args.dim) for b in range(k)]
+                                   bounds=[(0.0, 1.0)] * dim) for b in range(k)]
     per_problem = (time.perf_counter() - start) / k
     gap = np.array([(res.fun[b].item() - r.fun) / abs(r.fun) for b, r in enumerate(ref)])
-    print(f"scipy, one by one: {per_problem * args.batch:.3f} s for all {args.batch} (timed on {k})  "
-          f"-> speed-up {per_problem * args.batch / batched:.1f}x")
+    print(f"scipy, one by one: {per_problem * batch:.3f} s for all {batch} (timed on {k})  "
+          f"-> speed-up {per_problem * batch / batched:.1f}x")
     print(f"objective vs scipy on {k} problems: max relative gap {gap.max():+.2e} (negative = ours lower), "
           f"mean {gap.mean():+.2e}")
 

@@ -15,6 +15,7 @@ from ..data import MnistSplit, load_mnist, p1_p2_split
 from ..engine import LBFGSBOptions
 from ..models import TrainedModel, get_spec, load_or_train
 from ..storage import cache_root, json_digest, tensor_digest
+from .evaluation import predictions
 from .scales import Scale
 from .store import StageStore
 
@@ -44,6 +45,7 @@ class Attacked:
     distortion: torch.Tensor
     success: torch.Tensor
     key: str
+    targets: torch.Tensor  # the class each image was attacked towards
 
 
 @dataclass(frozen=True)
@@ -125,22 +127,28 @@ class Run:
                    "targets": "random", "attack": repr(attack)}
 
             def compute() -> dict:
-                res = attack(model, images, "random", labels=labels, progress=self.cfg.progress)
+                res = attack(model, images, "random", labels=labels,
+                             progress=self.cfg.progress and f"attack {name} on {image_set}")
                 return {"adversarial": res.adversarial.cpu(), "distortion": res.distortion.cpu(),
                         "success": res.success.cpu(), "targets": res.targets.cpu(), "c": res.c.cpu(),
                         "nfev": res.nfev.cpu()}
 
             value = self.store.run(f"attack/{name}/{image_set}", key, compute)
             self._attacks[name, image_set] = Attacked(images, labels, value["adversarial"].to(images.device),
-                                                      value["distortion"], value["success"], json_digest(key))
+                                                      value["distortion"], value["success"], json_digest(key),
+                                                      value["targets"])
         return self._attacks[name, image_set]
 
     def examples(self, count: int = 4) -> dict[str, dict]:
-        """A few successful, really perturbed examples per attacked model, for the figure grid."""
+        """A few successful, really perturbed examples per attacked model, for the figure grid, with
+        their true classes, the attack's targets and the model's predictions on the adversarials."""
         out = {}
         for (name, _), a in self._attacks.items():
             rows = (a.success & (a.distortion > 0)).nonzero().squeeze(1)[:count]
-            out[name] = {"original": a.images[rows].cpu(), "adversarial": a.adversarial[rows].cpu()}
+            adversarial = a.adversarial[rows]
+            out[name] = {"original": a.images[rows].cpu(), "adversarial": adversarial.cpu(),
+                         "labels": a.labels[rows].cpu(), "targets": a.targets[rows].cpu(),
+                         "predicted": predictions(self.model(name), adversarial).cpu()}
         return out
 
     def settings(self) -> dict:

@@ -1,14 +1,16 @@
 """Tables 1 and 3: each model's error rates and the minimal distortion of its adversarials."""
 from __future__ import annotations
 
+from ..models import get_spec
 from .context import Attacked, Run
-from .evaluation import error
+from .evaluation import error, training_failed
 from .stage import Stage
 from .stats import Rate
 
 
 def errors_and_distortion(run: Run, stage: Stage) -> dict:
-    """Per model: its error on each split of `error_splits`, the attack's success and distortions."""
+    """Per model: its error on each split of `error_splits`, whether its training failed (error
+    on its own training split), the attack's success and distortions."""
     splits = stage.settings["error_splits"]
     columns = [f"{split}_error" for split in splits] + ["distortion"]
     rows = {}
@@ -21,6 +23,8 @@ def errors_and_distortion(run: Run, stage: Stage) -> dict:
             **distortion_summary(run.attacked(name, stage.image_set)),
             "paper": dict(zip(columns, stage.paper[name])),
         }
+        own = run.splits[get_spec(name).subset]
+        rows[name]["training_failed"] = training_failed(error(model, own.images.to(device), own.labels.to(device)))
     return rows
 
 

@@ -18,6 +18,16 @@ def error(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> Rate:
     return Rate(int((predictions(model, images) != labels).sum()), int(labels.shape[0]))
 
 
+# Ten classes: chance is 90% error. A model that errs on half of its own training data did not
+# learn (a stalled run, a recipe that does not fit the data): its attack numbers mean nothing.
+FAILED_TRAINING_ERROR = 0.5
+
+
+def training_failed(train_error: Rate) -> bool:
+    """Whether a model's error on the data it was trained on marks a failed training run."""
+    return train_error.errors >= FAILED_TRAINING_ERROR * train_error.total
+
+
 def distortion(original: torch.Tensor, perturbed: torch.Tensor) -> torch.Tensor:
     """The paper's per-image distortion of `perturbed` from `original`, in float64."""
     return perturbation_distortion((perturbed - original).double())

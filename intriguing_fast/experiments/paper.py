@@ -43,3 +43,14 @@ TABLE4 = {
     "FC100-100-10' (P2) amplified to stddev 0.1": ((27, 50, 100), 0.1),
     "Gaussian noise, stddev=0.1": ((2.6, 2.8, 2.7), 0.1),
 }
+
+# Table 5 (AlexNet): layer -> (size, stride or None, upper bound)
+TABLE5 = {
+    "Conv. 1": ("3x11x11x96", 4, 2.75), "Conv. 2": ("96x5x5x256", 1, 10.0), "Conv. 3": ("256x3x3x384", 1, 7.0),
+    "Conv. 4": ("384x3x3x384", 1, 7.5), "Conv. 5": ("384x3x3x256", 1, 11.0), "FC. 1": ("9216x4096", None, 3.12),
+    "FC. 2": ("4096x4096", None, 4.0), "FC. 3": ("4096x1000", None, 4.0),
+}
+
+# Section 4.2, FC100-100-10 -> test error %: weight decay alone, "carefully applied" dropout (about),
+# a pool of adversarial examples (an upper bound: "below 1.2%"); none given for the hidden-layer pools
+SECTION42 = {"weight decay": 1.6, "dropout": 1.3, "input pool": 1.2}

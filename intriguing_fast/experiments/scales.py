@@ -16,12 +16,13 @@ class Scale:
     minibatch_epochs: int | None  # cap on the minibatch (Adam, SGD) epochs of every recipe
     data_subset: int | None = None  # keep only the first N train and N // 6 test images
     attack_max_iter: int = 100  # L-BFGS iterations per solve of the c search
+    min_steps: int | None = None  # cap on the recipes' step floors (Phase.min_steps); None: theirs
 
     def recipe(self, recipe: Recipe) -> Recipe:
         """The registered recipe with its minibatch phases capped (full-batch L-BFGS phases are cheap)."""
-        if self.minibatch_epochs is None:
+        if self.minibatch_epochs is None and self.min_steps is None:
             return recipe
-        return recipe.capped(self.minibatch_epochs, minibatch_only=True)
+        return recipe.capped(self.minibatch_epochs, minibatch_only=True, min_steps=self.min_steps)
 
 
 SCALES = {

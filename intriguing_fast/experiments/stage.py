@@ -14,7 +14,7 @@ class Stage:
     title: str  # the report section's heading
     section: str  # its renderer in report/sections.py
     models: tuple[str, ...]  # zoo models it evaluates
-    image_set: str  # what its models are attacked on (context.IMAGE_SETS)
+    image_set: str | None  # what its models are attacked on (context.IMAGE_SETS); None: no attacks
     compute: Callable[[Run, "Stage"], dict]
     settings: Mapping[str, Any] = field(default_factory=dict)
     paper: Mapping[str, Any] = field(default_factory=dict)  # the paper's numbers, by row
@@ -24,4 +24,5 @@ class Stage:
         return {"stage": self.name, "settings": dict(self.settings), "run": run.settings(),
                 "data": run.fingerprints,
                 "models": {name: run.trained(name).weights for name in self.models},
-                "attacks": {name: run.attacked(name, self.image_set).key for name in self.models}}
+                "attacks": {name: run.attacked(name, self.image_set).key for name in self.models}
+                if self.image_set is not None else {}}

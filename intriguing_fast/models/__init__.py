@@ -1,4 +1,9 @@
-"""The paper's MNIST models: architectures, the zoo by paper name, recipes, training, checkpoint cache."""
+"""The paper's MNIST models: architectures, the zoo by paper name, recipes, training, checkpoint cache,
+adversarial training with pools (Section 4.2)."""
+from .adversarial_models import AdversarialModel, load_or_train_adversarial
+from .adversarial_pool import AdversarialPool
+from .adversarial_split import LayerSplit, layer_names, split_model
+from .adversarial_training import AdversarialRecipe, PoolSettings, train_adversarial
 from .architectures import MLP, AutoencoderClassifier, ConvNet, flatten_images
 from .cache import CheckpointCorruptError, CheckpointKeyError, load_checkpoint, save_checkpoint
 from .recipes import Phase, Recipe
@@ -8,6 +13,15 @@ from .training import train_model
 from .zoo import MODEL_ZOO, ModelSpec, UnknownModelError, get_spec
 
 __all__ = [
+    "AdversarialModel",
+    "AdversarialPool",
+    "AdversarialRecipe",
+    "LayerSplit",
+    "PoolSettings",
+    "layer_names",
+    "load_or_train_adversarial",
+    "split_model",
+    "train_adversarial",
     "MLP",
     "MODEL_ZOO",
     "WEIGHT_DECAY_CONVENTION",

@@ -14,7 +14,9 @@ class Phase:
     ``epochs`` counts passes over the data: for ``"lbfgs"`` (full batch) it is the iteration cap,
     training stops earlier at convergence. ``weight_decay`` holds lambda per trained layer.
     ``sparsity`` (autoencoder phase only) is the target mean activation rho and the weight beta
-    of the KL sparsity penalty of a sparse autoencoder; ``None`` for no penalty.
+    of the KL sparsity penalty of a sparse autoencoder; ``None`` for no penalty. ``min_steps``
+    (minibatch phases) raises the epochs until the phase takes at least that many optimizer
+    steps: on a small training set the sigmoid nets otherwise stop at chance level.
     """
 
     optimizer: Literal["lbfgs", "adam", "sgd"]
@@ -23,6 +25,7 @@ class Phase:
     lr: float = 1.0
     batch_size: int = 0
     sparsity: tuple[float, float] | None = None
+    min_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("lbfgs", "adam", "sgd"):
@@ -31,6 +34,13 @@ class Phase:
             raise ValueError(f"epochs: expected >= 1, got {self.epochs}")
         if self.optimizer != "lbfgs" and self.batch_size < 1:
             raise ValueError(f"batch_size: expected >= 1 for {self.optimizer}, got {self.batch_size}")
+        if self.min_steps < 0:
+            raise ValueError(f"min_steps: expected >= 0, got {self.min_steps}")
+
+    def epochs_for(self, examples: int) -> int:
+        """Epochs over `examples` training examples: `epochs`, raised to reach `min_steps`."""
+        batches = max(1, -(-examples // max(1, self.batch_size)))
+        return max(self.epochs, -(-self.min_steps // batches))
 
 
 @dataclass(frozen=True)
@@ -42,15 +52,17 @@ class Recipe:
     pretrain: Phase | None = None
     convention: str = WEIGHT_DECAY_CONVENTION
 
-    def capped(self, epochs: int, *, minibatch_only: bool = False) -> Recipe:
-        """The same recipe with its phases cut to at most ``epochs``: every phase, or only the
-        minibatch ones (full-batch L-BFGS phases are cheap and run to convergence)."""
-        if epochs < 1:
+    def capped(self, epochs: int | None, *, minibatch_only: bool = False, min_steps: int | None = None) -> Recipe:
+        """The same recipe with its phases cut to at most ``epochs`` (None: as they are): every
+        phase, or only the minibatch ones (full-batch L-BFGS phases are cheap and run to
+        convergence); with ``min_steps``, their step floors are cut to at most that too."""
+        if epochs is not None and epochs < 1:
             raise ValueError(f"epochs: expected >= 1, got {epochs}")
 
         def cap(phase: Phase) -> Phase:
             if minibatch_only and phase.optimizer == "lbfgs":
                 return phase
-            return replace(phase, epochs=min(phase.epochs, epochs))
+            floor = phase.min_steps if min_steps is None else min(phase.min_steps, min_steps)
+            return replace(phase, epochs=phase.epochs if epochs is None else min(phase.epochs, epochs), min_steps=floor)
 
         return replace(self, train=cap(self.train), pretrain=cap(self.pretrain) if self.pretrain else None)

@@ -86,7 +86,7 @@ def _lbfgs(phase: Phase, params, objective, inputs, targets, desc: str, progress
         params, lr=1.0, max_iter=phase.epochs, history_size=20, line_search_fn="strong_wolfe",
         tolerance_grad=1e-7, tolerance_change=1e-10,
     )
-    with tqdm(desc=f"{desc} (L-BFGS evaluations)", disable=not progress, leave=False) as bar:
+    with tqdm(desc=f"train {desc} (L-BFGS)", unit="eval", disable=not progress, leave=False) as bar:
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad()
@@ -102,12 +102,14 @@ def _lbfgs(phase: Phase, params, objective, inputs, targets, desc: str, progress
 def _minibatch(phase: Phase, params, objective, inputs, targets, generator, desc: str, progress: bool) -> None:
     n = len(inputs)
     batches = max(1, math.ceil(n / phase.batch_size))
+    epochs = phase.epochs_for(n)
     if phase.optimizer == "adam":
         optimizer = torch.optim.Adam(params, lr=phase.lr)
     else:
         optimizer = torch.optim.SGD(params, lr=phase.lr, momentum=0.9, nesterov=True)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=phase.epochs * batches)
-    bar = tqdm(range(phase.epochs), desc=desc, disable=not progress, leave=False)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * batches)
+    bar = tqdm(range(epochs), desc=f"train {desc} ({phase.optimizer})", unit="epoch", disable=not progress,
+               leave=False)
     for _ in bar:
         order = torch.randperm(n, generator=generator)
         total = 0.0

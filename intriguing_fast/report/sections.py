@@ -8,7 +8,11 @@ import numpy as np
 
 from ..experiments.stats import Rate
 from . import figures
+from .comparison import Compared, table_vs_paper, transfer_vs_paper
+from .advtrain_section import adversarial_training
 from .markdown import beside, table
+from .probing_section import unit_probing
+from .spectral_section import spectral_section
 
 
 def rate(d: dict) -> Rate:
@@ -16,19 +20,35 @@ def rate(d: dict) -> Rate:
 
 
 def distortion_table(name: str, title: str, rows: dict, fig_dir: Path) -> tuple[str, list[str]]:
-    """Tables 1 and 3: error rates, attack success and mean minimal distortion per model."""
+    """Tables 1 and 3: error rates, attack success and mean minimal distortion per model; under the
+    table, a figure of our test errors and distortions against the paper's."""
     columns = [c for c in next(iter(rows.values()))["paper"] if c != "distortion"]
-    body = [[model] + [beside(str(rate(r[c])), r["paper"][c]) for c in columns]
-            + [f"{r['attacked']} ({rate(r['success'])} success)", beside(f"{r['distortion']:.3f}", r["paper"]["distortion"])]
+    body = [[model] + [beside(str(rate(r[c])), r["paper"][c]) for c in columns] + _attack_cells(r)
             for model, r in rows.items()]
     header = ["model"] + [c.replace("_", " ") for c in columns] + ["images attacked", "av. min. distortion"]
-    findings = [f"{model}: attack success {rate(r['success'])} at mean distortion {r['distortion']:.3f}."
+    findings = [f"{model}: TRAINING FAILED (error at chance level on its own training data): its attack numbers "
+                "are not meaningful and the model needs another recipe or more data." if r.get("training_failed")
+                else f"{model}: attack success {rate(r['success'])} at mean distortion {r['distortion']:.3f}."
                 for model, r in rows.items()]
-    return f"## {title}\n\n" + table(header, body), findings
+    short = title.split(":")[0]
+    errors = [Compared.of_rate(m, rate(r["test_error"]), r["paper"].get("test_error")) for m, r in rows.items()]
+    means = [Compared.of_mean(m, np.asarray(r["distortions"], dtype=float), r["paper"].get("distortion"))
+             for m, r in rows.items()]
+    table_vs_paper(errors, means, fig_dir / f"{name}_vs_paper.png", short)
+    text = f"## {title}\n\n" + table(header, body) + _figure(f"{short}: ours against the paper", name, "vs_paper")
+    return text, findings
+
+
+def _attack_cells(r: dict) -> list[str]:
+    """The attack's columns of a Table 1/3 row; a model whose training failed is marked, not ranked."""
+    if r.get("training_failed"):
+        return [f"{r['attacked']} (**training failed**: not meaningful)", "n/a"]
+    return [f"{r['attacked']} ({rate(r['success'])} success)", beside(f"{r['distortion']:.3f}", r["paper"]["distortion"])]
 
 
 def transfer_table(name: str, title: str, result: dict, fig_dir: Path) -> tuple[str, list[str]]:
-    """Tables 2 and 4: error of each model (columns) on each row's examples, as a table and a heat map."""
+    """Tables 2 and 4: error of each model (columns) on each row's examples, as a table, a heat map
+    and a figure of every cell against the paper's."""
     cols, rows = result["columns"], result["rows"]
     body, matrix = [], []
     for row, r in rows.items():
@@ -37,9 +57,11 @@ def transfer_table(name: str, title: str, result: dict, fig_dir: Path) -> tuple[
                     + [beside(f"{r['distortion']:.3f}", ref["distortion"])])
         matrix.append([rate(r["errors"][c]).percent for c in cols])
     short = title.split(":")[0]
-    fig = figures.transfer_heatmap(np.asarray(matrix), list(rows), cols, fig_dir / f"{name}_transfer.png", short)
+    figures.transfer_heatmap(np.asarray(matrix), list(rows), cols, fig_dir / f"{name}_transfer.png", short)
+    transfer_vs_paper(transfer_cells(rows, cols), fig_dir / f"{name}_vs_paper.png", short)
     text = (f"## {title}\n\nRows: the examples; columns: the model they are fed to.\n\n"
-            + table(["examples \\ model"] + cols + ["av. distortion"], body) + f"\n\n![{short}](figures/{fig.name})")
+            + table(["examples \\ model"] + cols + ["av. distortion"], body) + _figure(short, name, "transfer")
+            + _figure(f"{short}: ours against the paper", name, "vs_paper"))
     pct = lambda r, c: rate(r["errors"][c]).percent  # noqa: E731
     cross = [pct(r, c) for row, r in rows.items() if r["kind"] == "adversarial" for c in cols if c != row]
     noise = {row: [pct(r, c) for c in cols] for row, r in rows.items() if r["kind"] == "noise"}
@@ -54,4 +76,18 @@ def transfer_table(name: str, title: str, result: dict, fig_dir: Path) -> tuple[
     return text, findings
 
 
-SECTIONS = {"distortion_table": distortion_table, "transfer_table": transfer_table}
+def transfer_cells(rows: dict, cols: list[str]) -> list[Compared]:
+    """Every cell of a transfer table beside the paper's, but for examples fed to their own model;
+    named 'examples → model' (amplified rows by their model: the colour tells the kind)."""
+    return [Compared.of_rate(f"{row.split(' amplified')[0]} → {c}", rate(r["errors"][c]),
+                             r.get("paper", {"errors": {}})["errors"].get(c), r["kind"])
+            for row, r in rows.items() for c in cols if not (row == c or row.startswith(c + " "))]
+
+
+def _figure(alt: str, name: str, kind: str) -> str:
+    """The Markdown that embeds figures/{name}_{kind}.png under a section's table."""
+    return f"\n\n![{alt}](figures/{name}_{kind}.png)"
+
+
+SECTIONS = {"distortion_table": distortion_table, "transfer_table": transfer_table, "unit_probing": unit_probing,
+            "spectral_table": spectral_section, "adversarial_training": adversarial_training}

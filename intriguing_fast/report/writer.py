@@ -41,14 +41,15 @@ def write_report(results: dict, out: Path) -> Path:
         text, found = SECTIONS[section["section"]](name, title, results[name], fig_dir)
         parts.append(text)
         findings += [f"- {line}" for line in found]
-    distortions = {model: np.asarray(row["distortions"], dtype=float) for name, section in meta["sections"].items()
-                   if section["section"] == "distortion_table" for model, row in results[name].items()}
-    if distortions:
-        figures.distortion_histogram(distortions, fig_dir / "distortions.png")
-        parts.append("## Minimal distortions\n\n![distortion histogram](figures/distortions.png)")
+    rows = {model: row for name, section in meta["sections"].items()
+            if section["section"] == "distortion_table" for model, row in results[name].items()}
+    if rows:
+        figures.distortion_histograms({m: np.asarray(r["distortions"], dtype=float) for m, r in rows.items()},
+                                      {m: r["paper"].get("distortion") for m, r in rows.items()},
+                                      fig_dir / "distortions.png")
+        parts.append("## Minimal distortions\n\n![distortion histograms, one per model](figures/distortions.png)")
     if examples:
-        figures.adversarial_grid({k: (v["original"], v["adversarial"]) for k, v in examples.items()},
-                                 fig_dir / "adversarial_grid.png")
+        figures.adversarial_grid(examples, fig_dir / "adversarial_grid.png")
         parts.append("## Examples (the paper's Figures 5 and 7)\n\n![adversarial examples](figures/adversarial_grid.png)")
     parts.append("## Findings, checked on these numbers\n\n" + "\n".join(findings))
     parts.append(_stages(meta))

@@ -1,0 +1,123 @@
+"""Table 5 (Sec. 4.3): per-layer upper bounds of the Lipschitz constant and their product for
+each zoo model, beside the instability measured on the attack's adversarial pairs (and on random
+perturbations of the same norm), and the bounds of AlexNet beside the paper's."""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+from ..analysis import (
+    Gains,
+    LayerBound,
+    PowerIteration,
+    gain_table,
+    layer_bounds,
+    log_shares,
+    measure_gains,
+    network_bound,
+    summary,
+)
+from ..models import MLP, AutoencoderClassifier, ConvNet
+from ..models.alexnet import INPUT_SHAPE, PAPER_WIDTHS, alexnet_paper, load_alexnet
+from .context import Run
+from .stage import Stage
+
+TABLE5_ROWS = ("Conv. 1", "Conv. 2", "Conv. 3", "Conv. 4", "Conv. 5", "FC. 1", "FC. 2", "FC. 3")
+
+
+def spectral_table(run: Run, stage: Stage) -> dict:
+    """Per zoo model: layer bounds with measured gains; AlexNet's bounds with the paper's."""
+    if stage.image_set is None:
+        raise ValueError(f"{stage.name}: the measured gains need adversarial pairs: give the stage an image set")
+    power = PowerIteration(stage.settings["power_rtol"], stage.settings["power_max_iter"], run.cfg.seed)
+    models = {name: _zoo_model(run, stage, name, power) for name in stage.models}
+    return {"models": models, "alexnet": _alexnet(stage, power, run.cfg.seed),
+            "power_iteration": {"rtol": power.rtol, "max_iter": power.max_iter, "seed": power.seed}}
+
+
+def zoo_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """A zoo model as the chain of layers its forward computes, named after its parameters
+    (the functional sigmoid, ReLU and pooling of its forward become modules)."""
+    if isinstance(model, MLP):
+        linears = [(f"layers.{i}", layer) for i, layer in enumerate(model.layers)]
+        hidden = [part for i, pair in enumerate(linears[:-1]) for part in (pair, (f"sigmoid.{i}", nn.Sigmoid()))]
+        return [("flatten", nn.Flatten()), *hidden, linears[-1]]
+    if isinstance(model, AutoencoderClassifier):
+        return [("flatten", nn.Flatten()), ("encoder", model.encoder), ("sigmoid", nn.Sigmoid()), ("head", model.head)]
+    if isinstance(model, ConvNet):
+        return [("flatten", nn.Flatten()), ("unflatten", nn.Unflatten(1, (1, 28, 28))),
+                ("conv1", model.conv1), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
+                ("conv2", model.conv2), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
+                ("flatten2", nn.Flatten()), ("fc", model.fc), ("relu3", nn.ReLU()), ("out", model.out)]
+    raise ValueError(f"model: no layer chain for {type(model).__name__}; expected MLP, AutoencoderClassifier or ConvNet")
+
+
+def _zoo_model(run: Run, stage: Stage, name: str, power: PowerIteration) -> dict:
+    """Bounds of one zoo model and the gains on its successful, really perturbed adversarial pairs."""
+    model = copy.deepcopy(run.model(name)).cpu().eval()
+    attacked = run.attacked(name, stage.image_set)
+    keep = (attacked.success & (attacked.distortion > 0)).cpu()
+    x, x_adv = attacked.images.cpu()[keep], attacked.adversarial.cpu()[keep]
+    layers = zoo_layers(model)
+    with torch.no_grad():
+        chain, direct = nn.Sequential(*(m for _, m in layers))(x), model(x)
+    if not torch.allclose(chain, direct, rtol=1e-4, atol=1e-5):
+        raise RuntimeError(f"{name}: its layer chain does not compute the model (max diff {(chain - direct).abs().max()})")
+    bounds = layer_bounds(layers, tuple(x.shape[1:]), power)
+    adversarial = measure_gains(layers, x, x_adv)
+    noise = measure_gains(layers, x, x + _same_norm_noise(x_adv - x, run.cfg.seed))
+    return _model_record(bounds, adversarial, noise)
+
+
+def _same_norm_noise(r: torch.Tensor, seed: int) -> torch.Tensor:
+    """Gaussian directions with each pair's norm ||r|| (seeded; not clipped to the pixel box)."""
+    noise = torch.randn(r.shape, generator=torch.Generator().manual_seed(seed), dtype=r.dtype)
+    scale = r.flatten(1).norm(dim=1) / noise.flatten(1).norm(dim=1)
+    return noise * scale.view(-1, *[1] * (r.ndim - 1))
+
+
+def _model_record(bounds: list[LayerBound], adversarial: Gains, noise: Gains) -> dict:
+    """The layers' bounds beside the gains on the adversarial pairs and on the random ones."""
+    bound = network_bound(bounds)
+    rows = gain_table(bounds, adversarial)
+    for row, ratios, share in zip(rows, noise.layers, log_shares(noise)):
+        row["random"], row["random_mean_log_gain"] = summary(ratios), share
+    measured = summary(adversarial.network)
+    has_conv = any(b.exact is not None for b in bounds)
+    return {"pairs": int(adversarial.network.numel()), "bound": bound,
+            "bound_exact": network_bound(bounds, exact=True) if has_conv else None, "layers": rows,
+            "network": {"adversarial": measured, "random": summary(noise.network)},
+            "looseness": bound / measured["max"] if measured["max"] > 0 else math.nan}
+
+
+def _alexnet(stage: Stage, power: PowerIteration, seed: int) -> dict:
+    """AlexNet's bounds at 224x224: the configured weights file, else a seeded random initialisation."""
+    path = stage.settings.get("alexnet_weights")
+    if path is None:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model = alexnet_paper().eval()
+        weights = (f"random: torch's default initialisation, seed {seed} (no trained weights configured; set the "
+                   "stage setting alexnet_weights to a state-dict file): compare the layers, not the values")
+    else:
+        model, weights = load_alexnet(path), f"file {path}"
+    bounds = layer_bounds(model, INPUT_SHAPE, power)
+    rows = [b.row() for b in bounds]
+    modules = dict(model.named_modules())
+    weighted = [row for row in rows if row["kind"] in ("Conv2d", "Linear")]
+    for row, name in zip(weighted, TABLE5_ROWS):
+        size, stride, bound = stage.paper[name]
+        row["table5"], row["size"] = name, _size(modules[row["path"]])
+        row["paper"] = {"size": size, "stride": stride, "bound": bound}
+    layout = "paper" if model.features[0].out_channels == PAPER_WIDTHS[0] else "torchvision"
+    return {"weights": weights, "layout": layout, "input_shape": list(INPUT_SHAPE), "layers": rows,
+            "bound": network_bound(bounds), "bound_exact": network_bound(bounds, exact=True)}
+
+
+def _size(layer: nn.Module) -> str:
+    """Table 5's notation: in x kh x kw x out for a convolution, in x out for a fully connected layer."""
+    w = layer.weight
+    return f"{w.shape[1]}x{w.shape[2]}x{w.shape[3]}x{w.shape[0]}" if w.ndim == 4 else f"{w.shape[1]}x{w.shape[0]}"
