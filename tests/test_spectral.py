@@ -203,15 +203,21 @@ def test_stage_result_is_json_and_renders(monkeypatch):
     x = torch.rand(20, 1, 28, 28)
     pairs = SimpleNamespace(images=x, adversarial=(x + 0.05 * torch.randn_like(x)).clamp(0, 1),
                             success=torch.ones(20, dtype=torch.bool), distortion=torch.full((20,), 0.05))
-    run = SimpleNamespace(cfg=SimpleNamespace(seed=0), model=zoo.__getitem__, attacked=lambda name, image_set: pairs)
+    zoo["MLP (not attacked)"] = MLP((784, 12, 10)).eval()
+    run = SimpleNamespace(cfg=SimpleNamespace(seed=0), model=zoo.__getitem__, attacked=lambda name, image_set: pairs,
+                          splits={"test": SimpleNamespace(images=x)})
     monkeypatch.setattr(spectral_stage, "alexnet_paper", lambda: AlexNet((8, 8, 8, 8, 8), lrn=True, hidden=32))
     monkeypatch.setattr(spectral_stage, "INPUT_SHAPE", (3, 67, 67))
     table5 = {row: ("size", 1, 2.0) for row in spectral_stage.TABLE5_ROWS}
-    stage = Stage("table5", "Table 5", "spectral_table", tuple(zoo), "train", spectral_stage.spectral_table,
-                  {"alexnet_weights": None, "power_rtol": 1e-6, "power_max_iter": 200}, table5)
+    stage = Stage("table5", "Table 5", "spectral_table", tuple(zoo), None, spectral_stage.spectral_table,
+                  {"pairs": {"train": ("MLP", "ConvNet")}, "alexnet_weights": None, "power_rtol": 1e-6,
+                   "power_max_iter": 200}, table5)
     result = json.loads(json.dumps(spectral_stage.spectral_table(run, stage)))
     assert result["models"]["ConvNet"]["bound_exact"] <= result["models"]["ConvNet"]["bound"]
     assert [row["table5"] for row in result["alexnet"]["layers"] if "table5" in row] == list(spectral_stage.TABLE5_ROWS)
     text, findings = spectral_section("table5", "Table 5", result, None)
     assert "| conv1 | Conv2d |" in text and "Conv. 5" in text
     assert any("of the positive excess" in line for line in findings) and findings[-1].startswith("AlexNet (random")
+    assert result["models"]["MLP (not attacked)"]["network"] is None
+    assert "**MLP (not attacked)** (bounds only: not attacked in this run)" in text
+    assert "MLP (not attacked): not attacked in this run, so bounds only" in " ".join(findings)

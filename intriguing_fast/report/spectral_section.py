@@ -17,7 +17,7 @@ def spectral_section(name: str, title: str, result: dict, fig_dir: Path) -> tupl
     parts = [f"## {title}", _intro(power)]
     if models:
         parts.append(_summary_table(models))
-        parts += [f"**{model}** ({m['pairs']} adversarial pairs)\n\n" + _layer_table(m) for model, m in models.items()]
+        parts += [f"**{model}** ({_pairs(m)})\n\n" + _layer_table(m) for model, m in models.items()]
     parts.append(_alexnet_text(alexnet))
     findings = [line for model, m in models.items() for line in _model_findings(model, m)] + _alexnet_findings(alexnet)
     return "\n\n".join(parts), findings
@@ -39,6 +39,10 @@ def _intro(power: dict) -> str:
             "layer carries more than half). Layers that are always 1 (reshapes, dropout) are left out.")
 
 
+def _pairs(m: dict) -> str:
+    return "bounds only: not attacked in this run" if m["network"] is None else f"{m['pairs']} adversarial pairs"
+
+
 def excess_shares(m: dict) -> list[tuple[str, float]]:
     """Each layer's mean log gain on the adversarial pairs minus that on random directions."""
     return [(row["path"], row["mean_log_gain"] - row["random_mean_log_gain"]) for row in m["layers"]]
@@ -55,9 +59,12 @@ def _top_share(m: dict) -> tuple[str, float, float]:
 def _summary_table(models: dict) -> str:
     body = []
     for model, m in models.items():
+        exact = "-" if m["bound_exact"] is None else f"{m['bound_exact']:.3g}"
+        if m["network"] is None:
+            body.append([model, "-", f"{m['bound']:.3g}", exact] + ["-"] * 6)
+            continue
         adv, rnd = m["network"]["adversarial"], m["network"]["random"]
         path, share, total = _top_share(m)
-        exact = "-" if m["bound_exact"] is None else f"{m['bound_exact']:.3g}"
         body.append([model, m["pairs"], f"{m['bound']:.3g}", exact, f"{adv['q50']:.3g}", f"{adv['max']:.3g}",
                      f"{rnd['q50']:.3g}", f"{m['looseness']:.3g}", f"{math.exp(total):.3g}x", f"{path} ({share:.0%})"])
     return table(["model", "pairs", "bound", "bound, exact convs", "adv. gain median", "adv. gain max",
@@ -65,15 +72,15 @@ def _summary_table(models: dict) -> str:
 
 
 def _layer_table(m: dict) -> str:
-    shares = dict(excess_shares(m))
+    shares = dict(excess_shares(m)) if m["network"] is not None else {}
     body = []
     for row in m["layers"]:
         if row["kind"] in TRIVIAL:
             continue
         exact = "-" if row["exact"] is None else f"{row['exact']:.4g}" + ("" if row["converged"] else " (not converged)")
-        body.append([row["path"], row["kind"], f"{row['bound']:.4g}", exact,
-                     f"{row['measured']['q50']:.3g} [{row['measured']['max']:.3g}]", f"{row['random']['q50']:.3g}",
-                     f"{row['looseness']:.3g}", f"{shares[row['path']]:+.3f}"])
+        measured = ([f"{row['measured']['q50']:.3g} [{row['measured']['max']:.3g}]", f"{row['random']['q50']:.3g}",
+                     f"{row['looseness']:.3g}", f"{shares[row['path']]:+.3f}"] if shares else ["-"] * 4)
+        body.append([row["path"], row["kind"], f"{row['bound']:.4g}", exact, *measured])
     return table(["layer", "type", "bound", "exact", "adv. gain median [max]", "random gain median", "bound / max",
                   "excess log gain"], body)
 
@@ -102,6 +109,8 @@ def _model_findings(model: str, m: dict) -> list[str]:
     convs = [row for row in m["layers"] if row["exact"] is not None]
     gaps = ", ".join(f"{row['path']} {row['bound']:.4g} vs {row['exact']:.4g}" for row in convs)
     lines = [f"{model}: convolutions, Fourier bound vs exact zero-padded norm: {gaps}."] if convs else []
+    if m["network"] is None:
+        return [f"{model}: not attacked in this run, so bounds only (network bound {m['bound']:.3g})."] + lines
     if m["pairs"] == 0:
         return [f"{model}: no successful adversarial pairs, so no measured gain (bound {m['bound']:.3g})."] + lines
     adv, rnd = m["network"]["adversarial"], m["network"]["random"]
