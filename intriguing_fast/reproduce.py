@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "halves of the training set (each recipe fixes its model's initialisation)")
     parser.add_argument("--model-cache", type=Path, default=None,
                         help="checkpoint directory (default: $INTRIGUING_FAST_CACHE/models)")
+    parser.add_argument("--alexnet-weights", type=Path, default=None,
+                        help="a local AlexNet state dict (torchvision's names; read with weights_only=True) for Table 5 "
+                             "(default: a seeded random initialisation, reported as such; nothing is downloaded)")
     add_progress_option(parser)
     add_threads_option(parser)
     add_engine_options(parser, max_iter=None)
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> Path:
     with expected_errors(parser.prog, args.debug):
         results = run(RunConfig(scale=scale, out=out, data_dir=args.data_dir, only=only, device=args.device,
                                 seed=args.seed, model_cache=args.model_cache, progress=args.progress,
-                                engine=engine, verify_data=args.verify_mnist))
+                                engine=engine, verify_data=args.verify_mnist, alexnet_weights=args.alexnet_weights))
         path = write_report(results, out)
     print(f"report: {path} ({time.perf_counter() - start:.0f} s)")
     return path

@@ -204,14 +204,13 @@ def test_stage_result_is_json_and_renders(monkeypatch):
     pairs = SimpleNamespace(images=x, adversarial=(x + 0.05 * torch.randn_like(x)).clamp(0, 1),
                             success=torch.ones(20, dtype=torch.bool), distortion=torch.full((20,), 0.05))
     zoo["MLP (not attacked)"] = MLP((784, 12, 10)).eval()
-    run = SimpleNamespace(cfg=SimpleNamespace(seed=0), model=zoo.__getitem__, attacked=lambda name, image_set: pairs,
+    run = SimpleNamespace(cfg=SimpleNamespace(seed=0, alexnet_weights=None), model=zoo.__getitem__, attacked=lambda name, image_set: pairs,
                           splits={"test": SimpleNamespace(images=x)})
     monkeypatch.setattr(spectral_stage, "alexnet_paper", lambda: AlexNet((8, 8, 8, 8, 8), lrn=True, hidden=32))
     monkeypatch.setattr(spectral_stage, "INPUT_SHAPE", (3, 67, 67))
     table5 = {row: ("size", 1, 2.0) for row in spectral_stage.TABLE5_ROWS}
     stage = Stage("table5", "Table 5", "spectral_table", tuple(zoo), None, spectral_stage.spectral_table,
-                  {"pairs": {"train": ("MLP", "ConvNet")}, "alexnet_weights": None, "power_rtol": 1e-6,
-                   "power_max_iter": 200}, table5)
+                  {"pairs": {"train": ("MLP", "ConvNet")}, "power_rtol": 1e-6, "power_max_iter": 200}, table5)
     result = json.loads(json.dumps(spectral_stage.spectral_table(run, stage)))
     assert result["models"]["ConvNet"]["bound_exact"] <= result["models"]["ConvNet"]["bound"]
     assert [row["table5"] for row in result["alexnet"]["layers"] if "table5" in row] == list(spectral_stage.TABLE5_ROWS)
@@ -221,3 +220,20 @@ def test_stage_result_is_json_and_renders(monkeypatch):
     assert result["models"]["MLP (not attacked)"]["network"] is None
     assert "**MLP (not attacked)** (bounds only: not attacked in this run)" in text
     assert "MLP (not attacked): not attacked in this run, so bounds only" in " ".join(findings)
+
+
+def test_table5_with_user_weights_is_keyed_by_their_content(tmp_path):
+    """--alexnet-weights: the file's content (not its path) keys every stage, and the weights are used."""
+    from intriguing_fast.experiments import RunConfig, SCALES
+    from intriguing_fast.experiments.context import Run
+    from intriguing_fast.models.alexnet import alexnet_torchvision
+
+    path = tmp_path / "alexnet.pt"
+    torch.save(alexnet_torchvision().state_dict(), path)
+    cfg = RunConfig(scale=SCALES["tiny"], out=tmp_path / "out", alexnet_weights=path)
+    first = Run(cfg).settings()["alexnet_weights"]
+    torch.save(alexnet_torchvision().state_dict(), path)  # other weights under the same name
+    assert first != Run(cfg).settings()["alexnet_weights"] and len(first) == 64
+    result = spectral_stage._alexnet(path, dict.fromkeys(spectral_stage.TABLE5_ROWS, ("size", 1, 2.0)),
+                                     spectral_stage.PowerIteration(1e-3, 5, 0), 0)
+    assert result["layout"] == "torchvision" and result["weights"] == f"file {path}"

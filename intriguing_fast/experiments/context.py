@@ -14,7 +14,7 @@ from ..attack import LBFGSAttack, attack_engine
 from ..data import MnistSplit, load_mnist, p1_p2_split
 from ..engine import LBFGSBOptions
 from ..models import TrainedModel, get_spec, load_or_train
-from ..storage import cache_root, json_digest, tensor_digest
+from ..storage import cache_root, file_digest, json_digest, tensor_digest
 from .evaluation import predictions
 from .scales import Scale
 from .store import StageStore
@@ -32,6 +32,7 @@ class RunConfig:
     progress: bool = True
     engine: LBFGSBOptions | None = None  # the attack's engine settings; None: attack_engine(scale.attack_max_iter)
     verify_data: bool = True  # False: use MNIST files that differ from the published ones (the report says so)
+    alexnet_weights: Path | None = None  # a local AlexNet state dict for Table 5; None: a seeded random init
 
 
 @dataclass
@@ -152,5 +153,8 @@ class Run:
         return out
 
     def settings(self) -> dict:
-        return {"scale": asdict(self.cfg.scale), "seed": self.cfg.seed, "attack": repr(self.attack)}
+        """The run's settings every stage is keyed by (the AlexNet weights by their content)."""
+        weights = self.cfg.alexnet_weights
+        return {"scale": asdict(self.cfg.scale), "seed": self.cfg.seed, "attack": repr(self.attack),
+                "alexnet_weights": file_digest(weights) if weights is not None else None}
 

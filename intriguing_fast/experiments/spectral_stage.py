@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -34,7 +36,7 @@ def spectral_table(run: Run, stage: Stage) -> dict:
     power = PowerIteration(stage.settings["power_rtol"], stage.settings["power_max_iter"], run.cfg.seed)
     image_sets = {name: image_set for image_set, names in stage.settings["pairs"].items() for name in names}
     models = {name: _zoo_model(run, name, image_sets.get(name), power) for name in stage.models}
-    return {"models": models, "alexnet": _alexnet(stage, power, run.cfg.seed),
+    return {"models": models, "alexnet": _alexnet(run.cfg.alexnet_weights, stage.paper, power, run.cfg.seed),
             "power_iteration": {"rtol": power.rtol, "max_iter": power.max_iter, "seed": power.seed}}
 
 
@@ -106,15 +108,15 @@ def _model_record(bounds: list[LayerBound], adversarial: Gains, noise: Gains) ->
             "looseness": bound / measured["max"] if measured["max"] > 0 else math.nan}
 
 
-def _alexnet(stage: Stage, power: PowerIteration, seed: int) -> dict:
-    """AlexNet's bounds at 224x224: the configured weights file, else a seeded random initialisation."""
-    path = stage.settings.get("alexnet_weights")
+def _alexnet(path: Path | None, paper: Mapping[str, tuple], power: PowerIteration, seed: int) -> dict:
+    """AlexNet's bounds at 224x224 beside the `paper`'s Table 5: the weights file at `path`, else
+    a seeded random initialisation."""
     if path is None:
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             model = alexnet_paper().eval()
         weights = (f"random: torch's default initialisation, seed {seed} (no trained weights configured; set the "
-                   "stage setting alexnet_weights to a state-dict file): compare the layers, not the values")
+                   "reproduce option --alexnet-weights to a state-dict file): compare the layers, not the values")
     else:
         model, weights = load_alexnet(path), f"file {path}"
     bounds = layer_bounds(model, INPUT_SHAPE, power)
@@ -122,7 +124,7 @@ def _alexnet(stage: Stage, power: PowerIteration, seed: int) -> dict:
     modules = dict(model.named_modules())
     weighted = [row for row in rows if row["kind"] in ("Conv2d", "Linear")]
     for row, name in zip(weighted, TABLE5_ROWS):
-        size, stride, bound = stage.paper[name]
+        size, stride, bound = paper[name]
         row["table5"], row["size"] = name, _size(modules[row["path"]])
         row["paper"] = {"size": size, "stride": stride, "bound": bound}
     layout = "paper" if model.features[0].out_channels == PAPER_WIDTHS[0] else "torchvision"
