@@ -18,7 +18,7 @@ from .errors import IntriguingFastError
 from .experiments import SCALES
 from .kernels import BACKENDS
 from .storage import CACHE_ROOT_ENV
-from .threads import set_threads
+from .threads import THREADS_HELP, set_threads
 
 HISTORY_DTYPES = {"same": None, "bfloat16": torch.bfloat16}
 DATA_DIR_HELP = (
@@ -32,8 +32,6 @@ ENVIRONMENT_EPILOG = f"""environment:
   {CACHE_ROOT_ENV}  where trained checkpoints (models/) and downloaded MNIST (mnist/) are kept
                          (default: ~/.cache/intriguing_fast)
   {MNIST_DIR_ENV}  a directory holding the four MNIST idx files (see --data-dir)"""
-THREADS_HELP = ("threads for torch and the native core (default: torch's, one per physical core); on a shared "
-                "machine fewer threads leave others their share")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):

@@ -14,6 +14,8 @@ import os
 
 SPIN_ENV = "GOMP_SPINCOUNT"
 BOUNDED_SPIN = "3000"  # spins before a waiting thread sleeps (libgomp's default: 300,000)
+THREADS_HELP = ("threads for torch and the native core (default: torch's, one per physical core); on a shared "
+                "machine fewer threads leave others their share")
 
 
 def bound_spinning() -> None:

@@ -11,7 +11,7 @@ import torch
 
 from ..errors import IntriguingFastError
 from ..kernels import LBFGSBOptions, native_available
-from ..threads import set_threads
+from ..threads import THREADS_HELP, set_threads
 from .lbfgsb import minimize_lbfgsb
 from .problems import softmax_attack
 from .validation import check_memory
@@ -28,8 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="problems re-solved with scipy, one by one (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random problems (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="threads for torch and the native core (default: torch's, one per physical core); on a "
-                             "shared machine fewer threads leave others their share")
+                        help=THREADS_HELP)
     parser.add_argument("--debug", action="store_true", help="show the traceback of an expected failure")
     return parser
 

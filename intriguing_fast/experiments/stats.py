@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile: two-sided 95% intervals
+
 
 @dataclass(frozen=True)
 class Rate:
@@ -19,7 +21,7 @@ class Rate:
     @property
     def interval(self) -> tuple[float, float]:
         """Wilson score interval at 95%, in percent: sound at 0% and 100% too."""
-        n, z = self.total, 1.959963984540054
+        n, z = self.total, Z95
         if n == 0:
             return float("nan"), float("nan")
         p = self.errors / n

@@ -13,10 +13,9 @@ from matplotlib.figure import Figure
 from matplotlib.text import Annotation
 from matplotlib.transforms import Bbox
 
-from ..experiments.stats import Rate
+from ..experiments.stats import Z95, Rate
 from .style import new_figure, save, styled
 
-Z95 = 1.959963984540054
 # where a point's name may go, in points from the marker: right, left, then further up or down
 SPOTS = [(dx, dy) for dy in (0, 8, -8, 16, -16, 24, -24, 32, -32) for dx in (5, -5)]
 
