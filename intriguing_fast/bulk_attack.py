@@ -38,12 +38,11 @@ from .attack.targets import TARGET_MODES
 from .attack.validation import check_bounds, check_inputs, check_labels
 from .cli import (add_data_options, add_debug_option, add_engine_options, add_progress_option, add_threads_option,
                   command_parser, engine_options, expected_errors, non_negative_int, parse_command, positive_int)
-from .data import SPLITS, load_mnist
+from .data import SPLITS, MnistSplit, load_mnist
 from .errors import CorruptFileError
 from .experiments import SCALES
-from .models import MODEL_ZOO, Recipe, checkpoint_key, get_spec, load_or_train, training_data
-from .models.cache import checkpoint_path
-from .storage import atomic_torch_save, cache_root, json_digest, save_verified, state_dict_digest, tensor_digest
+from .models import MODEL_ZOO, Recipe, get_spec, load_or_train
+from .storage import atomic_torch_save, json_digest, save_verified, state_dict_digest, tensor_digest
 
 __all__ = ["load_adversarials", "main"]
 
@@ -70,15 +69,14 @@ def load_zoo_model(name: str, args: argparse.Namespace) -> torch.nn.Module:
     """The zoo model trained on MNIST train with the recipe of --scale, keyed like `reproduce`'s
     (model, recipe, data), so that either finds the other's checkpoint; a model not cached yet
     is trained after a note on stderr naming it, its recipe, data and the checkpoint path."""
-    spec = get_spec(name)
-    recipe = SCALES[args.scale].recipe(spec.recipe)
+    recipe = SCALES[args.scale].recipe(get_spec(name).recipe)
     train = load_mnist("train", args.data_dir, verify=args.verify_mnist)
-    data = training_data(spec, train)
-    path = checkpoint_path(cache_root() / "models", name, checkpoint_key(spec, recipe, data))
-    if not path.exists():
+
+    def note(path: Path, data: MnistSplit) -> None:
         print(f"training {name} on {len(data):,} MNIST training images (recipe of --scale {args.scale}: "
               f"{_describe(recipe, len(data))}); cached for next time in {path}", file=sys.stderr, flush=True)
-    return load_or_train(name, train, recipe=recipe, split_seed=0, progress=args.progress).model
+
+    return load_or_train(name, train, recipe=recipe, split_seed=0, progress=args.progress, on_train=note).model
 
 
 def _describe(recipe: Recipe, examples: int) -> str:

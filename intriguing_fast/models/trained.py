@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -58,6 +59,7 @@ def load_or_train(
     recipe: Recipe | None = None,
     split_seed: int = 0,
     progress: bool = True,
+    on_train: Callable[[Path, MnistSplit], None] | None = None,
 ) -> TrainedModel:
     """The model ``name`` trained on ``train`` (or its P1/P2 half), loaded from cache when present.
 
@@ -66,6 +68,7 @@ def load_or_train(
     fingerprint, are in the cache key, so scaled-down runs never collide with full ones.
     ``cache_dir`` defaults to ``<cache root>/models``. A cached file that is damaged or holds
     another key is moved aside (``NAME.corrupt``, with a warning naming it) and the model retrained.
+    ``on_train(path, data)`` is called before a model is trained (e.g. to tell the user).
     """
     spec = get_spec(name)
     recipe = recipe or spec.recipe
@@ -81,6 +84,8 @@ def load_or_train(
             quarantine(path, exc)
         except RuntimeError as exc:  # load_state_dict: names or shapes that do not fit the architecture
             quarantine(path, CorruptFileError(path, f"weights do not fit {spec.name}: {str(exc).splitlines()[0]}"))
+    if on_train is not None:
+        on_train(path, training_data(spec, train, split_seed))
     start = time.perf_counter()
     model = train_model(spec.build, training_data(spec, train, split_seed), recipe, name=spec.name, progress=progress)
     seconds = time.perf_counter() - start
