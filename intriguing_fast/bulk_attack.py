@@ -13,16 +13,16 @@ unless --overwrite); a damaged chunk is moved aside (NAME.corrupt) and recompute
 chunks are merged into OUT, a dict of tensors, "config" and "sha256" that plain
 ``torch.load(OUT, weights_only=True)`` reads; ``load_adversarials(OUT)`` also checks the
 digest. Rerunning a finished command recomputes nothing; OUT.lock keeps a second run off the
-same --out; an expected failure prints one line and exits with status 2. See docs/attack.md.
+same --out; an expected failure prints one line and exits with status 2. Under torchrun each rank
+computes the chunks k % world == rank, and rank 0 merges them. See docs/attack.md.
 """
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import shutil
 import sys
-from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,18 +31,20 @@ from tqdm.auto import tqdm
 
 from ._version import __version__
 from .attack import AttackResult, LBFGSAttack
-from .attack.bulk_files import (SAVED_FIELDS, exclusive_lock, finished_output, is_torchscript, load_adversarials,
-                                load_weights_only, merge_chunks, one_line, prepare_parts, saved_chunk, summary)
+from .attack.bulk_files import (SAVED_FIELDS, is_torchscript, load_adversarials, load_weights_only, merge_chunks,
+                                num_classes, one_line, postfix, saved_chunk, summary)
 from .attack.search import SEARCHES
+from .attack.sharding import Group, Launch, shard, start_run
 from .attack.targets import TARGET_MODES
 from .attack.validation import check_bounds, check_inputs, check_labels
 from .cli import (add_data_options, add_debug_option, add_engine_options, add_progress_option, add_threads_option,
                   command_parser, engine_options, expected_errors, non_negative_int, parse_command, positive_int)
 from .data import SPLITS, MnistSplit, load_mnist
-from .errors import CorruptFileError
+from .errors import CorruptFileError, IntriguingFastError
 from .experiments import SCALES
 from .models import MODEL_ZOO, Recipe, get_spec, load_or_train
 from .storage import atomic_torch_save, json_digest, save_verified, state_dict_digest, tensor_digest
+from .threads import set_threads
 
 __all__ = ["load_adversarials", "main"]
 
@@ -50,7 +52,7 @@ PROG = "python -m intriguing_fast.bulk_attack"
 BULK_SCALES = ("quick", "paper")  # the recipes of `reproduce --scale` whose training data is all of MNIST train
 # Arguments that change how a run goes, not what it computes (the data's digests stand for
 # --data-dir): left out of the config that saved work must match.
-RUN_ONLY = ("out", "overwrite", "debug", "threads", "progress", "data_dir")
+RUN_ONLY = ("out", "overwrite", "debug", "threads", "progress", "data_dir", "dist_timeout")
 
 
 def load_model(args: argparse.Namespace) -> torch.nn.Module:
@@ -173,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flatten", action="store_true", help="feed the model flat [N, 784] images")
     add_progress_option(p)
     add_threads_option(p)
+    p.add_argument("--dist-timeout", type=float, default=600.0, metavar="S",
+                   help="under torchrun: seconds a rank waits for the others (more than one chunk takes) before "
+                        "it exits with one line")
     add_debug_option(p)
     return p
 
@@ -184,30 +189,36 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    """Check every input, then (holding OUT.lock) reuse or compute each chunk and merge them."""
+    """Check every input, then (rank 0 holding OUT.lock) reuse or compute each chunk and merge
+    them; under torchrun (WORLD_SIZE > 1) each rank computes its shard of the chunks."""
+    launch = Launch.from_env()
+    if launch.world > 1 and args.threads is None:
+        set_threads(launch.threads())
     images, labels = _select(*load_data(args.data, args.data_dir, args.verify_mnist), args)
     model = load_model(args)
-    num_classes = _num_classes(model, images)
-    check_labels(labels, "--data labels", images.shape[0], num_classes, labels.device)
+    classes = num_classes(model, images)
+    check_labels(labels, "--data labels", images.shape[0], classes, labels.device)
     scripted = isinstance(model, torch.jit.ScriptModule)  # no forward hooks: no memory estimate, chunk at once
     attack = LBFGSAttack(kappa=args.kappa, temperature=args.temperature, search=args.search, steps=args.steps,
                          seed=args.seed, batch_size=args.chunk_size if scripted else None, engine=engine_options(args))
     config = _config(args, model, images, labels, attack)
     out, parts_dir = Path(args.out), Path(args.out + ".parts")
-    with exclusive_lock(out.with_name(out.name + ".lock")):
-        for tmp in out.parent.glob(f".{glob.escape(out.name)}.*.part"):  # a run killed while writing OUT left it
-            tmp.unlink()
-        done = finished_output(out, config, args.overwrite)
-        if done is not None:
-            shutil.rmtree(parts_dir, ignore_errors=True)  # left by a run killed right after writing OUT
-            print(f"{out}: already complete ({summary(done)}); nothing recomputed")
+    group = Group(launch, args.dist_timeout) if launch.world > 1 else None
+    with ExitStack() as stack:
+        if group is not None:
+            stack.callback(group.close)
+        if (message := start_run(out, parts_dir, config, args.overwrite, group, stack)) is not None:
+            if message:  # rank 0's "already complete" line
+                print(message)
             return
-        prepare_parts(parts_dir, config, args.overwrite)
-        parts = _compute(attack, model, images, labels, args, parts_dir, num_classes)
-        result = merge_chunks(parts, config)
-        atomic_torch_save(result, out)
-        shutil.rmtree(parts_dir)
-    print(f"{out}: {summary(result)}")
+        parts = _compute(attack, model, images, labels, args, parts_dir, classes, group)
+        if launch.rank == 0:
+            result = merge_chunks(parts, config)
+            atomic_torch_save(result, out)
+            shutil.rmtree(parts_dir)
+            print(f"{out}: {summary(result)}")
+        if group is not None:
+            group.sum(0)  # the others exit once OUT is written
 
 
 def _select(images: torch.Tensor, labels: torch.Tensor, args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
@@ -224,20 +235,6 @@ def _select(images: torch.Tensor, labels: torch.Tensor, args: argparse.Namespace
     return images, labels
 
 
-def _num_classes(model: torch.nn.Module, images: torch.Tensor) -> int:
-    """Classes of the model's logits on one image: a model that does not fit the data fails here,
-    before anything is written."""
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), images.dtype)
-    try:
-        with torch.no_grad():
-            logits = model(images[:1].to(dtype))
-    except (RuntimeError, ValueError, TypeError) as exc:
-        raise ValueError(f"the model fails on images of shape {tuple(images.shape[1:])}: {one_line(exc)}") from None
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[1] < 2:
-        raise ValueError(f"the model must return logits [N, classes >= 2], got {getattr(logits, 'shape', logits)}")
-    return logits.shape[1]
-
-
 def _config(args: argparse.Namespace, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
             attack: LBFGSAttack) -> dict:
     """What the saved work depends on: the arguments, the digests of the model's weights (and
@@ -252,30 +249,42 @@ def _config(args: argparse.Namespace, model: torch.nn.Module, images: torch.Tens
 
 
 def _compute(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             args: argparse.Namespace, parts_dir: Path, num_classes: int) -> list[dict]:
-    """Every chunk in order: a sound saved one as it is, the others computed and saved."""
+             args: argparse.Namespace, parts_dir: Path, classes: int, group: Group | None) -> list[dict]:
+    """Every chunk in order: a sound saved one as it is, the others computed and saved. Under
+    torchrun rank r does chunks k % world == r, in rounds of one chunk per rank, and only rank 0
+    returns the chunks (read back once every rank is done; the others return [])."""
     n = images.shape[0]
     spans = [(begin, min(begin + args.chunk_size, n)) for begin in range(0, n, args.chunk_size)]
-    per_image = num_classes - 1 if args.targets == "all" else 1
+    per_image = classes - 1 if args.targets == "all" else 1
     paths = [parts_dir / f"chunk_{k:05d}.pt" for k in range(len(spans))]
-    parts: dict[int, dict] = {}
-    for k, (begin, end) in enumerate(spans):
-        index = torch.arange(args.start + begin, args.start + end).repeat_interleave(per_image)
-        if (part := saved_chunk(paths[k], index, images)) is not None:
-            parts[k] = part
-    done = sum(end - begin for k, (begin, end) in enumerate(spans) if k in parts)
+    rank, world = (group.launch.rank, group.launch.world) if group else (0, 1)
+    index = [torch.arange(args.start + b, args.start + e).repeat_interleave(per_image) for b, e in spans]
+    parts = {k: part for k in shard(len(spans), rank, world)
+             if (part := saved_chunk(paths[k], index[k], images)) is not None}
+    done = sum(spans[k][1] - spans[k][0] for k in parts)
     name = args.model or Path(args.model_file).name
-    with tqdm(total=n, initial=done, desc=f"attack {name} on {args.data}", unit="img", disable=not args.progress,
-              dynamic_ncols=True) as bar:
-        _postfix(bar, parts.values())
-        for k, (begin, end) in enumerate(spans):
-            if k not in parts:
-                chunk_bar = args.progress and f"chunk {k + 1}/{len(spans)}"
+    with tqdm(total=n, initial=group.sum(done) if group else done, desc=f"attack {name} on {args.data}", unit="img",
+              disable=not args.progress or rank > 0, dynamic_ncols=True) as bar:
+        for k in range(rank, world * -(-len(spans) // world), world):
+            rows = 0
+            if k < len(spans) and k not in parts:
+                begin, end = spans[k]
+                chunk_bar = args.progress and rank == 0 and f"chunk {k + 1}/{len(spans)}"
                 parts[k] = _attack(attack, model, images, labels, begin, end, args.targets, args.start, chunk_bar)
                 save_verified(parts[k], paths[k])
-                bar.update(end - begin)
-                _postfix(bar, parts.values())
-    return [parts[k] for k in range(len(spans))]
+                rows = end - begin
+            bar.update(group.sum(rows) if group else rows)
+            postfix(bar, parts.values() if group is None else ())
+    if rank > 0:
+        return []
+    return [parts[k] if k in parts else _read_back(paths[k], index[k], images) for k in range(len(spans))]
+
+
+def _read_back(path: Path, index: torch.Tensor, images: torch.Tensor) -> dict:
+    """Another rank's chunk, checked like a saved one."""
+    if (part := saved_chunk(path, index, images)) is None:
+        raise IntriguingFastError(f"{path}: missing or damaged after every rank finished; rerun to recompute it")
+    return part
 
 
 def _attack(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, begin: int,
@@ -287,15 +296,6 @@ def _attack(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, l
     out = {name: getattr(res, name) for name in SAVED_FIELDS}
     out["image_index"] = out["image_index"] + offset + begin
     return out
-
-
-def _postfix(bar: tqdm, parts: Iterable[dict]) -> None:
-    """Success rate and mean distortion over every row done so far, saved chunks included."""
-    parts = list(parts)
-    if parts:
-        success = torch.cat([p["success"] for p in parts])
-        distortion = torch.cat([p["distortion"] for p in parts])[success]
-        bar.set_postfix(success=f"{success.double().mean():.3f}", distortion=f"{distortion.double().mean():.4f}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The files of a chunked bulk attack (`python -m intriguing_fast.bulk_attack`): its verified
 chunks, each checked against the rows it must cover, the config that saved work must match,
 the merged output with its digest, the weights-only reading of user files, and the lock that
-keeps a second run off the same output."""
+keeps a second run off the same output; the classes of a model and the progress bar's postfix."""
 from __future__ import annotations
 
 import fcntl
@@ -12,12 +12,13 @@ import shutil
 import time
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import torch
+from tqdm.auto import tqdm
 
 from ..errors import CorruptFileError, InputChangedError, IntriguingFastError
 from ..storage import atomic_write_bytes, json_digest, load_verified, quarantine, tensor_digest
@@ -207,3 +208,26 @@ def _same_file(path: Path, fd: int) -> bool:
         return os.stat(path).st_ino == os.fstat(fd).st_ino
     except FileNotFoundError:
         return False
+
+
+def num_classes(model: torch.nn.Module, images: torch.Tensor) -> int:
+    """Classes of the model's logits on one image: a model that does not fit the data fails here,
+    before anything is written."""
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), images.dtype)
+    try:
+        with torch.no_grad():
+            logits = model(images[:1].to(dtype))
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise ValueError(f"the model fails on images of shape {tuple(images.shape[1:])}: {one_line(exc)}") from None
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[1] < 2:
+        raise ValueError(f"the model must return logits [N, classes >= 2], got {getattr(logits, 'shape', logits)}")
+    return logits.shape[1]
+
+
+def postfix(bar: tqdm, parts: Iterable[dict]) -> None:
+    """Success rate and mean distortion over every row done so far, saved chunks included."""
+    parts = list(parts)
+    if parts:
+        success = torch.cat([p["success"] for p in parts])
+        distortion = torch.cat([p["distortion"] for p in parts])[success]
+        bar.set_postfix(success=f"{success.double().mean():.3f}", distortion=f"{distortion.double().mean():.4f}")
