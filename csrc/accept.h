@@ -88,17 +88,9 @@ void accept(const Batch<T, H>& st, const int64_t* rows, int64_t k, const T* f_t,
         const T t = st.t[b], gd = st.gd[b];
         const T denom = T(2) * (ft - f_old - gd * t);
         const T t_quad = -gd * t * t / denom;
-        T t_new = !finite ? T(0.5) * t
+        st.t[b] = !finite ? T(0.5) * t
                   : std::isfinite(t_quad) && denom > 0 ? std::min(std::max(t_quad, T(0.1) * t), T(0.5) * t)
                                                        : T(0.1) * t;
-        // A rejected P(x - g) (a first step in a box) falls back at least to the unit-length step.
-        if (st.box_first[b] && st.nit[b] == 0 && st.hist_len[b] == 0 && st.ls_iter[b] == 0 && t == T(1)) {
-          T dd = 0;
-#pragma omp simd reduction(+ : dd)
-          for (int64_t j = 0; j < n; ++j) dd += d[j] * d[j];
-          t_new = std::min(t_new, T(1) / safe_norm(d, dd, n));
-        }
-        st.t[b] = t_new;
         if (++st.ls_iter[b] >= opt.max_ls) {  // exhausted: retry once from a gradient step
           if (st.hist_len[b] > 0) {
             st.hist_len[b] = 0;

@@ -57,8 +57,19 @@ void direction_row(const Batch<T, H>& st, int64_t b, DirectionScratch<T>& w, Pre
     st.head[b] = 0;
   }
   // A gradient step has unit length, except a problem's first where box_first is set (a box
-  // with every bound finite): there it tries P(x - g), scipy's first step (on a rejection, see accept).
-  const bool first_boxed = st.box_first[b] && st.nit[b] == 0 && st.hist_len[b] == 0;
+  // with every bound finite): scipy's first step, the segment to P(x - g) with t = 1, which a
+  // rejection shortens along the segment.
+  const bool first_boxed = st.box_first[b] && st.nit[b] == 0;
+  if (first_boxed) {
+    gd = 0;
+#pragma omp simd reduction(+ : gd)
+    for (int64_t i = 0; i < n; ++i) {  // segment_to_projected_gradient_step in kernels/reference.py
+      const T c = std::min(std::max(x[i] - g[i], lo[i]), hi[i]), di = c - x[i];
+      const T nudge = T(4) * std::numeric_limits<T>::epsilon() * std::max(std::abs(c), std::abs(x[i]));
+      d[i] = c == lo[i] || c == hi[i] ? di + T((di > 0) - (di < 0)) * nudge : di;
+      gd += g[i] * d[i];
+    }
+  }
   st.t[b] = st.hist_len[b] > 0 || first_boxed ? T(1) : T(1) / safe_norm(d, dd, n);
   st.gd[b] = gd;
   st.ls_iter[b] = 0;

@@ -28,6 +28,8 @@ def random_state(R: int, n: int, m: int, dtype: torch.dtype, *, seed: int = 0, f
     lower, upper = -rand(R, n) - 0.1, rand(R, n) + 0.1
     lower[rand(R, n) < 0.1] = -float("inf")
     upper[rand(R, n) < 0.1] = float("inf")
+    boxed = slice(0, 5)  # every bound finite: rows 3 and 4 make a first step in a box (below)
+    lower[boxed], upper[boxed] = lower[boxed].clamp_min(-1.1), upper[boxed].clamp_max(1.1)
     if shared_bounds:
         lower, upper = lower[:1], upper[:1]
     x = (lower.clamp_min(-1) + (upper.clamp_max(1) - lower.clamp_min(-1)) * rand(R, n))
@@ -67,10 +69,10 @@ def random_state(R: int, n: int, m: int, dtype: torch.dtype, *, seed: int = 0, f
     st.nfev.copy_(st.nit + 1 + torch.randint(0, 3, (R,), generator=gen))
     st.nfev[rand(R) < 0.15] = OPTIONS.max_fun - 1
     st.need_dir.copy_(rand(R) < 0.5)
-    # Two problems at their first trial, P(x - g) (t = 1, no history), a first step in a box
-    # when all their bounds are finite (fixed="all").
+    # Two problems at their first step (no history), needing a direction, in a box with every
+    # bound finite: the segment to P(x - g) with t = 1.
     first = slice(3, 5)
-    st.nit[first], st.hist_len[first], st.ls_iter[first], st.t[first] = 0, 0, 0, 1.0
+    st.nit[first], st.hist_len[first], st.ls_iter[first], st.need_dir[first] = 0, 0, 0, True
     st.status[rand(R) < 0.1] = Status.MAX_ITER  # stopped rows, which no step may touch
     # No pair with positive curvature (y = -s) and a stored scaling of -1 give H = -I, an ascent
     # direction: these rows must restart.

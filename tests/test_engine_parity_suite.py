@@ -52,17 +52,39 @@ def test_small_problems_match_scipy(scipy_results, backend="cpp"):
     assert statistics.median(ratios) <= 1.0, statistics.median(ratios)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("backend", ["torch", "cpp"])
-def test_first_step_in_a_box_goes_to_the_projected_gradient_step(backend):
-    """In a box with every bound finite the first trial is P(x - g), as scipy's: on a
-    Rosenbrock whose optimum is the box's corner that is the optimum (2 evaluations, like
-    scipy); with box_first_step=False the first step has unit length like any gradient step."""
-    (p,) = [p for p in suite() if p.name == "rosenbrock n=5 on a corner #1"]
-    args = (p.fun, p.x0[None], p.lower[None], p.upper[None])
-    res = minimize_lbfgsb(*args, backend=backend)
-    assert int(res.nfev[0]) == 2 and float(res.fun[0]) == 0.0
+def test_first_step_in_a_box_goes_to_the_projected_gradient_step(backend, dtype):
+    """In a box with every bound finite the first trial is P(x - g), as scipy's, exactly (x + d
+    rounded may fall short of a bound): on a Rosenbrock whose optimum is the box's corner that
+    is the optimum (2 evaluations, like scipy); with box_first_step=False the first step has
+    unit length like any gradient step."""
+    for name in ("rosenbrock n=5 on a corner #1", "rosenbrock n=2 on a corner #1"):
+        (p,) = [p for p in suite() if p.name == name]
+        args = (lambda x, i: tuple(v.to(dtype) for v in p.fun(x.double(), i)),
+                *(v[None].to(dtype) for v in (p.x0, p.lower, p.upper)))
+        res = minimize_lbfgsb(*args, backend=backend)
+        assert int(res.nfev[0]) == 2 and torch.equal(res.x, torch.ones_like(res.x)) and float(res.fun[0]) == 0.0
     res = minimize_lbfgsb(*args, backend=backend, box_first_step=False)
     assert bool(res.success[0]) and int(res.nfev[0]) > 10
+
+
+@pytest.mark.parametrize("backend", ["torch", "cpp"])
+def test_a_rejected_first_step_in_a_box_shortens_along_the_segment(backend):
+    """scipy's first step in a box is the segment from x to P(x - g): a rejected P(x - g)
+    shortens along it (a componentwise-clipped direction), not along the path P(x - t g)."""
+    (p,) = [p for p in suite() if p.name == "rosenbrock n=50 loose #0"]
+    trials = []
+
+    def fun(x, index):
+        trials.append(x.clone())
+        return p.fun(x, index)
+
+    minimize_lbfgsb(fun, p.x0[None], p.lower[None], p.upper[None], backend=backend, max_fun=4)
+    x0, corner = trials[0], trials[1]
+    assert torch.equal(corner, torch.clamp(x0 - p.fun(x0, None)[1], p.lower, p.upper))
+    (t,) = {round(float(v), 9) for v in ((trials[2] - x0) / (corner - x0))[(corner - x0).abs() > 1e-6]}
+    assert 0 < t < 1
 
 
 @pytest.mark.parametrize("backend", ["torch", "cpp"])

@@ -35,7 +35,8 @@ def minimize_lbfgsb(
     step of its own per problem: it backtracks from a rejected trial and lengthens past an
     accepted one while f still falls steeply, so one step reaches every bound the path crosses.
     A step without curvature information has unit length, except a problem's first in a box
-    whose bounds are all finite: that one tries P(x - g) first, as scipy's L-BFGS-B does.
+    whose bounds are all finite: that one goes along the segment from x to P(x - g), trying its
+    end first, as scipy's L-BFGS-B does.
 
     Args:
         fun: ``fun(x, index) -> (f, grad)`` with x of shape [k, n], index the LongTensor of
@@ -54,8 +55,9 @@ def minimize_lbfgsb(
         c2: an accepted step lengthens (the search goes on along the same path) while the slope
             along the rest of the path stays below c2 times the search's initial slope.
         box_first_step: a problem whose bounds are all finite makes its first step (of the
-            solve, or after a restart) to P(x - g), as scipy does, before the unit-length
-            step every other gradient step takes.
+            solve, or after a restart) along the segment from x to P(x - g), as scipy does: the
+            trial at t = 1 is P(x - g) exactly and a rejection shortens the step along the
+            segment. Without it, the first step has unit length like every gradient step.
         backend: "auto", "torch" (the reference), "cpp" (fused CPU kernels) or "triton"
             (fused GPU kernels). "auto" takes triton for CUDA tensors when triton imports,
             cpp for CPU tensors when the native extension is built, torch otherwise.

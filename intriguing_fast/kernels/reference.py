@@ -55,6 +55,16 @@ def free_mask(x: torch.Tensor, g: torch.Tensor, lower: torch.Tensor, upper: torc
     return ~(((x <= lower) & (g > 0)) | ((x >= upper) & (g < 0)))
 
 
+def segment_to_projected_gradient_step(x: torch.Tensor, g: torch.Tensor, lower: torch.Tensor,
+                                       upper: torch.Tensor) -> torch.Tensor:
+    """P(x - g) - x, scipy's first step in a box, each component that ends at a bound lengthened
+    by 4 eps max(|x|, |P(x - g)|), more than the rounding of x + d, so that x + d lands on it."""
+    c = torch.clamp(x - g, lower, upper)
+    d = c - x
+    nudge = 4 * torch.finfo(x.dtype).eps * torch.maximum(c.abs(), x.abs())
+    return torch.where((c == lower) | (c == upper), d + torch.sign(d) * nudge, d)
+
+
 class TorchKernels(Kernels):
     """The reference backend; the fused ones (cpp.py, triton_backend.py) implement the same three steps."""
 
@@ -75,9 +85,12 @@ class TorchKernels(Kernels):
         gd = torch.where(restart, -torch.linalg.vecdot(q, q), gd)
         hist_len = st.hist_len[rows].masked_fill(restart, 0)
         # A gradient step has unit length, except a problem's first where box_first is set (a
-        # box with every bound finite): there it tries P(x - g), scipy's first step (on a
-        # rejection, see accept).
-        first_boxed = st.box_first[rows] & (st.nit[rows] == 0) & (hist_len == 0)
+        # box with every bound finite): scipy's first step, the segment to P(x - g) with t = 1,
+        # which a rejection shortens along the segment.
+        first_boxed = st.box_first[rows] & (st.nit[rows] == 0)
+        seg = segment_to_projected_gradient_step(st.x[rows], g, *st.bounds(rows))
+        d = torch.where(first_boxed[:, None], seg, d)
+        gd = torch.where(first_boxed, torch.linalg.vecdot(g, seg), gd)
         st.t[rows] = torch.where((hist_len > 0) | first_boxed, 1.0, 1.0 / safe_norm(d))
         st.hist_len[rows] = hist_len
         st.head[rows] = st.head[rows].masked_fill(restart, 0)
@@ -145,9 +158,6 @@ class TorchKernels(Kernels):
         t_quad = -gd * t * t / denom
         t_new = torch.where(torch.isfinite(t_quad) & (denom > 0), t_quad.clamp(0.1 * t, 0.5 * t), 0.1 * t)
         t_new = torch.where(finite, t_new, 0.5 * t)
-        # A rejected P(x - g) (a first step in a box) falls back at least to the unit-length step.
-        first_boxed = st.box_first[rows] & (st.nit[rows] == 0) & (st.hist_len[rows] == 0) & (st.ls_iter[rows] == 0)
-        t_new = torch.where(first_boxed & (t == 1), torch.minimum(t_new, 1.0 / safe_norm(d)), t_new)
         ls_iter = st.ls_iter[rows] + rej
         exhausted = rej & (ls_iter >= opt.max_ls)
         # An exhausted search retries once from a gradient step; from a gradient step it fails.

@@ -66,7 +66,7 @@ class BatchState:
     hist_len[r] valid pairs, and gamma[r] = s.y / y.y of the newest pair (the initial
     inverse-Hessian scaling where no pair has positive curvature on the free variables).
     Line search: d the search direction, gd = g.d, t the current step, slope =
-    g.(x_trial - x); box_first[r]: the problem's first step goes to P(x - g). x_trial is
+    g.(x_trial - x); box_first[r]: the problem's first step goes along the segment to P(x - g). x_trial is
     compact: its row i is P(x + t d) of the i-th problem of the step's row list
     (kernels/reference.py).
     """
@@ -101,7 +101,7 @@ class BatchState:
         """The state before the first iteration. f and g are copied: fused backends update
         the state in place and must never write into tensors returned by the caller's fun.
         box_first_step: a problem whose bounds are all finite makes its first step (of the
-        solve, or after a restart) to P(x - g), as scipy's L-BFGS-B does (box_first)."""
+        solve, or after a restart) along the segment to P(x - g), as scipy's L-BFGS-B does (box_first)."""
         B, n = x.shape
         opts = dict(dtype=x.dtype, device=x.device)
         ints = dict(dtype=torch.int64, device=x.device)

@@ -73,7 +73,7 @@ class TritonKernels(Kernels):
         block = self.block(n)
         self.launch(accept_kernel, (len(rows),), rows, f_t.contiguous(), g_t.contiguous(), st.x, st.f, st.g,
                     st.lower, st.upper, st.S, st.Y, st.gamma, st.hist_len, st.head, st.d, st.gd, st.t,
-                    st.x_trial, st.slope, st.ls_iter, st.need_dir, st.box_first, st.status, st.nit, st.nfev, st.pg_norm,
+                    st.x_trial, st.slope, st.ls_iter, st.need_dir, st.status, st.nit, st.nfev, st.pg_norm,
                     self.settings(st.x, opt), n, m, bound_stride(st), opt.max_iter, opt.max_fun, opt.max_ls,
                     BLOCK=block, num_warps=num_warps(block))
 

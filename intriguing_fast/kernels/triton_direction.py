@@ -22,6 +22,16 @@ def _free(x, g, lo, hi):
 
 
 @triton.jit
+def _segment(x, g, lo, hi, eps):
+    """P(x - g) - x, lengthened at a bound so that x + d lands on it (kernels/reference.py,
+    segment_to_projected_gradient_step)."""
+    c = tl.minimum(tl.maximum(x - g, lo), hi)
+    d = c - x
+    nudge = 4.0 * eps * tl.maximum(tl.abs(c), tl.abs(x))
+    return tl.where((c == lo) | (c == hi), d + tl.where(d > 0, nudge, tl.where(d < 0, -nudge, 0.0)), d)
+
+
+@triton.jit
 def _pick(v, slots, i):
     """Entry i of the register vector v (one value per history pair)."""
     return tl.sum(tl.where(slots == i, v, 0.0))
@@ -71,8 +81,9 @@ def direction_block_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, head
         brow = b * bound_stride
         xv = tl.load(x + row + offs, mask=inb, other=0.0)
         gv = tl.load(g + row + offs, mask=inb, other=0.0)
-        free = _free(xv, gv, tl.load(lower + brow + offs, mask=inb, other=0.0),
-                     tl.load(upper + brow + offs, mask=inb, other=0.0)) & inb
+        lo = tl.load(lower + brow + offs, mask=inb, other=0.0)
+        hi = tl.load(upper + brow + offs, mask=inb, other=0.0)
+        free = _free(xv, gv, lo, hi) & inb
         q = tl.where(free, gv, 0.0)
         hl, hd, eps, slots, alpha, rho, scaling = _recursion_start(b, x, hist_len, head, settings, M_PAD)
         r = q
@@ -100,8 +111,11 @@ def direction_block_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, head
         scale = tl.maximum(tl.max(tl.abs(dv)), tiny)
         norm = _safe_norm(scale, tl.sum((dv / scale) * (dv / scale)), tiny)
         # A gradient step has unit length, except a problem's first where box_first is set (a
-        # box with every bound finite): there it tries P(x - g), scipy's first step.
-        first_boxed = (tl.load(box_first + b) != 0) & (tl.load(nit + b) == 0) & (hl == 0)
+        # box with every bound finite): scipy's first step, the segment to P(x - g) with t = 1.
+        first_boxed = (tl.load(box_first + b) != 0) & (tl.load(nit + b) == 0)
+        if first_boxed:
+            dv = tl.where(inb, _segment(xv, gv, lo, hi, eps), 0.0)
+            tl.store(gd_out + b, tl.sum(gv * dv))
         tl.store(t_out + b, tl.where((hl > 0) | first_boxed, 1.0, 1.0 / norm))
         tl.store(d + row + offs, dv, mask=inb)
 
@@ -164,7 +178,20 @@ def direction_chunked_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, he
                 gv = tl.load(g + row + offs, mask=inb, other=0.0)
                 tl.store(r + offs, tl.where(tl.load(fs + offs, mask=inb, other=0) != 0, -gv, 0.0), mask=inb)
         first_boxed = (tl.load(box_first + b) != 0) & (tl.load(nit + b) == 0)
-        if (hl == 0) & ~first_boxed:  # a gradient step has unit length (first in a box: P(x - g))
+        if first_boxed:  # scipy's first step in a box: the segment to P(x - g), t = 1
+            acc_gd = tl.zeros([BLOCK], dtype=x.dtype.element_ty)
+            for c in range(0, n, BLOCK):
+                offs = c + tl.arange(0, BLOCK)
+                inb = offs < n
+                gv = tl.load(g + row + offs, mask=inb, other=0.0)
+                dv = _segment(tl.load(x + row + offs, mask=inb, other=0.0), gv,
+                              tl.load(lower + brow + offs, mask=inb, other=0.0),
+                              tl.load(upper + brow + offs, mask=inb, other=0.0), eps)
+                acc_gd += gv * dv
+                tl.store(r + offs, dv, mask=inb)
+            tl.store(gd_out + b, tl.sum(acc_gd))
+            tl.store(t_out + b, 1.0)
+        elif hl == 0:  # a gradient step has unit length
             tl.debug_barrier()
             tl.store(t_out + b, 1.0 / _row_safe_norm(r, n, tl.load(settings + 3), BLOCK))
         else:

@@ -83,7 +83,7 @@ def trial_kernel(rows, x, g, lower, upper, d, t, x_trial, slope, n, bound_stride
 
 @triton.jit
 def accept_kernel(rows, f_t, g_t, x, f, g, lower, upper, S, Y, gamma, hist_len, head, d, gd, t, x_trial, slope,
-                  ls_iter, need_dir, box_first, status, nit, nfev, pg_norm, settings, n, m, bound_stride,
+                  ls_iter, need_dir, status, nit, nfev, pg_norm, settings, n, m, bound_stride,
                   max_iter, max_fun, max_ls, BLOCK: tl.constexpr):
     """For problem rows[i], given f_t[i] and g_t[i] at row i of x_trial: Armijo test, history
     update, move and status, and a longer step along the same path while f still falls steeply
@@ -169,9 +169,6 @@ def accept_kernel(rows, f_t, g_t, x, f, g, lower, upper, S, Y, gamma, hist_len, 
         t_new = tl.where(good, tl.minimum(tl.maximum(t_quad, 0.1 * tb), 0.5 * tb), 0.1 * tb)
         t_new = tl.where(finite, t_new, 0.5 * tb)
         ls = tl.load(ls_iter + b)
-        # A rejected P(x - g) (a first step in a box) falls back at least to the unit-length step.
-        if (tl.load(box_first + b) != 0) & (tl.load(nit + b) == 0) & (hl == 0) & (ls == 0) & (tb == 1.0):
-            t_new = tl.minimum(t_new, 1.0 / _row_safe_norm(d + row, n, tl.load(settings + 3), BLOCK))
         tl.store(t + b, t_new)
         ls += 1
         tl.store(ls_iter + b, ls)
