@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from intriguing_fast.attack import lbfgs_attack, random_targets
+from intriguing_fast.attack import LBFGSAttack, lbfgs_attack, random_targets
 from intriguing_fast.attack.scipy_baselines import scipy_flat_batch, scipy_per_image
 from intriguing_fast.data import load_mnist
-from sections import write_section
+from sections import emit
 from subjects import quick_mlp
 
 HEADING = "## L-BFGS attack (bench/bench_attack.py)"
@@ -61,8 +61,9 @@ def run(args: argparse.Namespace) -> str:
     lines = [
         HEADING, "",
         f"{args.count} MNIST test images, random targets (seed 0), FC100-100-10 sigmoid MLP trained "
-        f"{args.epochs} epochs with Adam (test error {err:.2%}); every method: T = 0.1, c from 10, 8 c steps "
-        f"(x10 then log-bisection), at most 100 L-BFGS iterations per solve, history 10. "
+        f"{args.epochs} epochs with Adam (test error {err:.2%}); every method: T = 0.1, c from 10, "
+        f"{LBFGSAttack().resolved()[1]} c steps (x10 then regula falsi in log c), at most 100 L-BFGS iterations per "
+        f"solve, history 10; (a) also keeps each image's curvature pairs across c steps. "
         f"(b) is timed on a seeded subset of {args.subset} images (seed {args.seed}); its throughput is per image. "
         f"CPU: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{args.threads} intra-op thread(s), one run (`{args.command}`).", "",
@@ -88,10 +89,7 @@ def main() -> None:
     p.add_argument("--write", help="replace this benchmark's section of this markdown file")
     args = p.parse_args()
     args.command = "python bench/bench_attack.py" + (f" --write {args.write}" if args.write else "")
-    text = run(args)
-    print(text)
-    if args.write:
-        write_section(Path(args.write), HEADING, text)
+    emit(run(args), HEADING, args.write)
 
 
 if __name__ == "__main__":

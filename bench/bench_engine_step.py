@@ -32,11 +32,11 @@ from intriguing_fast.models.architectures import MLP
 N, HISTORY = 784, 10
 
 
-def quadratic(B: int, seed: int = 0):
+def quadratic(B: int, seed: int = 0, n: int = N):
     """f_b(x) = 0.5 sum_i a_bi (x_i - c_bi)^2 over [0, 1]^n, curvatures 1e-2..1e2: slow to solve, cheap to evaluate."""
     gen = torch.Generator().manual_seed(seed)
-    a = 10.0 ** (4 * torch.rand(B, N, generator=gen) - 2)
-    c = 1.5 * torch.rand(B, N, generator=gen) - 0.25
+    a = 10.0 ** (4 * torch.rand(B, n, generator=gen) - 2)
+    c = 1.5 * torch.rand(B, n, generator=gen) - 0.25
 
     def fun(x: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         r = x - c[index]
@@ -47,7 +47,7 @@ def quadratic(B: int, seed: int = 0):
         ab, cb = a[b].double().numpy(), c[b].double().numpy()
         return lambda x: (0.5 * float((ab * (x - cb) ** 2).sum()), ab * (x - cb))
 
-    return fun, numpy_fun, torch.full((B, N), 0.5)
+    return fun, numpy_fun, torch.full((B, n), 0.5)
 
 
 class Timed:
@@ -71,26 +71,27 @@ class Timed:
         return [c[i + 1][0] - c[i][1] for i in range(skip, len(c) - 1) if c[i][2] == B and c[i + 1][2] == B]
 
 
-def step_time(B: int, backend: str, history_dtype, iters: int, shared_bounds: bool) -> tuple[float, float]:
+def step_time(B: int, backend: str, history_dtype, iters: int, shared_bounds: bool, n: int = N,
+              history: int = HISTORY) -> tuple[float, float]:
     """(median optimizer seconds per iteration, fraction of trials accepted)."""
-    fun, _, x0 = quadratic(B)
+    fun, _, x0 = quadratic(B, n=n)
     timed = Timed(fun)
-    lower, upper = (0.0, 1.0) if shared_bounds else (torch.zeros(B, N), torch.ones(B, N))
-    res = minimize_lbfgsb(timed, x0, lower, upper, max_iter=iters, gtol=0.0, ftol=0.0, backend=backend,
-                          history_dtype=history_dtype)
+    lower, upper = (0.0, 1.0) if shared_bounds else (torch.zeros(B, n), torch.ones(B, n))
+    res = minimize_lbfgsb(timed, x0, lower, upper, history=history, max_iter=iters, gtol=0.0, ftol=0.0,
+                          backend=backend, history_dtype=history_dtype)
     accepted = res.nit.sum().item() / (res.nfev - 1).sum().item()
-    return statistics.median(timed.gaps(B, skip=HISTORY + 2)), accepted
+    return statistics.median(timed.gaps(B, skip=history + 2)), accepted
 
 
 STEP_BACKENDS = (("torch", None), ("cpp", None), ("cpp", torch.bfloat16))
 
 
-def step_bytes(B: int, elem: int, hist_elem: int, shared_bounds: bool) -> int:
+def step_bytes(B: int, elem: int, hist_elem: int, shared_bounds: bool, n: int = N, history: int = HISTORY) -> int:
     """Bytes per iteration with direction and trial fused (the engine's propose step): x, g,
     lower, upper and 2mn history read, d and x_trial written (the trial pass reads x, d, g from
     cache); accept: x_trial, g_t, x, g, lower, upper read, x, g written, 2n history written.
     Shared bounds come from cache: 4n values fewer."""
-    return B * N * ((10 if shared_bounds else 14) * elem + (2 * HISTORY + 2) * hist_elem)
+    return B * n * ((10 if shared_bounds else 14) * elem + (2 * history + 2) * hist_elem)
 
 
 def copy_bandwidth(nbytes: int, reps: int = 10) -> float:

@@ -27,7 +27,7 @@ CONFIGS = (
 )
 
 
-def worker(threads: int, count: int) -> None:
+def worker(threads: int, count: int, model_cache: Path) -> None:
     """The measured workload: lbfgs_attack on `count` MNIST test images (one warm-up call first)."""
     import intriguing_fast  # first: it bounds the spin before torch starts OpenMP
     from intriguing_fast.attack import lbfgs_attack
@@ -35,7 +35,7 @@ def worker(threads: int, count: int) -> None:
     from subjects import quick_mlp
 
     intriguing_fast.set_threads(threads)
-    model = quick_mlp(Path(__file__).resolve().parents[1] / ".benchmarks" / "bench_attack_fc100-100-10_state.pt", 1)
+    model = quick_mlp(model_cache, 1)
     test = load_mnist("test")
     images, labels = test.images[:count], test.labels[:count]
     lbfgs_attack(model.eval(), images[:20], "random", labels=labels[:20])
@@ -44,19 +44,23 @@ def worker(threads: int, count: int) -> None:
     print(f"{time.perf_counter() - start:.4f}")
 
 
-def timed_run(env: dict, threads: int, count: int) -> float:
-    done = subprocess.run([sys.executable, __file__, "--worker", "--threads", str(threads), "--count", str(count)],
+def timed_run(env: dict, threads: int, count: int, model_cache: Path) -> float:
+    done = subprocess.run([sys.executable, __file__, "--worker", "--threads", str(threads), "--count", str(count),
+                           "--model-cache", str(model_cache.resolve())],
                           env={**os.environ, **env}, capture_output=True, text=True, check=True,
                           cwd=Path(__file__).resolve().parent)
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def measure(count: int, repeats: int) -> list[tuple[str, float, float]]:
+def measure(count: int, repeats: int, model_cache: Path) -> list[tuple[str, float, float]]:
     """Median seconds per configuration: idle, then beside one busy process."""
-    idle = {label: statistics.median(timed_run(env, th, count) for _ in range(repeats)) for label, env, th in CONFIGS}
+    def median(env: dict, threads: int) -> float:
+        return statistics.median(timed_run(env, threads, count, model_cache) for _ in range(repeats))
+
+    idle = {label: median(env, th) for label, env, th in CONFIGS}
     competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        busy = {label: statistics.median(timed_run(env, th, count) for _ in range(repeats)) for label, env, th in CONFIGS}
+        busy = {label: median(env, th) for label, env, th in CONFIGS}
     finally:
         competitor.kill()
     return [(label, idle[label], busy[label]) for label, _, _ in CONFIGS]
@@ -80,17 +84,16 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="fresh processes per cell (median)")
     p.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--model-cache", type=Path, default=Path(__file__).resolve().parents[1] / ".benchmarks"
+                   / "bench_attack_fc100-100-10_state.pt", help="the bench MLP's checkpoint (trained if missing)")
     p.add_argument("--write", help="replace this benchmark's section of this markdown file")
     args = p.parse_args()
     if args.worker:
-        return worker(args.threads, args.count)
-    from sections import write_section
+        return worker(args.threads, args.count, args.model_cache)
+    from sections import emit
 
     args.command = "python bench/bench_threads.py" + (f" --write {args.write}" if args.write else "")
-    text = report(measure(args.count, args.repeats), args)
-    print(text)
-    if args.write:
-        write_section(Path(args.write), HEADING, text)
+    emit(report(measure(args.count, args.repeats, args.model_cache), args), HEADING, args.write)
 
 
 if __name__ == "__main__":

@@ -47,9 +47,10 @@ if __name__ == "__main__":  # before the imports below, which need tqdm
     _early.add_argument("--wheels", type=Path, default=ROOT / ".wheels")
     install_missing(_early.parse_known_args()[0].wheels)
 
+import peers  # noqa: E402
 from subjects import quick_mlp  # noqa: E402
 from bench_rounds import SYNCING  # noqa: E402
-from intriguing_fast import LBFGSAttack, attack_engine, minimize_lbfgsb, random_targets  # noqa: E402
+from intriguing_fast import LBFGSAttack, minimize_lbfgsb, random_targets  # noqa: E402
 from intriguing_fast.data import load_mnist  # noqa: E402
 from intriguing_fast.engine.problems import softmax_attack  # noqa: E402
 
@@ -112,35 +113,27 @@ def per_round(attack: LBFGSAttack, model, images, targets, device: str) -> dict:
 
 
 def table(model, images, labels, targets, device: str, args) -> list[dict]:
-    """Our attack at several settings and foolbox's DDN and CW: wall, images/s, success, mean L2."""
+    """Our attack at several settings and foolbox's DDN and CW (bench/peers.py): wall, images/s,
+    success (the target is the arg-max, inside [0, 1]), mean L2 over the successes."""
     rows = []
-
-    def add(method, count, wall, success, l2):
-        ok = success.bool()
-        rows.append({"method": method, "images": count, "wall_s": wall, "images_per_s": count / wall,
-                     "success": float(ok.double().mean()), "mean_l2": float(l2[ok].double().mean())})
-        print(f"{method:<36} {count:>6} {wall:>8.3f} s {count / wall:>10.0f} img/s  success {rows[-1]['success']:.4f}  "
-              f"mean L2 {rows[-1]['mean_l2']:.4f}", flush=True)
-
-    for steps, max_iter in ((8, 100), (8, 30), (5, 20), (3, 10)):
-        attack = LBFGSAttack(steps=steps, engine=attack_engine(max_iter))
-        attack(model, images[:64], targets[:64], progress=False)  # warm-up: compile, allocate
-        res, wall = timed(lambda: attack(model, images, targets, progress=False), device)
-        add(f"ours, {steps} c steps x {max_iter} it ({res.rounds} rounds)", len(images), wall, res.success, res.l2)
-    try:
-        import foolbox as fb
-    except ImportError as exc:  # e.g. scipy missing on the machine: keep the figures above
-        print(f"foolbox unavailable: {exc}", flush=True)
-        return rows + [{"method": "foolbox", "error": str(exc)}]
-    fmodel = fb.PyTorchModel(model, bounds=(0, 1), device=device)
-    for name, attack, count in (("foolbox DDN, 100 steps", fb.attacks.DDNAttack(steps=100), len(images)),
-                                ("foolbox DDN, 1000 steps", fb.attacks.DDNAttack(steps=1000), len(images)),
-                                ("foolbox CW L2, 9 x 1000", fb.attacks.L2CarliniWagnerAttack(9, 1000), args.cw_count)):
+    methods = [peers.ours(steps, max_iter) for steps, max_iter in ((None, 100), (5, 30), (4, 20), (3, 10))]
+    if peers.unavailable()["foolbox"]:  # e.g. scipy missing on the machine: keep our figures
+        print(peers.unavailable()["foolbox"], flush=True)
+    else:
+        methods += [peers.ddn(100), peers.ddn(1000), peers.carlini_wagner(9, 1000)]
+    for method in methods:
+        count = args.cw_count if method.family == "foolbox Carlini-Wagner L2" else len(images)
         x, t = images[:count], targets[:count]
-        criterion = fb.criteria.TargetedMisclassification(t)
-        attack(fmodel, x[:64], fb.criteria.TargetedMisclassification(t[:64]), epsilons=None)  # warm-up
-        (_, adv, success), wall = timed(lambda: attack(fmodel, x, criterion, epsilons=None), device)
-        add(name, count, wall, success, (adv - x).flatten(1).norm(dim=1))
+        method.run(model, x[:64], t[:64])  # warm-up: compile, allocate
+        (adv, _), wall = timed(lambda: method.run(model, x, t), device)
+        adv = adv.detach().reshape(x.shape)
+        with torch.no_grad():
+            ok = (model(adv).argmax(1) == t) & ((adv >= 0) & (adv <= 1)).flatten(1).all(1)
+        rows.append({"method": method.name, "images": count, "wall_s": wall, "images_per_s": count / wall,
+                     "success": float(ok.double().mean()),
+                     "mean_l2": float((adv - x).flatten(1).norm(dim=1)[ok].double().mean())})
+        print(f"{method.name:<48} {count:>6} {wall:>8.3f} s {count / wall:>10.0f} img/s  "
+              f"success {rows[-1]['success']:.4f}  mean L2 {rows[-1]['mean_l2']:.4f}", flush=True)
     return rows
 
 
@@ -151,6 +144,8 @@ def main() -> None:
     p.add_argument("--cw-count", type=int, default=1000, help="images for Carlini-Wagner (slow)")
     p.add_argument("--wheels", type=Path, default=ROOT / ".wheels", help="local wheels of foolbox and its dependencies")
     p.add_argument("--out", type=Path, default=ROOT / ".benchmarks")
+    p.add_argument("--model-cache", type=Path, default=ROOT / ".benchmarks" / "bench_attack_fc100-100-10_state.pt",
+                   help="the bench MLP's checkpoint (trained if missing)")
     p.add_argument("--skip", default="", help="comma-separated parts to skip: tests,engine,rounds,table")
     p.add_argument("--data-dir", type=Path, help="the MNIST idx files (default: the package's lookup)")
     args = p.parse_args()
@@ -173,7 +168,7 @@ def main() -> None:
     if "engine" not in skip:
         report["engine"] = engine_check(device)
         print("engine vs reference:", report["engine"], flush=True)
-    model = quick_mlp(ROOT / ".benchmarks" / "bench_attack_fc100-100-10_state.pt", epochs=5).to(device).eval()
+    model = quick_mlp(args.model_cache, epochs=5).to(device).eval()
     test = load_mnist("test")
     images, labels = test.images[:args.count].to(device), test.labels[:args.count].to(device)
     with torch.no_grad():

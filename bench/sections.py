@@ -4,6 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def emit(text: str, heading: str, write: str | None) -> None:
+    """Print a benchmark's section, and put it into the markdown file `write` when given."""
+    print(text)
+    if write:
+        write_section(Path(write), heading, text)
+
+
 def write_section(path: Path, heading: str, text: str) -> None:
     """Replace the section that starts with `heading` in the file, or append it."""
     old = path.read_text() if path.exists() else "# Benchmarks\n"
@@ -12,4 +19,4 @@ def write_section(path: Path, heading: str, text: str) -> None:
         path.write_text(old.rstrip("\n") + "\n\n" + text)
         return
     end = old.find("\n## ", start + len(heading))
-    path.write_text(old[:start] + text + (old[end + 1:] if end >= 0 else ""))
+    path.write_text(old[:start] + text.rstrip("\n") + "\n" + ("\n" + old[end + 1:] if end >= 0 else ""))

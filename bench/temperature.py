@@ -16,7 +16,9 @@ import torch
 from intriguing_fast.attack import LBFGSAttack
 from intriguing_fast.attack.exact_linear import minimal_distortion
 from intriguing_fast.data import load_mnist
-from intriguing_fast.models import trained_model
+from intriguing_fast.models import get_spec, trained_model
+
+MODEL = "FC10(1e-4)"
 
 
 def main() -> None:
@@ -24,14 +26,17 @@ def main() -> None:
     p.add_argument("--count", type=int, default=1000, help="MNIST test images attacked (default: 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random targets (default: 0)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
+    p.add_argument("--epochs", type=int, help="cap the training epochs, for a quick check (default: the recipe's)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    model = trained_model("FC10(1e-4)", load_mnist("train"), progress=False).double()
+    model = trained_model(MODEL, load_mnist("train"), recipe=get_spec(MODEL).recipe.capped(args.epochs),
+                          progress=False).double()
     test = load_mnist("test")
     images, labels = test.images[:args.count].double(), test.labels[:args.count]
     W, b = (t.detach().numpy() for t in (model.layers[0].weight, model.layers[0].bias))
-    print(f"FC10(1e-4) on the first {args.count} MNIST test images ({test.source}), random targets (seed "
-          f"{args.seed}); ratio = attack's distortion / exact minimal distortion")
+    capped = f" (training capped at {args.epochs} epochs)" if args.epochs else ""
+    print(f"{MODEL}{capped} on the first {args.count} MNIST test images ({test.source}), random targets "
+          f"(seed {args.seed}); ratio = attack's distortion / exact minimal distortion")
     print(f"{'temperature':>11} {'mean ratio':>10} {'worst':>7} {'success':>8} {'evaluations/image':>18} {'seconds':>8}")
     for temperature in (0.1, 1.0):
         start = time.perf_counter()

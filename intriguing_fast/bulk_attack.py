@@ -168,13 +168,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="T of the loss CE(logits / T), in [1e-3, 1e3] (default: the search's: ours 0.1, "
                         "cleverhans 1)")
     p.add_argument("--search", default="ours", choices=SEARCHES,
-                   help="c search: ours (c = 1/T, x10 then log-bisection) or cleverhans (its convention)")
+                   help="c search: ours (c = 1/T, x10 then regula falsi in log c) or cleverhans (its convention)")
     p.add_argument("--steps", type=positive_int, metavar="N",
                    help="engine solves per image in the c search (default: the search's: ours 8, cleverhans 9)")
     add_engine_options(p)
     p.add_argument("--flatten", action="store_true", help="feed the model flat [N, 784] images")
     add_progress_option(p)
     add_threads_option(p)
+    p.add_argument("--device", default="cpu", help="cpu, cuda (under torchrun: cuda:LOCAL_RANK for each rank, with "
+                   "NCCL) or cuda:N; results are saved on the CPU")
     p.add_argument("--dist-timeout", type=float, default=600.0, metavar="S",
                    help="under torchrun: seconds a rank waits for the others (more than one chunk takes) before "
                         "it exits with one line")
@@ -194,16 +196,17 @@ def run(args: argparse.Namespace) -> None:
     launch = Launch.from_env()
     if launch.world > 1 and args.threads is None:
         set_threads(launch.threads())
+    device = launch.device(args.device)
     images, labels = _select(*load_data(args.data, args.data_dir, args.verify_mnist), args)
-    model = load_model(args)
-    classes = num_classes(model, images)
+    model = load_model(args).to(device)
+    classes = num_classes(model, images[:1].to(device))
     check_labels(labels, "--data labels", images.shape[0], classes, labels.device)
     scripted = isinstance(model, torch.jit.ScriptModule)  # no forward hooks: no memory estimate, chunk at once
     attack = LBFGSAttack(kappa=args.kappa, temperature=args.temperature, search=args.search, steps=args.steps,
                          seed=args.seed, batch_size=args.chunk_size if scripted else None, engine=engine_options(args))
     config = _config(args, model, images, labels, attack)
     out, parts_dir = Path(args.out), Path(args.out + ".parts")
-    group = Group(launch, args.dist_timeout) if launch.world > 1 else None
+    group = Group(launch, args.dist_timeout, device) if launch.world > 1 else None
     with ExitStack() as stack:
         if group is not None:
             stack.callback(group.close)
@@ -292,8 +295,10 @@ def _attack(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, l
     """One chunk (its own bar, if `progress`, moving as its images' c searches go); with
     --targets random each image's target comes from (seed, its data-set index)."""
     chunk_attack = replace(attack, seed=attack.seed + offset + begin)
-    res: AttackResult = chunk_attack(model, images[begin:end], targets, labels=labels[begin:end], progress=progress)
-    out = {name: getattr(res, name) for name in SAVED_FIELDS}
+    device = next(model.parameters(), images).device
+    res: AttackResult = chunk_attack(model, images[begin:end].to(device), targets, labels=labels[begin:end].to(device),
+                                     progress=progress)
+    out = {name: getattr(res, name).cpu() for name in SAVED_FIELDS}
     out["image_index"] = out["image_index"] + offset + begin
     return out
 

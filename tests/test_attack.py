@@ -149,6 +149,15 @@ def test_warm_start_saves_evaluations_without_losing_quality(mlp, data):
     assert warm.mean_distortion <= 1.01 * cold.mean_distortion
 
 
+def test_kept_curvature_saves_evaluations_without_losing_quality(mlp, data):
+    images, labels = data
+    kept = lbfgs_attack(mlp, images, "random", labels=labels)
+    fresh = lbfgs_attack(mlp, images, "random", labels=labels, reuse_curvature=False)
+    assert kept.success.all() and fresh.success.all()
+    assert kept.nfev.sum() < 0.95 * fresh.nfev.sum()
+    assert kept.mean_distortion <= 1.005 * fresh.mean_distortion
+
+
 def test_smaller_temperature_gives_smaller_perturbations(mlp, data):
     images, labels = data
     sharp = lbfgs_attack(mlp, images, "random", labels=labels)
@@ -221,15 +230,24 @@ def test_target_helpers(mlp, data):
 
 
 def test_c_search_conventions():
-    ours = CSearch(3, "ours", 1.0, torch.float64, torch.device("cpu"))
-    ours.update(torch.tensor([True, False, True]))
-    assert ours.c.tolist() == [10.0, 0.1, 10.0]
-    ours.update(torch.tensor([False, True, True]))
-    assert ours.c.tolist() == pytest.approx([math.sqrt(10), math.sqrt(0.1), 100.0])
+    """ours: x10 (or /10) until the bracket closes, then where the margins' line crosses 0 in
+    log c, within the middle half of the bracket; cleverhans: its own convention, margins unused."""
+    ours = CSearch(4, "ours", 1.0, torch.float64, torch.device("cpu"))
+    ours.update(torch.tensor([True, False, True, True]), torch.tensor([3.0, -1.0, 1.0, 1.0]))
+    assert ours.c.tolist() == [10.0, 0.1, 10.0, 10.0]
+    ours.update(torch.tensor([False, True, False, True]), torch.tensor([-1.0, 2.0, -3.0, 0.5]))
+    # bracket [1, 10] with margins 3 and -1: 3/4 of the way in log c; [0.1, 1] with 2 and -1:
+    # 2/3; [1, 10] with 1 and -3: 1/4; c = 10 succeeded: x10
+    assert ours.c.tolist() == pytest.approx([10 ** 0.75, 10 ** (-1 / 3), 10 ** 0.25, 100.0])
+    assert ours.c_ok.tolist() == [1.0, 0.1, 1.0, 10.0] and ours.m_ok.tolist() == [3.0, 2.0, 1.0, 0.5]
+    far = CSearch(1, "ours", 1.0, torch.float64, torch.device("cpu"))
+    far.update(torch.tensor([True]), torch.tensor([100.0]))
+    far.update(torch.tensor([False]), torch.tensor([-0.01]))  # crossing near c_fail: clamped to 3/4
+    assert far.c.tolist() == pytest.approx([10 ** 0.75])
     ch = CSearch(2, "cleverhans", 100.0, torch.float64, torch.device("cpu"))
-    ch.update(torch.tensor([False, True]))  # loss weight 1e-2 fails: x10; succeeds: halve
+    ch.update(torch.tensor([False, True]), torch.zeros(2))  # loss weight 1e-2 fails: x10; succeeds: halve
     assert ch.c.tolist() == pytest.approx([10.0, 200.0])
-    ch.update(torch.tensor([True, False]))  # bracket: loss weights (1e-2, 1e-1) -> 0.055
+    ch.update(torch.tensor([True, False]), torch.zeros(2))  # bracket: loss weights (1e-2, 1e-1) -> 0.055
     assert ch.c.tolist() == pytest.approx([1 / 0.055, 1 / 0.0075])
 
 
@@ -281,7 +299,7 @@ def test_options_are_checked_on_construction():
         attack_engine(backend="gpu")
     with pytest.raises(ValueError, match="max_iter: expected an int >= 0"):
         attack_engine(-1)
-    assert LBFGSAttack().resolved() == (0.1, 8, 10.0) and LBFGSAttack(search="cleverhans").resolved() == (1.0, 9, 100.0)
+    assert LBFGSAttack().resolved() == (0.1, 7, 10.0) and LBFGSAttack(search="cleverhans").resolved() == (1.0, 9, 100.0)
 
 
 def test_engine_settings_reach_the_engine(mlp, data, monkeypatch):

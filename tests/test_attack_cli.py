@@ -201,6 +201,8 @@ def test_another_run_holding_the_lock_is_refused(files, tmp_path, capsys):
     (["--model-file", "DATA", "--arch", "FC10"], "architecture 'FC10' is not in the model zoo"),
     (["--model-file", "DATA", "--arch", "FC10(1e-4)"], "not a state dict of FC10(1e-4)"),
     (["--flatten", "--model-file", "ZOO"], "the model fails on images of shape (64,)"),
+    (["--device", "tpu"], "--device: expected cpu, cuda or cuda:N, got 'tpu'"),
+    (["--device", f"cuda:{torch.cuda.device_count()}"], "CUDA device(s) "),  # one more than there are
 ])
 def test_invalid_input_is_one_line_exit_2_and_leaves_nothing(files, tmp_path, capsys, bad, message):
     out = tmp_path / "sub" / "adv.pt"

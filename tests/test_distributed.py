@@ -59,6 +59,23 @@ def test_shard_and_launch():
     assert Launch(0, 4, 0, 4).threads() == max(1, (os.cpu_count() or 1) // 4)
 
 
+def test_each_rank_takes_its_own_gpu():
+    """--device: cpu as asked; cuda is cuda:LOCAL_RANK under torchrun (checked against the GPUs
+    there are), cuda:N only for one process."""
+    assert Launch().device("cpu") == torch.device("cpu")
+    assert Launch().device("cuda", cuda_devices=1) == torch.device("cuda", 0)
+    assert Launch().device("cuda:2", cuda_devices=4) == torch.device("cuda", 2)
+    assert Launch(3, 4, 1, 2).device("cuda", cuda_devices=2) == torch.device("cuda", 1)
+    with pytest.raises(ValueError, match="needs cuda:1, and 1 CUDA device"):
+        Launch(1, 2, 1, 2).device("cuda", cuda_devices=1)
+    with pytest.raises(ValueError, match="under torchrun pass --device cuda"):
+        Launch(1, 2, 1, 2).device("cuda:1", cuda_devices=2)
+    with pytest.raises(ValueError, match="no CUDA device|0 CUDA device"):
+        Launch().device("cuda", cuda_devices=0)
+    with pytest.raises(ValueError, match="expected cpu, cuda or cuda:N"):
+        Launch().device("mps")
+
+
 def test_two_ranks_give_the_single_process_output(reference, tmp_path):
     root, expected = reference
     out = tmp_path / "adv.pt"

@@ -81,3 +81,61 @@ def test_restart_checks_its_arguments():
     with pytest.raises(ValueError, match="once per round"):
         solver.restart(torch.tensor([1, 1]), problem.x0[:2])
     assert (solver.result().status != Status.RUNNING).all()
+
+
+def test_a_restart_with_a_curvature_shift_keeps_exact_pairs_of_the_new_objective(backend):
+    """f_c(x) = 0.5 x'Ax - b'x + 0.5 c |x|^2: after a solve at c = 1 (to the attack's ftol), a restart at c = 3 with
+    curvature_shift 2 keeps every pair, now with y = (A + 3 I) s exactly, and converges to the
+    new minimiser in fewer evaluations than a fresh history; batch-mates keep theirs untouched."""
+    gen = torch.Generator().manual_seed(0)
+    B, n = 3, 30
+    Q = torch.linalg.qr(torch.randn(B, n, n, generator=gen, dtype=torch.float64))[0]
+    A = Q @ torch.diag_embed(torch.logspace(-2, 1, n, dtype=torch.float64).expand(B, n)) @ Q.transpose(1, 2)
+    b = torch.randn(B, n, generator=gen, dtype=torch.float64)
+    c = torch.ones(B, dtype=torch.float64)
+
+    def fun(x, index):
+        H = A[index] + c[index, None, None] * torch.eye(n, dtype=x.dtype)
+        Hx = (H @ x[:, :, None]).squeeze(2)
+        return 0.5 * (x * Hx).sum(1) - (b[index] * x).sum(1), Hx - b[index]
+
+    def solve(shift):
+        c.fill_(1.0)
+        solver = BatchSolver(fun, torch.zeros(B, n, dtype=torch.float64), -10.0, 10.0,
+                             LBFGSBOptions(backend=backend, gtol=1e-7, ftol=1e-6))
+        while solver.round():
+            pass
+        first = solver.result()
+        S, Y, hist = solver.st.S.clone(), solver.st.Y.clone(), solver.st.hist_len.clone()
+        c[:2] = 3.0
+        rows = torch.tensor([0, 1])
+        solver.restart(rows, first.x[rows], None if shift is None else torch.full((2,), shift, dtype=torch.float64))
+        solver.round()
+        return solver, S, Y, hist
+
+    solver, S, Y, hist = solve(2.0)
+    st = solver.st
+    assert torch.equal(st.hist_len, hist) and (hist > 0).all()
+    valid = torch.arange(S.shape[1]) < hist[:2, None]
+    want = ((A[:2, None] + 3.0 * torch.eye(n, dtype=torch.float64)) @ S[:2, :, :, None]).squeeze(3)
+    assert torch.allclose(st.Y[:2][valid], want[valid], rtol=1e-9, atol=1e-12)
+    assert torch.equal(st.S, S) and torch.equal(st.Y[2], Y[2])
+    while solver.round():
+        pass
+    kept = solver.result()
+    fresh_solver = solve(None)[0]
+    while fresh_solver.round():
+        pass
+    fresh = fresh_solver.result()
+    exact = torch.linalg.solve(A[:2] + 3.0 * torch.eye(n, dtype=torch.float64), b[:2])
+    assert torch.allclose(kept.x[:2], exact, atol=1e-3) and torch.allclose(fresh.x[:2], exact, atol=1e-3)
+    assert (kept.nfev[:2] < fresh.nfev[:2]).all(), (kept.nfev, fresh.nfev)
+
+
+@pytest.mark.parametrize("shift", [torch.tensor([1.0]), torch.tensor([1.0, float("nan")]), [1.0, 1.0]])
+def test_a_bad_curvature_shift_is_refused(shift):
+    problem = rosenbrock(2, 4, seed=1)
+    solver = BatchSolver(problem.fun, problem.x0, problem.lower, problem.upper, LBFGSBOptions(max_iter=1))
+    solver.round()
+    with pytest.raises(ValueError, match="curvature_shift: expected None or a finite tensor of shape"):
+        solver.restart(torch.tensor([0, 1]), problem.x0, shift)

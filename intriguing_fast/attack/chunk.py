@@ -25,7 +25,7 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     images = images.flatten(1)
     N = images.shape[0]
     obj = AttackObjective(model, images, shape, classes, targeted, attack.kappa, temperature, model_dtype)
-    already = obj.classify(images, torch.arange(N, device=images.device))
+    already, _ = obj.classify(images, torch.arange(N, device=images.device))
     active = (~already).nonzero().squeeze(1)
     nit = torch.zeros(N, dtype=torch.long, device=images.device)
     nfev = torch.ones(N, dtype=torch.long, device=images.device)
@@ -37,13 +37,15 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     obj.c[active] = cs.c
     solver = BatchSolver(obj, images[active], lower, upper, attack.engine)
     at_x_success = torch.zeros_like(active, dtype=torch.bool)  # whether each solve's current point succeeds
+    at_x_margin = torch.zeros_like(active, dtype=images.dtype)  # and by how much
     solves = torch.zeros_like(active)
     while True:
         moved = solver.moved
         at_x_success[solver.evaluated[moved]] = obj.last_success[moved]
+        at_x_margin[solver.evaluated[moved]] = obj.last_margin[moved]
         stopped = solver.stopped()
         if stopped.numel():  # these images' solves at their current c are done
-            cs.update(at_x_success[stopped], stopped)
+            cs.update(at_x_success[stopped], at_x_margin[stopped], stopped)
             st = solver.st
             nit[active[stopped]] += st.nit[stopped]
             nfev[active[stopped]] += st.nfev[stopped]
@@ -52,6 +54,7 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
             again = stopped[solves[stopped] < steps]
             if again.numel():
                 images_again = active[again]
+                shift = 2 * (cs.c[again] - obj.c[images_again]) if attack.reuse_curvature else None
                 obj.c[images_again] = cs.c[again]
                 start = st.x[again]
                 if attack.warm_start:
@@ -59,7 +62,7 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
                     start = torch.where(found[:, None], obj.best_x[images_again], start)
                 else:
                     start = images[images_again]
-                solver.restart(again, start)
+                solver.restart(again, start, shift)
             if not bar.disable:
                 bar.set_postfix_str(f"round {solver.rounds}, mean c step {float(solves.double().mean()) + 1:.1f}/{steps}",
                                     refresh=False)
@@ -81,7 +84,7 @@ def _finish(obj: AttackObjective, images: torch.Tensor, shape: tuple[int, ...], 
     N = images.shape[0]
     with torch.no_grad():
         logits = obj.logits(obj.best_x)
-    verified, _ = margin_and_loss(logits, obj.classes, obj.targeted, obj.kappa, obj.temperature)
+    verified, _, _ = margin_and_loss(logits, obj.classes, obj.targeted, obj.kappa, obj.temperature)
     success = torch.isfinite(obj.best_sq) & verified
     adversarial = torch.where(success[:, None], obj.best_x, images)
     r = adversarial - images

@@ -16,13 +16,16 @@ def lockstep_attack(model: torch.nn.Module, images: torch.Tensor, targets: torch
                     attack: AttackOptions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, torch.Tensor]:
     """Targeted attack of images [N, ...] (inside [0, 1]) with the options of `attack`; returns
     (best adversarials [k, n], c_ok [k], engine iterations [k], rounds, the k image indices not
-    already adversarial)."""
+    already adversarial). Each c step is a new engine run, so its history starts afresh: the
+    attack's `reuse_curvature` must be off for the two schedules to agree."""
+    if attack.reuse_curvature:
+        raise ValueError("attack: lock step starts every c step's history afresh; pass reuse_curvature=False")
     temperature, steps, c_init = attack.resolved()
     flat = images.flatten(1)
     with attack_mode(model):
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), flat.dtype)
         obj = AttackObjective(model, flat, tuple(images.shape[1:]), targets, True, attack.kappa, temperature, dtype)
-        active = (~obj.classify(flat, torch.arange(len(flat), device=flat.device))).nonzero().squeeze(1)
+        active = (~obj.classify(flat, torch.arange(len(flat), device=flat.device))[0]).nonzero().squeeze(1)
         obj.rows = active
         cs = CSearch(len(active), attack.search, c_init, flat.dtype, flat.device)
         x_start, rounds, nit = flat[active], 0, torch.zeros(len(active), dtype=torch.long, device=flat.device)
@@ -31,7 +34,7 @@ def lockstep_attack(model: torch.nn.Module, images: torch.Tensor, targets: torch
             res = minimize_lbfgsb(obj, x_start, 0.0, 1.0, **attack.engine.as_kwargs())
             rounds += int(res.nfev.max())
             nit += res.nit
-            cs.update(obj.classify(res.x, active))
+            cs.update(*obj.classify(res.x, active))
             if attack.warm_start:
                 found = torch.isfinite(obj.best_sq[active])
                 x_start = torch.where(found[:, None], obj.best_x[active], res.x)

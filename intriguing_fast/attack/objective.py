@@ -29,12 +29,14 @@ def attack_mode(model: torch.nn.Module) -> Iterator[None]:
 
 
 def margin_and_loss(logits: torch.Tensor, classes: torch.Tensor, targeted: bool, kappa: float,
-                    temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row success and a smooth loss whose minimisation drives towards success.
+                    temperature: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-row success, margin (how far past the success threshold: >= 0 where it succeeds) and
+    a smooth loss whose minimisation drives towards success.
 
     Targeted: success when `classes` is the arg-max and its logit beats every other by
-    kappa; loss = CE((logits - kappa e_l) / T, l). Untargeted: success when some other class
-    beats `classes` (the true label) by kappa; loss = -log(1 - softmax((logits + kappa e_y) / T)_y),
+    kappa (margin: own logit - best other - kappa); loss = CE((logits - kappa e_l) / T, l).
+    Untargeted: success when some other class beats `classes` (the true label) by kappa
+    (margin: best other - own - kappa); loss = -log(1 - softmax((logits + kappa e_y) / T)_y),
     bounded below and with its true gradient (not a negated cross-entropy).
     """
     onehot = F.one_hot(classes, logits.shape[1]).bool()
@@ -42,14 +44,16 @@ def margin_and_loss(logits: torch.Tensor, classes: torch.Tensor, targeted: bool,
     own = logits.gather(1, classes[:, None]).squeeze(1)
     top = logits.argmax(dim=1)
     if targeted:
-        success = (top == classes) & (own - other_best >= kappa)
+        margin = own - other_best - kappa
+        success = (top == classes) & (margin >= 0)
         shifted = (logits - kappa * onehot) / temperature
         loss = torch.logsumexp(shifted, dim=1) - (own - kappa) / temperature
     else:
-        success = (top != classes) & (other_best - own >= kappa)
+        margin = other_best - own - kappa
+        success = (top != classes) & (margin >= 0)
         shifted = (logits + kappa * onehot) / temperature
         loss = torch.logsumexp(shifted, dim=1) - torch.logsumexp(shifted.masked_fill(onehot, -float("inf")), dim=1)
-    return success, loss
+    return success, margin.detach(), loss
 
 
 class AttackObjective:
@@ -57,7 +61,7 @@ class AttackObjective:
 
     x is the adversarial image x + r, flattened; c [N] holds each image's penalty weight.
     best_x, best_sq [N] hold the smallest successful image found so far for each image;
-    last_success, whether each row of the last call succeeded.
+    last_success and last_margin: each row's success and margin in the last call.
     """
 
     def __init__(self, model: torch.nn.Module, images: torch.Tensor, shape: tuple[int, ...],
@@ -74,13 +78,13 @@ class AttackObjective:
         out = self.model(x.reshape(x.shape[0], *self.shape).to(self.model_dtype))
         return check_logits(out, x.shape[0]).to(x.dtype)
 
-    def classify(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """Success of each row of x, without gradients; records successes as candidates."""
+    def classify(self, x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Success and margin of each row of x, without gradients; records successes as candidates."""
         with torch.no_grad():
-            success, _ = margin_and_loss(self.logits(x), self.classes[rows], self.targeted, self.kappa,
-                                         self.temperature)
+            success, margin, _ = margin_and_loss(self.logits(x), self.classes[rows], self.targeted, self.kappa,
+                                                 self.temperature)
         self.record(x, rows, success)
-        return success
+        return success, margin
 
     def record(self, x: torch.Tensor, rows: torch.Tensor, success: torch.Tensor) -> None:
         sq = (x - self.images[rows]).square().sum(dim=1)
@@ -96,11 +100,11 @@ class AttackObjective:
             logits = self.logits(xr)
             if not logits.requires_grad:
                 raise ValueError("model: its logits do not depend on its input through autograd (no gradient)")
-            success, loss = margin_and_loss(logits, self.classes[rows], self.targeted, self.kappa,
-                                            self.temperature)
+            success, margin, loss = margin_and_loss(logits, self.classes[rows], self.targeted, self.kappa,
+                                                    self.temperature)
             sq = (xr - self.images[rows]).square().sum(dim=1)
             f = self.c[rows] * sq + loss
             (grad,) = torch.autograd.grad(f.sum(), xr)
         self.record(x, rows, success)
-        self.last_success = success
+        self.last_success, self.last_margin = success, margin
         return f.detach(), grad

@@ -35,13 +35,18 @@ class AttackOptions:
             search="cleverhans"). T = 1 is the paper's objective literally; dividing the logits
             by T keeps the arg-max (the constraint) and, with T < 1, brings the minimiser at the
             critical c closer to the exact minimal perturbation (docs/attack.md gives the measurement).
-        search: "ours" (start at c = 1 / T, x10 then log-bisection) or "cleverhans" (its
-            convention: loss weight 1e-2 x10 then bisection) -- see attack/search.py.
-        steps: engine solves per image in the c search (None: 8, cleverhans 9).
+        search: "ours" (start at c = 1 / T, x10 until bracketed, then regula falsi on the
+            margins in log c) or "cleverhans" (its convention: loss weight 1e-2 x10 then
+            bisection) -- see attack/search.py.
+        steps: engine solves per image in the c search (None: 7, cleverhans 9).
         c_init: first c (None: 1 / T, cleverhans 100, i.e. loss weight 1e-2); checked against
             the range of the images' dtype when the attack runs.
         warm_start: start each solve from the best adversarial so far (else the last
             minimiser) rather than from the input.
+        reuse_curvature: each solve of an image's c search keeps the curvature pairs of its
+            previous solve, shifted to the new c (y + 2 (c_new - c_old) s: the penalty's
+            Hessian is 2c I), instead of starting its L-BFGS history afresh: fewer evaluations
+            at the same distortion (BENCHMARKS.md).
         seed: for targets="random".
         batch_size: images per chunk (None: as many as fit in `memory_budget` bytes).
         memory_budget: bytes of solver state and activations per chunk.
@@ -55,6 +60,7 @@ class AttackOptions:
     steps: int | None = None
     c_init: float | None = None
     warm_start: bool = True
+    reuse_curvature: bool = True
     seed: int = 0
     batch_size: int | None = None
     memory_budget: int = 2**30
@@ -76,8 +82,9 @@ class AttackOptions:
             if value is not None and (not _int(value) or value < 1):
                 raise ValueError(f"{name}: expected {'' if name == 'memory_budget' else 'None or '}an int >= 1, "
                                  f"got {value!r}")
-        if not isinstance(self.warm_start, bool):
-            raise TypeError(f"warm_start: expected a bool, got {self.warm_start!r}")
+        for name in ("warm_start", "reuse_curvature"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         if not _int(self.seed):
             raise TypeError(f"seed: expected an int, got {self.seed!r}")
         if not isinstance(self.engine, LBFGSBOptions):

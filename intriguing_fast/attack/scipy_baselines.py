@@ -14,7 +14,7 @@ import torch
 
 from .objective import attack_mode, margin_and_loss
 from .result import distortion
-from .search import CSearch
+from .search import DEFAULT_STEPS, CSearch
 
 
 class _Scorer:
@@ -29,15 +29,16 @@ class _Scorer:
     def objective(self, x: np.ndarray, rows: torch.Tensor, c: torch.Tensor) -> tuple[float, np.ndarray]:
         xt = torch.from_numpy(x).reshape(rows.shape[0], -1).requires_grad_(True)
         logits = self.model(xt.to(self.dtype).reshape(-1, *self.shape)).double()
-        _, loss = margin_and_loss(logits, self.classes[rows], self.targeted, self.kappa, self.temperature)
+        *_, loss = margin_and_loss(logits, self.classes[rows], self.targeted, self.kappa, self.temperature)
         f = (c * (xt - self.images[rows]).square().sum(dim=1) + loss).sum()
         (g,) = torch.autograd.grad(f, xt)
         return float(f.detach()), g.numpy().ravel()
 
-    def success(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    def success(self, x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(success, margin) of each row."""
         with torch.no_grad():
             logits = self.model(x.to(self.dtype).reshape(-1, *self.shape)).double()
-        return margin_and_loss(logits, self.classes[rows], self.targeted, self.kappa, self.temperature)[0]
+        return margin_and_loss(logits, self.classes[rows], self.targeted, self.kappa, self.temperature)[:2]
 
 
 def _search(solve, scorer: _Scorer, steps: int, c_init: float, convention: str) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -50,16 +51,16 @@ def _search(solve, scorer: _Scorer, steps: int, c_init: float, convention: str) 
     for _ in range(steps):
         x, k = solve(cs.c)
         nfev += k
-        ok = scorer.success(x, rows)
+        ok, margin = scorer.success(x, rows)
         d = distortion(x - scorer.images)
         better = ok & (d < best_d)
         best_x[better], best_d[better] = x[better], d[better]
-        cs.update(ok)
+        cs.update(ok, margin)
     return best_x, best_d, nfev
 
 
 def scipy_per_image(model: torch.nn.Module, images: torch.Tensor, classes: torch.Tensor, *, targeted: bool = True,
-                    kappa: float = 0.0, temperature: float = 0.1, steps: int = 8, c_init: float = 10.0,
+                    kappa: float = 0.0, temperature: float = 0.1, steps: int = DEFAULT_STEPS["ours"], c_init: float = 10.0,
                     convention: str = "ours",
                     max_iter: int = 100, history: int = 10) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(adversarials [B, n] float64, distortion [B] (inf where failed), total evaluations)."""
@@ -82,7 +83,7 @@ def scipy_per_image(model: torch.nn.Module, images: torch.Tensor, classes: torch
 
 
 def scipy_flat_batch(model: torch.nn.Module, images: torch.Tensor, classes: torch.Tensor, *, targeted: bool = True,
-                     kappa: float = 0.0, temperature: float = 0.1, steps: int = 8, c_init: float = 10.0,
+                     kappa: float = 0.0, temperature: float = 0.1, steps: int = DEFAULT_STEPS["ours"], c_init: float = 10.0,
                     convention: str = "ours",
                      max_iter: int = 100, history: int = 10) -> tuple[torch.Tensor, torch.Tensor, int]:
     """As `scipy_per_image`, with one scipy call per c step over the flattened batch;

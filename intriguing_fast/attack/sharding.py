@@ -52,6 +52,27 @@ class Launch:
         """This rank's fair share of the node's cores: max(1, cores // ranks on the node)."""
         return max(1, (os.cpu_count() or 1) // self.local_world)
 
+    def device(self, requested: str, cuda_devices: int | None = None) -> torch.device:
+        """The device this process attacks on: "cpu", or "cuda" (under torchrun each rank its own
+        GPU, cuda:LOCAL_RANK) or "cuda:N" (one process only); checked against the `cuda_devices`
+        there are (default: torch.cuda.device_count())."""
+        try:
+            device = torch.device(requested)
+        except RuntimeError:
+            device = None
+        if device is None or device.type not in ("cpu", "cuda"):
+            raise ValueError(f"--device: expected cpu, cuda or cuda:N, got {requested!r}")
+        if device.type == "cpu":
+            return device
+        count = torch.cuda.device_count() if cuda_devices is None else cuda_devices
+        if self.world > 1 and device.index is not None:
+            raise ValueError(f"--device {requested}: under torchrun pass --device cuda; each rank takes cuda:LOCAL_RANK")
+        index = self.local_rank if self.world > 1 else (device.index or 0)
+        if index >= count:
+            raise ValueError(f"--device {requested}: this process needs cuda:{index}, and {count} CUDA device(s) "
+                             f"{'is' if count == 1 else 'are'} visible")
+        return torch.device("cuda", index)
+
 
 def shard(count: int, rank: int, world: int) -> range:
     """The chunks (of ``count``) that rank ``rank`` of ``world`` attacks: k with k % world == rank."""

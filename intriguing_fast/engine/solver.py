@@ -49,9 +49,12 @@ class BatchSolver:
         self._restarts: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     @torch.no_grad()
-    def restart(self, rows: torch.Tensor, x: torch.Tensor) -> None:
+    def restart(self, rows: torch.Tensor, x: torch.Tensor, curvature_shift: torch.Tensor | None = None) -> None:
         """Problems `rows` (stopped, distinct) start afresh from x [len(rows), n], projected onto
-        their box, in the next round: new history, counters and status; the others go on."""
+        their box, in the next round: new counters and status, and a new history unless
+        `curvature_shift` [len(rows)] is given: then each keeps its curvature pairs, every y
+        shifted by curvature_shift * s, exact when fun has changed by a term whose Hessian is
+        curvature_shift * I (the attack's next c: 2 (c_new - c_old)). The others go on."""
         st = self.st
         B = st.x.shape[0]
         if not isinstance(rows, torch.Tensor) or rows.dtype != torch.int64 or rows.device != st.x.device:
@@ -64,7 +67,14 @@ class BatchSolver:
             raise ValueError(f"rows, x: expected [k] and [k, {st.x.shape[1]}], got {tuple(rows.shape)} and {tuple(x.shape)}")
         if (st.status[rows] == Status.RUNNING).any() or rows.unique().numel() != rows.numel():
             raise ValueError("rows: a problem restarts only once it has stopped, and once per round")
-        self._restarts.append((rows, torch.clamp(x.to(st.x.dtype), *st.bounds(rows))))
+        if curvature_shift is not None and (not isinstance(curvature_shift, torch.Tensor)
+                                            or curvature_shift.shape != rows.shape
+                                            or curvature_shift.device != st.x.device
+                                            or not torch.isfinite(curvature_shift).all()):
+            raise ValueError(f"curvature_shift: expected None or a finite tensor of shape {tuple(rows.shape)} "
+                             f"on {st.x.device}")
+        shift = None if curvature_shift is None else curvature_shift.to(st.x.dtype)
+        self._restarts.append((rows, torch.clamp(x.to(st.x.dtype), *st.bounds(rows)), shift))
 
     @torch.no_grad()
     def round(self) -> bool:
@@ -80,8 +90,11 @@ class BatchSolver:
             self.kernels.propose(st, rows)  # a direction where needed, then the trial points
         self.evaluated = rows
         if restarts:
-            restarted = torch.cat([r for r, _ in restarts])
-            st.x_trial[k:k + len(restarted)] = torch.cat([x for _, x in restarts])
+            restarted = torch.cat([r for r, _, _ in restarts])
+            st.x_trial[k:k + len(restarted)] = torch.cat([x for _, x, _ in restarts])
+            # NaN: no shift given, a new history
+            shift = torch.cat([torch.full_like(r, float("nan"), dtype=st.x.dtype) if s is None else s
+                               for r, _, s in restarts])
             self.evaluated = torch.cat([rows, restarted])
         x_eval = st.x_trial[:len(self.evaluated)]
         f_t, g_t = check_fun_output(self.fun(x_eval, self.evaluated), x_eval)
@@ -89,7 +102,7 @@ class BatchSolver:
         if k:
             self.kernels.accept(st, rows, f_t[:k], g_t[:k], self.opt)
         if restarts:
-            st.begin(restarted, x_eval[k:], f_t[k:], g_t[k:], self.opt)
+            st.begin(restarted, x_eval[k:], f_t[k:], g_t[k:], self.opt, shift)
         self.rounds += 1
         return True
 

@@ -128,14 +128,19 @@ class BatchState:
         return self.lower[rows], self.upper[rows]
 
     def begin(self, rows: torch.Tensor, x: torch.Tensor, f: torch.Tensor, g: torch.Tensor,
-              opt: LBFGSBOptions) -> None:
-        """Problems `rows` start afresh from x (inside their box) with f and g at it: empty
-        history, counters as after one evaluation, status RUNNING unless already final at x.
-        The others are untouched."""
+              opt: LBFGSBOptions, curvature_shift: torch.Tensor | None = None) -> None:
+        """Problems `rows` start afresh from x (inside their box) with f and g at it: counters as
+        after one evaluation, status RUNNING unless already final at x, and an empty history,
+        except where curvature_shift [len(rows)] is a number: there the pairs stay, y + shift s
+        (BatchSolver.restart). The others are untouched."""
         self.x[rows], self.f[rows], self.g[rows] = x, f, g
-        self.hist_len[rows] = 0
-        self.head[rows] = 0
-        self.gamma[rows] = 1.0
+        keep = torch.zeros_like(rows, dtype=torch.bool) if curvature_shift is None else ~curvature_shift.isnan()
+        if keep.any():
+            self.shift_curvature(rows[keep], curvature_shift[keep])
+        fresh = rows[~keep]
+        self.hist_len[fresh] = 0
+        self.head[fresh] = 0
+        self.gamma[fresh] = 1.0
         self.need_dir[rows] = True
         self.ls_iter[rows] = 0
         self.nit[rows] = 0
@@ -143,6 +148,18 @@ class BatchState:
         pg_norm = projected_gradient_norm(x, g, *self.bounds(rows))
         self.pg_norm[rows] = pg_norm
         self.status[rows] = start_status(f, g, pg_norm, opt)
+
+
+    def shift_curvature(self, rows: torch.Tensor, shift: torch.Tensor) -> None:
+        """y <- y + shift s in every pair of problems `rows`, and the scaling from the newest (kept
+        where the shifted pair has no positive curvature)."""
+        S = self.S[rows].to(shift.dtype)
+        Y = self.Y[rows].to(shift.dtype) + shift[:, None, None] * S
+        self.Y[rows] = Y.to(self.Y.dtype)
+        newest = (self.head[rows] - 1) % self.S.shape[1]
+        s, y = S[torch.arange(len(rows), device=rows.device), newest], Y[torch.arange(len(rows), device=rows.device), newest]
+        sy, yy = torch.linalg.vecdot(s, y), torch.linalg.vecdot(y, y)
+        self.gamma[rows] = torch.where((self.hist_len[rows] > 0) & (sy > 0) & (yy > 0), sy / yy, self.gamma[rows])
 
 
 def start_status(f: torch.Tensor, g: torch.Tensor, pg_norm: torch.Tensor, opt: LBFGSBOptions) -> torch.Tensor:
