@@ -86,7 +86,8 @@ def test_restart_checks_its_arguments():
 def test_a_restart_with_a_curvature_shift_keeps_exact_pairs_of_the_new_objective(backend):
     """f_c(x) = 0.5 x'Ax - b'x + 0.5 c |x|^2: after a solve at c = 1 (to the attack's ftol), a restart at c = 3 with
     curvature_shift 2 keeps every pair, now with y = (A + 3 I) s exactly, and converges to the
-    new minimiser in fewer evaluations than a fresh history; batch-mates keep theirs untouched."""
+    new minimiser in fewer evaluations than a fresh history; a problem restarted without a shift
+    in the same round starts a new history."""
     gen = torch.Generator().manual_seed(0)
     B, n = 3, 30
     Q = torch.linalg.qr(torch.randn(B, n, n, generator=gen, dtype=torch.float64))[0]
@@ -110,12 +111,13 @@ def test_a_restart_with_a_curvature_shift_keeps_exact_pairs_of_the_new_objective
         c[:2] = 3.0
         rows = torch.tensor([0, 1])
         solver.restart(rows, first.x[rows], None if shift is None else torch.full((2,), shift, dtype=torch.float64))
+        solver.restart(torch.tensor([2]), first.x[2:])  # in the same round, a fresh history
         solver.round()
         return solver, S, Y, hist
 
     solver, S, Y, hist = solve(2.0)
     st = solver.st
-    assert torch.equal(st.hist_len, hist) and (hist > 0).all()
+    assert torch.equal(st.hist_len[:2], hist[:2]) and (hist > 0).all() and st.hist_len[2] == 0
     valid = torch.arange(S.shape[1]) < hist[:2, None]
     want = ((A[:2, None] + 3.0 * torch.eye(n, dtype=torch.float64)) @ S[:2, :, :, None]).squeeze(3)
     assert torch.allclose(st.Y[:2][valid], want[valid], rtol=1e-9, atol=1e-12)

@@ -93,8 +93,8 @@ class BatchSolver:
             restarted = torch.cat([r for r, _, _ in restarts])
             st.x_trial[k:k + len(restarted)] = torch.cat([x for _, x, _ in restarts])
             # NaN: no shift given, a new history
-            shift = torch.cat([torch.full_like(r, float("nan"), dtype=st.x.dtype) if s is None else s
-                               for r, _, s in restarts])
+            shift = None if all(s is None for _, _, s in restarts) else torch.cat(
+                [torch.full_like(r, float("nan"), dtype=st.x.dtype) if s is None else s for r, _, s in restarts])
             self.evaluated = torch.cat([rows, restarted])
         x_eval = st.x_trial[:len(self.evaluated)]
         f_t, g_t = check_fun_output(self.fun(x_eval, self.evaluated), x_eval)

@@ -134,13 +134,14 @@ class BatchState:
         except where curvature_shift [len(rows)] is a number: there the pairs stay, y + shift s
         (BatchSolver.restart). The others are untouched."""
         self.x[rows], self.f[rows], self.g[rows] = x, f, g
-        keep = torch.zeros_like(rows, dtype=torch.bool) if curvature_shift is None else ~curvature_shift.isnan()
-        if keep.any():
-            self.shift_curvature(rows[keep], curvature_shift[keep])
-        fresh = rows[~keep]
-        self.hist_len[fresh] = 0
-        self.head[fresh] = 0
-        self.gamma[fresh] = 1.0
+        if curvature_shift is None:
+            self.hist_len[rows], self.head[rows], self.gamma[rows] = 0, 0, 1.0
+        else:  # masks, not a host-synchronising selection: the pairs of a NaN row are dropped after a zero shift
+            keep = ~curvature_shift.isnan()
+            self.shift_curvature(rows, curvature_shift.nan_to_num(0.0))
+            self.hist_len[rows] = self.hist_len[rows].masked_fill(~keep, 0)
+            self.head[rows] = self.head[rows].masked_fill(~keep, 0)
+            self.gamma[rows] = self.gamma[rows].masked_fill(~keep, 1.0)
         self.need_dir[rows] = True
         self.ls_iter[rows] = 0
         self.nit[rows] = 0
