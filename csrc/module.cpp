@@ -12,6 +12,7 @@
 
 #include "accept.h"
 #include "batch.h"
+#include "denormals.h"
 #include "direction.h"
 #include "propose.h"
 #include "trial.h"
@@ -151,4 +152,8 @@ PYBIND11_MODULE(_C, mod) {
   mod.def("accept", &accept, py::arg("state"), py::arg("rows"), py::arg("f_t"), py::arg("g_t"), py::arg("max_iter"),
           py::arg("max_fun"), py::arg("max_ls"), py::arg("gtol"), py::arg("ftol"), py::arg("c1"), py::arg("c2"),
           "In place, for the problems in `rows` (row i of x_trial, f_t, g_t): Armijo test, history update, move, status.");
+  mod.def("flushing_denormals", &ifk::flushing_denormals,
+          "Whether the calling thread treats subnormal floats as zero (x86 FTZ and DAZ both set).");
+  mod.def("set_flush_denormals", &ifk::set_flush_denormals, py::arg("on"),
+          "Set (or clear) FTZ and DAZ on every thread of the OpenMP pool; False where the CPU has no such flags.");
 }

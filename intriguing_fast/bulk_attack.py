@@ -37,8 +37,9 @@ from .attack.search import SEARCHES
 from .attack.sharding import Group, Launch, shard, start_run
 from .attack.targets import TARGET_MODES
 from .attack.validation import check_bounds, check_inputs, check_labels
-from .cli import (add_data_options, add_debug_option, add_engine_options, add_progress_option, add_threads_option,
-                  command_parser, engine_options, expected_errors, non_negative_int, parse_command, positive_int)
+from .cli import (add_data_options, add_debug_option, add_dist_timeout_option, add_engine_options, add_progress_option,
+                  add_threads_option, command_parser, engine_options, expected_errors, non_negative_int, parse_command,
+                  positive_int)
 from .data import SPLITS, MnistSplit, load_mnist
 from .errors import CorruptFileError, IntriguingFastError
 from .experiments import SCALES
@@ -177,9 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_threads_option(p)
     p.add_argument("--device", default="cpu", help="cpu, cuda (under torchrun: cuda:LOCAL_RANK for each rank, with "
                    "NCCL) or cuda:N; results are saved on the CPU")
-    p.add_argument("--dist-timeout", type=float, default=600.0, metavar="S",
-                   help="under torchrun: seconds a rank waits for the others (more than one chunk takes) before "
-                        "it exits with one line")
+    add_dist_timeout_option(p, 600.0, "one chunk")
     add_debug_option(p)
     return p
 

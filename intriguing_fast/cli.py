@@ -55,6 +55,14 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, default=None, metavar="N", help=THREADS_HELP)
 
 
+def add_dist_timeout_option(parser: argparse.ArgumentParser, default: float, longest: str) -> None:
+    """--dist-timeout: under torchrun, how long a rank waits for the others; more than `longest`
+    (the longest stretch of work between two collectives) takes."""
+    parser.add_argument("--dist-timeout", type=float, default=default, metavar="S",
+                        help=f"under torchrun: seconds a rank waits for the others (more than {longest} takes) "
+                             "before it exits with one line")
+
+
 def add_progress_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 

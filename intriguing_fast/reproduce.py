@@ -1,8 +1,10 @@
-"""`python -m intriguing_fast.reproduce`: the paper's MNIST Tables 1-4, with a report.
+"""`python -m intriguing_fast.reproduce`: the paper's MNIST experiments, with a report.
 
 Stages are cached under OUT/stages: a killed run restarts where it stopped. Trained models
 are cached under $INTRIGUING_FAST_CACHE/models (or --model-cache); those of the default cache
 trained at --scale quick or paper are reused by `python -m intriguing_fast.bulk_attack --scale`.
+Under `torchrun --nproc-per-node N -m intriguing_fast.reproduce ...` the ranks share out the
+training and the attacks, and rank 0 writes the report a single process writes.
 """
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ from pathlib import Path
 
 import torch
 
-from .cli import (add_data_options, add_debug_option, add_engine_options, add_progress_option, add_threads_option,
-                  command_parser, engine_options, expected_errors, parse_command)
+from .attack.sharding import Group, Launch
+from .cli import (add_data_options, add_debug_option, add_dist_timeout_option, add_engine_options, add_progress_option,
+                  add_threads_option, command_parser, engine_options, expected_errors, parse_command)
 from .experiments import SCALES, STAGE_NAMES, RunConfig, run
 from .report import write_report
+from .threads import set_threads
 
 PROG = "python -m intriguing_fast.reproduce"
 
@@ -31,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--only", default=",".join(STAGE_NAMES),
                         help=f"comma-separated stages, from {','.join(STAGE_NAMES)} (default: all)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                        help="where the models run and the attack solves: cpu, or cuda (a GPU build of torch)")
+                        help="where the models run and the attack solves: cpu, or cuda (a GPU build of torch; under "
+                             "torchrun each rank takes cuda:LOCAL_RANK)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the attacked images, their random targets, the noise controls and the P1/P2 "
                              "halves of the training set (each recipe fixes its model's initialisation)")
@@ -42,12 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: a seeded random initialisation, reported as such; nothing is downloaded)")
     add_progress_option(parser)
     add_threads_option(parser)
+    add_dist_timeout_option(parser, 3600.0, "a rank's share of the training or one attack chunk")
     add_engine_options(parser, max_iter=None)
     add_debug_option(parser)
     return parser
 
 
-def main(argv: list[str] | None = None) -> Path:
+def main(argv: list[str] | None = None) -> Path | None:
     parser = build_parser()
     args = parse_command(parser, argv)
     scale = SCALES[args.scale]
@@ -61,10 +67,18 @@ def main(argv: list[str] | None = None) -> Path:
     args.max_iter = args.max_iter or scale.attack_max_iter
     engine = engine_options(args)
     start = time.perf_counter()
+    launch, threads_alone = Launch.from_env(), torch.get_num_threads()
+    if launch.world > 1 and args.threads is None:
+        set_threads(launch.threads())
     with expected_errors(parser.prog, args.debug):
-        results = run(RunConfig(scale=scale, out=out, data_dir=args.data_dir, only=only, device=args.device,
+        device = launch.device(args.device)
+        group = Group(launch, args.dist_timeout, device) if launch.world > 1 else None
+        results = run(RunConfig(scale=scale, out=out, data_dir=args.data_dir, only=only, device=str(device),
                                 seed=args.seed, model_cache=args.model_cache, progress=args.progress,
-                                engine=engine, verify_data=args.verify_mnist, alexnet_weights=args.alexnet_weights))
+                                engine=engine, verify_data=args.verify_mnist, alexnet_weights=args.alexnet_weights),
+                      group, threads_alone)
+        if results is None:  # a rank other than 0 under torchrun: its share is done
+            return None
         path = write_report(results, out)
     print(f"report: {path} ({time.perf_counter() - start:.0f} s)")
     return path

@@ -106,3 +106,10 @@ def test_micro_benchmarks(env: dict[str, str]) -> None:
     """bench/test_micro.py with pytest-benchmark disabled: each benchmark's body once, its checks included."""
     text = run(env, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--benchmark-disable", str(BENCH))
     assert " passed" in text and "failed" not in text
+
+
+def test_bench_denormals(env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "BENCHMARKS.md"
+    run(env, "bench_denormals.py", "--model", "FC10(1)", "--scale", "tiny", "--count", "8", "--repeats", "1",
+        "--write", str(out))
+    assert "| kept (IEEE) |" in out.read_text()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from ..kernels.denormals import flushed_denormals
 from .chunk import attack_chunk
 from .memory import chunk_size
 from .objective import attack_mode
@@ -62,11 +63,10 @@ class LBFGSAttack(AttackOptions):
         inputs = check_inputs(inputs)
         lower, upper = check_bounds(bounds, inputs)
         check_c_init(self.resolved()[2], inputs.dtype)
-        with attack_mode(model):
-            model_dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), inputs.dtype)
+        with attack_mode(model), flushed_denormals(self.flush_denormals and inputs.device.type == "cpu"):
+            model_dtype = _model_dtype(model, inputs)
             check_forward(model, inputs, model_dtype)
-            chunk = self.batch_size or chunk_size(model, inputs[0].to(model_dtype), self.engine.history,
-                                                  self.memory_budget)
+            chunk = self._chunk(model, inputs, model_dtype)
             logits = _logits(model, inputs, model_dtype, chunk)
             num_classes = logits.shape[1]
             given = labels is not None
@@ -92,6 +92,17 @@ class LBFGSAttack(AttackOptions):
                                     distortion=f"{distortion_sum / max(succeeded, 1):.4f}")
         return AttackResult.concatenate(parts)
 
+    def images_per_chunk(self, model: torch.nn.Module, inputs: torch.Tensor) -> int:
+        """How many of `inputs` this attack solves at once with `model` (`batch_size`, or as many
+        as fit in `memory_budget`): attacking `inputs` in pieces of this size, with the targets
+        the whole call would draw, gives the whole call's result row for row (attack/sharding.py)."""
+        model, inputs = check_model(model), check_inputs(inputs)
+        with attack_mode(model):
+            return self._chunk(model, inputs, _model_dtype(model, inputs))
+
+    def _chunk(self, model: torch.nn.Module, inputs: torch.Tensor, model_dtype: torch.dtype) -> int:
+        return self.batch_size or chunk_size(model, inputs[0].to(model_dtype), self.engine.history, self.memory_budget)
+
 
 def lbfgs_attack(
     model: torch.nn.Module,
@@ -106,6 +117,10 @@ def lbfgs_attack(
     """``LBFGSAttack(**options)(model, inputs, targets, labels=..., bounds=..., progress=...)``:
     the attack in one call; `options` are the fields of `LBFGSAttack`."""
     return LBFGSAttack(**options)(model, inputs, targets, labels=labels, bounds=bounds, progress=progress)
+
+
+def _model_dtype(model: torch.nn.Module, inputs: torch.Tensor) -> torch.dtype:
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), inputs.dtype)
 
 
 def _logits(model: torch.nn.Module, inputs: torch.Tensor, model_dtype: torch.dtype, chunk: int) -> torch.Tensor:

@@ -47,6 +47,10 @@ class AttackOptions:
             previous solve, shifted to the new c (y + 2 (c_new - c_old) s: the penalty's
             Hessian is 2c I), instead of starting its L-BFGS history afresh: fewer evaluations
             at the same distortion (BENCHMARKS.md).
+        flush_denormals: on CPU, treat subnormal floats as zero in the model and the engine
+            while the attack runs (every thread of torch's pool; restored after): saturated
+            sigmoid units make subnormal gradients that ran the AE400-10 attack 11x slower
+            (kernels/denormals.py). Needs the native core; False keeps IEEE subnormals.
         seed: for targets="random".
         batch_size: images per chunk (None: as many as fit in `memory_budget` bytes).
         memory_budget: bytes of solver state and activations per chunk.
@@ -61,6 +65,7 @@ class AttackOptions:
     c_init: float | None = None
     warm_start: bool = True
     reuse_curvature: bool = True
+    flush_denormals: bool = True
     seed: int = 0
     batch_size: int | None = None
     memory_budget: int = 2**30
@@ -82,7 +87,7 @@ class AttackOptions:
             if value is not None and (not _int(value) or value < 1):
                 raise ValueError(f"{name}: expected {'' if name == 'memory_budget' else 'None or '}an int >= 1, "
                                  f"got {value!r}")
-        for name in ("warm_start", "reuse_curvature"):
+        for name in ("warm_start", "reuse_curvature", "flush_denormals"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         if not _int(self.seed):

@@ -11,6 +11,7 @@ spent making pool examples.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 
 import torch
@@ -84,6 +85,12 @@ def adversarial_training(run: Run, stage: Stage) -> dict:
         }
     return {"settings": dict(settings), "plain": PLAIN, "weight_decay": list(WEIGHT_DECAY),
             "attacked": int(labels.shape[0]), "train_examples": len(train), "rows": rows}
+
+
+def variant_jobs(run: Run, stage: Stage) -> list[Callable[[], object]]:
+    """Training every variant of the run's scale (into the checkpoint cache), one job each."""
+    settings = scale_settings(run, stage)
+    return [partial(train_variant, run, name, settings) for name in settings["variants"]]
 
 
 def scale_settings(run: Run, stage: Stage) -> dict:

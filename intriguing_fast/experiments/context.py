@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..attack import LBFGSAttack, attack_engine
+from ..attack import AttackResult, LBFGSAttack, attack_engine
 from ..data import MnistSplit, load_mnist, p1_p2_split
 from ..engine import LBFGSBOptions
 from ..models import TrainedModel, get_spec, load_or_train
@@ -123,22 +123,24 @@ class Run:
         keyed by the model's weights, the images, labels and the attack's options."""
         if (name, image_set) not in self._attacks:
             images, labels = self.images(image_set)
-            model, attack = self.model(name), self.attack
-            key = {"weights": self.trained(name).weights, "images": tensor_digest(images, labels),
-                   "targets": "random", "attack": repr(attack)}
+            stage, key = self.attack_stage(name, image_set)
 
             def compute() -> dict:
-                res = attack(model, images, "random", labels=labels,
-                             progress=self.cfg.progress and f"attack {name} on {image_set}")
-                return {"adversarial": res.adversarial.cpu(), "distortion": res.distortion.cpu(),
-                        "success": res.success.cpu(), "targets": res.targets.cpu(), "c": res.c.cpu(),
-                        "nfev": res.nfev.cpu()}
+                return stored_attack(self.attack(self.model(name), images, "random", labels=labels,
+                                                 progress=self.cfg.progress and f"attack {name} on {image_set}"))
 
-            value = self.store.run(f"attack/{name}/{image_set}", key, compute)
+            value = self.store.run(stage, key, compute)
             self._attacks[name, image_set] = Attacked(images, labels, value["adversarial"].to(images.device),
                                                       value["distortion"], value["success"], json_digest(key),
                                                       value["targets"])
         return self._attacks[name, image_set]
+
+    def attack_stage(self, name: str, image_set: str) -> tuple[str, dict]:
+        """The stage name and key that the attack of model `name` on `image_set` is stored under."""
+        images, labels = self.images(image_set)
+        return f"attack/{name}/{image_set}", {"weights": self.trained(name).weights,
+                                              "images": tensor_digest(images, labels), "targets": "random",
+                                              "attack": repr(self.attack)}
 
     def examples(self, count: int = 4) -> dict[str, dict]:
         """A few successful, really perturbed examples per attacked model, for the figure grid, with
@@ -158,3 +160,9 @@ class Run:
         return {"scale": asdict(self.cfg.scale), "seed": self.cfg.seed, "attack": repr(self.attack),
                 "alexnet_weights": file_digest(weights) if weights is not None else None}
 
+
+def stored_attack(result: AttackResult) -> dict:
+    """What an attack stage stores of its result (on the CPU)."""
+    return {"adversarial": result.adversarial.cpu(), "distortion": result.distortion.cpu(),
+            "success": result.success.cpu(), "targets": result.targets.cpu(), "c": result.c.cpu(),
+            "nfev": result.nfev.cpu()}

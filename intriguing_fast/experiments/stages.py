@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..models import MODEL_ZOO
 from . import paper
 from .advtrain_stage import SETTINGS as ADVTRAIN_SETTINGS
-from .advtrain_stage import adversarial_training
+from .advtrain_stage import adversarial_training, variant_jobs
 from .distortion_tables import errors_and_distortion
 from .probing_stage import SETTINGS as PROBING_SETTINGS
 from .probing_stage import unit_probing
@@ -42,7 +42,7 @@ STAGES: tuple[Stage, ...] = (
           {"pairs": {"train": paper.TABLE1_MODELS, "test": paper.TABLE3_MODELS}, "power_rtol": 1e-6,
            "power_max_iter": 100}, paper.TABLE5),
     Stage("adversarial_training", "Section 4.2: adversarial training with pools (FC100-100-10)",
-          "adversarial_training", (), None, adversarial_training, ADVTRAIN_SETTINGS, paper.SECTION42),
+          "adversarial_training", (), None, adversarial_training, ADVTRAIN_SETTINGS, paper.SECTION42, variant_jobs),
 )
 STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)
 

@@ -43,19 +43,27 @@ class StageStore:
         self.records.append(StageRecord(name, wall_s, cached, time.strftime("%Y-%m-%dT%H:%M:%S%z")))
 
     def run(self, name: str, key: Any, compute: Callable[[], T]) -> T:
-        path = self.path(name)
-        digest = json_digest(key)
-        stored = self._load(path)
-        if stored is not None and stored["key"] == digest:
-            self.records.append(StageRecord(name, stored["wall_s"], True, stored["finished_at"]))
+        stored = self._load(self.path(name))
+        if stored is not None and stored["key"] == json_digest(key):
+            if not any(r.name == name for r in self.records):  # a stage saved earlier in this run keeps its record
+                self.records.append(StageRecord(name, stored["wall_s"], True, stored["finished_at"]))
             return stored["value"]
         start = time.perf_counter()
         value = compute()
-        wall = time.perf_counter() - start
-        finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        save_verified({"key": digest, "value": value, "wall_s": wall, "finished_at": finished}, path)
-        self.records.append(StageRecord(name, wall, False, finished))
+        self.save(name, key, value, time.perf_counter() - start)
         return value
+
+    def holds(self, name: str, key: Any) -> bool:
+        """Whether a sound value of stage `name` is stored for `key`."""
+        stored = self._load(self.path(name))
+        return stored is not None and stored["key"] == json_digest(key)
+
+    def save(self, name: str, key: Any, value: Any, wall_s: float) -> None:
+        """Store `value` of stage `name`, computed for `key` in `wall_s` seconds."""
+        finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        save_verified({"key": json_digest(key), "value": value, "wall_s": wall_s, "finished_at": finished},
+                      self.path(name))
+        self.records.append(StageRecord(name, wall_s, False, finished))
 
     @staticmethod
     def _load(path: Path) -> dict | None:
