@@ -154,11 +154,10 @@ class BatchState:
     def shift_curvature(self, rows: torch.Tensor, shift: torch.Tensor) -> None:
         """y <- y + shift s in every pair of problems `rows`, and the scaling from the newest (kept
         where the shifted pair has no positive curvature)."""
-        S = self.S[rows].to(shift.dtype)
-        Y = self.Y[rows].to(shift.dtype) + shift[:, None, None] * S
-        self.Y[rows] = Y.to(self.Y.dtype)
+        shifted = self.S[rows].to(shift.dtype).mul_(shift[:, None, None])
+        self.Y.index_add_(0, rows, shifted.to(self.Y.dtype))
         newest = (self.head[rows] - 1) % self.S.shape[1]
-        s, y = S[torch.arange(len(rows), device=rows.device), newest], Y[torch.arange(len(rows), device=rows.device), newest]
+        s, y = self.S[rows, newest].to(shift.dtype), self.Y[rows, newest].to(shift.dtype)
         sy, yy = torch.linalg.vecdot(s, y), torch.linalg.vecdot(y, y)
         self.gamma[rows] = torch.where((self.hist_len[rows] > 0) & (sy > 0) & (yy > 0), sy / yy, self.gamma[rows])
 
