@@ -67,7 +67,10 @@ def main(argv: list[str] | None = None) -> Path | None:
     args.max_iter = args.max_iter or scale.attack_max_iter
     engine = engine_options(args)
     start = time.perf_counter()
-    launch, threads_alone = Launch.from_env(), torch.get_num_threads()
+    launch = Launch.from_env()
+    # Under torchrun each rank takes its share of the node's cores (torchrun itself sets
+    # OMP_NUM_THREADS=1), and rank 0, alone after the shared work, the whole node's.
+    threads_alone = args.threads or launch.threads() * launch.local_world
     if launch.world > 1 and args.threads is None:
         set_threads(launch.threads())
     with expected_errors(parser.prog, args.debug):

@@ -113,3 +113,15 @@ def test_bench_denormals(env: dict[str, str], tmp_path: Path) -> None:
     run(env, "bench_denormals.py", "--model", "FC10(1)", "--scale", "tiny", "--count", "8", "--repeats", "1",
         "--write", str(out))
     assert "| kept (IEEE) |" in out.read_text()
+
+
+def test_paper_scale(env: dict[str, str], tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    stages = [{"name": name, "wall_s": 2.0, "cached": cached, "finished_at": ""} for name, cached in (
+        ("model/FC10(1)", False), ("model/FC100-100-10 (P1)", True), ("attack/FC10(1)/train", False),
+        ("attack/FC100-100-10 (P1)/test", False), ("model/FC100-100-10 input pool", False), ("table1", False))]
+    (run_dir / "results.json").write_text(json.dumps({"meta": {"scale": "tiny", "wall_s": 12.5, "stages": stages}}))
+    text = run(env, "paper_scale.py", str(run_dir))
+    assert "| training the zoo models | 2 s (+1 cached or done by another rank) |" in text
+    assert "| attacks on test images | 2 s |" in text and "**12 s (0.2 min)**" in text

@@ -24,7 +24,7 @@ TIMING = {"seconds", "attack_seconds", "eval_attack_seconds", "from_cache"}  # h
 
 def arguments(root: Path, out: Path) -> list[str]:
     return ["--scale", "tiny", "--data-dir", str(root / "mnist"), "--no-verify-mnist", "--only", STAGES, "--out",
-            str(out), "--no-progress"]
+            str(out), "--no-progress", "--threads", "1"]  # one thread everywhere, rank 0 alone too
 
 
 def torchrun(root: Path, out: Path, cache: Path) -> subprocess.CompletedProcess:
@@ -39,11 +39,10 @@ def torchrun(root: Path, out: Path, cache: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
-    """The single-process run, with one thread as each rank has."""
+    """The single-process run, with one thread as each rank has (--threads 1 sets it; restored after)."""
     root = tmp_path_factory.mktemp("reproduce_distributed")
     write_mnist(root / "mnist", n_train=600, n_test=120, learnable=True)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     mp = pytest.MonkeyPatch()
     mp.setenv("INTRIGUING_FAST_CACHE", str(root / "cache-single"))
     try:

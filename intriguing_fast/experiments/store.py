@@ -39,8 +39,9 @@ class StageStore:
         return self.root / f"{safe}.pt"
 
     def note(self, name: str, wall_s: float, cached: bool) -> None:
-        """Record a stage that caches itself elsewhere (trained models have their own cache)."""
-        self.records.append(StageRecord(name, wall_s, cached, time.strftime("%Y-%m-%dT%H:%M:%S%z")))
+        """Record a stage that caches itself elsewhere (trained models have their own cache), once."""
+        if not any(r.name == name for r in self.records):
+            self.records.append(StageRecord(name, wall_s, cached, time.strftime("%Y-%m-%dT%H:%M:%S%z")))
 
     def run(self, name: str, key: Any, compute: Callable[[], T]) -> T:
         stored = self._load(self.path(name))
