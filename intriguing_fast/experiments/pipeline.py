@@ -16,14 +16,14 @@ from .distributed import share_out
 from .stages import select
 
 
-def run(cfg: RunConfig, group: Group | None = None, threads_alone: int | None = None) -> dict | None:
+def run(cfg: RunConfig, group: Group | None = None) -> dict | None:
     """Compute every stage asked for in cfg.only; returns the results (also used by the report):
     one entry per stage under its name, "meta" (settings, data, versions, stage records) and
     "examples" (a few adversarials per attacked model, for the figures).
 
     Under torchrun (`group`), the ranks first share out the stages' training and attacks
     (distributed.py); then the group is closed, the other ranks return None, and rank 0 goes
-    on alone with `threads_alone` threads (None: as it is)."""
+    on alone."""
     stages = select(cfg.only)
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)
@@ -34,8 +34,6 @@ def run(cfg: RunConfig, group: Group | None = None, threads_alone: int | None = 
         group.close()
         if group.launch.rank != 0:
             return None
-        if threads_alone is not None:
-            torch.set_num_threads(threads_alone)
     train, test = ctx.splits["train"], ctx.splits["test"]
     results: dict = {"meta": {
         "scale": cfg.scale.name, "scale_settings": vars(cfg.scale).copy(), "seed": cfg.seed, "device": cfg.device,
