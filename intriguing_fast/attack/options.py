@@ -49,7 +49,7 @@ class AttackOptions:
             at the same distortion (BENCHMARKS.md).
         flush_denormals: on CPU, treat subnormal floats as zero in the model and the engine
             while the attack runs (every thread of torch's pool; restored after): saturated
-            sigmoid units make subnormal gradients that ran the AE400-10 attack 11x slower
+            sigmoid units make subnormal gradients that ran the AE400-10 attack 10x slower
             (kernels/denormals.py). Needs the native core; False keeps IEEE subnormals.
         seed: for targets="random".
         batch_size: images per chunk (None: as many as fit in `memory_budget` bytes).
