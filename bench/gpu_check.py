@@ -116,7 +116,7 @@ def table(model, images, labels, targets, device: str, args) -> list[dict]:
     """Our attack at several settings and foolbox's DDN and CW (bench/peers.py): wall, images/s,
     success (the target is the arg-max, inside [0, 1]), mean L2 over the successes."""
     rows = []
-    methods = [peers.ours(steps, max_iter) for steps, max_iter in ((None, 100), (5, 30), (4, 20), (3, 10))]
+    methods = [peers.ours(*budget) for budget in ((None, 100), (5, 30), (4, 20), (3, 10, 0.3), (2, 12, 0.3))]
     if peers.unavailable()["foolbox"]:  # e.g. scipy missing on the machine: keep our figures
         print(peers.unavailable()["foolbox"], flush=True)
     else:

@@ -46,16 +46,17 @@ class Method:
         return f"{self.family}, {self.budget}"
 
 
-def ours(steps: int | None = None, max_iter: int = 100) -> Method:
-    """Our attack with `steps` c steps (None: the default) of at most `max_iter` iterations each."""
-    attack = LBFGSAttack(steps=steps, engine=attack_engine(max_iter))
-    steps = attack.resolved()[1]
+def ours(steps: int | None = None, max_iter: int = 100, temperature: float | None = None) -> Method:
+    """Our attack with `steps` c steps (None: the default) of at most `max_iter` iterations each,
+    at `temperature` (None: the default, 0.1)."""
+    attack = LBFGSAttack(steps=steps, temperature=temperature, engine=attack_engine(max_iter))
+    steps, temperature = attack.resolved()[1], attack.resolved()[0]
 
     def run(model, x, t):
         result = attack(model, x, t, progress=False)
         return result.adversarial, result.nfev
 
-    return Method("intriguing_fast", f"{steps} c steps x {max_iter} it", run)
+    return Method("intriguing_fast", f"{steps} c steps x {max_iter} it, T = {temperature:g}", run)
 
 
 def scipy_baseline(flat: bool) -> Method:

@@ -1,2 +1,2 @@
 """The package version: its one home (pyproject.toml reads it)."""
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -33,6 +33,7 @@ from ._version import __version__
 from .attack import AttackResult, LBFGSAttack
 from .attack.bulk_files import (SAVED_FIELDS, is_torchscript, load_adversarials, load_weights_only, merge_chunks,
                                 num_classes, one_line, postfix, saved_chunk, summary)
+from .attack.boundary import BOUNDARY_STEPS
 from .attack.search import SEARCHES
 from .attack.sharding import Group, Launch, shard, start_run
 from .attack.targets import TARGET_MODES
@@ -169,9 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="T of the loss CE(logits / T), in [1e-3, 1e3] (default: the search's: ours 0.1, "
                         "cleverhans 1)")
     p.add_argument("--search", default="ours", choices=SEARCHES,
-                   help="c search: ours (c = 1/T, x10 then regula falsi in log c) or cleverhans (its convention)")
+                   help="c search: ours (c = 1/T, a secant step in 1/c until bracketed, then regula falsi in log c) "
+                        "or cleverhans (its convention)")
     p.add_argument("--steps", type=positive_int, metavar="N",
-                   help="engine solves per image in the c search (default: the search's: ours 8, cleverhans 9)")
+                   help="engine solves per image in the c search (default: the search's: ours 7, cleverhans 9)")
+    p.add_argument("--boundary-steps", type=non_negative_int, default=BOUNDARY_STEPS, metavar="N",
+                   help="steps of the search for the decision boundary that ends each image's attack (forward "
+                        f"passes only; 0: the c search alone, the paper's attack; default {BOUNDARY_STEPS})")
     add_engine_options(p)
     p.add_argument("--flatten", action="store_true", help="feed the model flat [N, 784] images")
     add_progress_option(p)
@@ -202,7 +207,7 @@ def run(args: argparse.Namespace) -> None:
     check_labels(labels, "--data labels", images.shape[0], classes, labels.device)
     scripted = isinstance(model, torch.jit.ScriptModule)  # no forward hooks: no memory estimate, chunk at once
     attack = LBFGSAttack(kappa=args.kappa, temperature=args.temperature, search=args.search, steps=args.steps,
-                         seed=args.seed, batch_size=args.chunk_size if scripted else None, engine=engine_options(args))
+                         boundary_steps=args.boundary_steps, seed=args.seed, batch_size=args.chunk_size if scripted else None, engine=engine_options(args))
     config = _config(args, model, images, labels, attack)
     out, parts_dir = Path(args.out), Path(args.out + ".parts")
     group = Group(launch, args.dist_timeout, device) if launch.world > 1 else None

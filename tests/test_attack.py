@@ -230,24 +230,27 @@ def test_target_helpers(mlp, data):
 
 
 def test_c_search_conventions():
-    """ours: x10 (or /10) until the bracket closes, then where the margins' line crosses 0 in
-    log c, within the middle half of the bracket; cleverhans: its own convention, margins unused."""
-    ours = CSearch(4, "ours", 1.0, torch.float64, torch.device("cpu"))
-    ours.update(torch.tensor([True, False, True, True]), torch.tensor([3.0, -1.0, 1.0, 1.0]))
-    assert ours.c.tolist() == [10.0, 0.1, 10.0, 10.0]
-    ours.update(torch.tensor([False, True, False, True]), torch.tensor([-1.0, 2.0, -3.0, 0.5]))
-    # bracket [1, 10] with margins 3 and -1: 3/4 of the way in log c; [0.1, 1] with 2 and -1:
-    # 2/3; [1, 10] with 1 and -3: 1/4; c = 10 succeeded: x10
-    assert ours.c.tolist() == pytest.approx([10 ** 0.75, 10 ** (-1 / 3), 10 ** 0.25, 100.0])
-    assert ours.c_ok.tolist() == [1.0, 0.1, 1.0, 10.0] and ours.m_ok.tolist() == [3.0, 2.0, 1.0, 0.5]
-    far = CSearch(1, "ours", 1.0, torch.float64, torch.device("cpu"))
-    far.update(torch.tensor([True]), torch.tensor([100.0]))
-    far.update(torch.tensor([False]), torch.tensor([-0.01]))  # crossing near c_fail: clamped to 3/4
+    """ours: until a c fails, the secant in 1 / c from the clean image through the last success,
+    within x1.5 to x10 (a first failure: / 10); once bracketed, where the margins' line crosses 0
+    in log c, within the middle half of the bracket; cleverhans: its own convention, margins unused."""
+    f64 = torch.float64
+    ours = CSearch(torch.tensor([-1.0, -1.0, -2.0, -1.0], dtype=f64), "ours", 1.0)
+    ours.update(torch.tensor([True, False, True, True]), torch.tensor([3.0, -1.0, 0.5, 100.0], dtype=f64))
+    # secant factors (m - clean) / -clean: 4; a failure: / 10; 1.25 -> 1.5; 101 -> 10
+    assert ours.c.tolist() == pytest.approx([4.0, 0.1, 1.5, 10.0])
+    ours.update(torch.tensor([False, True, False, True]), torch.tensor([-1.0, 2.0, -3.0, 0.5], dtype=f64))
+    # bracket [1, 4] with margins 3 and -1: 3/4 of the way in log c; [0.1, 1] with 2 and -1: 2/3;
+    # [1, 1.5] with 0.5 and -3: 1/7, kept at 1/4; c = 10 succeeded again: secant factor 1.5
+    assert ours.c.tolist() == pytest.approx([4 ** 0.75, 10 ** (-1 / 3), 1.5 ** 0.25, 15.0])
+    assert ours.c_ok.tolist() == [1.0, 0.1, 1.0, 10.0] and ours.m_ok.tolist() == [3.0, 2.0, 0.5, 0.5]
+    far = CSearch(torch.tensor([-1.0], dtype=f64), "ours", 1.0)
+    far.update(torch.tensor([True]), torch.tensor([100.0], dtype=f64))
+    far.update(torch.tensor([False]), torch.tensor([-0.01], dtype=f64))  # crossing near c_fail: clamped to 3/4
     assert far.c.tolist() == pytest.approx([10 ** 0.75])
-    ch = CSearch(2, "cleverhans", 100.0, torch.float64, torch.device("cpu"))
-    ch.update(torch.tensor([False, True]), torch.zeros(2))  # loss weight 1e-2 fails: x10; succeeds: halve
+    ch = CSearch(torch.zeros(2, dtype=f64), "cleverhans", 100.0)
+    ch.update(torch.tensor([False, True]), torch.zeros(2, dtype=f64))  # loss weight 1e-2 fails: x10; succeeds: halve
     assert ch.c.tolist() == pytest.approx([10.0, 200.0])
-    ch.update(torch.tensor([True, False]), torch.zeros(2))  # bracket: loss weights (1e-2, 1e-1) -> 0.055
+    ch.update(torch.tensor([True, False]), torch.zeros(2, dtype=f64))  # bracket: loss weights (1e-2, 1e-1) -> 0.055
     assert ch.c.tolist() == pytest.approx([1 / 0.055, 1 / 0.0075])
 
 

@@ -58,6 +58,8 @@ def test_targets_equal_to_given_labels_are_refused(model, images):
     (dict(seed="a"), TypeError, "seed: expected an int, got 'a'"),
     (dict(reuse_curvature=1), TypeError, "reuse_curvature: expected a bool, got 1"),
     (dict(flush_denormals="yes"), TypeError, "flush_denormals: expected a bool, got 'yes'"),
+    (dict(boundary_steps=-1), ValueError, "boundary_steps: expected an int >= 0, got -1"),
+    (dict(boundary_steps=2.0), ValueError, "boundary_steps: expected an int >= 0, got 2.0"),
     (dict(memory_budget=1e9), ValueError, "memory_budget: expected an int >= 1, got 1000000000.0"),
 ])
 def test_options_out_of_range_are_refused(options, error, match):

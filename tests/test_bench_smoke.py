@@ -96,10 +96,18 @@ def test_frontier(env: dict[str, str], model_cache: str, tmp_path: Path) -> None
     run(env, "frontier.py", "--quick", "--count", "12", "--per-image-subset", "4", "--model-cache", model_cache,
         "--out", str(tmp_path), "--json", str(tmp_path / "frontier.json"), "--write", str(out))
     text = out.read_text()
-    assert "| intriguing_fast | 7 c steps x 100 it |" in text and "| scipy per image |" in text
+    assert "| intriguing_fast | 7 c steps x 100 it, T = 0.1 |" in text and "| scipy per image |" in text
     assert (tmp_path / "frontier.png").stat().st_size > 0 and (tmp_path / "throughput.png").stat().st_size > 0
     rows = json.loads((tmp_path / "frontier.json").read_text())["rows"]
     assert rows[0]["success"] == 1.0 and all(len(r["l2"]) == 12 for r in rows)
+
+
+def test_bench_boundary(env: dict[str, str], model_cache: str, tmp_path: Path) -> None:
+    out = tmp_path / "BENCHMARKS.md"
+    run(env, "bench_boundary.py", "--count", "12", "--steps", "0,4", "--repeats", "1", "--model-cache", model_cache,
+        "--write", str(out))
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert len(rows) == 8 and rows[1].startswith("| 7 x 100, T = 0.1 | 4 |")
 
 
 def test_micro_benchmarks(env: dict[str, str]) -> None:

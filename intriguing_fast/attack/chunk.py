@@ -16,20 +16,21 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
                  bar: tqdm) -> tuple[dict, int]:
     """The c search for one chunk of images [N, ...] in one engine run: each image moves to its
     next c as soon as its own solve stops (restarted from its best adversarial so far, or its
-    last minimiser), so no image waits for the slowest of its c step. `bar` advances by one
-    image per `steps` finished solves (an image already adversarial: one at once), so it moves
-    while the images are in their c search. Returns the fields of its `AttackResult` but
-    targets, labels and index, and the engine rounds it took."""
+    last minimiser), so no image waits for the slowest of its c step; then the boundary is searched
+    between each image's best adversarial and its last failing minimiser (attack/boundary.py).
+    `bar` advances by one image per `steps` finished solves (an image already adversarial: one
+    at once), so it moves while the images are in their c search. Returns the fields of its `AttackResult` but
+    targets, labels and index, and the rounds it took (the engine's and the boundary search's)."""
     temperature, steps, c_init = attack.resolved()
     shape = tuple(images.shape[1:])
     images = images.flatten(1)
     N = images.shape[0]
     obj = AttackObjective(model, images, shape, classes, targeted, attack.kappa, temperature, model_dtype)
-    already, _ = obj.classify(images, torch.arange(N, device=images.device))
+    already, clean_margin = obj.classify(images, torch.arange(N, device=images.device))
     active = (~already).nonzero().squeeze(1)
     nit = torch.zeros(N, dtype=torch.long, device=images.device)
     nfev = torch.ones(N, dtype=torch.long, device=images.device)
-    cs = CSearch(active.shape[0], attack.search, c_init, images.dtype, images.device)
+    cs = CSearch(clean_margin[active], attack.search, c_init)
     shown = _advance(bar, (N - active.numel()) * steps, steps, 0)  # the images already adversarial are done
     if not active.numel():
         return _finish(obj, images, shape, already, cs, active, nit, nfev), 0
@@ -39,6 +40,8 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     at_x_success = torch.zeros_like(active, dtype=torch.bool)  # whether each solve's current point succeeds
     at_x_margin = torch.zeros_like(active, dtype=images.dtype)  # and by how much
     solves = torch.zeros_like(active)
+    outside = images[active]  # each image's last failing minimiser (the clean image until one fails)
+    outside_margin = clean_margin[active]
     while True:
         moved = solver.moved
         at_x_success[solver.evaluated[moved]] = obj.last_success[moved]
@@ -47,6 +50,8 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
         if stopped.numel():  # these images' solves at their current c are done
             cs.update(at_x_success[stopped], at_x_margin[stopped], stopped)
             st = solver.st
+            failed = stopped[~at_x_success[stopped]]
+            outside[failed], outside_margin[failed] = st.x[failed], at_x_margin[failed]
             nit[active[stopped]] += st.nit[stopped]
             nfev[active[stopped]] += st.nfev[stopped]
             solves[stopped] += 1
@@ -68,7 +73,10 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
                                     refresh=False)
         if not solver.round():
             break
-    return _finish(obj, images, shape, already, cs, active, nit, nfev), solver.rounds
+    passes = obj.search_boundary(active, outside, outside_margin, attack.boundary_steps)
+    nfev[active] += passes
+    rounds = solver.rounds + int(passes.max())
+    return _finish(obj, images, shape, already, cs, active, nit, nfev), rounds
 
 
 def _advance(bar: tqdm, solves: int, steps: int, shown: int) -> int:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from numbers import Integral, Real
 
 from ..engine import LBFGSBOptions
+from .boundary import BOUNDARY_STEPS
 from .search import DEFAULT_STEPS, DEFAULT_TEMPERATURE, SEARCHES, default_c
 
 # Outside this range the loss means little in floating point: logits / T, the loss's gradient
@@ -47,6 +48,11 @@ class AttackOptions:
             previous solve, shifted to the new c (y + 2 (c_new - c_old) s: the penalty's
             Hessian is 2c I), instead of starting its L-BFGS history afresh: fewer evaluations
             at the same distortion (BENCHMARKS.md).
+        boundary_steps: after the c search, bisections of the segment between each image's
+            best adversarial and the last failing minimiser of its search (the clean image if
+            none failed): forward passes only, each counted as one evaluation; the successes
+            they meet are candidates like any other (attack/boundary.py). 0: the paper's attack
+            alone. With few c steps they recover most of the distortion the search left.
         flush_denormals: on CPU, treat subnormal floats as zero in the model and the engine
             while the attack runs (every thread of torch's pool; restored after): saturated
             sigmoid units make subnormal gradients that ran the AE400-10 attack 10x slower
@@ -65,6 +71,7 @@ class AttackOptions:
     c_init: float | None = None
     warm_start: bool = True
     reuse_curvature: bool = True
+    boundary_steps: int = BOUNDARY_STEPS
     flush_denormals: bool = True
     seed: int = 0
     batch_size: int | None = None
@@ -87,6 +94,8 @@ class AttackOptions:
             if value is not None and (not _int(value) or value < 1):
                 raise ValueError(f"{name}: expected {'' if name == 'memory_budget' else 'None or '}an int >= 1, "
                                  f"got {value!r}")
+        if not _int(self.boundary_steps) or self.boundary_steps < 0:
+            raise ValueError(f"boundary_steps: expected an int >= 0, got {self.boundary_steps!r}")
         for name in ("warm_start", "reuse_curvature", "flush_denormals"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")

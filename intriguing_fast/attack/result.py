@@ -24,12 +24,14 @@ class AttackResult:
     success: adversarial is classified as `targets` (targeted) or not as `labels`
     (untargeted), with margin kappa; already_adversarial: the input itself already was.
     c: the largest penalty weight whose solve succeeded (NaN if none, or already adversarial).
-    nit, nfev: L-BFGS iterations and model evaluations (forward + backward) spent per image.
+    nit, nfev: L-BFGS iterations and model evaluations (forward + backward) spent per image,
+        each forward pass of the boundary search (`boundary_steps`) counted as one.
     predicted: labels the model gives `adversarial` in a final forward pass.
     targets, labels: the target and true labels (targets = -1 in untargeted mode).
     image_index: the row of the caller's inputs each row attacks (repeats with targets="all").
-    rounds: engine rounds the attack took, over all its chunks (one call of the model,
-    forward and backward, per round): what sets its time on a GPU.
+    rounds: the batched calls of the model the attack took, over all its chunks: engine rounds
+    (forward and backward) and the boundary search's steps (forward only): what sets its time
+    on a GPU.
     """
 
     adversarial: torch.Tensor

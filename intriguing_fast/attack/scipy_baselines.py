@@ -1,5 +1,6 @@
 """Straightforward scipy implementations of the same attack, the baselines of the tests and
-benchmarks: the same objective and c search (`CSearch`), solved with scipy's L-BFGS-B.
+benchmarks: the same objective, c search (`CSearch`) and final search of the boundary
+(attack/boundary.py), solved with scipy's L-BFGS-B.
 
 `scipy_per_image`: one `fmin_l_bfgs_b` call per image and c step, from r = 0 each time.
 `scipy_flat_batch`: one call per c step over the whole batch flattened into one vector
@@ -12,6 +13,7 @@ import numpy as np
 import scipy.optimize
 import torch
 
+from .boundary import BOUNDARY_STEPS, search_boundary
 from .objective import attack_mode, margin_and_loss
 from .result import distortion
 from .search import DEFAULT_STEPS, CSearch
@@ -36,17 +38,24 @@ class _Scorer:
 
     def success(self, x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(success, margin) of each row."""
+        return self.classify(x, rows)[:2]
+
+    def classify(self, x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(success, margin, logits) of each row."""
         with torch.no_grad():
             logits = self.model(x.to(self.dtype).reshape(-1, *self.shape)).double()
-        return margin_and_loss(logits, self.classes[rows], self.targeted, self.kappa, self.temperature)[:2]
+        return *margin_and_loss(logits, self.classes[rows], self.targeted, self.kappa, self.temperature)[:2], logits
 
 
-def _search(solve, scorer: _Scorer, steps: int, c_init: float, convention: str) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Run the c search with `solve(c [B]) -> (x [B, n], nfev)`; (best x, its distortion (inf
-    where no c succeeded), total nfev)."""
+def _search(solve, scorer: _Scorer, steps: int, c_init: float, convention: str,
+            boundary_steps: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Run the c search with `solve(c [B]) -> (x [B, n], nfev)`, then search the boundary; (best
+    x, its distortion (inf where no c succeeded), total nfev, a boundary step counted as one)."""
     B = scorer.images.shape[0]
     rows = torch.arange(B)
-    cs = CSearch(B, convention, c_init, torch.float64, torch.device("cpu"))
+    # Each image's last failing minimiser and its margin: the clean image's until a c fails.
+    outside, outside_margin = scorer.images.clone(), scorer.success(scorer.images, rows)[1]
+    cs = CSearch(outside_margin, convention, c_init)
     best_x, best_d, nfev = scorer.images.clone(), torch.full((B,), float("inf"), dtype=torch.float64), 0
     for _ in range(steps):
         x, k = solve(cs.c)
@@ -55,14 +64,25 @@ def _search(solve, scorer: _Scorer, steps: int, c_init: float, convention: str) 
         d = distortion(x - scorer.images)
         better = ok & (d < best_d)
         best_x[better], best_d[better] = x[better], d[better]
+        outside = torch.where(ok[:, None], outside, x)
+        outside_margin = torch.where(ok, outside_margin, margin)
         cs.update(ok, margin)
+    at = rows[torch.isfinite(best_d)]
+    if boundary_steps and at.numel():
+        x = search_boundary(lambda x: scorer.classify(x, at)[1:], best_x[at], outside[at], outside_margin[at],
+                            boundary_steps, scorer.dtype)
+        d = distortion(x - scorer.images[at])
+        better = d < best_d[at]
+        best_x[at[better]], best_d[at[better]] = x[better], d[better]
+        nfev += (1 + boundary_steps) * at.numel()
     return best_x, best_d, nfev
 
 
 def scipy_per_image(model: torch.nn.Module, images: torch.Tensor, classes: torch.Tensor, *, targeted: bool = True,
                     kappa: float = 0.0, temperature: float = 0.1, steps: int = DEFAULT_STEPS["ours"], c_init: float = 10.0,
                     convention: str = "ours",
-                    max_iter: int = 100, history: int = 10) -> tuple[torch.Tensor, torch.Tensor, int]:
+                    max_iter: int = 100, history: int = 10,
+                    boundary_steps: int = BOUNDARY_STEPS) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(adversarials [B, n] float64, distortion [B] (inf where failed), total evaluations)."""
     with attack_mode(model):
         scorer = _Scorer(model, images, classes, targeted, kappa, temperature)
@@ -79,13 +99,14 @@ def scipy_per_image(model: torch.nn.Module, images: torch.Tensor, classes: torch
                 total += info["funcalls"]
             return torch.stack(xs), total
 
-        return _search(solve, scorer, steps, c_init, convention)
+        return _search(solve, scorer, steps, c_init, convention, boundary_steps)
 
 
 def scipy_flat_batch(model: torch.nn.Module, images: torch.Tensor, classes: torch.Tensor, *, targeted: bool = True,
                      kappa: float = 0.0, temperature: float = 0.1, steps: int = DEFAULT_STEPS["ours"], c_init: float = 10.0,
-                    convention: str = "ours",
-                     max_iter: int = 100, history: int = 10) -> tuple[torch.Tensor, torch.Tensor, int]:
+                     convention: str = "ours",
+                     max_iter: int = 100, history: int = 10,
+                     boundary_steps: int = BOUNDARY_STEPS) -> tuple[torch.Tensor, torch.Tensor, int]:
     """As `scipy_per_image`, with one scipy call per c step over the flattened batch;
     total evaluations count each batched call once per image."""
     with attack_mode(model):
@@ -99,5 +120,5 @@ def scipy_flat_batch(model: torch.nn.Module, images: torch.Tensor, classes: torc
                                                       m=history, maxiter=max_iter)
             return torch.from_numpy(x).reshape(B, n), info["funcalls"] * B
 
-        return _search(solve, scorer, steps, c_init, convention)
+        return _search(solve, scorer, steps, c_init, convention, boundary_steps)
 

@@ -121,7 +121,8 @@ def variant_recipe(name: str, settings: dict) -> AdversarialRecipe:
                                settings["mix"] / len(layers)) for layer in layers)
     p_input, p_hidden = settings["dropout"]
     dropout = (("layers.0", p_input), ("layers.1", p_hidden), ("layers.2", p_hidden)) if name == "dropout" else ()
-    attack = LBFGSAttack(steps=settings["attack_steps"], engine=attack_engine(settings["attack_max_iter"]))
+    attack = LBFGSAttack(steps=settings["attack_steps"], engine=attack_engine(settings["attack_max_iter"]),
+                         boundary_steps=0)  # the paper's attack, as in Run.attack
     return AdversarialRecipe(phase, pools, settings["refresh_every"], settings["warmup_epochs"], settings["targets"],
                              attack, dropout)
 

@@ -49,8 +49,9 @@ class PoolSettings:
 
 
 def default_pool_attack() -> LBFGSAttack:
-    """A cheap attack for the pools: 4 c steps of at most 20 L-BFGS iterations each."""
-    return LBFGSAttack(steps=4, engine=attack_engine(20))
+    """A cheap attack for the pools: 4 c steps of at most 20 L-BFGS iterations each, the
+    paper's attack (no boundary search)."""
+    return LBFGSAttack(steps=4, engine=attack_engine(20), boundary_steps=0)
 
 
 @dataclass(frozen=True)
