@@ -170,8 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="T of the loss CE(logits / T), in [1e-3, 1e3] (default: the search's: ours 0.1, "
                         "cleverhans 1)")
     p.add_argument("--search", default="ours", choices=SEARCHES,
-                   help="c search: ours (c = 1/T, a secant step in 1/c until bracketed, then regula falsi in log c) "
-                        "or cleverhans (its convention)")
+                   help="c search: ours (c = 1/T, secant steps in 1/c, then regula falsi in log c) or cleverhans")
     p.add_argument("--steps", type=positive_int, metavar="N",
                    help="engine solves per image in the c search (default: the search's: ours 7, cleverhans 9)")
     p.add_argument("--boundary-steps", type=non_negative_int, default=BOUNDARY_STEPS, metavar="N",
