@@ -94,9 +94,9 @@ def methods(quick: bool, missing: dict[str, str]) -> list[peers.Method]:
             out += [peers.advertorch_lbfgs(2, 10)]
         return out
     # The default; a closer one (lower T, more c steps and iterations); fewer c steps and iterations
-    # at T = 0.1; the fewest at T = 0.3, where a smoother loss reaches the boundary in fewer steps.
+    # at T = 0.1; the fewest at higher T, whose smoother loss gets near the boundary in fewer steps.
     out = [peers.ours(), peers.ours(9, 200, 0.05), peers.ours(5, 30), peers.ours(4, 20), peers.ours(3, 20),
-           peers.ours(3, 10, 0.3), peers.ours(2, 12, 0.3), peers.ours(2, 10, 0.3),
+           peers.ours(3, 10, 0.3), peers.ours(2, 12, 0.3), peers.ours(2, 10, 0.7),
            peers.scipy_baseline(flat=False), peers.scipy_baseline(flat=True)]
     if not missing["foolbox"]:
         out += [peers.ddn(s) for s in (30, 100, 300, 1000)]

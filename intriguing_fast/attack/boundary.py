@@ -41,17 +41,17 @@ def search_boundary(margins: Callable[[torch.Tensor], tuple[torch.Tensor, torch.
     margin, logits = margins(inside)
     slack = rounding_slack(logits, dtype)
     keep = margin >= slack
-    found = inside
+    found, outside = inside.clone(), outside.clone()  # the segment's ends, moved in place
     inside_margin, outside_margin = margin - slack, outside_margin - slack
     kept = torch.zeros_like(inside_margin)  # +1: the last step kept `outside`, -1: `inside`
     for _ in range(steps):
         t = (inside_margin / (inside_margin - outside_margin)).nan_to_num(0.5).clamp(0.01, 0.99)
-        point = found + t[:, None] * (outside - found)
+        point = torch.lerp(found, outside, t[:, None].to(found.dtype))
         margin = margins(point)[0] - slack
         ok = margin >= 0
         outside_margin = torch.where(ok, torch.where(kept > 0, outside_margin / 2, outside_margin), margin)
         inside_margin = torch.where(ok, margin, torch.where(kept < 0, inside_margin / 2, inside_margin))
         kept = torch.where(ok, 1.0, -1.0).to(kept.dtype)
-        found = torch.where(ok[:, None], point, found)
-        outside = torch.where(ok[:, None], outside, point)
-    return torch.where(keep[:, None], found, inside)
+        found[ok], outside[~ok] = point[ok], point[~ok]
+    found[~keep] = inside[~keep]
+    return found
