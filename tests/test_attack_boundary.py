@@ -123,3 +123,19 @@ def test_what_it_finds_stays_adversarial_in_other_batches_and_threads():
             torch.set_num_threads(before)
     for predicted in (alone, reverse, threads):
         assert torch.equal(predicted, res.targets)
+
+
+def test_a_success_within_rounding_of_the_threshold_does_not_count():
+    """A point whose target logit wins by less than the rounding slack (1024 eps x the largest
+    |logit| in float32: 1.2e-4 here) is neither a success for the search nor a candidate."""
+    from intriguing_fast.attack.objective import AttackObjective
+    model = torch.nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.eye(2))  # logits = x
+    images = torch.tensor([[0.5, 0.1]])
+    obj = AttackObjective(model, images, (2,), torch.tensor([1]), True, 0.0, 0.1, torch.float32)
+    rows = torch.tensor([0])
+    for gap, counts in ((1e-5, False), (1e-3, True)):
+        success, margin = obj.classify(torch.tensor([[0.5, 0.5 + gap]]), rows)
+        assert margin.item() > 0 and success.item() == counts
+        assert torch.isfinite(obj.best_sq).item() == counts

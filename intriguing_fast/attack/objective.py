@@ -8,7 +8,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from .boundary import search_boundary
+from .boundary import rounding_slack, search_boundary
 from .validation import check_logits
 
 
@@ -61,7 +61,8 @@ class AttackObjective:
     """fun(x, index) for the engine. Row i of a solve is image `rows[i]` of the chunk.
 
     x is the adversarial image x + r, flattened; c [N] holds each image's penalty weight.
-    best_x, best_sq [N] hold the smallest successful image found so far for each image;
+    best_x, best_sq [N] hold the smallest successful image found so far for each image (a
+    success with a margin of at least the rounding slack: `robust`);
     last_success and last_margin: each row's success and margin in the last call.
     """
 
@@ -80,13 +81,22 @@ class AttackObjective:
         return check_logits(out, x.shape[0]).to(x.dtype)
 
     def classify(self, x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Success and margin of each row of x, without gradients; records successes as candidates."""
+        """Success (`robust`) and margin of each row of x, without gradients; records successes as
+        candidates."""
         with torch.no_grad():
-            success, margin, _ = margin_and_loss(self.logits(x), self.classes[rows], self.targeted, self.kappa,
+            logits = self.logits(x)
+            success, margin, _ = margin_and_loss(logits, self.classes[rows], self.targeted, self.kappa,
                                                  self.temperature)
+            success = self.robust(success, margin, logits)
             r = x - self.images[rows]
             self.record(x, rows, success, torch.linalg.vecdot(r, r))
         return success, margin
+
+    def robust(self, success: torch.Tensor, margin: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """The successes whose margin is at least the rounding slack (attack/boundary.py): only they
+        count, so that every adversarial returned stays one when the model sees it again in another
+        batch or with other threads (a point whose margin is within rounding of 0 may not)."""
+        return success & (margin >= rounding_slack(logits.detach(), self.model_dtype))
 
     def record(self, x: torch.Tensor, rows: torch.Tensor, success: torch.Tensor, sq: torch.Tensor) -> None:
         """Keep x as image rows' best adversarial where it succeeds with a smaller ||r||^2 = sq."""
@@ -127,6 +137,7 @@ class AttackObjective:
                 raise ValueError("model: its logits do not depend on its input through autograd (no gradient)")
             success, margin, loss = margin_and_loss(logits, self.classes[rows], self.targeted, self.kappa,
                                                     self.temperature)
+            success = self.robust(success, margin, logits)
             (grad,) = torch.autograd.grad(loss.sum(), xr)
         with torch.no_grad():
             r = x - self.images[rows]
