@@ -16,11 +16,12 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
                  bar: tqdm) -> tuple[dict, int]:
     """The c search for one chunk of images [N, ...] in one engine run: each image moves to its
     next c as soon as its own solve stops (restarted from its best adversarial so far, or its
-    last minimiser), so no image waits for the slowest of its c step; then the boundary is searched
-    between each image's best adversarial and its last failing minimiser (attack/boundary.py).
-    `bar` advances by one image per `steps` finished solves (an image already adversarial: one
-    at once), so it moves while the images are in their c search. Returns the fields of its `AttackResult` but
-    targets, labels and index, and the rounds it took (the engine's and the boundary search's)."""
+    last minimiser), so no image waits for the slowest of its c step; then the boundary is
+    searched between each image's best adversarial and its last failing minimiser
+    (attack/boundary.py). `bar` advances by one image per `steps` finished solves (an image
+    already adversarial: one at once), so it moves while the images are in their c search.
+    Returns the fields of its `AttackResult` but targets, labels and index, and the rounds it
+    took (the engine's and the boundary search's)."""
     temperature, steps, c_init = attack.resolved()
     shape = tuple(images.shape[1:])
     images = images.flatten(1)

@@ -48,11 +48,12 @@ class AttackOptions:
             previous solve, shifted to the new c (y + 2 (c_new - c_old) s: the penalty's
             Hessian is 2c I), instead of starting its L-BFGS history afresh: fewer evaluations
             at the same distortion (BENCHMARKS.md).
-        boundary_steps: after the c search, bisections of the segment between each image's
-            best adversarial and the last failing minimiser of its search (the clean image if
-            none failed): forward passes only, each counted as one evaluation; the successes
-            they meet are candidates like any other (attack/boundary.py). 0: the paper's attack
-            alone. With few c steps they recover most of the distortion the search left.
+        boundary_steps: after the c search, regula falsi steps towards the decision boundary
+            on the segment between each image's best adversarial and the last failing minimiser
+            of its search (the clean image if none failed): 1 + steps forward passes, each
+            counted as one evaluation; what they find replaces the best adversarial if nearer
+            (attack/boundary.py). 0: the paper's attack alone. With few c steps they recover
+            most of the distortion the search left.
         flush_denormals: on CPU, treat subnormal floats as zero in the model and the engine
             while the attack runs (every thread of torch's pool; restored after): saturated
             sigmoid units make subnormal gradients that ran the AE400-10 attack 10x slower
