@@ -12,7 +12,8 @@ namespace intriguing_fast {
 
 // Status codes: kernels/status.py's Status (tests/test_kernels_cpp.py pins them together).
 enum Status : int64_t { RUNNING = -1, CONVERGED_GTOL = 0, CONVERGED_FTOL = 1, MAX_ITER = 2,
-                        MAX_FUN = 3, LINE_SEARCH_FAILED = 4, NONFINITE = 5 };
+                        MAX_FUN = 3, LINE_SEARCH_FAILED = 4, NONFINITE = 5,
+                        STOPPED = 6 };  // STOPPED: set by the caller (engine/solver.py), never by a kernel
 
 template <typename T, typename H>
 struct Batch {

@@ -3,18 +3,16 @@
     python -m intriguing_fast.bulk_attack --model FC100-100-10 --data mnist:test --count 10000 \\
         --targets random --out adversarials.pt
 
-`--model` names a zoo model (from the checkpoint cache, or trained first with the recipe of
---scale as `python -m intriguing_fast.reproduce` trains it, after a note saying so);
-`--model-file` reads a state dict or a TorchScript archive (no file is ever unpickled beyond
-tensors and plain containers). Each finished chunk is saved with its SHA-256 under
-OUT.parts/ and reused by a rerun with the same inputs (arguments, digests of the model,
-images and labels, attack options, version: OUT.parts/config.json; other inputs are refused
-unless --overwrite); a damaged chunk is moved aside (NAME.corrupt) and recomputed. The
-chunks are merged into OUT, a dict of tensors, "config" and "sha256" that plain
-``torch.load(OUT, weights_only=True)`` reads; ``load_adversarials(OUT)`` also checks the
-digest. Rerunning a finished command recomputes nothing; OUT.lock keeps a second run off the
-same --out; an expected failure prints one line and exits with status 2. Under torchrun each rank
-computes the chunks k % world == rank, and rank 0 merges them. See docs/attack.md.
+`--model` names a zoo model (from the checkpoint cache, or trained first with the recipe of --scale as `python -m
+intriguing_fast.reproduce` trains it, after a note saying so); `--model-file` reads a state dict or a TorchScript
+archive (no file is ever unpickled beyond tensors and plain containers). Each finished chunk is saved with its SHA-256
+under OUT.parts/ and reused by a rerun with the same inputs (arguments, digests of the model, images and labels,
+attack options, version: OUT.parts/config.json; other inputs are refused unless --overwrite); a damaged chunk is moved
+aside (NAME.corrupt) and recomputed. The chunks are merged into OUT, a dict of tensors, "config" and "sha256" that
+plain ``torch.load(OUT, weights_only=True)`` reads; ``load_adversarials(OUT)`` also checks the digest. Rerunning a
+finished command recomputes nothing; OUT.lock keeps a second run off the same --out; an expected failure prints one
+line and exits with status 2. Under torchrun each rank computes the chunks k % world == rank, and rank 0 merges them.
+See docs/attack.md.
 """
 from __future__ import annotations
 
@@ -166,9 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kappa", type=float, default=0.0,
                    help="confidence: margin of the target's logit over every other (untargeted: of another logit "
                         "over the label's)")
-    p.add_argument("--temperature", type=float,
-                   help="T of the loss CE(logits / T), in [1e-3, 1e3] (default: the search's: ours 0.1, "
-                        "cleverhans 1)")
+    p.add_argument("--temperature", type=float, help="T of the loss CE(logits / T), in [1e-3, 1e3] (default: the "
+                   "search's: ours 0.1 targeted and 1 untargeted, cleverhans 1)")
+    p.add_argument("--hedges", type=non_negative_int, default=1, metavar="N", help="untargeted: classes tried besides "
+                   "the one the untargeted solve heads for, the nearest going on (0: that one alone; default 1)")
     p.add_argument("--search", default="ours", choices=SEARCHES,
                    help="c search: ours (c = 1/T, secant steps in 1/c, then regula falsi in log c) or cleverhans")
     p.add_argument("--steps", type=positive_int, metavar="N",
@@ -206,7 +205,8 @@ def run(args: argparse.Namespace) -> None:
     check_labels(labels, "--data labels", images.shape[0], classes, labels.device)
     scripted = isinstance(model, torch.jit.ScriptModule)  # no forward hooks: no memory estimate, chunk at once
     attack = LBFGSAttack(kappa=args.kappa, temperature=args.temperature, search=args.search, steps=args.steps,
-                         boundary_steps=args.boundary_steps, seed=args.seed, batch_size=args.chunk_size if scripted else None, engine=engine_options(args))
+                         hedges=args.hedges, boundary_steps=args.boundary_steps, seed=args.seed,
+                         batch_size=args.chunk_size if scripted else None, engine=engine_options(args))
     config = _config(args, model, images, labels, attack)
     out, parts_dir = Path(args.out), Path(args.out + ".parts")
     group = Group(launch, args.dist_timeout, device) if launch.world > 1 else None

@@ -95,8 +95,10 @@ def add_engine_options(parser: argparse.ArgumentParser, max_iter: int | None = 1
                         help="storage of the L-BFGS history: same (as the images) or bfloat16")
 
 
-def engine_options(args: argparse.Namespace) -> LBFGSBOptions:
-    return attack_engine(args.max_iter, backend=args.backend, history_dtype=HISTORY_DTYPES[args.history_dtype])
+def engine_options(args: argparse.Namespace, **settings) -> LBFGSBOptions:
+    """The engine settings the options ask for; `settings` override the attack's others."""
+    return attack_engine(args.max_iter, backend=args.backend, history_dtype=HISTORY_DTYPES[args.history_dtype],
+                         **settings)
 
 
 # What a user can cause: bad arguments or files, damaged or changed inputs, missing data.

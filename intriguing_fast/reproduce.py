@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from .attack.sharding import Group, Launch
+from .attack.options import PAPER_FTOL
 from .cli import (add_data_options, add_debug_option, add_dist_timeout_option, add_engine_options, add_progress_option,
                   add_threads_option, command_parser, engine_options, expected_errors, parse_command)
 from .experiments import SCALES, STAGE_NAMES, RunConfig, run
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> Path | None:
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available to this torch build")
     args.max_iter = args.max_iter or scale.attack_max_iter
-    engine = engine_options(args)
+    engine = engine_options(args, ftol=PAPER_FTOL)  # the paper's attack (LBFGSAttack.paper)
     start = time.perf_counter()
     launch = Launch.from_env()
     # Under torchrun each rank takes its share of the node's cores, and rank 0 keeps it once

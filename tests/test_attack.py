@@ -312,9 +312,9 @@ def test_engine_settings_reach_the_engine(mlp, data, monkeypatch):
     seen = []
     real = chunk_module.BatchSolver
 
-    def spy(fun, x0, lower, upper, options):
+    def spy(fun, x0, lower, upper, options, start=None):
         seen.append(options)
-        return real(fun, x0, lower, upper, options)
+        return real(fun, x0, lower, upper, options, start)
 
     monkeypatch.setattr(chunk_module, "BatchSolver", spy)
     engine = attack_engine(20, backend="torch", history_dtype=torch.bfloat16)

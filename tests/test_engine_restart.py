@@ -134,10 +134,45 @@ def test_a_restart_with_a_curvature_shift_keeps_exact_pairs_of_the_new_objective
     assert (kept.nfev[:2] < fresh.nfev[:2]).all(), (kept.nfev, fresh.nfev)
 
 
-@pytest.mark.parametrize("shift", [torch.tensor([1.0]), torch.tensor([1.0, float("nan")]), [1.0, 1.0]])
+@pytest.mark.parametrize("shift", [torch.tensor([1.0]), torch.tensor([1.0, float("inf")]), [1.0, 1.0]])
 def test_a_bad_curvature_shift_is_refused(shift):
     problem = rosenbrock(2, 4, seed=1)
     solver = BatchSolver(problem.fun, problem.x0, problem.lower, problem.upper, LBFGSBOptions(max_iter=1))
     solver.round()
-    with pytest.raises(ValueError, match="curvature_shift: expected None or a finite tensor of shape"):
+    with pytest.raises(ValueError, match="curvature_shift: expected None or a tensor of shape"):
         solver.restart(torch.tensor([0, 1]), problem.x0, shift)
+
+
+def test_waiting_problems_start_at_their_restart_and_stopped_ones_hold(backend):
+    """`start` leaves problems unevaluated (STOPPED) until a restart starts them; `stop` halts a
+    running problem where it is, and a restart takes it up again; the others never notice."""
+    problem = rosenbrock(4, 10, seed=2)  # elementwise: each row's f and g are batch-independent
+    opt = LBFGSBOptions(backend=backend, **OPTIONS)
+    seen: list[list[int]] = []
+
+    def fun(x, index):
+        seen.append(index.tolist())
+        return problem.fun(x, index)
+
+    solver = BatchSolver(fun, problem.x0, problem.lower, problem.upper, opt,
+                         start=torch.tensor([True, False, True, True]))
+    assert seen == [[0, 2, 3]] and solver.st.status[1] == Status.STOPPED and solver.st.nfev[1] == 0
+    solver.round()
+    solver.stop(torch.tensor([3]))
+    held = solver.st.x[3].clone()
+    while solver.round():
+        pass
+    assert all(1 not in rows and 3 not in rows for rows in seen[2:])
+    assert solver.st.status[3] == Status.STOPPED and torch.equal(solver.st.x[3], held)
+    solver.restart(torch.tensor([1, 3]), problem.x0[[1, 3]])
+    while solver.round():
+        pass
+    res = solver.result()
+    plain = minimize_lbfgsb(problem.fun, problem.x0, problem.lower, problem.upper, backend=backend, **OPTIONS)
+    assert_same(res, plain, [0, 1, 2, 3], [0, 1, 2, 3])
+
+
+def test_a_bad_start_mask_is_refused():
+    problem = rosenbrock(2, 4, seed=1)
+    with pytest.raises(ValueError, match=r"start: expected None or a bool tensor of shape \[2\]"):
+        BatchSolver(problem.fun, problem.x0, problem.lower, problem.upper, LBFGSBOptions(), start=torch.tensor([1, 0]))

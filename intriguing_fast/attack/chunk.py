@@ -5,7 +5,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ..engine.solver import BatchSolver
-from .objective import AttackObjective, margin_and_loss
+from ..kernels import Status
+from .hedges import FIRST_SOLVES, Hedges
+from .objective import AttackObjective
 from .options import AttackOptions
 from .result import distortion
 from .search import CSearch
@@ -14,70 +16,148 @@ from .search import CSearch
 def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: torch.dtype, images: torch.Tensor,
                  classes: torch.Tensor, targeted: bool, lower: torch.Tensor, upper: torch.Tensor,
                  bar: tqdm) -> tuple[dict, int]:
-    """The c search for one chunk of images [N, ...] in one engine run: each image moves to its
-    next c as soon as its own solve stops (restarted from its best adversarial so far, or its
-    last minimiser), so no image waits for the slowest of its c step; then the boundary is
-    searched between each image's best adversarial and its last failing minimiser
-    (attack/boundary.py). `bar` advances by one image per `steps` finished solves (an image
-    already adversarial: one at once), so it moves while the images are in their c search.
-    Returns the fields of its `AttackResult` but targets, labels and index, and the rounds it
-    took (the engine's and the boundary search's)."""
-    temperature, steps, c_init = attack.resolved()
+    """The c search for one chunk of images [N, ...] in one engine run: each problem (an image and
+    a class) moves to its next c as soon as its own solve stops (restarted from its best
+    adversarial so far, or its last minimiser), so none waits for the slowest of its c step; an
+    untargeted image's hedges start when its own first solve ends, and once every problem of the
+    image has made its first solve only the nearest goes on (attack/hedges.py). Then the boundary
+    is searched between each remaining problem's best adversarial and its last failing minimiser
+    (attack/boundary.py). `bar` advances by one image per `steps` finished solves of it (an image
+    already adversarial: `steps` at once). Returns the fields of its `AttackResult` but targets,
+    labels and index, and the rounds it took (the engine's and the boundary search's)."""
+    temperature, steps, c_init = attack.resolved(targeted)
     shape = tuple(images.shape[1:])
     images = images.flatten(1)
     N = images.shape[0]
-    obj = AttackObjective(model, images, shape, classes, targeted, attack.kappa, temperature, model_dtype)
-    already, clean_margin = obj.classify(images, torch.arange(N, device=images.device))
+    probe = AttackObjective(model, images, shape, classes, targeted, attack.kappa, temperature, model_dtype)
+    already, clean_margin = probe.classify(images, torch.arange(N, device=images.device))
     active = (~already).nonzero().squeeze(1)
-    nit = torch.zeros(N, dtype=torch.long, device=images.device)
-    nfev = torch.ones(N, dtype=torch.long, device=images.device)
-    cs = CSearch(clean_margin[active], attack.search, c_init)
+    hedged = not targeted and attack.hedges is not None
+    hedges = Hedges(probe.last_logits[active], classes[active], attack.hedges if hedged else 0, attack.kappa)
     shown = _advance(bar, (N - active.numel()) * steps, steps, 0)  # the images already adversarial are done
     if not active.numel():
-        return _finish(obj, images, shape, already, cs, active, nit, nfev), 0
-    obj.rows = active
-    obj.c[active] = cs.c
-    solver = BatchSolver(obj, images[active], lower, upper, attack.engine)
-    at_x_success = torch.zeros_like(active, dtype=torch.bool)  # whether each solve's current point succeeds
-    at_x_margin = torch.zeros_like(active, dtype=images.dtype)  # and by how much
-    solves = torch.zeros_like(active)
-    outside = images[active]  # each image's last failing minimiser (the clean image until one fails)
-    outside_margin = clean_margin[active]
+        return _finish(probe, None, images, already, active, hedges, None, None, None), 0
+    image = hedges.image(torch.arange(hedges.problems, device=images.device))  # each problem's image in `active`
+    if hedged:  # the untargeted problems, then targeted hedges; all at the untargeted attack's T and c at first
+        targeted = hedges.targeted()
+        temperature = torch.full_like(clean_margin[image], temperature)
+    obj = AttackObjective(model, images[active][image], shape, classes[active][image], targeted, attack.kappa,
+                          temperature, model_dtype)
+    cs = CSearch(clean_margin[active][image], attack.search, c_init)
+    run = _Search(attack, steps, obj, cs, hedges if hedged else None, lower, upper)
     while True:
-        moved = solver.moved
-        at_x_success[solver.evaluated[moved]] = obj.last_success[moved]
-        at_x_margin[solver.evaluated[moved]] = obj.last_margin[moved]
-        stopped = solver.stopped()
-        if stopped.numel():  # these images' solves at their current c are done
-            cs.update(at_x_success[stopped], at_x_margin[stopped], stopped)
-            st = solver.st
-            failed = stopped[~at_x_success[stopped]]
-            outside[failed], outside_margin[failed] = st.x[failed], at_x_margin[failed]
-            nit[active[stopped]] += st.nit[stopped]
-            nfev[active[stopped]] += st.nfev[stopped]
-            solves[stopped] += 1
-            shown = _advance(bar, (N - active.numel()) * steps + int(solves.sum()), steps, shown)
-            again = stopped[solves[stopped] < steps]
-            if again.numel():
-                images_again = active[again]
-                shift = 2 * (cs.c[again] - obj.c[images_again]) if attack.reuse_curvature else None
-                obj.c[images_again] = cs.c[again]
-                start = st.x[again]
-                if attack.warm_start:
-                    found = torch.isfinite(obj.best_sq[images_again])
-                    start = torch.where(found[:, None], obj.best_x[images_again], start)
-                else:
-                    start = images[images_again]
-                solver.restart(again, start, shift)
+        if run.after_round():
+            done = torch.zeros_like(active).scatter_reduce_(0, image, run.solves, "amax").clamp_(max=steps)
+            shown = _advance(bar, (N - active.numel()) * steps + int(done.sum()), steps, shown)
             if not bar.disable:
-                bar.set_postfix_str(f"round {solver.rounds}, mean c step {float(solves.double().mean()) + 1:.1f}/{steps}",
+                bar.set_postfix_str(f"round {run.solver.rounds}, mean c step {float(done.double().mean()) + 1:.1f}/{steps}",
                                     refresh=False)
-        if not solver.round():
+        if not run.solver.round():
             break
-    passes = obj.search_boundary(active, outside, outside_margin, attack.boundary_steps)
-    nfev[active] += passes
-    rounds = solver.rounds + int(passes.max())
-    return _finish(obj, images, shape, already, cs, active, nit, nfev), rounds
+    rows = run.go_on.nonzero().squeeze(1)
+    passes = torch.zeros_like(run.nfev)
+    passes[rows] = obj.search_boundary(rows, run.outside[rows], run.outside_margin[rows], attack.boundary_steps)
+    rounds = run.solver.rounds + int(passes.max())
+    return _finish(probe, obj, images, already, active, hedges, cs, run.nit, run.nfev + passes), rounds
+
+
+class _Search:
+    """The engine run of a chunk's problems and their c searches, between rounds."""
+
+    def __init__(self, attack: AttackOptions, steps: int, obj: AttackObjective, cs: CSearch, hedges: Hedges | None,
+                 lower: torch.Tensor, upper: torch.Tensor) -> None:
+        """`hedges`: the class choice of an untargeted attack (None: none, every problem keeps its
+        loss and class)."""
+        self.attack, self.steps, self.obj, self.cs, self.hedges = attack, steps, obj, cs, hedges
+        self.t_targeted = attack.resolved(True)[0]
+        P = obj.images.shape[0]
+        obj.c.copy_(cs.c)
+        problem = torch.arange(P, device=cs.c.device)
+        self.solver = BatchSolver(obj, obj.images, lower, upper, attack.engine,
+                                  start=problem < hedges.M if hedges is not None else None)  # the hedges wait
+        self.at_x_success = torch.zeros(P, dtype=torch.bool, device=cs.c.device)  # each solve's current point: success,
+        self.at_x_margin = torch.zeros_like(cs.c)  # its margin,
+        self.at_x_other = torch.zeros_like(problem)  # and the other class nearest it
+        self.nit, self.nfev, self.solves = torch.zeros_like(problem), torch.zeros_like(problem), torch.zeros_like(problem)
+        self.go_on = torch.ones_like(problem, dtype=torch.bool)  # not stopped by its image's choice
+        self.fresh = torch.zeros_like(self.go_on)  # its objective changed: its next solve drops its curvature pairs
+        self.outside, self.outside_margin = obj.images.clone(), cs.clean_margin.clone()  # last failing minimiser
+
+    def after_round(self) -> bool:
+        """Fold the last round into the c searches and restart the problems whose solve stopped
+        at their next c; False if none stopped."""
+        solver, obj, cs = self.solver, self.obj, self.cs
+        moved = solver.moved
+        evaluated = solver.evaluated[moved]
+        self.at_x_success[evaluated] = obj.last_success[moved]
+        self.at_x_margin[evaluated] = obj.last_margin[moved]
+        self.at_x_other[evaluated] = obj.last_other[moved]
+        stopped = solver.stopped()
+        if not stopped.numel():
+            return False
+        st = solver.st
+        cs.update(self.at_x_success[stopped], self.at_x_margin[stopped], stopped)
+        failed = stopped[~self.at_x_success[stopped]]
+        self.outside[failed], self.outside_margin[failed] = st.x[failed], self.at_x_margin[failed]
+        self.nit[stopped] += st.nit[stopped]
+        self.nfev[stopped] += st.nfev[stopped]
+        self.solves[stopped] += 1
+        again = stopped[(self.solves[stopped] < self.steps) & self.go_on[stopped]]
+        if self.hedges is not None:
+            again = self._hedge(stopped, again)
+        if again.numel():
+            shift = None
+            if self.attack.reuse_curvature:
+                shift = torch.where(self.fresh[again], float("nan"), 2 * (cs.c[again] - obj.c[again]))
+                self.fresh[again] = False
+            obj.c[again] = cs.c[again]
+            start = st.x[again]
+            if self.attack.warm_start:
+                found = torch.isfinite(obj.best_sq[again])
+                start = torch.where(found[:, None], obj.best_x[again], start)
+            else:
+                start = obj.images[again]
+            solver.restart(again, start, shift)
+        return True
+
+    def _hedge(self, stopped: torch.Tensor, again: torch.Tensor) -> torch.Tensor:
+        """The class choice of an untargeted attack (attack/hedges.py) after a round whose solves
+        `stopped`: score the problems whose first solve with an adversarial (or `FIRST_SOLVES`-th)
+        just ended; an untargeted one scored starts its hedges and, if it found an adversarial,
+        goes on targeted at its class; choose for each image whose problems are all scored (the
+        others stop). Returns the problems of `again` that go on, with the winning hedges that
+        waited for the choice."""
+        hedges, solver, obj, cs = self.hedges, self.solver, self.obj, self.cs
+        found = torch.isfinite(obj.best_sq[stopped])
+        now = stopped[~hedges.scored[stopped] & (found | (self.solves[stopped] >= FIRST_SOLVES))]
+        own = now[now < hedges.M]
+        if own.numel():
+            succeeded = torch.isfinite(obj.best_sq[own])
+            nearest = torch.where(succeeded, obj.best_class[own], self.at_x_other[own])
+            rows, classes, margin = hedges.classes(nearest, own)
+            targeted = (rows >= hedges.M) | succeeded.repeat_interleave(1 + hedges.hedges)
+            rows, classes, margin = rows[targeted], classes[targeted], margin[targeted]
+            obj.classes[rows], obj.targeted[rows] = classes, True
+            cs.clean_margin[rows] = self.outside_margin[rows] = margin.to(cs.c.dtype)
+            started = rows[rows >= hedges.M]
+            obj.c[started] = cs.c[started]
+            solver.restart(started, obj.images[started])
+        # Found an adversarial: on at the targeted attack's T, c scaled alike (c T weighs the penalty
+        # against the loss), a new objective whose curvature pairs go.
+        switch = now[torch.isfinite(obj.best_sq[now])]
+        for bracket in (cs.c, cs.c_ok, cs.c_fail):
+            bracket[switch] *= obj.temperature[switch] / self.t_targeted
+        obj.temperature[switch] = self.t_targeted
+        self.fresh[switch] = True
+        winners, losers = hedges.decide(now, obj.best_sq[now])
+        self.go_on[losers] = False
+        running = losers[solver.st.status[losers] == int(Status.RUNNING)]
+        self.nit[running] += solver.st.nit[running]
+        self.nfev[running] += solver.st.nfev[running]
+        solver.stop(running)
+        again = again[self.go_on[again] & ~((again >= hedges.M) & hedges.waiting(again))]
+        waited = winners[(winners >= hedges.M) & (self.solves[winners] < self.steps) & ~torch.isin(winners, again)]
+        return torch.cat([again, waited])
 
 
 def _advance(bar: tqdm, solves: int, steps: int, shown: int) -> int:
@@ -87,20 +167,36 @@ def _advance(bar: tqdm, solves: int, steps: int, shown: int) -> int:
     return images
 
 
-def _finish(obj: AttackObjective, images: torch.Tensor, shape: tuple[int, ...], already: torch.Tensor,
-            cs: CSearch, active: torch.Tensor, nit: torch.Tensor, nfev: torch.Tensor) -> dict:
-    """Recheck the best adversarials with a fresh forward pass; the chunk's result fields."""
+def _finish(probe: AttackObjective, obj: AttackObjective | None, images: torch.Tensor, already: torch.Tensor,
+            active: torch.Tensor, hedges: Hedges, cs: CSearch | None, nit: torch.Tensor | None,
+            nfev: torch.Tensor | None) -> dict:
+    """Each image's nearest adversarial over its problems (the first of equals), rechecked with a
+    fresh forward pass of every image of the chunk at once; the chunk's result fields."""
     N = images.shape[0]
+    best_x, best_sq = images.clone(), torch.where(already, 0.0, float("inf")).to(images.dtype)
+    c = torch.full_like(best_sq, float("nan"))
+    nit_image = torch.zeros(N, dtype=torch.long, device=images.device)
+    nfev_image = torch.ones(N, dtype=torch.long, device=images.device)  # the clean image's evaluation
+    if obj is not None:
+        P = hedges.problems
+        problem = torch.arange(P, device=images.device)
+        image = hedges.image(problem)
+        nearest = torch.full_like(obj.best_sq[:active.numel()], float("inf")).scatter_reduce_(0, image, obj.best_sq, "amin")
+        pick = torch.full_like(active, P).scatter_reduce_(
+            0, image, torch.where(obj.best_sq == nearest[image], problem, P), "amin")
+        best_x[active], best_sq[active] = obj.best_x[pick], obj.best_sq[pick]
+        c[active] = torch.where(cs.c_ok[pick] > 0, cs.c_ok[pick], float("nan"))
+        nit_image[active] = torch.zeros_like(active).index_add_(0, image, nit)
+        nfev_image[active] += torch.zeros_like(active).index_add_(0, image, nfev)
     with torch.no_grad():
-        logits = obj.logits(obj.best_x)
-    verified, _, _ = margin_and_loss(logits, obj.classes, obj.targeted, obj.kappa, obj.temperature)
-    success = torch.isfinite(obj.best_sq) & verified
-    adversarial = torch.where(success[:, None], obj.best_x, images)
+        logits = probe.logits(best_x)
+    verified = probe.margin_and_loss(logits, torch.arange(N, device=images.device))[0]
+    success = torch.isfinite(best_sq) & verified
+    adversarial = torch.where(success[:, None], best_x, images)
     r = adversarial - images
-    failed = torch.full_like(obj.best_sq, float("nan"))
-    c = failed.clone()
-    c[active] = torch.where(cs.c_ok > 0, cs.c_ok, float("nan"))
+    failed = torch.full_like(best_sq, float("nan"))
+    shape = probe.shape
     return dict(adversarial=adversarial.reshape(N, *shape), perturbation=r.reshape(N, *shape),
                 l2=torch.where(success, r.norm(dim=1), failed), distortion=torch.where(success, distortion(r), failed),
-                success=success, already_adversarial=already, c=c, nit=nit, nfev=nfev + 1,
+                success=success, already_adversarial=already, c=c, nit=nit_image, nfev=nfev_image + 1,
                 predicted=logits.argmax(dim=1))

@@ -62,7 +62,8 @@ class LBFGSAttack(AttackOptions):
         model = check_model(model)
         inputs = check_inputs(inputs)
         lower, upper = check_bounds(bounds, inputs)
-        check_c_init(self.resolved()[2], inputs.dtype)
+        for targeted in (True, False):
+            check_c_init(self.resolved(targeted)[2], inputs.dtype)
         with attack_mode(model), flushed_denormals(self.flush_denormals and inputs.device.type == "cpu"):
             model_dtype = _model_dtype(model, inputs)
             check_forward(model, inputs, model_dtype)
@@ -73,6 +74,8 @@ class LBFGSAttack(AttackOptions):
             labels = (check_labels(labels, "labels", inputs.shape[0], num_classes, inputs.device) if given
                       else logits.argmax(dim=1))
             index, classes, targeted = _resolve_targets(targets, labels, given, logits, self.seed)
+            if not targeted and self.hedges and self.batch_size is None:  # each image has 1 + hedges problems
+                chunk = max(1, chunk // (1 + self.hedges))
             N = index.shape[0]
             parts: list[AttackResult] = []
             succeeded, distortion_sum = 0, 0.0
@@ -92,13 +95,15 @@ class LBFGSAttack(AttackOptions):
                                     distortion=f"{distortion_sum / max(succeeded, 1):.4f}")
         return AttackResult.concatenate(parts)
 
-    def images_per_chunk(self, model: torch.nn.Module, inputs: torch.Tensor) -> int:
-        """How many of `inputs` this attack solves at once with `model` (`batch_size`, or as many
-        as fit in `memory_budget`): attacking `inputs` in pieces of this size, with the targets
-        the whole call would draw, gives the whole call's result row for row (attack/sharding.py)."""
+    def images_per_chunk(self, model: torch.nn.Module, inputs: torch.Tensor, targeted: bool = True) -> int:
+        """How many of `inputs` this attack solves at once with `model`, targeted or not
+        (`batch_size`, or as many as fit in `memory_budget`): attacking `inputs` in pieces of
+        this size, with the targets the whole call would draw, gives the whole call's result row
+        for row (attack/sharding.py)."""
         model, inputs = check_model(model), check_inputs(inputs)
         with attack_mode(model):
-            return self._chunk(model, inputs, _model_dtype(model, inputs))
+            chunk = self._chunk(model, inputs, _model_dtype(model, inputs))
+        return chunk if targeted or not self.hedges or self.batch_size is not None else max(1, chunk // (1 + self.hedges))
 
     def _chunk(self, model: torch.nn.Module, inputs: torch.Tensor, model_dtype: torch.dtype) -> int:
         return self.batch_size or chunk_size(model, inputs[0].to(model_dtype), self.engine.history, self.memory_budget)

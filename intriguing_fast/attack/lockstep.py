@@ -24,24 +24,26 @@ def lockstep_attack(model: torch.nn.Module, images: torch.Tensor, targets: torch
     flat = images.flatten(1)
     with attack_mode(model):
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), flat.dtype)
-        obj = AttackObjective(model, flat, tuple(images.shape[1:]), targets, True, attack.kappa, temperature, dtype)
-        already, clean_margin = obj.classify(flat, torch.arange(len(flat), device=flat.device))
+        probe = AttackObjective(model, flat, tuple(images.shape[1:]), targets, True, attack.kappa, temperature, dtype)
+        already, clean_margin = probe.classify(flat, torch.arange(len(flat), device=flat.device))
         active = (~already).nonzero().squeeze(1)
-        obj.rows = active
+        obj = AttackObjective(model, flat[active], tuple(images.shape[1:]), targets[active], True, attack.kappa,
+                              temperature, dtype)
+        problems = torch.arange(len(active), device=flat.device)
         cs = CSearch(clean_margin[active], attack.search, c_init)
         outside, outside_margin = flat[active], clean_margin[active]
         x_start, rounds, nit = flat[active], 0, torch.zeros(len(active), dtype=torch.long, device=flat.device)
         for _ in range(steps if len(active) else 0):
-            obj.c[active] = cs.c
+            obj.c.copy_(cs.c)
             res = minimize_lbfgsb(obj, x_start, 0.0, 1.0, **attack.engine.as_kwargs())
             rounds += int(res.nfev.max())
             nit += res.nit
-            success, margin = obj.classify(res.x, active)
+            success, margin = obj.classify(res.x, problems)
             cs.update(success, margin)
             outside = torch.where(success[:, None], outside, res.x)
             outside_margin = torch.where(success, outside_margin, margin)
             if attack.warm_start:
-                found = torch.isfinite(obj.best_sq[active])
-                x_start = torch.where(found[:, None], obj.best_x[active], res.x)
-        obj.search_boundary(active, outside, outside_margin, attack.boundary_steps)
-    return obj.best_x[active], cs.c_ok, nit, rounds, active
+                found = torch.isfinite(obj.best_sq)
+                x_start = torch.where(found[:, None], obj.best_x, res.x)
+        obj.search_boundary(problems, outside, outside_margin, attack.boundary_steps)
+    return obj.best_x, cs.c_ok, nit, rounds, active

@@ -29,8 +29,8 @@ def attack_mode(model: torch.nn.Module) -> Iterator[None]:
             p.requires_grad_(r)
 
 
-def margin_and_loss(logits: torch.Tensor, classes: torch.Tensor, targeted: bool, kappa: float,
-                    temperature: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def margin_and_loss(logits: torch.Tensor, classes: torch.Tensor, targeted: bool | torch.Tensor, kappa: float,
+                    temperature: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-row success, margin (how far past the success threshold: >= 0 where it succeeds) and
     a smooth loss whose minimisation drives towards success.
 
@@ -39,7 +39,12 @@ def margin_and_loss(logits: torch.Tensor, classes: torch.Tensor, targeted: bool,
     Untargeted: success when some other class beats `classes` (the true label) by kappa
     (margin: best other - own - kappa); loss = -log(1 - softmax((logits + kappa e_y) / T)_y),
     bounded below and with its true gradient (not a negated cross-entropy).
+    `targeted` and `temperature` may be given per row ([k] tensors): each row takes its own.
     """
+    if isinstance(targeted, torch.Tensor):
+        (s1, m1, l1), (s0, m0, l0) = (margin_and_loss(logits, classes, mode, kappa, temperature) for mode in (True, False))
+        return torch.where(targeted, s1, s0), torch.where(targeted, m1, m0), torch.where(targeted, l1, l0)
+    per_entry = temperature[:, None] if isinstance(temperature, torch.Tensor) else temperature
     onehot = F.one_hot(classes, logits.shape[1]).bool()
     other_best = logits.masked_fill(onehot, -float("inf")).amax(dim=1)
     own = logits.gather(1, classes[:, None]).squeeze(1)
@@ -47,49 +52,60 @@ def margin_and_loss(logits: torch.Tensor, classes: torch.Tensor, targeted: bool,
     if targeted:
         margin = own - other_best - kappa
         success = (top == classes) & (margin >= 0)
-        shifted = (logits - kappa * onehot) / temperature
+        shifted = (logits - kappa * onehot) / per_entry
         loss = torch.logsumexp(shifted, dim=1) - (own - kappa) / temperature
     else:
         margin = other_best - own - kappa
         success = (top != classes) & (margin >= 0)
-        shifted = (logits + kappa * onehot) / temperature
+        shifted = (logits + kappa * onehot) / per_entry
         loss = torch.logsumexp(shifted, dim=1) - torch.logsumexp(shifted.masked_fill(onehot, -float("inf")), dim=1)
     return success, margin.detach(), loss
 
 
 class AttackObjective:
-    """fun(x, index) for the engine. Row i of a solve is image `rows[i]` of the chunk.
+    """fun(x, index) for the engine, whose problem `index[i]` is row i of x. A problem is one image
+    attacked towards one class: `images` [P, n] holds each problem's image (flattened), `classes`
+    [P] its target (or, untargeted, its true label), `targeted` and `temperature` are shared or
+    per problem ([P]); c [P] holds each problem's penalty weight.
 
-    x is the adversarial image x + r, flattened; c [N] holds each image's penalty weight.
-    best_x, best_sq [N] hold the smallest successful image found so far for each image (a
-    success with a margin of at least the rounding slack: `robust`);
-    last_success and last_margin: each row's success and margin in the last call.
+    x is the adversarial image x + r, flattened. best_x, best_sq [P] hold the smallest
+    successful image found so far for each problem (a success with a margin of at least the
+    rounding slack: `robust`), best_class its class; last_success, last_margin and last_other: each row's success,
+    margin and nearest class other than its own in the last call; last_logits: those of the
+    last `classify`.
     """
 
     def __init__(self, model: torch.nn.Module, images: torch.Tensor, shape: tuple[int, ...],
-                 classes: torch.Tensor, targeted: bool, kappa: float, temperature: float, model_dtype: torch.dtype) -> None:
+                 classes: torch.Tensor, targeted: bool | torch.Tensor, kappa: float, temperature: float | torch.Tensor,
+                 model_dtype: torch.dtype) -> None:
         self.model, self.images, self.shape, self.model_dtype = model, images, shape, model_dtype
         self.classes, self.targeted, self.kappa, self.temperature = classes, targeted, kappa, temperature
-        N = images.shape[0]
-        self.c = torch.zeros(N, dtype=images.dtype, device=images.device)
-        self.rows = torch.arange(N, device=images.device)
+        P = images.shape[0]
+        self.c = torch.zeros(P, dtype=images.dtype, device=images.device)
         self.best_x = images.clone()
-        self.best_sq = torch.full((N,), float("inf"), dtype=images.dtype, device=images.device)
+        self.best_sq = torch.full((P,), float("inf"), dtype=images.dtype, device=images.device)
+        self.best_class = torch.full((P,), -1, dtype=torch.long, device=images.device)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         out = self.model(x.reshape(x.shape[0], *self.shape).to(self.model_dtype))
         return check_logits(out, x.shape[0]).to(x.dtype)
 
+    def margin_and_loss(self, logits: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`margin_and_loss` of problems `rows` (their classes, modes and temperatures)."""
+        targeted = self.targeted[rows] if isinstance(self.targeted, torch.Tensor) else self.targeted
+        temperature = self.temperature[rows] if isinstance(self.temperature, torch.Tensor) else self.temperature
+        return margin_and_loss(logits, self.classes[rows], targeted, self.kappa, temperature)
+
     def classify(self, x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Success (`robust`) and margin of each row of x, without gradients; records successes as
-        candidates."""
+        """Success (`robust`) and margin of each row of x for problems `rows`, without gradients;
+        records successes as candidates."""
         with torch.no_grad():
             logits = self.logits(x)
-            success, margin, _ = margin_and_loss(logits, self.classes[rows], self.targeted, self.kappa,
-                                                 self.temperature)
+            success, margin, _ = self.margin_and_loss(logits, rows)
             success = self.robust(success, margin, logits)
             r = x - self.images[rows]
-            self.record(x, rows, success, torch.linalg.vecdot(r, r))
+            self.record(x, rows, success, torch.linalg.vecdot(r, r), logits)
+        self.last_logits = logits
         return success, margin
 
     def robust(self, success: torch.Tensor, margin: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -98,16 +114,20 @@ class AttackObjective:
         batch or with other threads (a point whose margin is within rounding of 0 may not)."""
         return success & (margin >= rounding_slack(logits.detach(), self.model_dtype))
 
-    def record(self, x: torch.Tensor, rows: torch.Tensor, success: torch.Tensor, sq: torch.Tensor) -> None:
-        """Keep x as image rows' best adversarial where it succeeds with a smaller ||r||^2 = sq."""
+    def record(self, x: torch.Tensor, rows: torch.Tensor, success: torch.Tensor, sq: torch.Tensor,
+               logits: torch.Tensor | None = None) -> None:
+        """Keep x as problem rows' best adversarial where it succeeds with a smaller ||r||^2 = sq
+        (and its class, where its `logits` are given)."""
         better = success & (sq < self.best_sq[rows])
         if better.any():
             self.best_sq[rows[better]] = sq[better]
             self.best_x[rows[better]] = x[better]
+            if logits is not None:
+                self.best_class[rows[better]] = logits[better].argmax(dim=1)
 
     def search_boundary(self, rows: torch.Tensor, outside: torch.Tensor, outside_margin: torch.Tensor,
                         steps: int) -> torch.Tensor:
-        """`steps` steps of the search for the boundary (attack/boundary.py) between images rows'
+        """`steps` steps of the search for the boundary (attack/boundary.py) between problems rows'
         best adversarials and `outside` [len(rows), n], failing with `outside_margin`; what it
         finds replaces the best adversarial if nearer the image. Returns the forward passes spent
         on each row."""
@@ -119,7 +139,7 @@ class AttackObjective:
         def margins(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             with torch.no_grad():
                 logits = self.logits(x)
-            return margin_and_loss(logits, self.classes[at], self.targeted, self.kappa, self.temperature)[1], logits
+            return self.margin_and_loss(logits, at)[1], logits
 
         found = search_boundary(margins, self.best_x[at], outside[have], outside_margin[have], steps, self.model_dtype)
         r = found - self.images[at]
@@ -129,23 +149,22 @@ class AttackObjective:
     def __call__(self, x: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """f = c ||r||^2 + loss and its gradient, the loss's through autograd and the penalty's,
         2 c r, in closed form (one pass over r instead of a graph through it)."""
-        rows = self.rows[index]
         with torch.enable_grad():
             xr = x.detach().requires_grad_(True)
             logits = self.logits(xr)
             if not logits.requires_grad:
                 raise ValueError("model: its logits do not depend on its input through autograd (no gradient)")
-            success, margin, loss = margin_and_loss(logits, self.classes[rows], self.targeted, self.kappa,
-                                                    self.temperature)
+            success, margin, loss = self.margin_and_loss(logits, index)
             success = self.robust(success, margin, logits)
             (grad,) = torch.autograd.grad(loss.sum(), xr)
         with torch.no_grad():
-            r = x - self.images[rows]
-            sq, c = torch.linalg.vecdot(r, r), self.c[rows]  # sq before r is scaled in place below
+            r = x - self.images[index]
+            sq, c = torch.linalg.vecdot(r, r), self.c[index]  # sq before r is scaled in place below
             # Products and sums as separate ops, not addcmul: its scalar tail may fuse them (FMA)
             # where its vector body does not, and a row's bits would depend on the batch's size.
             f = c * sq + loss.detach()
             grad = grad.add_(r.mul_((2 * c)[:, None]))
-            self.record(x, rows, success, sq)
+            self.record(x, index, success, sq, logits)
         self.last_success, self.last_margin = success, margin
+        self.last_other = logits.detach().scatter(1, self.classes[index, None], -float("inf")).argmax(dim=1)
         return f, grad

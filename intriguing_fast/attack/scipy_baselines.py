@@ -3,6 +3,7 @@ benchmarks: the same objective, c search (`CSearch`) and final search of the bou
 (attack/boundary.py), solved with scipy's L-BFGS-B.
 
 `scipy_per_image`: one `fmin_l_bfgs_b` call per image and c step, from r = 0 each time.
+Both stop a solve at our attack's relative decrease `ftol` (scipy's factr = ftol / eps).
 `scipy_flat_batch`: one call per c step over the whole batch flattened into one vector
 (the sum of the per-image objectives), the approach of cleverhans and advertorch.
 Both keep, per image, the smallest successful minimiser of any c step.
@@ -16,7 +17,10 @@ import torch
 from .boundary import BOUNDARY_STEPS, search_boundary
 from .objective import attack_mode, margin_and_loss
 from .result import distortion
+from .options import ATTACK_FTOL
 from .search import DEFAULT_STEPS, CSearch
+
+EPS = float(np.finfo(np.float64).eps)
 
 
 class _Scorer:
@@ -81,7 +85,7 @@ def _search(solve, scorer: _Scorer, steps: int, c_init: float, convention: str,
 def scipy_per_image(model: torch.nn.Module, images: torch.Tensor, classes: torch.Tensor, *, targeted: bool = True,
                     kappa: float = 0.0, temperature: float = 0.1, steps: int = DEFAULT_STEPS["ours"], c_init: float = 10.0,
                     convention: str = "ours",
-                    max_iter: int = 100, history: int = 10,
+                    max_iter: int = 100, history: int = 10, ftol: float = ATTACK_FTOL,
                     boundary_steps: int = BOUNDARY_STEPS) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(adversarials [B, n] float64, distortion [B] (inf where failed), total evaluations)."""
     with attack_mode(model):
@@ -94,7 +98,7 @@ def scipy_per_image(model: torch.nn.Module, images: torch.Tensor, classes: torch
                 rows = torch.tensor([b])
                 x, _, info = scipy.optimize.fmin_l_bfgs_b(scorer.objective, scorer.images[b].numpy(),
                                                           args=(rows, c[b:b + 1]), bounds=[(0.0, 1.0)] * n,
-                                                          m=history, maxiter=max_iter)
+                                                          m=history, maxiter=max_iter, factr=ftol / EPS)
                 xs.append(torch.from_numpy(x))
                 total += info["funcalls"]
             return torch.stack(xs), total
@@ -105,7 +109,7 @@ def scipy_per_image(model: torch.nn.Module, images: torch.Tensor, classes: torch
 def scipy_flat_batch(model: torch.nn.Module, images: torch.Tensor, classes: torch.Tensor, *, targeted: bool = True,
                      kappa: float = 0.0, temperature: float = 0.1, steps: int = DEFAULT_STEPS["ours"], c_init: float = 10.0,
                      convention: str = "ours",
-                     max_iter: int = 100, history: int = 10,
+                     max_iter: int = 100, history: int = 10, ftol: float = ATTACK_FTOL,
                      boundary_steps: int = BOUNDARY_STEPS) -> tuple[torch.Tensor, torch.Tensor, int]:
     """As `scipy_per_image`, with one scipy call per c step over the flattened batch;
     total evaluations count each batched call once per image."""
@@ -117,7 +121,7 @@ def scipy_flat_batch(model: torch.nn.Module, images: torch.Tensor, classes: torc
         def solve(c: torch.Tensor) -> tuple[torch.Tensor, int]:
             x, _, info = scipy.optimize.fmin_l_bfgs_b(scorer.objective, scorer.images.numpy().ravel(),
                                                       args=(rows, c), bounds=[(0.0, 1.0)] * (B * n),
-                                                      m=history, maxiter=max_iter)
+                                                      m=history, maxiter=max_iter, factr=ftol / EPS)
             return torch.from_numpy(x).reshape(B, n), info["funcalls"] * B
 
         return _search(solve, scorer, steps, c_init, convention, boundary_steps)

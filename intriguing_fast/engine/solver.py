@@ -28,7 +28,9 @@ class BatchSolver:
 
     @torch.no_grad()
     def __init__(self, fun: Fun, x0: torch.Tensor, lower: float | torch.Tensor, upper: float | torch.Tensor,
-                 options: LBFGSBOptions) -> None:
+                 options: LBFGSBOptions, start: torch.Tensor | None = None) -> None:
+        """`start` [B] bool: the problems that start now (default: all); the others wait, never
+        evaluated, with status STOPPED, until `restart` gives them a point."""
         if not isinstance(options, LBFGSBOptions):
             raise TypeError(f"options: expected an LBFGSBOptions, got {type(options).__name__}")
         fun, x0 = check_fun(fun), check_x0(x0)
@@ -38,11 +40,18 @@ class BatchSolver:
         self.fun, self.opt = fun, options
         self.kernels = resolve_backend(options.backend, x0.device)
         x = torch.clamp(x0, lower, upper).contiguous()
-        self.evaluated = torch.arange(x.shape[0], device=x.device)
-        f, g = check_fun_output(fun(x, self.evaluated), x)
+        self.evaluated = torch.arange(x.shape[0], device=x.device) if start is None else _start_rows(start, x)
+        f_start, g_start = check_fun_output(fun(x[self.evaluated], self.evaluated), x[self.evaluated])
+        f, g = f_start, g_start
+        if start is not None:  # the waiting problems hold zeros until they are restarted
+            f = x.new_zeros(x.shape[0]).index_copy_(0, self.evaluated, f_start)
+            g = torch.zeros_like(x).index_copy_(0, self.evaluated, g_start)
         self.st = BatchState.start(x, f, g, lower, upper, options.history, options.history_dtype,
                                    options.box_first_step)
         self.st.status.copy_(start_status(self.st.f, self.st.g, self.st.pg_norm, options))
+        if start is not None:
+            self.st.status.masked_fill_(~start, int(Status.STOPPED))
+            self.st.nfev.masked_fill_(~start, 0)
         self._trials: torch.Tensor | None = None
         self._nit_before: torch.Tensor | None = None
         self.rounds = 1
@@ -54,7 +63,8 @@ class BatchSolver:
         their box, in the next round: new counters and status, and a new history unless
         `curvature_shift` [len(rows)] is given: then each keeps its curvature pairs, every y
         shifted by curvature_shift * s, exact when fun has changed by a term whose Hessian is
-        curvature_shift * I (the attack's next c: 2 (c_new - c_old)). The others go on."""
+        curvature_shift * I (the attack's next c: 2 (c_new - c_old)); a NaN entry gives its problem
+        a new history. The others go on."""
         st = self.st
         B = st.x.shape[0]
         if not isinstance(rows, torch.Tensor) or rows.dtype != torch.int64 or rows.device != st.x.device:
@@ -70,11 +80,19 @@ class BatchSolver:
         if curvature_shift is not None and (not isinstance(curvature_shift, torch.Tensor)
                                             or curvature_shift.shape != rows.shape
                                             or curvature_shift.device != st.x.device
-                                            or not torch.isfinite(curvature_shift).all()):
-            raise ValueError(f"curvature_shift: expected None or a finite tensor of shape {tuple(rows.shape)} "
-                             f"on {st.x.device}")
+                                            or torch.isinf(curvature_shift).any()):
+            raise ValueError(f"curvature_shift: expected None or a tensor of shape {tuple(rows.shape)} on "
+                             f"{st.x.device}, finite or NaN")
         shift = None if curvature_shift is None else curvature_shift.to(st.x.dtype)
         self._restarts.append((rows, torch.clamp(x.to(st.x.dtype), *st.bounds(rows)), shift))
+
+    @torch.no_grad()
+    def stop(self, rows: torch.Tensor) -> None:
+        """Problems `rows` stop where they are (status STOPPED); a restart takes them up again. The
+        others go on."""
+        if not isinstance(rows, torch.Tensor) or rows.dtype != torch.int64 or rows.device != self.st.x.device:
+            raise TypeError(f"rows: expected an int64 tensor of problem indices on {self.st.x.device}")
+        self.st.status[rows] = int(Status.STOPPED)
 
     @torch.no_grad()
     def round(self) -> bool:
@@ -123,3 +141,10 @@ class BatchSolver:
     def result(self) -> LBFGSBResult:
         st = self.st
         return LBFGSBResult(x=st.x, fun=st.f, grad=st.g, pg_norm=st.pg_norm, nit=st.nit, nfev=st.nfev, status=st.status)
+
+
+def _start_rows(start: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    if not isinstance(start, torch.Tensor) or start.dtype != torch.bool or start.shape != x.shape[:1] \
+            or start.device != x.device:
+        raise ValueError(f"start: expected None or a bool tensor of shape [{x.shape[0]}] on {x.device}")
+    return start.nonzero().squeeze(1)

@@ -16,7 +16,7 @@ from functools import partial
 
 import torch
 
-from ..attack import LBFGSAttack, attack_engine
+from ..attack import LBFGSAttack
 from ..models import MLP, Phase
 from ..models.adversarial_models import AdversarialModel, load_or_train_adversarial
 from ..models.adversarial_training import AdversarialRecipe, PoolSettings
@@ -121,8 +121,7 @@ def variant_recipe(name: str, settings: dict) -> AdversarialRecipe:
                                settings["mix"] / len(layers)) for layer in layers)
     p_input, p_hidden = settings["dropout"]
     dropout = (("layers.0", p_input), ("layers.1", p_hidden), ("layers.2", p_hidden)) if name == "dropout" else ()
-    attack = LBFGSAttack(steps=settings["attack_steps"], engine=attack_engine(settings["attack_max_iter"]),
-                         boundary_steps=0)  # the paper's attack, as in Run.attack
+    attack = LBFGSAttack.paper(settings["attack_max_iter"], steps=settings["attack_steps"])  # as in Run.attack
     return AdversarialRecipe(phase, pools, settings["refresh_every"], settings["warmup_epochs"], settings["targets"],
                              attack, dropout)
 

@@ -3,14 +3,14 @@ each made once per run and keyed by the content it was made from."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..attack import AttackResult, LBFGSAttack, attack_engine
+from ..attack import AttackResult, LBFGSAttack
 from ..data import MnistSplit, load_mnist, p1_p2_split
 from ..engine import LBFGSBOptions
 from ..models import TrainedModel, get_spec, load_or_train
@@ -30,7 +30,7 @@ class RunConfig:
     seed: int = 0
     model_cache: Path | None = None
     progress: bool = True
-    engine: LBFGSBOptions | None = None  # the attack's engine settings; None: attack_engine(scale.attack_max_iter)
+    engine: LBFGSBOptions | None = None  # the attack's engine settings; None: LBFGSAttack.paper's at scale.attack_max_iter
     verify_data: bool = True  # False: use MNIST files that differ from the published ones (the report says so)
     alexnet_weights: Path | None = None  # a local AlexNet state dict for Table 5; None: a seeded random init
 
@@ -91,10 +91,8 @@ class Run:
 
     @property
     def attack(self) -> LBFGSAttack:
-        engine = self.cfg.engine or attack_engine(self.cfg.scale.attack_max_iter)
-        # The paper's attack: its c search alone, without the boundary search that ends ours by
-        # default (adversarials on the boundary itself would change what Table 2 measures).
-        return LBFGSAttack(seed=self.cfg.seed, engine=engine, boundary_steps=0)
+        paper = LBFGSAttack.paper(self.cfg.scale.attack_max_iter, seed=self.cfg.seed)
+        return replace(paper, engine=self.cfg.engine) if self.cfg.engine else paper
 
     def trained(self, name: str) -> TrainedModel:
         """The zoo model `name` trained on this run's training data, noted in the stage records."""

@@ -14,6 +14,7 @@ class Status(enum.IntEnum):
     MAX_FUN = 3
     LINE_SEARCH_FAILED = 4
     NONFINITE = 5
+    STOPPED = 6
 
     @property
     def message(self) -> str:
@@ -28,4 +29,5 @@ _MESSAGES = {
     Status.MAX_FUN: "STOP: TOTAL NO. OF F,G EVALUATIONS EXCEEDS LIMIT",
     Status.LINE_SEARCH_FAILED: "ABNORMAL: LINE SEARCH FAILED FROM A GRADIENT STEP",
     Status.NONFINITE: "ABNORMAL: OBJECTIVE OR GRADIENT NOT FINITE (x is the last finite point)",
+    Status.STOPPED: "STOP: STOPPED BY THE CALLER, OR NOT STARTED",
 }

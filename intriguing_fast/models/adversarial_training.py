@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..attack import LBFGSAttack, attack_engine
+from ..attack import LBFGSAttack
 from ..errors import CorruptFileError
 from ..storage import quarantine, tensor_digest
 from .adversarial_pool import POOL_TARGETS, AdversarialPool, seeded
@@ -50,8 +50,8 @@ class PoolSettings:
 
 def default_pool_attack() -> LBFGSAttack:
     """A cheap attack for the pools: 4 c steps of at most 20 L-BFGS iterations each, the
-    paper's attack (no boundary search)."""
-    return LBFGSAttack(steps=4, engine=attack_engine(20), boundary_steps=0)
+    paper's attack (`LBFGSAttack.paper`)."""
+    return LBFGSAttack.paper(20, steps=4)
 
 
 @dataclass(frozen=True)

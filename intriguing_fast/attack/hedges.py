@@ -1,0 +1,76 @@
+"""Which class an untargeted attack goes to: its own untargeted search, hedged by targeted ones.
+
+An untargeted solve heads for the class its loss favours from the image, which was the nearest
+boundary for 61-86% of the images of the MNIST models of bench/ (a targeted attack at every
+class, 9 per image, told which was nearest); the c search then refines that class, never
+another. So each image of an untargeted attack has `hedges` more problems, waiting until its
+untargeted problem's first solve ends near class A: then they attack, targeted, the classes the
+model ranks highest on the clean image after its label and A. Each problem of the image is
+scored by its nearest adversarial at the end of its first solve that found one (or of its
+third, if none did): their c searches start alike, so the scores compare. Once all are scored
+the nearest goes on with its c search and the others stop.
+"""
+from __future__ import annotations
+
+import torch
+
+# The solves a problem makes, at most, before it is scored: from the first c, twice down 10x.
+FIRST_SOLVES = 3
+
+
+class Hedges:
+    """The problems of M images' untargeted attacks: problem i < M is image i's untargeted one,
+    problem i + M h its h-th hedge (h = 1..hedges). `clean_logits` [M, classes], `labels` [M]."""
+
+    def __init__(self, clean_logits: torch.Tensor, labels: torch.Tensor, hedges: int, kappa: float) -> None:
+        self.M, self.hedges, self.kappa = labels.shape[0], hedges, kappa
+        self.clean_logits, self.labels = clean_logits, labels
+        P = self.M * (1 + hedges)
+        self.score = torch.full((P,), float("inf"), dtype=clean_logits.dtype, device=labels.device)
+        self.scored = torch.zeros(P, dtype=torch.bool, device=labels.device)
+        self.decided = torch.zeros(self.M, dtype=torch.bool, device=labels.device)
+
+    @property
+    def problems(self) -> int:
+        return self.M * (1 + self.hedges)
+
+    def image(self, problems: torch.Tensor) -> torch.Tensor:
+        return problems % self.M
+
+    def targeted(self) -> torch.Tensor:
+        """[P] bool: the hedges are targeted, the first M problems are not."""
+        return torch.arange(self.problems, device=self.labels.device) >= self.M
+
+    def classes(self, found: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For untargeted problems `rows` whose first solve ended nearest class `found`: the problems
+        that now attack a class, targeted (`rows` themselves at `found`, then their hedges at the
+        classes ranked highest after the label and `found`), those classes and their margins on the
+        clean image (own logit - best other - kappa)."""
+        logits = self.clean_logits[rows]
+        excluded = torch.zeros_like(logits, dtype=torch.bool)
+        excluded.scatter_(1, self.labels[rows, None], True).scatter_(1, found[:, None], True)
+        ranked = logits.masked_fill(excluded, -float("inf")).argsort(dim=1, descending=True)[:, :self.hedges]
+        problems = rows[:, None] + self.M * torch.arange(self.hedges + 1, device=rows.device)
+        classes = torch.cat([found[:, None], ranked], dim=1).reshape(-1)
+        onehot = torch.nn.functional.one_hot(classes, logits.shape[1]).bool()
+        flat = logits.repeat_interleave(self.hedges + 1, dim=0)
+        own = flat.gather(1, classes[:, None]).squeeze(1)
+        margin = own - flat.masked_fill(onehot, -float("inf")).amax(dim=1) - self.kappa
+        return problems.reshape(-1), classes, margin
+
+    def decide(self, rows: torch.Tensor, score: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Problems `rows` are scored now (`score`: a best ||r||^2, inf if none). For each image whose
+        problems now all have a score the nearest goes on (the untargeted one on a tie). Returns
+        (the winners, the losers)."""
+        self.score[rows], self.scored[rows] = score, True
+        ready = self.scored.view(1 + self.hedges, self.M).all(dim=0) & ~self.decided
+        images = ready.nonzero().squeeze(1)
+        self.decided[images] = True
+        winner = self.score.view(1 + self.hedges, self.M)[:, images].argmin(dim=0)  # the first of equals
+        every = images[None, :] + self.M * torch.arange(1 + self.hedges, device=images.device)[:, None]
+        won = torch.arange(1 + self.hedges, device=images.device)[:, None] == winner[None, :]
+        return every[won], every[~won]
+
+    def waiting(self, problems: torch.Tensor) -> torch.Tensor:
+        """Which of `problems` have their score but wait for their image's choice."""
+        return self.scored[problems] & ~self.decided[self.image(problems)]
