@@ -31,56 +31,15 @@ for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"): 
 import torch  # noqa: E402
 
 import peers  # noqa: E402
-from intriguing_fast.attack import distortion, random_targets  # noqa: E402
+from intriguing_fast.attack import random_targets  # noqa: E402
 from intriguing_fast.data import load_mnist  # noqa: E402
 from intriguing_fast.report.style import new_figure, save, styled  # noqa: E402
+from measure import measure  # noqa: E402
 from sections import emit  # noqa: E402
 from subjects import quick_mlp  # noqa: E402
 
 HEADING = "## Ours against foolbox, advertorch and scipy: the distortion-time frontier (bench/frontier.py; issue 17)"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class Counted(torch.nn.Module):
-    """The model, counting the rows it is evaluated on."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model, self.rows = model, 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.rows += x.shape[0]
-        return self.model(x)
-
-
-def measure(method: peers.Method, model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
-            subset: int | None = None) -> dict:
-    """One timed run of `method` after a warm-up on a few images; success judged here. With
-    `subset`, only the first `subset` images are attacked and the wall time is scaled to all
-    of them (for a method that takes one image at a time: its time is linear in the count)."""
-    method.run(model, images[:8], targets[:8])
-    counted = Counted(model).eval()
-    count = len(images)
-    images, targets = images[:subset], targets[:subset]
-    start = time.perf_counter()
-    adv, evals = method.run(counted, images, targets)
-    wall = (time.perf_counter() - start) * count / len(images)
-    adv = adv.detach().reshape(images.shape).to(images.dtype)
-    with torch.no_grad():
-        hit = model(adv).argmax(1) == targets
-    in_box = ((adv >= 0) & (adv <= 1)).flatten(1).all(1)
-    ok = hit & in_box
-    l2 = (adv - images).flatten(1).norm(dim=1)
-    zero = adv.flatten(1).abs().amax(1) == 0  # Carlini-Wagner's starting "best" when nothing better was found
-    return {"family": method.family, "budget": method.budget, "wall_s": wall, "images_per_s": count / wall,
-            "timed_on": len(images),
-            "success": float(ok.double().mean()), "outside_box": int((~in_box).sum()),
-            "zero_images": int(zero.sum()), "zero_successes": int((zero & ok).sum()),
-            "mean_l2": float(l2[ok].mean()), "median_l2": float(l2[ok].median()),
-            "paper_distortion": float(distortion(adv - images)[ok].mean()),
-            "evals_per_image": counted.rows / len(images),
-            "median_evals": float(evals.double().median()) if evals is not None else None,
-            "l2": torch.where(ok, l2, float("nan")).tolist() + [float("nan")] * (count - len(images))}
 
 
 def methods(quick: bool, missing: dict[str, str]) -> list[peers.Method]:
@@ -187,10 +146,12 @@ def throughput_figure(points: dict[str, list[tuple[int, float]]], path: Path) ->
     save(fig, path)
 
 
-def throughput(model, images, targets, sizes: list[int], missing: dict[str, str]) -> dict[str, list[tuple[int, float]]]:
+def throughput(model, images, labels, targets, sizes: list[int],
+               missing: dict[str, str]) -> dict[str, list[tuple[int, float]]]:
     """Images per second against the number of images attacked at once, ours and DDN 100."""
     chosen = [peers.ours()] + ([peers.ddn(100)] if not missing["foolbox"] else [])
-    return {m.name: [(b, measure(m, model, images[:b], targets[:b])["images_per_s"]) for b in sizes] for m in chosen}
+    return {m.name: [(b, measure(m, model, images[:b], labels[:b], targets[:b])["images_per_s"]) for b in sizes]
+            for m in chosen}
 
 
 def run(args: argparse.Namespace) -> str:
@@ -206,13 +167,13 @@ def run(args: argparse.Namespace) -> str:
     rows = []
     for method in methods(args.quick, missing):
         per_image = method.family == "scipy per image"
-        rows.append(measure(method, model, images, targets, args.per_image_subset if per_image else None))
+        rows.append(measure(method, model, images, labels, targets, args.per_image_subset if per_image else None))
         r = rows[-1]
         print(f"{method.name:<60} {r['wall_s']:8.2f} s  success {r['success']:.3f}  mean L2 {r['mean_l2']:.4f}  "
               f"evals/image {r['evals_per_image']:.0f}", flush=True)
     sizes = [b for b in (1, 4, 16, 64, 256, 1024) if b <= len(images)] + ([len(images)] if len(images) not in
                                                                           (1, 4, 16, 64, 256, 1024) else [])
-    points = throughput(model, images, targets, sizes, missing)
+    points = throughput(model, images, labels, targets, sizes, missing)
     args.out.mkdir(parents=True, exist_ok=True)
     frontier_figure(rows, args.out / "frontier.png")
     throughput_figure(points, args.out / "throughput.png")

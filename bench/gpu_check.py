@@ -123,9 +123,9 @@ def table(model, images, labels, targets, device: str, args) -> list[dict]:
         methods += [peers.ddn(100), peers.ddn(1000), peers.carlini_wagner(9, 1000)]
     for method in methods:
         count = args.cw_count if method.family == "foolbox Carlini-Wagner L2" else len(images)
-        x, t = images[:count], targets[:count]
-        method.run(model, x[:64], t[:64])  # warm-up: compile, allocate
-        (adv, _), wall = timed(lambda: method.run(model, x, t), device)
+        x, y, t = images[:count], labels[:count], targets[:count]
+        method.run(model, x[:64], y[:64], t[:64])  # warm-up: compile, allocate
+        (adv, _), wall = timed(lambda: method.run(model, x, y, t), device)
         adv = adv.detach().reshape(x.shape)
         with torch.no_grad():
             ok = (model(adv).argmax(1) == t) & ((adv >= 0) & (adv <= 1)).flatten(1).all(1)

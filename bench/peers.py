@@ -1,18 +1,23 @@
 """The attacks a user would pick instead of ours, each behind one signature:
-``method.run(model, images, targets) -> (adversarials, evaluations)``: adversarials shaped as
-the images, and each image's model evaluations where the method counts them (ours), else None.
+``method.run(model, images, labels, targets) -> (adversarials, evaluations)``: `targets` None for
+an untargeted attack (any class but `labels`); adversarials shaped as the images, and each
+image's model evaluations where the method counts them (ours), else None.
 
 Ours at several budgets; our faithful scipy baselines (per image; one flattened call per c
-step); foolbox 3's DDN, FMN-L2 (as shipped and with its projection corrected) and
-Carlini-Wagner L2; advertorch's LBFGSAttack. foolbox and advertorch are optional (the `bench`
-extra): `unavailable()` says which do not import, and why.
+step); foolbox 3.3.4's DDN, FMN-L2 (as shipped and with its projection corrected) and
+Carlini-Wagner L2; adv_lib 0.2.8's DDN, ALMA, FMN, FAB and Carlini-Wagner L2; torchattacks
+3.5.1's DeepFool and CW; advertorch 0.2.3's LBFGSAttack. All are optional (foolbox and advertorch:
+the `bench` extra; adv_lib and torchattacks: ``pip install --no-deps adv-lib==0.2.8
+torchattacks==3.5.1``, as their requirements would pull torchvision and with it another torch):
+`unavailable()` says which do not import, and why.
 
-Two shims, both needed by the releases on PyPI and neither changing what the attacks compute:
+Shims, none changing what an attack computes:
 - advertorch 0.2.3 imports `zero_gradients` from `torch.autograd.gradcheck`, which torch
   removed (2.0). `torch.autograd.gradcheck` as an attribute is the function gradcheck, so the
   helper is put back on the module object in `sys.modules`. It also builds two torchvision
-  transforms at package import, for a JPEG defence the benchmark never uses: a stub module
-  stands in when torchvision is absent (calling its transforms raises).
+  transforms at package import, for a JPEG defence the benchmark never uses; adv_lib imports
+  torchvision's models at package import for its LPIPS distance and visdom for its plots, neither
+  used by an L2 attack: stub modules stand in when they are absent (using them raises).
 - foolbox 3.3.4's `L2FMNAttack.project` scales by `min(1, norms / norms)`, always 1, so the
   step is never projected onto the L2 ball of radius epsilon. `CorrectedL2FMN` computes
   `min(1, epsilon / ||x - x0||)`, the projection of the FMN paper (Pintor et al., 2021).
@@ -30,33 +35,40 @@ import torch
 
 from intriguing_fast import LBFGSAttack, attack_engine
 
-Run = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], "tuple[torch.Tensor, torch.Tensor | None]"]
+Run = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, "torch.Tensor | None"],
+               "tuple[torch.Tensor, torch.Tensor | None]"]
+MODES = ("untargeted", "targeted")
 
 
 @dataclass(frozen=True)
 class Method:
-    """One attack at one budget: `family` groups the budgets of one attack in tables and plots."""
+    """One attack at one budget: `family` groups the budgets of one attack in tables and plots;
+    `modes`: the ones it has (untargeted, targeted)."""
 
     family: str
     budget: str
     run: Run
+    modes: tuple[str, ...] = MODES
 
     @property
     def name(self) -> str:
         return f"{self.family}, {self.budget}"
 
 
-def ours(steps: int | None = None, max_iter: int = 100, temperature: float | None = None) -> Method:
+def ours(steps: int | None = None, max_iter: int = 100, temperature: float | None = None, hedges: int = 1) -> Method:
     """Our attack with `steps` c steps (None: the default) of at most `max_iter` iterations each,
-    at `temperature` (None: the default, 0.1)."""
-    attack = LBFGSAttack(steps=steps, temperature=temperature, engine=attack_engine(max_iter))
-    steps, temperature = attack.resolved()[1], attack.resolved()[0]
+    at `temperature` (None: the defaults, 0.1 targeted, 1 then 0.1 untargeted), `hedges` classes
+    tried besides the untargeted solve's own."""
+    attack = LBFGSAttack(steps=steps, temperature=temperature, hedges=hedges, engine=attack_engine(max_iter))
+    steps = attack.resolved()[1]
 
-    def run(model, x, t):
-        result = attack(model, x, t, progress=False)
+    def run(model, x, y, t):
+        result = attack(model, x, "untargeted" if t is None else t, labels=y, progress=False)
         return result.adversarial, result.nfev
 
-    return Method("intriguing_fast", f"{steps} c steps x {max_iter} it, T = {temperature:g}", run)
+    budget = f"{steps} c steps x {max_iter} it" + (f", T = {temperature:g}" if temperature else "") + (
+        f", {hedges} hedges" if hedges != 1 else "")
+    return Method("intriguing_fast", budget, run)
 
 
 def scipy_baseline(flat: bool) -> Method:
@@ -67,28 +79,51 @@ def scipy_baseline(flat: bool) -> Method:
     solve = scipy_flat_batch if flat else scipy_per_image
     steps = LBFGSAttack().resolved()[1]
 
-    def run(model, x, t):
+    def run(model, x, y, t):
         return solve(model, x, t, steps=steps)[0].reshape(x.shape).to(x.dtype), None
 
-    return Method("scipy, flattened batch" if flat else "scipy per image", f"{steps} c steps x 100 it", run)
+    return Method("scipy, flattened batch" if flat else "scipy per image", f"{steps} c steps x 100 it", run,
+                  ("targeted",))
+
+
+PEERS = {"foolbox": "pip install -e '.[bench]'", "advertorch": "pip install -e '.[bench]'",
+         "adv_lib": "pip install --no-deps adv-lib==0.2.8", "torchattacks": "pip install --no-deps torchattacks==3.5.1"}
 
 
 def unavailable() -> dict[str, str]:
-    """For foolbox and advertorch: why it does not import ("" if it does)."""
+    """For each peer library: why it does not import ("" if it does)."""
     why = {}
-    for name in ("foolbox", "advertorch"):
+    for name, install in PEERS.items():
         try:
             _import(name)
             why[name] = ""
         except ImportError as exc:
-            why[name] = f"{name} unavailable ({exc}); install the bench extra: pip install -e '.[bench]'"
+            why[name] = f"{name} unavailable ({exc}); install it: {install}"
     return why
 
 
 def _import(name: str) -> types.ModuleType:
     if name == "advertorch":
         _advertorch_shims()
+    if name.startswith("adv_lib"):
+        _stub("visdom")
+        _stub("torchvision.models")
     return importlib.import_module(name)
+
+
+def _stub(name: str) -> types.ModuleType:
+    """Module `name` (and its parents) as installed, or an empty stand-in (no __spec__) where the
+    package is not installed."""
+    if name in sys.modules:
+        return sys.modules[name]
+    parent, _, child = name.rpartition(".")
+    root = sys.modules.get(name.split(".")[0])
+    if root is not None and root.__spec__ is not None or root is None and importlib.util.find_spec(name.split(".")[0]):
+        return importlib.import_module(name)
+    module = sys.modules[name] = types.ModuleType(name)
+    if parent:
+        setattr(_stub(parent), child, module)
+    return module
 
 
 def _advertorch_shims() -> None:
@@ -102,22 +137,21 @@ def _advertorch_shims() -> None:
                     zero_gradients(item)
 
         sys.modules["torch.autograd.gradcheck"].zero_gradients = zero_gradients
-    if importlib.util.find_spec("torchvision") is None and "torchvision" not in sys.modules:
-        class _Unavailable:  # the two transforms advertorch builds at import, for its JPEG defence
+    transforms = _stub("torchvision.transforms")
+    if transforms.__spec__ is None:  # the two transforms advertorch builds at import, for its JPEG defence
+        class _Unavailable:
             def __call__(self, *args, **kwargs):
                 raise RuntimeError("torchvision is not installed (a stub stands in for advertorch's import)")
 
-        stub = types.ModuleType("torchvision")
-        stub.transforms = types.ModuleType("torchvision.transforms")
-        stub.transforms.ToPILImage = stub.transforms.ToTensor = _Unavailable
-        sys.modules["torchvision"], sys.modules["torchvision.transforms"] = stub, stub.transforms
+        transforms.ToPILImage = transforms.ToTensor = _Unavailable
 
 
 def _foolbox(attack_factory: Callable[[], object]) -> Run:
-    def run(model, x, t):
+    def run(model, x, y, t):
         fb = _import("foolbox")
         fmodel = fb.PyTorchModel(model, bounds=(0, 1), device=x.device)
-        _, adv, _ = attack_factory()(fmodel, x, fb.criteria.TargetedMisclassification(t), epsilons=None)
+        criterion = fb.criteria.Misclassification(y) if t is None else fb.criteria.TargetedMisclassification(t)
+        _, adv, _ = attack_factory()(fmodel, x, criterion, epsilons=None)
         return adv, None
 
     return run
@@ -156,9 +190,59 @@ def carlini_wagner(binary_steps: int, steps: int) -> Method:
 
 def advertorch_lbfgs(binary_steps: int = 9, max_iterations: int = 100) -> Method:
     """advertorch's LBFGSAttack: one scipy call per c step over the flattened batch, c on the loss."""
-    def run(model, x, t):
+    def run(model, x, y, t):
         attack = _import("advertorch.attacks").LBFGSAttack(model, num_classes=10, binary_search_steps=binary_steps,
-                                                           max_iterations=max_iterations, targeted=True)
-        return attack.perturb(x, t), None
+                                                           max_iterations=max_iterations, targeted=t is not None)
+        return attack.perturb(x, y if t is None else t), None
 
     return Method("advertorch LBFGSAttack", f"{binary_steps} c steps x {max_iterations} it", run)
+
+
+def _adv_lib(name: str, **settings) -> Run:
+    def run(model, x, y, t):
+        attack = getattr(_import("adv_lib.attacks"), name)
+        return attack(model, x, y if t is None else t, targeted=t is not None, **settings), None
+
+    return run
+
+
+def adv_lib_ddn(steps: int) -> Method:
+    return Method("adv_lib DDN", f"{steps} steps", _adv_lib("ddn", steps=steps))
+
+
+def adv_lib_alma(steps: int) -> Method:
+    return Method("adv_lib ALMA", f"{steps} steps", _adv_lib("alma", num_steps=steps))
+
+
+def adv_lib_fmn(steps: int) -> Method:
+    return Method("adv_lib FMN-L2", f"{steps} steps", _adv_lib("fmn", norm=2, steps=steps))
+
+
+def adv_lib_fab(iterations: int) -> Method:
+    """adv_lib's FAB, untargeted only (its targeted mode returns the inputs)."""
+    return Method("adv_lib FAB-L2", f"{iterations} iterations", _adv_lib("fab", norm=2, n_iter=iterations),
+                  ("untargeted",))
+
+
+def adv_lib_cw(binary_steps: int, steps: int) -> Method:
+    return Method("adv_lib Carlini-Wagner L2", f"{binary_steps} x {steps} steps",
+                  _adv_lib("carlini_wagner_l2", binary_search_steps=binary_steps, max_iterations=steps))
+
+
+def torchattacks_deepfool(steps: int = 50) -> Method:
+    """torchattacks' DeepFool (untargeted only), overshoot 0.02 as shipped."""
+    def run(model, x, y, t):
+        return _import("torchattacks").DeepFool(model, steps=steps)(x, y), None
+
+    return Method("torchattacks DeepFool", f"{steps} steps", run, ("untargeted",))
+
+
+def torchattacks_cw(c: float = 1.0, steps: int = 100) -> Method:
+    """torchattacks' CW: one fixed c (no search over it), Adam on tanh-space variables."""
+    def run(model, x, y, t):
+        attack = _import("torchattacks").CW(model, c=c, steps=steps)
+        if t is not None:
+            attack.set_mode_targeted_by_label(quiet=True)
+        return attack(x, y if t is None else t), None
+
+    return Method("torchattacks CW", f"c = {c:g}, {steps} steps", run)

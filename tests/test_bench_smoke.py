@@ -96,7 +96,7 @@ def test_frontier(env: dict[str, str], model_cache: str, tmp_path: Path) -> None
     run(env, "frontier.py", "--quick", "--count", "12", "--per-image-subset", "4", "--model-cache", model_cache,
         "--out", str(tmp_path), "--json", str(tmp_path / "frontier.json"), "--write", str(out))
     text = out.read_text()
-    assert "| intriguing_fast | 7 c steps x 100 it, T = 0.1 |" in text and "| scipy per image |" in text
+    assert "| intriguing_fast | 7 c steps x 100 it |" in text and "| scipy per image |" in text
     assert (tmp_path / "frontier.png").stat().st_size > 0 and (tmp_path / "throughput.png").stat().st_size > 0
     rows = json.loads((tmp_path / "frontier.json").read_text())["rows"]
     assert rows[0]["success"] == 1.0 and all(len(r["l2"]) == 12 for r in rows)
@@ -133,3 +133,17 @@ def test_paper_scale(env: dict[str, str], tmp_path: Path) -> None:
     text = run(env, "paper_scale.py", str(run_dir))
     assert "| training the zoo models | 2 s (+1 cached or done by another rank) |" in text
     assert "| attacks on test images | 2 s |" in text and "**12 s (0.2 min)**" in text
+
+
+def test_attackbench(env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "BENCHMARKS.md"
+    run(env, "attackbench.py", "--quick", "--count", "6", "--subjects", "small_cnn,sigmoid_mlp", "--model-dir",
+        str(tmp_path / "models"), "--out", str(tmp_path), "--json", str(tmp_path / "r.json"), "--write", str(out),
+        timeout=600)
+    text = out.read_text()
+    assert "## Ours against the minimum-norm attacks on CNNs and MLPs" in text and "### SmallCNN" in text
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert set(results) == {"small_cnn", "sigmoid_mlp"} and set(results["small_cnn"]) == {"untargeted", "targeted"}
+    default = results["small_cnn"]["untargeted"][0]
+    assert default["family"] == "intriguing_fast" and 0 <= default["optimality"] <= 1
+    assert (tmp_path / "attackbench_small_cnn.png").stat().st_size > 0
