@@ -63,9 +63,10 @@ def main() -> None:
         right = model(images).argmax(1) == labels
     images, labels = images[right], labels[right]
     targets = random_targets(labels, 10, seed=0)
-    # One batch; each c step's history afresh, as lock step must (the default keeps it: last row).
+    # One batch; each c step's history afresh and one temperature, as lock step must (the default
+    # keeps the history: last row).
     attack = LBFGSAttack(steps=args.steps, batch_size=len(images), engine=attack_engine(args.max_iter),
-                         reuse_curvature=False)
+                         reuse_curvature=False, temperature=0.1)
     print(f"784-100-100-10 sigmoid MLP, {len(images)} correctly classified of the first {args.count} MNIST test "
           f"images, random targets; {args.steps} c steps x {args.max_iter} iterations; {torch.get_num_threads()} "
           f"thread(s), backend {attack.engine.backend}")

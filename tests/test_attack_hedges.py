@@ -86,4 +86,4 @@ def test_paper_attack_is_the_reproductions():
     paper = LBFGSAttack.paper(20, seed=3, steps=4)
     assert (paper.temperature, paper.hedges, paper.boundary_steps, paper.seed, paper.steps) == (0.1, None, 0, 3, 4)
     assert (paper.engine.max_iter, paper.engine.ftol) == (20, 1e-6)
-    assert LBFGSAttack().resolved(False) == (1.0, 7, 1.0)
+    assert LBFGSAttack.paper().first_temperature == 0.1 and LBFGSAttack.paper().resolved() == (0.1, 7, 10.0)

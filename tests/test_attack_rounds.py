@@ -12,7 +12,7 @@ def test_rounds_give_lockstep_results_in_fewer_rounds():
     model = RowwiseMLP(toy_mlp())  # each row's output is bitwise independent of its batch-mates
     images, labels = toy_data(24, seed=2)
     targets = random_targets(labels, CLASSES, seed=1)
-    attack = LBFGSAttack(reuse_curvature=False)  # lock step starts each c step afresh
+    attack = LBFGSAttack(reuse_curvature=False, temperature=0.1)  # lock step: each c step afresh, one T
     res = attack(model, images, targets)
     best, c_ok, nit, rounds, active = lockstep_attack(model, images, targets, attack)
     assert torch.equal(res.adversarial.flatten(1)[active], best)

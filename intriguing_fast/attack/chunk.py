@@ -25,7 +25,8 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     (attack/boundary.py). `bar` advances by one image per `steps` finished solves of it (an image
     already adversarial: `steps` at once). Returns the fields of its `AttackResult` but targets,
     labels and index, and the rounds it took (the engine's and the boundary search's)."""
-    temperature, steps, c_init = attack.resolved(targeted)
+    temperature, steps, c_init = attack.resolved()
+    explore = attack.first_temperature != temperature
     shape = tuple(images.shape[1:])
     images = images.flatten(1)
     N = images.shape[0]
@@ -38,13 +39,14 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     if not active.numel():
         return _finish(probe, None, images, already, active, hedges, None, None, None), 0
     image = hedges.image(torch.arange(hedges.problems, device=images.device))  # each problem's image in `active`
-    if hedged:  # the untargeted problems, then targeted hedges; all at the untargeted attack's T and c at first
+    if hedged:  # the untargeted problems, then the targeted hedges
         targeted = hedges.targeted()
-        temperature = torch.full_like(clean_margin[image], temperature)
+    if hedged or explore:  # a temperature per problem, the first one until it changes
+        temperature = torch.full_like(clean_margin[image], attack.first_temperature)
     obj = AttackObjective(model, images[active][image], shape, classes[active][image], targeted, attack.kappa,
                           temperature, model_dtype)
     cs = CSearch(clean_margin[active][image], attack.search, c_init)
-    run = _Search(attack, steps, obj, cs, hedges if hedged else None, lower, upper)
+    run = _Search(attack, steps, explore, obj, cs, hedges if hedged else None, lower, upper)
     while True:
         if run.after_round():
             done = torch.zeros_like(active).scatter_reduce_(0, image, run.solves, "amax").clamp_(max=steps)
@@ -64,12 +66,13 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
 class _Search:
     """The engine run of a chunk's problems and their c searches, between rounds."""
 
-    def __init__(self, attack: AttackOptions, steps: int, obj: AttackObjective, cs: CSearch, hedges: Hedges | None,
-                 lower: torch.Tensor, upper: torch.Tensor) -> None:
-        """`hedges`: the class choice of an untargeted attack (None: none, every problem keeps its
-        loss and class)."""
+    def __init__(self, attack: AttackOptions, steps: int, explore: bool, obj: AttackObjective, cs: CSearch,
+                 hedges: Hedges | None, lower: torch.Tensor, upper: torch.Tensor) -> None:
+        """`explore`: each problem's temperature changes from the first to the final one once a
+        solve of it finds an adversarial. `hedges`: the class choice of an untargeted attack
+        (None: none, every problem keeps its loss and class)."""
         self.attack, self.steps, self.obj, self.cs, self.hedges = attack, steps, obj, cs, hedges
-        self.t_targeted = attack.resolved(True)[0]
+        self.t_final = attack.resolved()[0]
         P = obj.images.shape[0]
         obj.c.copy_(cs.c)
         problem = torch.arange(P, device=cs.c.device)
@@ -81,6 +84,7 @@ class _Search:
         self.nit, self.nfev, self.solves = torch.zeros_like(problem), torch.zeros_like(problem), torch.zeros_like(problem)
         self.go_on = torch.ones_like(problem, dtype=torch.bool)  # not stopped by its image's choice
         self.fresh = torch.zeros_like(self.go_on)  # its objective changed: its next solve drops its curvature pairs
+        self.explore, self.exploring = explore, torch.full_like(self.go_on, explore)  # still at the first T
         self.outside, self.outside_margin = obj.images.clone(), cs.clean_margin.clone()  # last failing minimiser
 
     def after_round(self) -> bool:
@@ -105,6 +109,8 @@ class _Search:
         again = stopped[(self.solves[stopped] < self.steps) & self.go_on[stopped]]
         if self.hedges is not None:
             again = self._hedge(stopped, again)
+        if self.explore:
+            self._refine(stopped[self.exploring[stopped] & torch.isfinite(obj.best_sq[stopped])])
         if again.numel():
             shift = None
             if self.attack.reuse_curvature:
@@ -139,16 +145,10 @@ class _Search:
             rows, classes, margin = rows[targeted], classes[targeted], margin[targeted]
             obj.classes[rows], obj.targeted[rows] = classes, True
             cs.clean_margin[rows] = self.outside_margin[rows] = margin.to(cs.c.dtype)
+            self.fresh[own[succeeded]] = True  # a new objective: their curvature pairs go
             started = rows[rows >= hedges.M]
             obj.c[started] = cs.c[started]
             solver.restart(started, obj.images[started])
-        # Found an adversarial: on at the targeted attack's T, c scaled alike (c T weighs the penalty
-        # against the loss), a new objective whose curvature pairs go.
-        switch = now[torch.isfinite(obj.best_sq[now])]
-        for bracket in (cs.c, cs.c_ok, cs.c_fail):
-            bracket[switch] *= obj.temperature[switch] / self.t_targeted
-        obj.temperature[switch] = self.t_targeted
-        self.fresh[switch] = True
         winners, losers = hedges.decide(now, obj.best_sq[now])
         self.go_on[losers] = False
         running = losers[solver.st.status[losers] == int(Status.RUNNING)]
@@ -158,6 +158,17 @@ class _Search:
         again = again[self.go_on[again] & ~((again >= hedges.M) & hedges.waiting(again))]
         waited = winners[(winners >= hedges.M) & (self.solves[winners] < self.steps) & ~torch.isin(winners, again)]
         return torch.cat([again, waited])
+
+
+    def _refine(self, rows: torch.Tensor) -> None:
+        """Problems `rows` found an adversarial in the solve that just ended: from now on at the
+        final temperature, their c (and bracket) scaled alike (c T weighs the penalty against the
+        loss), and a new objective whose curvature pairs go."""
+        obj, cs = self.obj, self.cs
+        for bracket in (cs.c, cs.c_ok, cs.c_fail):
+            bracket[rows] *= obj.temperature[rows] / self.t_final
+        obj.temperature[rows] = self.t_final
+        self.fresh[rows], self.exploring[rows] = True, False
 
 
 def _advance(bar: tqdm, solves: int, steps: int, shown: int) -> int:

@@ -62,8 +62,7 @@ class LBFGSAttack(AttackOptions):
         model = check_model(model)
         inputs = check_inputs(inputs)
         lower, upper = check_bounds(bounds, inputs)
-        for targeted in (True, False):
-            check_c_init(self.resolved(targeted)[2], inputs.dtype)
+        check_c_init(self.resolved()[2], inputs.dtype)
         with attack_mode(model), flushed_denormals(self.flush_denormals and inputs.device.type == "cpu"):
             model_dtype = _model_dtype(model, inputs)
             check_forward(model, inputs, model_dtype)

@@ -7,7 +7,7 @@ from numbers import Integral, Real
 
 from ..engine import LBFGSBOptions
 from .boundary import BOUNDARY_STEPS
-from .search import DEFAULT_STEPS, DEFAULT_TEMPERATURE, SEARCHES, default_c
+from .search import DEFAULT_STEPS, DEFAULT_TEMPERATURE, EXPLORE_TEMPERATURE, SEARCHES, default_c
 
 # Outside this range the loss means little in floating point: logits / T, the loss's gradient
 # and the first c (1 / T) grow as 1 / T and soon overflow float32 as T -> 0, and as T grows
@@ -41,27 +41,28 @@ class AttackOptions:
     Attributes:
         kappa: required margin of the target's logit over every other (untargeted: of some
             other logit over the label's); the loss is shifted by it too.
-        temperature: T in the loss, in [1e-3, 1e3] (TEMPERATURE_RANGE; None: 0.1 targeted and 1
-            untargeted, or 1 with search="cleverhans"). T = 1 is the paper's objective literally;
-            dividing the logits by T keeps the arg-max (the constraint) and, with T < 1, brings a
-            targeted minimiser at the critical c closer to the exact minimal perturbation
-            (docs/attack.md gives the measurement); untargeted, T = 1 finds the nearest class more
-            often (attack/search.py).
+        temperature: T in the loss, in [1e-3, 1e3] (TEMPERATURE_RANGE), for the whole c search;
+            None: 1 for each problem's solves until one finds an adversarial, then 0.1, or 1
+            throughout with search="cleverhans". T = 1 is the paper's objective literally;
+            dividing the logits by T keeps the arg-max (the constraint) and, with T < 1, brings the
+            minimiser at the critical c closer to the exact minimal perturbation (docs/attack.md
+            gives the measurement); T = 1 first leads the search nearer (attack/search.py).
         search: "ours" (start at c = 1 / T, x10 until bracketed, then regula falsi on the
             margins in log c) or "cleverhans" (its convention: loss weight 1e-2 x10 then
             bisection) -- see attack/search.py.
         steps: engine solves per image in the c search (None: 7, cleverhans 9).
-        c_init: first c (None: 1 / T, cleverhans 100, i.e. loss weight 1e-2); checked against
-            the range of the images' dtype when the attack runs.
+        c_init: first c (None: 1 / T at the first temperature, cleverhans 100, i.e. loss weight
+            1e-2); checked against the range of the images' dtype when the attack runs. c is
+            scaled with T when the temperature changes (c T weighs the penalty against the loss).
         warm_start: start each solve from the best adversarial so far (else the last
             minimiser) rather than from the input.
         reuse_curvature: each solve of an image's c search keeps the curvature pairs of its
             previous solve, shifted to the new c (y + 2 (c_new - c_old) s: the penalty's
             Hessian is 2c I), instead of starting its L-BFGS history afresh: fewer evaluations
             at the same distortion (BENCHMARKS.md).
-        hedges: untargeted only. An image's first solve minimises the untargeted loss; its c
-            search then goes on targeted at the class that solve found (at the targeted attack's
-            temperature), and `hedges` more classes (the next ones by the model's logits on the
+        hedges: untargeted only. An image's solves minimise the untargeted loss until one finds
+            an adversarial; its c search then goes on targeted at that adversarial's class, and
+            `hedges` more classes (the next ones by the model's logits on the
             image) are tried, targeted, beside it; the nearest goes on, the others stop
             (attack/hedges.py). None: the untargeted loss for the whole c search, one problem per
             image (the paper's untargeted attack).
@@ -125,11 +126,20 @@ class AttackOptions:
         if not isinstance(self.engine, LBFGSBOptions):
             raise TypeError(f"engine: expected an LBFGSBOptions, got {type(self.engine).__name__}")
 
-    def resolved(self, targeted: bool = True) -> tuple[float, int, float]:
-        """(temperature, steps, c_init) of a targeted or untargeted attack, with the search's
-        defaults filled in."""
-        temperature = self.temperature or DEFAULT_TEMPERATURE[self.search, targeted]
-        return temperature, self.steps or DEFAULT_STEPS[self.search], self.c_init or default_c(self.search, temperature)
+    def resolved(self) -> tuple[float, int, float]:
+        """(temperature, steps, c_init) with the search's defaults filled in: the temperature the
+        c search refines at, its steps, and its first c (at `first_temperature`)."""
+        temperature = self.temperature or DEFAULT_TEMPERATURE[self.search]
+        return temperature, self.steps or DEFAULT_STEPS[self.search], self.c_init or default_c(self.search,
+                                                                                                 self.first_temperature)
+
+    @property
+    def first_temperature(self) -> float:
+        """T of each problem's solves until one finds an adversarial: `EXPLORE_TEMPERATURE` with our
+        search and no temperature given (attack/search.py), else the temperature throughout."""
+        if self.temperature is None and self.search == "ours":
+            return EXPLORE_TEMPERATURE
+        return self.temperature or DEFAULT_TEMPERATURE[self.search]
 
     @classmethod
     def paper(cls, max_iter: int = 100, **options) -> "AttackOptions":
