@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
+from ..engine import Status
 from ..engine.solver import BatchSolver
-from ..kernels import Status
 from .hedges import FIRST_SOLVES, Hedges
 from .objective import AttackObjective
 from .options import AttackOptions
