@@ -55,11 +55,13 @@ class Method:
         return f"{self.family}, {self.budget}"
 
 
-def ours(steps: int | None = None, max_iter: int = 100, temperature: float | None = None, hedges: int = 1) -> Method:
+def ours(steps: int | None = None, max_iter: int = 100, temperature: float | None = None, hedges: int = 1,
+         restarts: int = 0) -> Method:
     """Our attack with `steps` c steps (None: the default) of at most `max_iter` iterations each,
-    at `temperature` (None: the defaults, 0.1 targeted, 1 then 0.1 untargeted), `hedges` classes
-    tried besides the untargeted solve's own."""
-    attack = LBFGSAttack(steps=steps, temperature=temperature, hedges=hedges, engine=attack_engine(max_iter))
+    at `temperature` (None: the default schedule, 1 until a solve finds an adversarial, then 0.1),
+    `hedges` classes tried besides the untargeted solve's own, `restarts` more c searches per image."""
+    attack = LBFGSAttack(steps=steps, temperature=temperature, hedges=hedges, restarts=restarts,
+                         engine=attack_engine(max_iter))
     steps = attack.resolved()[1]
 
     def run(model, x, y, t):
@@ -67,8 +69,8 @@ def ours(steps: int | None = None, max_iter: int = 100, temperature: float | Non
         return result.adversarial, result.nfev
 
     budget = f"{steps} c steps x {max_iter} it" + (f", T = {temperature:g}" if temperature else "") + (
-        f", {hedges} hedges" if hedges != 1 else "")
-    return Method("intriguing_fast", budget, run)
+        f", {hedges} hedges" if hedges != 1 else "") + (f", {restarts} restarts" if restarts else "")
+    return Method("intriguing_fast", budget, run, MODES if hedges == 1 else ("untargeted",))  # hedges: untargeted only
 
 
 def scipy_baseline(flat: bool) -> Method:

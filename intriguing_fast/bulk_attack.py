@@ -32,7 +32,7 @@ from .attack import AttackResult, LBFGSAttack
 from .attack.bulk_files import (SAVED_FIELDS, is_torchscript, load_adversarials, load_weights_only, merge_chunks,
                                 num_classes, one_line, postfix, saved_chunk, summary)
 from .attack.boundary import BOUNDARY_STEPS
-from .attack.search import SEARCHES
+from .attack.search import RESTART_TEMPERATURES, SEARCHES
 from .attack.sharding import Group, Launch, shard, start_run
 from .attack.targets import TARGET_MODES
 from .attack.validation import check_bounds, check_inputs, check_labels
@@ -139,17 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = command_parser(PROG, "\n\n".join(__doc__.split("\n\n")[:2]))
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", metavar="NAME", help=f"a model-zoo name: {', '.join(sorted(MODEL_ZOO))}")
-    which.add_argument("--model-file", metavar="PATH",
-                       help="a state dict (with --arch, or an 'arch' entry) or a TorchScript archive")
+    which.add_argument("--model-file", metavar="PATH", help="a state dict (with --arch, or an 'arch' entry) or a "
+                       "TorchScript archive")
     p.add_argument("--arch", help="zoo architecture of a --model-file state dict, e.g. FC100-100-10 (default: the "
                                   "file's 'arch' entry)")
     p.add_argument("--scale", choices=BULK_SCALES, default="paper",
                    help="the recipe of --model, picked as `python -m intriguing_fast.reproduce --scale` picks it "
                         "(so a model it trained is reused): paper, the registered recipe; quick, its minibatch "
                         "phases shortened")
-    p.add_argument("--data", default="mnist:test", metavar="SPEC",
-                   help="mnist:train, mnist:test, mnist:P1, mnist:P2 or file:PATH (a dict of tensors 'images', "
-                        "'labels')")
+    p.add_argument("--data", default="mnist:test", metavar="SPEC", help="mnist:train, mnist:test, mnist:P1, mnist:P2 "
+                   "or file:PATH (a dict of tensors 'images', 'labels')")
     add_data_options(p)
     p.add_argument("--start", type=non_negative_int, default=0, help="first image of the data set")
     p.add_argument("--count", type=positive_int, help="number of images (default: all from --start)")
@@ -161,13 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=positive_int, default=1000, metavar="N",
                    help="images per saved chunk (what a rerun resumes from)")
     p.add_argument("--seed", type=int, default=0, help="seed of --targets random (with each image's index)")
-    p.add_argument("--kappa", type=float, default=0.0,
-                   help="confidence: margin of the target's logit over every other (untargeted: of another logit "
-                        "over the label's)")
-    p.add_argument("--temperature", type=float, help="T of the loss CE(logits / T), in [1e-3, 1e3] (default: the "
-                   "search's: ours 0.1 targeted and 1 untargeted, cleverhans 1)")
+    p.add_argument("--kappa", type=float, default=0.0, help="confidence: margin of the target's logit over every "
+                   "other (untargeted: of another logit over the label's)")
+    p.add_argument("--temperature", type=float, help="T of the loss CE(logits / T), in [1e-3, 1e3] (default: 1 until "
+                   "a solve finds an adversarial, then 0.1; cleverhans 1)")
     p.add_argument("--hedges", type=non_negative_int, default=1, metavar="N", help="untargeted: classes tried besides "
                    "the one the untargeted solve heads for, the nearest going on (0: that one alone; default 1)")
+    p.add_argument("--restarts", type=non_negative_int, default=0, metavar="N", help="more c searches per image, each "
+                   f"at its own temperature (at most {len(RESTART_TEMPERATURES)}), the nearest kept (default 0)")
     p.add_argument("--search", default="ours", choices=SEARCHES,
                    help="c search: ours (c = 1/T, secant steps in 1/c, then regula falsi in log c) or cleverhans")
     p.add_argument("--steps", type=positive_int, metavar="N",
@@ -205,8 +205,8 @@ def run(args: argparse.Namespace) -> None:
     check_labels(labels, "--data labels", images.shape[0], classes, labels.device)
     scripted = isinstance(model, torch.jit.ScriptModule)  # no forward hooks: no memory estimate, chunk at once
     attack = LBFGSAttack(kappa=args.kappa, temperature=args.temperature, search=args.search, steps=args.steps,
-                         hedges=args.hedges, boundary_steps=args.boundary_steps, seed=args.seed,
-                         batch_size=args.chunk_size if scripted else None, engine=engine_options(args))
+                         hedges=args.hedges, restarts=args.restarts, boundary_steps=args.boundary_steps,
+                         seed=args.seed, batch_size=args.chunk_size if scripted else None, engine=engine_options(args))
     config = _config(args, model, images, labels, attack)
     out, parts_dir = Path(args.out), Path(args.out + ".parts")
     group = Group(launch, args.dist_timeout, device) if launch.world > 1 else None

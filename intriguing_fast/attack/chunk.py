@@ -25,28 +25,33 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     (attack/boundary.py). `bar` advances by one image per `steps` finished solves of it (an image
     already adversarial: `steps` at once). Returns the fields of its `AttackResult` but targets,
     labels and index, and the rounds it took (the engine's and the boundary search's)."""
-    temperature, steps, c_init = attack.resolved()
-    explore = attack.first_temperature != temperature
+    temperature, steps, _ = attack.resolved()
+    schedules = attack.schedules()
     shape = tuple(images.shape[1:])
     images = images.flatten(1)
     N = images.shape[0]
     probe = AttackObjective(model, images, shape, classes, targeted, attack.kappa, temperature, model_dtype)
     already, clean_margin = probe.classify(images, torch.arange(N, device=images.device))
     active = (~already).nonzero().squeeze(1)
-    hedged = not targeted and attack.hedges is not None
-    hedges = Hedges(probe.last_logits[active], classes[active], attack.hedges if hedged else 0, attack.kappa)
     shown = _advance(bar, (N - active.numel()) * steps, steps, 0)  # the images already adversarial are done
     if not active.numel():
-        return _finish(probe, None, images, already, active, hedges, None, None, None), 0
-    image = hedges.image(torch.arange(hedges.problems, device=images.device))  # each problem's image in `active`
+        return _finish(probe, None, images, already, active, None, None, None, None), 0
+    A, searches = active.numel(), len(schedules)
+    hedged = not targeted and attack.hedges is not None
+    # An image's c searches are copies of it (copy a + A s: active image a's search s), each with its hedges.
+    hedges = Hedges(probe.last_logits[active].repeat(searches, 1), classes[active].repeat(searches),
+                    attack.hedges if hedged else 0, attack.kappa)
+    copy = hedges.image(torch.arange(hedges.problems, device=images.device))
+    image, search = copy % A, copy // A  # each problem's image in `active`, and its c search
+    first, final, c_init = torch.tensor(schedules, dtype=clean_margin.dtype, device=images.device)[search].unbind(1)
     if hedged:  # the untargeted problems, then the targeted hedges
         targeted = hedges.targeted()
-    if hedged or explore:  # a temperature per problem, the first one until it changes
-        temperature = torch.full_like(clean_margin[image], attack.first_temperature)
+    if hedged or searches > 1 or bool((first != final).any()):  # a temperature per problem, the first until it changes
+        temperature = first.clone()
     obj = AttackObjective(model, images[active][image], shape, classes[active][image], targeted, attack.kappa,
                           temperature, model_dtype)
     cs = CSearch(clean_margin[active][image], attack.search, c_init)
-    run = _Search(attack, steps, explore, obj, cs, hedges if hedged else None, lower, upper)
+    run = _Search(attack, steps, final, obj, cs, hedges if hedged else None, lower, upper)
     while True:
         if run.after_round():
             done = torch.zeros_like(active).scatter_reduce_(0, image, run.solves, "amax").clamp_(max=steps)
@@ -60,19 +65,19 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     passes = torch.zeros_like(run.nfev)
     passes[rows] = obj.search_boundary(rows, run.outside[rows], run.outside_margin[rows], attack.boundary_steps)
     rounds = run.solver.rounds + int(passes.max())
-    return _finish(probe, obj, images, already, active, hedges, cs, run.nit, run.nfev + passes), rounds
+    return _finish(probe, obj, images, already, active, image, cs, run.nit, run.nfev + passes), rounds
 
 
 class _Search:
     """The engine run of a chunk's problems and their c searches, between rounds."""
 
-    def __init__(self, attack: AttackOptions, steps: int, explore: bool, obj: AttackObjective, cs: CSearch,
+    def __init__(self, attack: AttackOptions, steps: int, final: torch.Tensor, obj: AttackObjective, cs: CSearch,
                  hedges: Hedges | None, lower: torch.Tensor, upper: torch.Tensor) -> None:
-        """`explore`: each problem's temperature changes from the first to the final one once a
-        solve of it finds an adversarial. `hedges`: the class choice of an untargeted attack
-        (None: none, every problem keeps its loss and class)."""
+        """`final`: each problem's final temperature, to which its temperature changes once a solve
+        of it finds an adversarial. `hedges`: the class choice of an untargeted attack (None:
+        none, every problem keeps its loss and class)."""
         self.attack, self.steps, self.obj, self.cs, self.hedges = attack, steps, obj, cs, hedges
-        self.t_final = attack.resolved()[0]
+        self.t_final = final
         P = obj.images.shape[0]
         obj.c.copy_(cs.c)
         problem = torch.arange(P, device=cs.c.device)
@@ -84,7 +89,8 @@ class _Search:
         self.nit, self.nfev, self.solves = torch.zeros_like(problem), torch.zeros_like(problem), torch.zeros_like(problem)
         self.go_on = torch.ones_like(problem, dtype=torch.bool)  # not stopped by its image's choice
         self.fresh = torch.zeros_like(self.go_on)  # its objective changed: its next solve drops its curvature pairs
-        self.explore, self.exploring = explore, torch.full_like(self.go_on, explore)  # still at the first T
+        self.exploring = obj.temperature != final if isinstance(obj.temperature, torch.Tensor) else ~self.go_on
+        self.explore = bool(self.exploring.any())  # some problem still at its first T
         self.outside, self.outside_margin = obj.images.clone(), cs.clean_margin.clone()  # last failing minimiser
 
     def after_round(self) -> bool:
@@ -166,8 +172,8 @@ class _Search:
         loss), and a new objective whose curvature pairs go."""
         obj, cs = self.obj, self.cs
         for bracket in (cs.c, cs.c_ok, cs.c_fail):
-            bracket[rows] *= obj.temperature[rows] / self.t_final
-        obj.temperature[rows] = self.t_final
+            bracket[rows] *= obj.temperature[rows] / self.t_final[rows]
+        obj.temperature[rows] = self.t_final[rows]
         self.fresh[rows], self.exploring[rows] = True, False
 
 
@@ -179,19 +185,19 @@ def _advance(bar: tqdm, solves: int, steps: int, shown: int) -> int:
 
 
 def _finish(probe: AttackObjective, obj: AttackObjective | None, images: torch.Tensor, already: torch.Tensor,
-            active: torch.Tensor, hedges: Hedges, cs: CSearch | None, nit: torch.Tensor | None,
+            active: torch.Tensor, image: torch.Tensor | None, cs: CSearch | None, nit: torch.Tensor | None,
             nfev: torch.Tensor | None) -> dict:
-    """Each image's nearest adversarial over its problems (the first of equals), rechecked with a
-    fresh forward pass of every image of the chunk at once; the chunk's result fields."""
+    """Each image's nearest adversarial over its problems (`image`: each one's in `active`; the
+    first of equals), rechecked with a fresh forward pass of every image of the chunk at once;
+    the chunk's result fields."""
     N = images.shape[0]
     best_x, best_sq = images.clone(), torch.where(already, 0.0, float("inf")).to(images.dtype)
     c = torch.full_like(best_sq, float("nan"))
     nit_image = torch.zeros(N, dtype=torch.long, device=images.device)
     nfev_image = torch.ones(N, dtype=torch.long, device=images.device)  # the clean image's evaluation
     if obj is not None:
-        P = hedges.problems
+        P = image.numel()
         problem = torch.arange(P, device=images.device)
-        image = hedges.image(problem)
         nearest = torch.full_like(obj.best_sq[:active.numel()], float("inf")).scatter_reduce_(0, image, obj.best_sq, "amin")
         pick = torch.full_like(active, P).scatter_reduce_(
             0, image, torch.where(obj.best_sq == nearest[image], problem, P), "amin")

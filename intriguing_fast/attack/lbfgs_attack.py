@@ -73,8 +73,8 @@ class LBFGSAttack(AttackOptions):
             labels = (check_labels(labels, "labels", inputs.shape[0], num_classes, inputs.device) if given
                       else logits.argmax(dim=1))
             index, classes, targeted = _resolve_targets(targets, labels, given, logits, self.seed)
-            if not targeted and self.hedges and self.batch_size is None:  # each image has 1 + hedges problems
-                chunk = max(1, chunk // (1 + self.hedges))
+            if self.batch_size is None:
+                chunk = max(1, chunk // self.problems_per_image(targeted))
             N = index.shape[0]
             parts: list[AttackResult] = []
             succeeded, distortion_sum = 0, 0.0
@@ -102,7 +102,7 @@ class LBFGSAttack(AttackOptions):
         model, inputs = check_model(model), check_inputs(inputs)
         with attack_mode(model):
             chunk = self._chunk(model, inputs, _model_dtype(model, inputs))
-        return chunk if targeted or not self.hedges or self.batch_size is not None else max(1, chunk // (1 + self.hedges))
+        return chunk if self.batch_size is not None else max(1, chunk // self.problems_per_image(targeted))
 
     def _chunk(self, model: torch.nn.Module, inputs: torch.Tensor, model_dtype: torch.dtype) -> int:
         return self.batch_size or chunk_size(model, inputs[0].to(model_dtype), self.engine.history, self.memory_budget)

@@ -20,8 +20,9 @@ def lockstep_attack(model: torch.nn.Module, images: torch.Tensor, targets: torch
     attack's `reuse_curvature` must be off for the two schedules to agree."""
     if attack.reuse_curvature:
         raise ValueError("attack: lock step starts every c step's history afresh; pass reuse_curvature=False")
-    if attack.first_temperature != attack.resolved()[0]:
-        raise ValueError("attack: lock step keeps one temperature; pass temperature=... explicitly")
+    if attack.first_temperature != attack.resolved()[0] or attack.restarts:
+        raise ValueError("attack: lock step keeps one temperature; pass temperature=... explicitly "
+                         "and restarts=0")
     temperature, steps, c_init = attack.resolved()
     flat = images.flatten(1)
     with attack_mode(model):
