@@ -52,6 +52,16 @@ def test_writes_adversarials_labels_and_digest(files, tmp_path):
     assert set(os.listdir(tmp_path)) == {"adv.pt"}  # no parts, lock or temporary file left
 
 
+def test_restarts_reach_the_attack_and_its_config(files, tmp_path):
+    plain, restarted = tmp_path / "plain.pt", tmp_path / "restarted.pt"
+    cli.main(args(files, plain))
+    cli.main(args(files, restarted, "--restarts", "2"))
+    a, b = torch.load(plain, weights_only=True), torch.load(restarted, weights_only=True)
+    assert "restarts=2" in b["config"]["attack"] and "restarts=0" in a["config"]["attack"]
+    assert b["success"].all() and (b["distortion"] <= a["distortion"] * (1 + 1e-6)).all()
+    assert (b["nfev"] > a["nfev"]).all()
+
+
 def test_load_adversarials_detects_an_altered_output(files, tmp_path):
     out = tmp_path / "adv.pt"
     cli.main(args(files, out))
@@ -194,6 +204,7 @@ def test_another_run_holding_the_lock_is_refused(files, tmp_path, capsys):
     (["--targets", "nearest"], "--targets: invalid choice"),
     (["--start", "10"], "--start 10: beyond the 10 images"),
     (["--kappa", "-1"], "kappa: expected a finite float >= 0"),
+    (["--restarts", "4"], "restarts: expected an int in [0, 3]"),
     (["--data", "mnist"], "--data: expected mnist:train|test|P1|P2 or file:PATH"),
     (["--data", "file:/nonexistent/data.pt"], "--data: no file /nonexistent/data.pt"),
     (["--model-file", "/nonexistent/model.pt"], "--model-file: no file /nonexistent/model.pt"),

@@ -19,8 +19,9 @@ FIRST_SOLVES = 3
 
 
 class Hedges:
-    """The problems of M images' untargeted attacks: problem i < M is image i's untargeted one,
-    problem i + M h its h-th hedge (h = 1..hedges). `clean_logits` [M, classes], `labels` [M]."""
+    """The problems of M images' untargeted attacks (an image with restarts counts once per c
+    search, attack/chunk.py): problem i < M is image i's untargeted one, problem i + M h its h-th
+    hedge (h = 1..hedges). `clean_logits` [M, classes], `labels` [M]."""
 
     def __init__(self, clean_logits: torch.Tensor, labels: torch.Tensor, hedges: int, kappa: float) -> None:
         self.M, self.hedges, self.kappa = labels.shape[0], hedges, kappa
