@@ -70,8 +70,7 @@ def methods(mode: str, quick: bool, missing: dict[str, str]) -> list[peers.Metho
                 "torchattacks": [peers.torchattacks_deepfool(5)], "advertorch": []}
     else:
         ours = [peers.ours(), peers.ours(hedges=0), peers.ours(3, 20), peers.ours(3, 20, hedges=0), peers.ours(3, 10),
-                peers.ours(2, 10, hedges=0), peers.ours(2, 10, 0.7), peers.ours(restarts=1),
-                peers.ours(9, 200, restarts=2)]
+                peers.ours(2, 10, hedges=0), peers.ours(2, 10, 0.7), peers.ours(restarts=1), peers.ours(restarts=3)]
         have = {"adv_lib": [peers.adv_lib_ddn(100), peers.adv_lib_ddn(1000), peers.adv_lib_alma(100),
                             peers.adv_lib_alma(1000), peers.adv_lib_fmn(100), peers.adv_lib_fmn(1000),
                             peers.adv_lib_fab(100), peers.adv_lib_cw(9, 100)],

@@ -32,7 +32,7 @@ from .attack import AttackResult, LBFGSAttack
 from .attack.bulk_files import (SAVED_FIELDS, is_torchscript, load_adversarials, load_weights_only, merge_chunks,
                                 num_classes, one_line, postfix, saved_chunk, summary)
 from .attack.boundary import BOUNDARY_STEPS
-from .attack.search import RESTART_TEMPERATURES, SEARCHES
+from .attack.search import SEARCHES
 from .attack.sharding import Group, Launch, shard, start_run
 from .attack.targets import TARGET_MODES
 from .attack.validation import check_bounds, check_inputs, check_labels
@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hedges", type=non_negative_int, default=1, metavar="N", help="untargeted: classes tried besides "
                    "the one the untargeted solve heads for, the nearest going on (0: that one alone; default 1)")
     p.add_argument("--restarts", type=non_negative_int, default=0, metavar="N", help="more c searches per image, each "
-                   f"at its own temperature (at most {len(RESTART_TEMPERATURES)}), the nearest kept (default 0)")
+                   "from a seeded random point about it, the nearest adversarial kept (default 0)")
     p.add_argument("--search", default="ours", choices=SEARCHES,
                    help="c search: ours (c = 1/T, secant steps in 1/c, then regula falsi in log c) or cleverhans")
     p.add_argument("--steps", type=positive_int, metavar="N",

@@ -204,7 +204,7 @@ def test_another_run_holding_the_lock_is_refused(files, tmp_path, capsys):
     (["--targets", "nearest"], "--targets: invalid choice"),
     (["--start", "10"], "--start 10: beyond the 10 images"),
     (["--kappa", "-1"], "kappa: expected a finite float >= 0"),
-    (["--restarts", "4"], "restarts: expected an int in [0, 3]"),
+    (["--restarts", "-1"], "--restarts: expected an integer >= 0"),
     (["--data", "mnist"], "--data: expected mnist:train|test|P1|P2 or file:PATH"),
     (["--data", "file:/nonexistent/data.pt"], "--data: no file /nonexistent/data.pt"),
     (["--model-file", "/nonexistent/model.pt"], "--model-file: no file /nonexistent/model.pt"),

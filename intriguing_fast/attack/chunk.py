@@ -9,6 +9,7 @@ from ..engine.solver import BatchSolver
 from .hedges import FIRST_SOLVES, Hedges
 from .objective import AttackObjective
 from .options import AttackOptions
+from .restarts import random_starts
 from .result import distortion
 from .search import CSearch
 
@@ -25,8 +26,8 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     (attack/boundary.py). `bar` advances by one image per `steps` finished solves of it (an image
     already adversarial: `steps` at once). Returns the fields of its `AttackResult` but targets,
     labels and index, and the rounds it took (the engine's and the boundary search's)."""
-    temperature, steps, _ = attack.resolved()
-    schedules = attack.schedules()
+    temperature, steps, c_init = attack.resolved()
+    explore = attack.first_temperature != temperature
     shape = tuple(images.shape[1:])
     images = images.flatten(1)
     N = images.shape[0]
@@ -36,22 +37,27 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     shown = _advance(bar, (N - active.numel()) * steps, steps, 0)  # the images already adversarial are done
     if not active.numel():
         return _finish(probe, None, images, already, active, None, None, None, None), 0
-    A, searches = active.numel(), len(schedules)
+    A, copies = active.numel(), 1 + attack.restarts
     hedged = not targeted and attack.hedges is not None
-    # An image's c searches are copies of it (copy a + A s: active image a's search s), each with its hedges.
-    hedges = Hedges(probe.last_logits[active].repeat(searches, 1), classes[active].repeat(searches),
+    # An image's c searches are copies of it (copy a + A s: active image a's s-th restart), each with its hedges.
+    hedges = Hedges(probe.last_logits[active].repeat(copies, 1), classes[active].repeat(copies),
                     attack.hedges if hedged else 0, attack.kappa)
     copy = hedges.image(torch.arange(hedges.problems, device=images.device))
-    image, search = copy % A, copy // A  # each problem's image in `active`, and its c search
-    first, final, c_init = torch.tensor(schedules, dtype=clean_margin.dtype, device=images.device)[search].unbind(1)
+    image = copy % A  # each problem's image in `active`
     if hedged:  # the untargeted problems, then the targeted hedges
         targeted = hedges.targeted()
-    if hedged or searches > 1 or bool((first != final).any()):  # a temperature per problem, the first until it changes
-        temperature = first.clone()
+    if hedged or explore:  # a temperature per problem, the first one until it changes
+        temperature = torch.full_like(clean_margin[image], attack.first_temperature)
     obj = AttackObjective(model, images[active][image], shape, classes[active][image], targeted, attack.kappa,
                           temperature, model_dtype)
+    origin = obj.images
+    if attack.restarts:  # each copy's problems start where its restart does (the first copy: the image)
+        first = torch.arange(A, device=images.device)  # the first copy's own problems
+        distance = obj.linear_distance(first).repeat(copies)
+        origin = random_starts(images[active].repeat(copies, 1), torch.arange(A * copies, device=images.device) // A,
+                               distance, lower, upper, attack.seed)[copy]
     cs = CSearch(clean_margin[active][image], attack.search, c_init)
-    run = _Search(attack, steps, final, obj, cs, hedges if hedged else None, lower, upper)
+    run = _Search(attack, steps, explore, obj, cs, hedges if hedged else None, origin, lower, upper)
     while True:
         if run.after_round():
             done = torch.zeros_like(active).scatter_reduce_(0, image, run.solves, "amax").clamp_(max=steps)
@@ -65,23 +71,26 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     passes = torch.zeros_like(run.nfev)
     passes[rows] = obj.search_boundary(rows, run.outside[rows], run.outside_margin[rows], attack.boundary_steps)
     rounds = run.solver.rounds + int(passes.max())
+    if attack.restarts:  # the gradient that scaled the image's restarts
+        run.nfev[:A] += 1
     return _finish(probe, obj, images, already, active, image, cs, run.nit, run.nfev + passes), rounds
 
 
 class _Search:
     """The engine run of a chunk's problems and their c searches, between rounds."""
 
-    def __init__(self, attack: AttackOptions, steps: int, final: torch.Tensor, obj: AttackObjective, cs: CSearch,
-                 hedges: Hedges | None, lower: torch.Tensor, upper: torch.Tensor) -> None:
-        """`final`: each problem's final temperature, to which its temperature changes once a solve
-        of it finds an adversarial. `hedges`: the class choice of an untargeted attack (None:
-        none, every problem keeps its loss and class)."""
-        self.attack, self.steps, self.obj, self.cs, self.hedges = attack, steps, obj, cs, hedges
-        self.t_final = final
+    def __init__(self, attack: AttackOptions, steps: int, explore: bool, obj: AttackObjective, cs: CSearch,
+                 hedges: Hedges | None, origin: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> None:
+        """`explore`: each problem's temperature changes from the first to the final one once a
+        solve of it finds an adversarial. `hedges`: the class choice of an untargeted attack
+        (None: none, every problem keeps its loss and class). `origin` [P, n]: where each
+        problem's first solve starts (its image, or its restart's starting point)."""
+        self.attack, self.steps, self.obj, self.cs, self.hedges, self.origin = attack, steps, obj, cs, hedges, origin
+        self.t_final = attack.resolved()[0]
         P = obj.images.shape[0]
         obj.c.copy_(cs.c)
         problem = torch.arange(P, device=cs.c.device)
-        self.solver = BatchSolver(obj, obj.images, lower, upper, attack.engine,
+        self.solver = BatchSolver(obj, origin, lower, upper, attack.engine,
                                   start=problem < hedges.M if hedges is not None else None)  # the hedges wait
         self.at_x_success = torch.zeros(P, dtype=torch.bool, device=cs.c.device)  # each solve's current point: success,
         self.at_x_margin = torch.zeros_like(cs.c)  # its margin,
@@ -89,8 +98,7 @@ class _Search:
         self.nit, self.nfev, self.solves = torch.zeros_like(problem), torch.zeros_like(problem), torch.zeros_like(problem)
         self.go_on = torch.ones_like(problem, dtype=torch.bool)  # not stopped by its image's choice
         self.fresh = torch.zeros_like(self.go_on)  # its objective changed: its next solve drops its curvature pairs
-        self.exploring = obj.temperature != final if isinstance(obj.temperature, torch.Tensor) else ~self.go_on
-        self.explore = bool(self.exploring.any())  # some problem still at its first T
+        self.explore, self.exploring = explore, torch.full_like(self.go_on, explore)  # still at the first T
         self.outside, self.outside_margin = obj.images.clone(), cs.clean_margin.clone()  # last failing minimiser
 
     def after_round(self) -> bool:
@@ -128,7 +136,7 @@ class _Search:
                 found = torch.isfinite(obj.best_sq[again])
                 start = torch.where(found[:, None], obj.best_x[again], start)
             else:
-                start = obj.images[again]
+                start = self.origin[again]
             solver.restart(again, start, shift)
         return True
 
@@ -154,7 +162,7 @@ class _Search:
             self.fresh[own[succeeded]] = True  # a new objective: their curvature pairs go
             started = rows[rows >= hedges.M]
             obj.c[started] = cs.c[started]
-            solver.restart(started, obj.images[started])
+            solver.restart(started, self.origin[started])
         winners, losers = hedges.decide(now, obj.best_sq[now])
         self.go_on[losers] = False
         running = losers[solver.st.status[losers] == int(Status.RUNNING)]
@@ -172,8 +180,8 @@ class _Search:
         loss), and a new objective whose curvature pairs go."""
         obj, cs = self.obj, self.cs
         for bracket in (cs.c, cs.c_ok, cs.c_fail):
-            bracket[rows] *= obj.temperature[rows] / self.t_final[rows]
-        obj.temperature[rows] = self.t_final[rows]
+            bracket[rows] *= obj.temperature[rows] / self.t_final
+        obj.temperature[rows] = self.t_final
         self.fresh[rows], self.exploring[rows] = True, False
 
 

@@ -108,6 +108,19 @@ class AttackObjective:
         self.last_logits = logits
         return success, margin
 
+    def linear_distance(self, rows: torch.Tensor) -> torch.Tensor:
+        """[k]: the distance from problems rows' images to the model's boundary linearised there,
+        |margin| / ||grad margin|| (DeepFool's first step): the scale of their restarts."""
+        with torch.enable_grad():
+            x = self.images[rows].detach().requires_grad_(True)
+            logits = self.logits(x)
+            onehot = F.one_hot(self.classes[rows], logits.shape[1]).bool()
+            # The margin is +- this gap (less kappa), targeted or not: the same gradient's norm.
+            gap = logits.gather(1, self.classes[rows, None]).squeeze(1) - logits.masked_fill(onehot, -float("inf")).amax(1)
+            (grad,) = torch.autograd.grad(gap.sum(), x)
+        margin = self.margin_and_loss(logits.detach(), rows)[1]
+        return margin.abs() / torch.linalg.vector_norm(grad, dim=1)
+
     def robust(self, success: torch.Tensor, margin: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """The successes whose margin is at least the rounding slack (attack/boundary.py): only they
         count, so that every adversarial returned stays one when the model sees it again in another

@@ -7,7 +7,7 @@ from numbers import Integral, Real
 
 from ..engine import LBFGSBOptions
 from .boundary import BOUNDARY_STEPS
-from .search import DEFAULT_STEPS, DEFAULT_TEMPERATURE, EXPLORE_TEMPERATURE, RESTART_TEMPERATURES, SEARCHES, default_c
+from .search import DEFAULT_STEPS, DEFAULT_TEMPERATURE, EXPLORE_TEMPERATURE, SEARCHES, default_c
 
 # Outside this range the loss means little in floating point: logits / T, the loss's gradient
 # and the first c (1 / T) grow as 1 / T and soon overflow float32 as T -> 0, and as T grows
@@ -66,11 +66,11 @@ class AttackOptions:
             image) are tried, targeted, beside it; the nearest goes on, the others stop
             (attack/hedges.py). None: the untargeted loss for the whole c search, one problem per
             image (the paper's untargeted attack).
-        restarts: more c searches per image, each at its own temperature held throughout
-            (`RESTART_TEMPERATURES`, at most that many), beside the one the options describe;
-            the nearest adversarial of all is returned. A ReLU network's distance to the
-            boundary has several local minima and the temperature's path picks one: each
-            restart costs about one more search for a smaller mean L2 (BENCHMARKS.md).
+        restarts: more c searches per image, each from a random point about the image at a
+            scale of its own (attack/restarts.py), beside the one from the image; the nearest
+            adversarial of all is returned. A ReLU network's distance to the boundary has many
+            local minima and the starting point picks one: each restart costs about one more
+            search for a smaller mean L2 (BENCHMARKS.md).
         boundary_steps: after the c search, regula falsi steps towards the decision boundary
             on the segment between each image's best adversarial and the last failing minimiser
             of its search (the clean image if none failed): 1 + steps forward passes, each
@@ -81,7 +81,7 @@ class AttackOptions:
             while the attack runs (every thread of torch's pool; restored after): saturated
             sigmoid units make subnormal gradients that ran the AE400-10 attack 10x slower
             (kernels/denormals.py). Needs the native core; False keeps IEEE subnormals.
-        seed: for targets="random".
+        seed: for targets="random" and the restarts' starting points.
         batch_size: images per chunk (None: as many as fit in `memory_budget` bytes).
         memory_budget: bytes of solver state and activations per chunk.
         engine: the settings of every engine solve, passed to `minimize_lbfgsb` unchanged
@@ -122,9 +122,8 @@ class AttackOptions:
                                  f"got {value!r}")
         if self.hedges is not None and (not _int(self.hedges) or self.hedges < 0):
             raise ValueError(f"hedges: expected None or an int >= 0, got {self.hedges!r}")
-        if not _int(self.restarts) or not 0 <= self.restarts <= len(RESTART_TEMPERATURES):
-            raise ValueError(f"restarts: expected an int in [0, {len(RESTART_TEMPERATURES)}] (one per temperature of "
-                             f"RESTART_TEMPERATURES), got {self.restarts!r}")
+        if not _int(self.restarts) or self.restarts < 0:
+            raise ValueError(f"restarts: expected an int >= 0, got {self.restarts!r}")
         if not _int(self.boundary_steps) or self.boundary_steps < 0:
             raise ValueError(f"boundary_steps: expected an int >= 0, got {self.boundary_steps!r}")
         for name in ("warm_start", "reuse_curvature", "flush_denormals"):
@@ -155,13 +154,6 @@ class AttackOptions:
         with its hedges if untargeted."""
         hedged = not targeted and self.hedges is not None
         return (1 + self.restarts) * (1 + (self.hedges if hedged else 0))
-
-    def schedules(self) -> list[tuple[float, float, float]]:
-        """(first temperature, final temperature, first c) of each of an image's c searches: the
-        options' own, then one per restart."""
-        temperature, _, c_init = self.resolved()
-        return [(self.first_temperature, temperature, c_init)] + [
-            (t, t, default_c(self.search, t)) for t in RESTART_TEMPERATURES[:self.restarts]]
 
     @classmethod
     def paper(cls, max_iter: int = 100, **options) -> "AttackOptions":

@@ -32,10 +32,6 @@ DEFAULT_TEMPERATURE = {"ours": 0.1, "cleverhans": 1.0}
 # its smoother loss led the first solves nearer (to the nearest class, untargeted; to a nearer
 # region of the target's, targeted) on the ReLU networks of bench/attackbench.py (BENCHMARKS.md).
 EXPLORE_TEMPERATURE = 1.0
-# The temperatures of an image's restarts (`AttackOptions.restarts`), each held for its whole c
-# search: on a ReLU network the search ends in one of several local minima of the distance to the
-# boundary, and which one depends on the path the temperature gives it (BENCHMARKS.md).
-RESTART_TEMPERATURES = (0.1, 0.01, 0.3)
 
 # The margin of the penalty's minimiser grows with 1 / c and flattens (the loss saturates), so the
 # secant from the clean image lands short of the critical c: a success that says little (its
