@@ -16,6 +16,7 @@ distortion-time figure per subject.
 
     flock /tmp/heavy.lock python bench/attackbench.py --write BENCHMARKS.md   # about 75 minutes
     python bench/attackbench.py --quick --out /tmp/attackbench                 # a smoke run: a minute
+    python bench/attackbench.py --from-json F --write BENCHMARKS.md             # re-render a run's --json F
 """
 from __future__ import annotations
 
@@ -146,17 +147,16 @@ def figure(name: str, by_mode: dict[str, list[dict]], path: Path) -> None:
     save(fig, path)
 
 
-def run(args: argparse.Namespace) -> str:
+def run(args: argparse.Namespace) -> dict:
+    """Every subject, mode and method measured: the results, with what the report's heading states."""
     missing = peers.unavailable()
     test = load_mnist("test")
-    args.out.mkdir(parents=True, exist_ok=True)
-    results, lines = {}, []
+    subjects = {}
     for name in args.subjects:
         model = subject(name, args)
         images = test.images if name.endswith("cnn") or name.endswith("adv") else test.images.flatten(1)
         with torch.no_grad():
             right = (model(images).argmax(1) == test.labels).nonzero().squeeze(1)
-        accuracy = len(right) / len(test.labels)
         x, y = images[right[:args.count]], test.labels[right[:args.count]]
         by_mode = {}
         for mode in MODES:
@@ -169,26 +169,47 @@ def run(args: argparse.Namespace) -> str:
                       f"mean L2 {r['mean_l2']:.4f}  evals/img {r['evals_per_image']:.0f}", flush=True)
             score(rows)
             by_mode[mode] = rows
-            lines += [f"### {SUBJECTS[name]} (test accuracy {accuracy:.2%}), {mode}", ""] + table(rows) + [""]
-            lines += targets_read(rows) + [""] + dominated_by_ours(rows) + [""]
-        figure(name, by_mode, args.out / f"attackbench_{name}.png")
-        figures = args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out
-        lines += [f"![{name}]({figures}/attackbench_{name}.png)", ""]
-        results[name] = by_mode
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+        subjects[name] = {"accuracy": len(right) / len(test.labels), "modes": by_mode}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    skipped = [why for why in missing.values() if why]
-    head = [HEADING, "",
-            f"`{args.command}`, {time.strftime('%Y-%m-%d')}, commit {commit or 'unknown'}, "
-            f"{platform.processor() or platform.machine()}, torch {torch.__version__}, one thread for every method. "
-            f"{args.count} correctly classified MNIST test images per subject (the first), untargeted and with random "
-            f"targets (seed 0). Peers as shipped, with their documented defaults except the budget (shims: "
-            f"bench/peers.py). Ours: the default (7 c steps x 100 it, 1 hedge, no restarts) and documented settings "
-            f"(those of hedges untargeted only). Time is seconds per image on one thread; optimality and curve area "
-            f"as in the script's docstring.", ""]
-    head += [f"Not run: {'; '.join(skipped)}.", ""] if skipped else []
-    return "\n".join(head + lines)
+    return {"command": args.command, "date": time.strftime("%Y-%m-%d"), "commit": commit or "unknown",
+            "machine": platform.processor() or platform.machine(), "torch": torch.__version__, "count": args.count,
+            "not_run": [why for why in missing.values() if why], "subjects": subjects}
+
+
+def reading(results: dict) -> list[str]:
+    """Issue 28's first target, read off every subject and mode: the peer points (with some success)
+    that some setting of ours meets, and those it does not."""
+    out = ["Peer points met, per subject and mode: some setting of ours reaches a mean L2 no larger on the images "
+           "the peer succeeded on, in no more time, at 100% success (the verdicts under each table):", ""]
+    for name, measured in results["subjects"].items():
+        for mode, rows in measured["modes"].items():
+            verdicts = [line for line in dominated_by_ours(rows) if "nothing to compare" not in line]
+            missed = [line[2:].split(" (")[0] for line in verdicts if "**no budget of ours**" in line]
+            out.append(f"- {SUBJECTS[name]}, {mode}: {len(verdicts) - len(missed)} of {len(verdicts)}"
+                       + (f"; not {'; '.join(missed)}" if missed else ""))
+    return out
+
+
+def render(results: dict, out: Path) -> str:
+    """The report's section: heading, then per subject and mode the table, the verdicts and a figure (to `out`)."""
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [HEADING, "",
+             f"`{results['command']}`, {results['date']}, commit {results['commit']}, {results['machine']}, torch "
+             f"{results['torch']}, one thread for every method. {results['count']} correctly classified MNIST test "
+             f"images per subject (the first), untargeted and with random targets (seed 0). Peers as shipped, with "
+             f"their documented defaults except the budget (shims: bench/peers.py). Ours: the default (7 c steps x "
+             f"100 it, 1 hedge, no restarts) and documented settings (those of hedges untargeted only). Time is "
+             f"seconds per image on one thread; optimality and curve area as in the script's docstring.", ""]
+    lines += [f"Not run: {'; '.join(results['not_run'])}.", ""] if results["not_run"] else []
+    lines += reading(results) + [""]
+    figures = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
+    for name, measured in results["subjects"].items():
+        for mode, rows in measured["modes"].items():
+            lines += [f"### {SUBJECTS[name]} (test accuracy {measured['accuracy']:.2%}), {mode}", ""] + table(rows) + [""]
+            lines += targets_read(rows) + [""] + dominated_by_ours(rows) + [""]
+        figure(name, measured["modes"], out / f"attackbench_{name}.png")
+        lines += [f"![{name}]({figures}/attackbench_{name}.png)", ""]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -201,6 +222,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="tiny models and budgets: a smoke run, not a measurement")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "figures", help="where the PNGs go")
     p.add_argument("--json", help="write every figure, per-image L2 included, to this file")
+    p.add_argument("--from-json", metavar="FILE", help="measure nothing: render the section and figures of a --json file")
     p.add_argument("--write", help="replace this benchmark's section of this markdown file")
     args = p.parse_args()
     args.subjects = [s.strip() for s in args.subjects.split(",") if s.strip()]
@@ -209,7 +231,13 @@ def main() -> None:
     args.out = args.out.resolve()
     args.command = "python bench/attackbench.py" + (" --quick" if args.quick else "") + (
         f" --count {args.count}" if args.count != 100 else "") + (f" --write {args.write}" if args.write else "")
-    emit(run(args), HEADING, args.write)
+    if args.from_json:
+        results = json.loads(Path(args.from_json).read_text())
+    else:
+        results = run(args)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1))
+    emit(render(results, args.out), HEADING, args.write)
 
 
 if __name__ == "__main__":

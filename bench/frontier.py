@@ -82,8 +82,13 @@ def dominated_by_ours(rows: list[dict]) -> list[str]:
             continue
         beat = next((m for m in mine if m["wall_s"] <= r["wall_s"] and subset_mean(m["l2"], r["l2"]) <= r["mean_l2"]),
                     None)
-        verdict = (f"ours at {beat['budget']} ({beat['wall_s']:.2f} s, mean L2 {subset_mean(beat['l2'], r['l2']):.4f} "
-                   f"on the same images)" if beat else "**no budget of ours** (the peer is on the frontier here)")
+        if not r["success"]:
+            verdict = "no success: nothing to compare"
+        elif beat:
+            verdict = (f"ours at {beat['budget']} ({beat['wall_s']:.2f} s, mean L2 "
+                       f"{subset_mean(beat['l2'], r['l2']):.4f} on the same images)")
+        else:
+            verdict = "**no budget of ours** (the peer is on the frontier here)"
         lines.append(f"- {r['family']}, {r['budget']} ({r['wall_s']:.2f} s, mean L2 {r['mean_l2']:.4f}, "
                      f"success {r['success']:.1%}): {verdict}")
     return lines

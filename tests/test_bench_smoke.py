@@ -142,8 +142,13 @@ def test_attackbench(env: dict[str, str], tmp_path: Path) -> None:
         timeout=600)
     text = out.read_text()
     assert "## Ours against the minimum-norm attacks on CNNs and MLPs" in text and "### SmallCNN" in text
-    results = json.loads((tmp_path / "r.json").read_text())
-    assert set(results) == {"small_cnn", "sigmoid_mlp"} and set(results["small_cnn"]) == {"untargeted", "targeted"}
-    default = results["small_cnn"]["untargeted"][0]
+    results = json.loads((tmp_path / "r.json").read_text())["subjects"]
+    assert set(results) == {"small_cnn", "sigmoid_mlp"} and set(results["small_cnn"]["modes"]) == {"untargeted", "targeted"}
+    default = results["small_cnn"]["modes"]["untargeted"][0]
     assert default["family"] == "intriguing_fast" and 0 <= default["optimality"] <= 1
     assert (tmp_path / "attackbench_small_cnn.png").stat().st_size > 0
+    assert "- SmallCNN, targeted: " in text and " of " in text  # the reading of the target
+    (tmp_path / "attackbench_small_cnn.png").unlink()  # re-rendered from the JSON alone: the same section
+    run(env, "attackbench.py", "--from-json", str(tmp_path / "r.json"), "--out", str(tmp_path), "--write",
+        str(tmp_path / "again.md"))
+    assert (tmp_path / "again.md").read_text() == text and (tmp_path / "attackbench_small_cnn.png").stat().st_size > 0
