@@ -22,6 +22,9 @@ TEMPERATURE_RANGE = (1e-3, 1e3)
 ATTACK_FTOL = 1e-4
 # What the reproduction's attack has always used (`AttackOptions.paper`).
 PAPER_FTOL = 1e-6
+# Seeds are offset by image indices and stages and end in torch's 64-bit generators: one below
+# 2**62 keeps every offset in range.
+SEED_LIMIT = 2**62
 
 
 def attack_engine(max_iter: int = 100, **settings) -> LBFGSBOptions:
@@ -30,6 +33,8 @@ def attack_engine(max_iter: int = 100, **settings) -> LBFGSBOptions:
     minimiser), ftol `ATTACK_FTOL`, and no first step to P(x - g) (from an image or a warm start
     that step overshoots: it cost 5% more evaluations per image on MNIST, BENCHMARKS.md);
     `settings` override any `LBFGSBOptions` field."""
+    if not _int(max_iter) or max_iter < 1:
+        raise ValueError(f"max_iter: expected an int >= 1, got {max_iter!r}")
     return LBFGSBOptions(**{"max_iter": max_iter, "max_fun": 2 * max_iter, "gtol": 1e-5, "ftol": ATTACK_FTOL,
                             "box_first_step": False, **settings})
 
@@ -131,6 +136,8 @@ class AttackOptions:
                 raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         if not _int(self.seed):
             raise TypeError(f"seed: expected an int, got {self.seed!r}")
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise ValueError(f"seed: expected an int in [0, 2**62), got {self.seed!r}")
         if not isinstance(self.engine, LBFGSBOptions):
             raise TypeError(f"engine: expected an LBFGSBOptions, got {type(self.engine).__name__}")
 
