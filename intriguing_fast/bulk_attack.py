@@ -38,12 +38,13 @@ from .attack.targets import TARGET_MODES
 from .attack.validation import check_bounds, check_inputs, check_labels
 from .cli import (add_data_options, add_debug_option, add_dist_timeout_option, add_engine_options, add_progress_option,
                   add_threads_option, command_parser, engine_options, expected_errors, non_negative_int, parse_command,
-                  positive_int, seed_int)
+                  positive_int)
 from .data import SPLITS, MnistSplit, load_mnist
 from .errors import IntriguingFastError
 from .experiments import SCALES
 from .models import MODEL_ZOO, Recipe, get_spec, load_or_train
 from .models.files import load_model_file
+from .seeds import seed_int
 from .storage import atomic_torch_save, json_digest, load_weights_only, save_verified, state_dict_digest, tensor_digest
 from .threads import set_threads
 

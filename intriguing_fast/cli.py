@@ -13,7 +13,6 @@ from contextlib import contextmanager
 import torch
 
 from .attack import attack_engine
-from .attack.options import SEED_LIMIT
 from .data.paths import MNIST_DIR_ENV
 from .engine import LBFGSBOptions
 from .errors import IntriguingFastError
@@ -130,14 +129,6 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
-
-
-def seed_int(text: str) -> int:
-    """argparse type: a seed, an integer in [0, 2**62) (`SEED_LIMIT`)."""
-    value = int(text)
-    if not 0 <= value < SEED_LIMIT:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**62), got {text}")
     return value
 
 

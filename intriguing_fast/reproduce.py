@@ -18,10 +18,11 @@ import torch
 from .attack.sharding import Group, Launch
 from .attack.options import PAPER_FTOL
 from .cli import (add_data_options, add_debug_option, add_dist_timeout_option, add_engine_options, add_progress_option,
-                  add_threads_option, command_parser, engine_options, expected_errors, parse_command, seed_int)
+                  add_threads_option, command_parser, engine_options, expected_errors, parse_command)
 from .experiments import SCALES, STAGE_NAMES, RunConfig, run
 from .models.alexnet import load_alexnet
 from .report import write_report
+from .seeds import seed_int
 from .storage import exclusive_lock
 from .threads import set_threads
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from numbers import Integral, Real
 
 from ..engine import LBFGSBOptions
+from ..seeds import SEED_LIMIT
 from .boundary import BOUNDARY_STEPS
 from .search import DEFAULT_STEPS, DEFAULT_TEMPERATURE, EXPLORE_TEMPERATURE, SEARCHES, default_c
 
@@ -22,9 +23,6 @@ TEMPERATURE_RANGE = (1e-3, 1e3)
 ATTACK_FTOL = 1e-4
 # What the reproduction's attack has always used (`AttackOptions.paper`).
 PAPER_FTOL = 1e-6
-# Seeds are offset by image indices and stages and end in torch's 64-bit generators: one below
-# 2**62 keeps every offset in range.
-SEED_LIMIT = 2**62
 
 
 def attack_engine(max_iter: int = 100, **settings) -> LBFGSBOptions:

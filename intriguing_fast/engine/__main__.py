@@ -9,9 +9,9 @@ import numpy as np
 import scipy.optimize
 import torch
 
-from ..cli import seed_int
 from ..errors import IntriguingFastError
 from ..kernels import LBFGSBOptions, native_available
+from ..seeds import seed_int
 from ..threads import THREADS_HELP, set_threads
 from .lbfgsb import minimize_lbfgsb
 from .problems import softmax_attack
