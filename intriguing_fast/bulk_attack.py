@@ -4,8 +4,9 @@
         --targets random --out adversarials.pt
 
 `--model` names a zoo model (from the checkpoint cache, or trained first with the recipe of --scale as `python -m
-intriguing_fast.reproduce` trains it, after a note saying so); `--model-file` reads a state dict or a TorchScript
-archive (no file is ever unpickled beyond tensors and plain containers). Each finished chunk is saved with its SHA-256
+intriguing_fast.reproduce` trains it, after a note saying so); `--model-file` reads a state dict (tensors and plain
+containers only: nothing else is ever unpickled), or a TorchScript archive with --trust-model-code (an archive is code:
+it runs when loaded and when called). Each finished chunk is saved with its SHA-256
 under OUT.parts/ and reused by a rerun with the same inputs (arguments, digests of the model, images and labels,
 attack options, version: OUT.parts/config.json; other inputs are refused unless --overwrite); a damaged chunk is moved
 aside (NAME.corrupt) and recomputed. The chunks are merged into OUT, a dict of tensors, "config" and "sha256" that
@@ -29,8 +30,7 @@ from tqdm.auto import tqdm
 
 from ._version import __version__
 from .attack import AttackResult, LBFGSAttack
-from .attack.bulk_files import (SAVED_FIELDS, is_torchscript, load_adversarials, load_weights_only, merge_chunks,
-                                num_classes, one_line, postfix, saved_chunk, summary)
+from .attack.bulk_files import SAVED_FIELDS, load_adversarials, merge_chunks, num_classes, postfix, saved_chunk, summary
 from .attack.boundary import BOUNDARY_STEPS
 from .attack.search import SEARCHES
 from .attack.sharding import Group, Launch, shard, start_run
@@ -40,10 +40,12 @@ from .cli import (add_data_options, add_debug_option, add_dist_timeout_option, a
                   add_threads_option, command_parser, engine_options, expected_errors, non_negative_int, parse_command,
                   positive_int)
 from .data import SPLITS, MnistSplit, load_mnist
-from .errors import CorruptFileError, IntriguingFastError
+from .errors import IntriguingFastError
 from .experiments import SCALES
 from .models import MODEL_ZOO, Recipe, get_spec, load_or_train
-from .storage import atomic_torch_save, json_digest, save_verified, state_dict_digest, tensor_digest
+from .models.files import load_model_file
+from .seeds import seed_int
+from .storage import atomic_torch_save, json_digest, load_weights_only, save_verified, state_dict_digest, tensor_digest
 from .threads import set_threads
 
 __all__ = ["load_adversarials", "main"]
@@ -52,13 +54,13 @@ PROG = "python -m intriguing_fast.bulk_attack"
 BULK_SCALES = ("quick", "paper")  # the recipes of `reproduce --scale` whose training data is all of MNIST train
 # Arguments that change how a run goes, not what it computes (the data's digests stand for
 # --data-dir): left out of the config that saved work must match.
-RUN_ONLY = ("out", "overwrite", "debug", "threads", "progress", "data_dir", "dist_timeout")
+RUN_ONLY = ("out", "overwrite", "debug", "threads", "progress", "data_dir", "dist_timeout", "trust_model_code")
 
 
 def load_model(args: argparse.Namespace) -> torch.nn.Module:
     """--model: a zoo name (from the checkpoint cache, trained first if need be); --model-file: a file."""
     if args.model is None:
-        return load_model_file(Path(args.model_file), args.arch)
+        return load_model_file(Path(args.model_file), args.arch, args.trust_model_code)
     if args.arch is not None:
         raise ValueError("--arch names the architecture of a --model-file state dict, not of a --model")
     if args.model not in MODEL_ZOO:
@@ -90,32 +92,6 @@ def _describe(recipe: Recipe, examples: int) -> str:
     return f"{steps}; {'minutes' if minibatch else 'a minute or less'} on a CPU"
 
 
-def load_model_file(path: Path, arch: str | None) -> torch.nn.Module:
-    """A TorchScript archive, or a state dict (bare or under "state_dict") of the zoo
-    architecture ``arch`` (default: the file's "arch" entry), read with ``weights_only=True``."""
-    if not path.is_file():
-        raise FileNotFoundError(f"--model-file: no file {path}")
-    if is_torchscript(path):
-        try:
-            return torch.jit.load(str(path), map_location="cpu").eval()
-        except RuntimeError as exc:
-            raise CorruptFileError(path, f"a TorchScript archive that does not load ({one_line(exc)})") from None
-    obj = load_weights_only(path)
-    if not isinstance(obj, dict):
-        raise CorruptFileError(path, f"expected a state dict or a TorchScript archive, got {type(obj).__name__}")
-    arch = arch or obj.get("arch")
-    if not isinstance(arch, str):
-        raise ValueError(f"--model-file {path}: a state dict; name its zoo architecture with --arch")
-    if arch not in MODEL_ZOO:
-        raise ValueError(f"--model-file {path}: architecture {arch!r} is not in the model zoo {sorted(MODEL_ZOO)}")
-    model = get_spec(arch).build()
-    try:
-        model.load_state_dict(obj.get("state_dict", obj))
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise ValueError(f"--model-file {path}: not a state dict of {arch} ({one_line(exc)})") from None
-    return model.eval()
-
-
 def load_data(spec: str, data_dir: Path | None, verify: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """"mnist:SPLIT" (train, test, P1, P2) through intriguing_fast.data, or "file:PATH" holding
     a dict with tensors "images" and "labels" (read with ``weights_only=True``)."""
@@ -139,8 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command_parser(PROG, "\n\n".join(__doc__.split("\n\n")[:2]))
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", metavar="NAME", help=f"a model-zoo name: {', '.join(sorted(MODEL_ZOO))}")
-    which.add_argument("--model-file", metavar="PATH", help="a state dict (with --arch, or an 'arch' entry) or a "
-                       "TorchScript archive")
+    which.add_argument("--model-file", metavar="PATH", help="a state dict (with --arch, or an 'arch' entry): tensors "
+                       "only, nothing else is unpickled; or a TorchScript archive, with --trust-model-code")
+    p.add_argument("--trust-model-code", action="store_true", help="load a --model-file TorchScript archive: its code "
+                   "runs with your rights when it is loaded and called; only for a file you trust")
     p.add_argument("--arch", help="zoo architecture of a --model-file state dict, e.g. FC100-100-10 (default: the "
                                   "file's 'arch' entry)")
     p.add_argument("--scale", choices=BULK_SCALES, default="paper",
@@ -159,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="discard the saved work of other inputs and start again")
     p.add_argument("--chunk-size", type=positive_int, default=1000, metavar="N",
                    help="images per saved chunk (what a rerun resumes from)")
-    p.add_argument("--seed", type=int, default=0, help="seed of --targets random (with each image's index)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of --targets random and of --restarts")
     p.add_argument("--kappa", type=float, default=0.0, help="confidence: margin of the target's logit over every "
                    "other (untargeted: of another logit over the label's)")
     p.add_argument("--temperature", type=float, help="T of the loss CE(logits / T), in [1e-3, 1e3] (default: 1 until "
@@ -207,7 +185,7 @@ def run(args: argparse.Namespace) -> None:
     attack = LBFGSAttack(kappa=args.kappa, temperature=args.temperature, search=args.search, steps=args.steps,
                          hedges=args.hedges, restarts=args.restarts, boundary_steps=args.boundary_steps,
                          seed=args.seed, batch_size=args.chunk_size if scripted else None, engine=engine_options(args))
-    config = _config(args, model, images, labels, attack)
+    config = _config(args, model, images, labels, attack, device)
     out, parts_dir = Path(args.out), Path(args.out + ".parts")
     group = Group(launch, args.dist_timeout, device) if launch.world > 1 else None
     with ExitStack() as stack:
@@ -217,7 +195,7 @@ def run(args: argparse.Namespace) -> None:
             if message:  # rank 0's "already complete" line
                 print(message)
             return
-        parts = _compute(attack, model, images, labels, args, parts_dir, classes, group)
+        parts = _compute(attack, model, images, labels, args, parts_dir, classes, group, json_digest(config))
         if launch.rank == 0:
             result = merge_chunks(parts, config)
             atomic_torch_save(result, out)
@@ -242,21 +220,23 @@ def _select(images: torch.Tensor, labels: torch.Tensor, args: argparse.Namespace
 
 
 def _config(args: argparse.Namespace, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
-            attack: LBFGSAttack) -> dict:
+            attack: LBFGSAttack, device: torch.device) -> dict:
     """What the saved work depends on: the arguments, the digests of the model's weights (and
-    TorchScript code), images and labels, the attack options and the package version."""
+    TorchScript code), images and labels, the attack options, the package version, and the
+    threads and device (chunks of other thread counts differ in their last bits)."""
     weights = state_dict_digest(model.state_dict())
     if isinstance(model, torch.jit.ScriptModule):
         weights = json_digest([weights, [getattr(m, "code", "") for m in model.modules()]])
     arguments = {k: v for k, v in vars(args).items() if k not in RUN_ONLY}
-    config = {"version": __version__, "model": weights, "images": tensor_digest(images),
-              "labels": tensor_digest(labels), "args": arguments, "attack": repr(attack)}
-    return json.loads(json.dumps(config))
+    return json.loads(json.dumps({"version": __version__, "model": weights, "images": tensor_digest(images),
+                                  "labels": tensor_digest(labels), "args": arguments, "attack": repr(attack),
+                                  "arithmetic": {"threads": torch.get_num_threads(), "device": device.type}}))
 
 
 def _compute(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             args: argparse.Namespace, parts_dir: Path, classes: int, group: Group | None) -> list[dict]:
-    """Every chunk in order: a sound saved one as it is, the others computed and saved. Under
+             args: argparse.Namespace, parts_dir: Path, classes: int, group: Group | None, run: str) -> list[dict]:
+    """Every chunk in order: a sound saved one of this run (config digest `run`) as it is, the
+    others computed and saved with that digest. Under
     torchrun rank r does chunks k % world == r, in rounds of one chunk per rank, and only rank 0
     returns the chunks (read back once every rank is done; the others return [])."""
     n = images.shape[0]
@@ -266,7 +246,7 @@ def _compute(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, 
     rank, world = (group.launch.rank, group.launch.world) if group else (0, 1)
     index = [torch.arange(args.start + b, args.start + e).repeat_interleave(per_image) for b, e in spans]
     parts = {k: part for k in shard(len(spans), rank, world)
-             if (part := saved_chunk(paths[k], index[k], images)) is not None}
+             if (part := saved_chunk(paths[k], index[k], images, run)) is not None}
     done = sum(spans[k][1] - spans[k][0] for k in parts)
     name = args.model or Path(args.model_file).name
     with tqdm(total=n, initial=group.sum(done) if group else done, desc=f"attack {name} on {args.data}", unit="img",
@@ -276,19 +256,20 @@ def _compute(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, 
             if k < len(spans) and k not in parts:
                 begin, end = spans[k]
                 chunk_bar = args.progress and rank == 0 and f"chunk {k + 1}/{len(spans)}"
-                parts[k] = _attack(attack, model, images, labels, begin, end, args.targets, args.start, chunk_bar)
+                parts[k] = {**_attack(attack, model, images, labels, begin, end, args.targets, args.start, chunk_bar),
+                            "run": run}
                 save_verified(parts[k], paths[k])
                 rows = end - begin
             bar.update(group.sum(rows) if group else rows)
             postfix(bar, parts.values() if group is None else ())
     if rank > 0:
         return []
-    return [parts[k] if k in parts else _read_back(paths[k], index[k], images) for k in range(len(spans))]
+    return [parts[k] if k in parts else _read_back(paths[k], index[k], images, run) for k in range(len(spans))]
 
 
-def _read_back(path: Path, index: torch.Tensor, images: torch.Tensor) -> dict:
+def _read_back(path: Path, index: torch.Tensor, images: torch.Tensor, run: str) -> dict:
     """Another rank's chunk, checked like a saved one."""
-    if (part := saved_chunk(path, index, images)) is None:
+    if (part := saved_chunk(path, index, images, run)) is None:
         raise IntriguingFastError(f"{path}: missing or damaged after every rank finished; rerun to recompute it")
     return part
 

@@ -4,6 +4,7 @@ the problem, exit status 2)."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from collections.abc import Iterator
@@ -58,7 +59,7 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
 def add_dist_timeout_option(parser: argparse.ArgumentParser, default: float, longest: str) -> None:
     """--dist-timeout: under torchrun, how long a rank waits for the others; more than `longest`
     (the longest stretch of work between two collectives) takes."""
-    parser.add_argument("--dist-timeout", type=float, default=default, metavar="S",
+    parser.add_argument("--dist-timeout", type=positive_seconds, default=default, metavar="S",
                         help=f"under torchrun: seconds a rank waits for the others (more than {longest} takes) "
                              "before it exits with one line")
 
@@ -128,6 +129,14 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    value = float(text)
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text}")
     return value
 
 

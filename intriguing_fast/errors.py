@@ -21,3 +21,8 @@ class CorruptFileError(IntriguingFastError, RuntimeError):
 
 class InputChangedError(IntriguingFastError, RuntimeError):
     """A resumed run's inputs (model, data, options) differ from those its saved work was made with."""
+
+
+class WriteFailedError(IntriguingFastError, OSError):
+    """A file could not be written (a full disk, an OS error): names the file and the space left.
+    An OSError still, for callers to whom a failed write is only a cost."""

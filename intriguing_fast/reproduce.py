@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
@@ -19,7 +20,10 @@ from .attack.options import PAPER_FTOL
 from .cli import (add_data_options, add_debug_option, add_dist_timeout_option, add_engine_options, add_progress_option,
                   add_threads_option, command_parser, engine_options, expected_errors, parse_command)
 from .experiments import SCALES, STAGE_NAMES, RunConfig, run
+from .models.alexnet import load_alexnet
 from .report import write_report
+from .seeds import seed_int
+from .storage import exclusive_lock
 from .threads import set_threads
 
 PROG = "python -m intriguing_fast.reproduce"
@@ -38,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="where the models run and the attack solves: cpu, or cuda (a GPU build of torch; under "
                              "torchrun each rank takes cuda:LOCAL_RANK)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=seed_int, default=0,
                         help="seed of the attacked images, their random targets, the noise controls and the P1/P2 "
                              "halves of the training set (each recipe fixes its model's initialisation)")
     parser.add_argument("--model-cache", type=Path, default=None,
@@ -65,6 +69,8 @@ def main(argv: list[str] | None = None) -> Path | None:
         parser.error(f"--only: expected one or more of {','.join(STAGE_NAMES)}, got {args.only!r}")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available to this torch build")
+    if args.model_cache is not None and args.model_cache.exists() and not args.model_cache.is_dir():
+        parser.error(f"--model-cache {args.model_cache}: not a directory")
     args.max_iter = args.max_iter or scale.attack_max_iter
     engine = engine_options(args, ftol=PAPER_FTOL)  # the paper's attack (LBFGSAttack.paper)
     start = time.perf_counter()
@@ -75,7 +81,11 @@ def main(argv: list[str] | None = None) -> Path | None:
     # paper scale did when rank 0 evaluated them with 2 threads instead of 1).
     if launch.world > 1 and args.threads is None:
         set_threads(launch.threads())
-    with expected_errors(parser.prog, args.debug):
+    with expected_errors(parser.prog, args.debug), ExitStack() as stack:
+        if launch.rank == 0:  # a second run on this OUT would redo every stage beside this one: refused
+            stack.enter_context(exclusive_lock(out / "reproduce.lock"))
+        if args.alexnet_weights is not None:  # refused now, not after the stages before Table 5
+            load_alexnet(args.alexnet_weights)
         device = launch.device(args.device)
         group = Group(launch, args.dist_timeout, device) if launch.world > 1 else None
         results = run(RunConfig(scale=scale, out=out, data_dir=args.data_dir, only=only, device=str(device),

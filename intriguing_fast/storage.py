@@ -3,21 +3,25 @@ verified files, content digests and the cache root (data, models, experiments an
 use them)."""
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
 import os
 import pickle
+import shutil
 import tempfile
+import time
 import warnings
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import torch
 
-from .errors import CorruptFileError
+from .errors import CorruptFileError, IntriguingFastError, WriteFailedError
 
 CACHE_ROOT_ENV = "INTRIGUING_FAST_CACHE"
 
@@ -30,7 +34,9 @@ def cache_root() -> Path:
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Call ``write`` on a temporary file beside ``path``, flush it to disk, then rename it into
-    place (atomic on POSIX): a reader, or a run killed midway, never sees half a file."""
+    place (atomic on POSIX): a reader, or a run killed midway, never sees half a file. A write
+    that fails for want of space, or with an OS error, raises :class:`WriteFailedError` naming
+    ``path`` and the space left on its file system."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
@@ -40,8 +46,14 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        # torch.save reports a full disk as a RuntimeError of its zip writer ("enforce fail ... write")
+        if isinstance(exc, OSError) or (isinstance(exc, RuntimeError) and "write" in str(exc)
+                                        and "inline_container" in str(exc)):
+            free = shutil.disk_usage(path.parent).free
+            raise WriteFailedError(f"{path}: could not be written ({one_line(exc)}); {free / 2**20:.1f} MiB free "
+                                   "on its file system") from exc
         raise
 
 
@@ -90,6 +102,70 @@ def load_verified(path: Path) -> Any:
         return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as exc:
         raise CorruptFileError(path, f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
+
+
+def load_weights_only(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers, never any other
+    object; whatever else the file is raises :class:`CorruptFileError` naming it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the error says enough
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CorruptFileError(path, "refused: not a torch file of tensors and plain containers only "
+                                     "(nothing else is ever unpickled)") from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        raise CorruptFileError(path, f"unreadable ({type(exc).__name__}: {one_line(exc)})") from None
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one short line."""
+    return " ".join(str(exc).split())[:160]
+
+
+@contextmanager
+def exclusive_lock(lock: Path, wait: bool = False) -> Iterator[None]:
+    """Hold ``lock`` (flock, our pid written in it) until the block ends, then remove it. While
+    another process holds it: refuse at once with one line naming that process, or with
+    ``wait`` block until it is done (the caller then finds what that process made)."""
+    lock = Path(lock)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        handle = open(lock, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            holder = _holder(handle)
+            handle.close()
+            raise IntriguingFastError(f"another run holds {lock} (pid {holder})") from None
+        if _same_file(lock, handle.fileno()):
+            break  # else a finishing run removed the file just locked: lock the new one
+        handle.close()
+    try:
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        handle.close()
+
+
+def _holder(handle: IO[str]) -> str:
+    """The pid the holder writes right after it takes the lock (waiting a moment for it)."""
+    for _ in range(100):
+        handle.seek(0)
+        if pid := handle.read().strip():
+            return pid
+        time.sleep(0.01)
+    return "unknown"
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def quarantine(path: Path, error: CorruptFileError) -> Path:

@@ -14,7 +14,7 @@ ROOT = PACKAGE.parent
 # Lowest first; a module may import only from its own layer's part and the layers below.
 LAYERS = (
     ("errors",),
-    ("_version", "storage", "threads"),
+    ("_version", "seeds", "storage", "threads"),
     ("analysis",),
     ("kernels",),
     ("engine",),

@@ -32,8 +32,24 @@ def files(tmp_path_factory):
 
 
 def args(root, out, *extra, model=None):
-    return ["--model-file", str(model or root / "model.pt"), "--data", f"file:{root / 'data.pt'}", "--start", "1",
-            "--count", "8", "--targets", "random", "--chunk-size", "3", "--steps", "4", "--out", str(out), *extra]
+    return ["--model-file", str(model or root / "model.pt"), "--trust-model-code", "--data", f"file:{root / 'data.pt'}",
+            "--start", "1", "--count", "8", "--targets", "random", "--chunk-size", "3", "--steps", "4", "--out", str(out),
+            *extra]
+
+
+def test_a_torchscript_archive_is_not_loaded_without_trust_model_code(files, tmp_path, monkeypatch, capsys):
+    """An archive is code (its __setstate__ runs at load): without the flag it is never handed to
+    torch.jit.load, and the error says how to load it and what that trusts."""
+    loads = []
+    monkeypatch.setattr(torch.jit, "load", lambda *a, **k: loads.append(a))
+    argv = [a for a in args(files, tmp_path / "adv.pt") if a != "--trust-model-code"]
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1 and not loads
+    assert f"--model-file {files / 'model.pt'}: a TorchScript archive is code that runs when it is loaded; pass " \
+           "--trust-model-code" in err
+    assert not (tmp_path / "adv.pt.parts").exists()
 
 
 def test_writes_adversarials_labels_and_digest(files, tmp_path):
@@ -182,6 +198,45 @@ def test_changed_inputs_are_refused_unless_overwrite(files, tmp_path, monkeypatc
     assert cli.load_adversarials(out)["config"]["args"]["kappa"] == 0.5
 
 
+def test_resuming_with_other_threads_is_refused_with_the_threads_to_resume(files, tmp_path, monkeypatch, capsys):
+    """Other thread counts change a chunk's last bits: a resume would give an output equal to no
+    uninterrupted run, so it is refused, naming the threads that resume it."""
+    out = tmp_path / "adv.pt"
+    interrupt_after(monkeypatch, 1)
+    with pytest.raises(Interrupted):
+        cli.main(args(files, out, "--threads", "1"))
+    monkeypatch.undo()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args(files, out, "--threads", "2"))
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1
+    assert ("the threads or device (they change the last bits of the arithmetic) changed (1 threads on cpu -> 2 "
+            "threads on cpu); rerun with --threads 1 on cpu to resume it, or with --overwrite") in err
+    cli.main(args(files, out, "--threads", "1"))
+    assert cli.load_adversarials(out)["success"].all()
+
+
+@pytest.mark.parametrize("damage, what", [("delete", "missing"), ("garble", "unreadable (")])
+def test_a_lost_or_garbled_config_is_named_not_taken_for_a_version_change(files, tmp_path, monkeypatch, capsys,
+                                                                          damage, what):
+    out = tmp_path / "adv.pt"
+    interrupt_after(monkeypatch, 1)
+    with pytest.raises(Interrupted):
+        cli.main(args(files, out))
+    monkeypatch.undo()
+    capsys.readouterr()
+    config = tmp_path / "adv.pt.parts" / "config.json"
+    config.unlink() if damage == "delete" else config.write_text('{"version": ')
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args(files, out))
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"{cli.PROG}: error: {config}: {what}") and "--overwrite" in err and "version" not in err
+    cli.main(args(files, out, "--overwrite"))
+    assert cli.load_adversarials(out)["success"].all()
+
+
 def test_another_run_holding_the_lock_is_refused(files, tmp_path, capsys):
     out = tmp_path / "adv.pt"
     with open(tmp_path / "adv.pt.lock", "w") as held:
@@ -212,6 +267,7 @@ def test_another_run_holding_the_lock_is_refused(files, tmp_path, capsys):
     (["--model-file", "DATA", "--arch", "FC10"], "architecture 'FC10' is not in the model zoo"),
     (["--model-file", "DATA", "--arch", "FC10(1e-4)"], "not a state dict of FC10(1e-4)"),
     (["--flatten", "--model-file", "ZOO"], "the model fails on images of shape (64,)"),
+    (["--model-file", "NAN"], "nan.pt: weights with NaN or inf: layers.0.weight"),
     (["--device", "tpu"], "--device: expected cpu, cuda or cuda:N, got 'tpu'"),
     (["--device", f"cuda:{torch.cuda.device_count()}"], "CUDA device(s) "),  # one more than there are
 ])
@@ -220,7 +276,12 @@ def test_invalid_input_is_one_line_exit_2_and_leaves_nothing(files, tmp_path, ca
     if "ZOO" in bad:  # an FC10 state dict: fails on the 8x8 images
         torch.save({"arch": "FC10(1e-4)", "state_dict": get_spec("FC10(1e-4)").build().state_dict()},
                    tmp_path / "fc10.pt")
-    bad = [{"DATA": str(files / "data.pt"), "ZOO": str(tmp_path / "fc10.pt")}.get(b, b) for b in bad]
+    if "NAN" in bad:  # a state dict of the zoo's FC10 with one NaN weight
+        state = get_spec("FC10(1e-4)").build().state_dict()
+        state["layers.0.weight"][0, 0] = float("nan")
+        torch.save({"arch": "FC10(1e-4)", "state_dict": state}, tmp_path / "nan.pt")
+    bad = [{"DATA": str(files / "data.pt"), "ZOO": str(tmp_path / "fc10.pt"), "NAN": str(tmp_path / "nan.pt")}.get(b, b)
+           for b in bad]
     with pytest.raises(SystemExit) as exit_:
         cli.main(args(files, out) + bad)
     err = capsys.readouterr().err.strip().splitlines()

@@ -56,6 +56,8 @@ def test_targets_equal_to_given_labels_are_refused(model, images):
     (dict(temperature="0.1"), ValueError, "temperature: .* got '0.1'"),
     (dict(c_init=float("inf")), ValueError, "c_init: expected None or a finite float > 0, got inf"),
     (dict(seed="a"), TypeError, "seed: expected an int, got 'a'"),
+    (dict(seed=2**70), ValueError, r"seed: expected an int in \[0, 2\*\*62\), got 1180591620717411303424"),
+    (dict(seed=-1), ValueError, r"seed: expected an int in \[0, 2\*\*62\), got -1"),
     (dict(reuse_curvature=1), TypeError, "reuse_curvature: expected a bool, got 1"),
     (dict(flush_denormals="yes"), TypeError, "flush_denormals: expected a bool, got 'yes'"),
     (dict(boundary_steps=-1), ValueError, "boundary_steps: expected an int >= 0, got -1"),
@@ -65,6 +67,12 @@ def test_targets_equal_to_given_labels_are_refused(model, images):
 def test_options_out_of_range_are_refused(options, error, match):
     with pytest.raises(error, match=match):
         LBFGSAttack(**options)
+
+
+@pytest.mark.parametrize("max_iter", [0, -3, 2.5])
+def test_attack_engine_names_max_iter_not_what_it_derives(max_iter):
+    with pytest.raises(ValueError, match=f"max_iter: expected an int >= 1, got {max_iter}"):
+        attack_engine(max_iter)
 
 
 def test_c_init_beyond_the_images_dtype_is_refused(model, images):
@@ -141,3 +149,38 @@ def test_history_too_large_for_memory(model, images):
     with pytest.raises(StateMemoryError, match=r"history: the solver state of 6 problems x 64 variables"):
         lbfgs_attack(model, images, "random", engine=huge, batch_size=6)
     assert chunk_size(model, images[0], history=10, budget=2**30) > 1
+
+
+class Growing(torch.nn.Module):
+    """10 logits for its first `calls` calls, then 11."""
+
+    def __init__(self, model: torch.nn.Module, calls: int) -> None:
+        super().__init__()
+        self.model, self.calls = model, calls
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls -= 1
+        out = self.model(x)
+        return out if self.calls >= 0 else torch.cat([out, out[:, :1]], dim=1)
+
+
+@pytest.mark.parametrize("calls", [3, 12])
+def test_logits_that_change_their_classes_between_calls_are_refused(model, images, calls):
+    with pytest.raises(ValueError, match=r"model: its logits changed from 10 to 11 classes between calls"):
+        lbfgs_attack(Growing(model, calls), images, "random")
+
+
+class ClampsInPlace(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.clamp_(0.2, 0.8))
+
+
+def test_a_model_that_changes_its_input_in_place_is_named(model, images):
+    before = images.clone()
+    with pytest.raises(ValueError, match=r"model: it changes its input in place .* x.clamp_\(0, 1\)"):
+        lbfgs_attack(ClampsInPlace(model), images, "random")
+    assert torch.equal(images, before)  # the caller's images are untouched

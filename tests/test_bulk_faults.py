@@ -18,7 +18,8 @@ import torch
 
 from intriguing_fast import bulk_attack as cli
 from intriguing_fast.models import get_spec
-from intriguing_fast.storage import load_verified, save_verified
+from intriguing_fast.errors import WriteFailedError
+from intriguing_fast.storage import atomic_write, load_verified, save_verified
 
 from faults import DAMAGES, Planted, damage_file, malicious_pickle
 from test_attack import one_thread  # noqa: F401  (autouse fixture: one intra-op thread, like the subprocesses)
@@ -101,13 +102,17 @@ def test_two_runs_at_once_on_one_output(reference, tmp_path):
 
 def damage(path: Path, kind: str, neighbour: Path) -> str:
     """Damage a chunk in place; returns the regex its warning must match. Beyond the shared kinds:
-    a malicious pickle inside a valid digest, and valid chunks holding the wrong rows."""
+    a malicious pickle inside a valid digest, valid chunks holding the wrong rows, and a valid
+    chunk of another run."""
     if kind in DAMAGES:
         return damage_file(path, kind)
     if kind == "verified pickle":
         save_verified({"adversarial": Planted(path.with_name("PLANTED_PICKLE_RAN"))}, path)
         return "unreadable"
     part = load_verified(neighbour if kind == "other rows" else path)
+    if kind == "another run":  # a sound chunk of a run with other inputs, copied in
+        save_verified({**part, "run": "0" * 64}, path)
+        return r"made by another run \(config digest 000000000000, this run's [0-9a-f]{12}\)"
     if kind == "missing rows":
         part = {name: value[:2] for name, value in part.items()}
     save_verified(part, path)
@@ -122,7 +127,7 @@ def interrupt(*args) -> None:
     raise Interrupted
 
 
-KINDS = (*DAMAGES, "verified pickle", "missing rows", "other rows")
+KINDS = (*DAMAGES, "verified pickle", "missing rows", "other rows", "another run")
 
 
 def test_damaged_chunks_are_named_moved_aside_and_recomputed(reference, tmp_path, monkeypatch):
@@ -161,3 +166,16 @@ def test_malicious_pickle_never_runs(reference, tmp_path, flag):
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert done.stderr.startswith(f"{cli.PROG}: error: {evil}: refused"), done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.pt"]
+
+
+@pytest.mark.parametrize("fault", [OSError(28, "No space left on device"), RuntimeError(
+    "[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file data/0: file write failed")])
+def test_a_full_disk_is_named_with_the_file_and_the_space_left(tmp_path, fault):
+    def write(handle):
+        handle.write(b"partial")
+        raise fault
+
+    with pytest.raises(WriteFailedError, match=rf"^{re.escape(str(tmp_path / 'out.pt'))}: could not be written "
+                                                  r"\(.*\); [0-9.]+ MiB free on its file system$"):
+        atomic_write(tmp_path / "out.pt", write)
+    assert not list(tmp_path.iterdir())  # no partial file left

@@ -2,6 +2,8 @@
 the MNIST lookup in the order the code follows, --threads is applied, and an expected failure
 is one line with exit status 2."""
 import argparse
+import os
+import pickle
 import subprocess
 import sys
 
@@ -10,6 +12,7 @@ import torch
 
 from intriguing_fast import bulk_attack, cli, reproduce
 from intriguing_fast.engine import __main__ as engine_cli
+from intriguing_fast.storage import exclusive_lock
 
 PARSERS = {"reproduce": reproduce.build_parser, "bulk_attack": bulk_attack.build_parser,
            "engine": engine_cli.build_parser}
@@ -62,10 +65,45 @@ def test_threads_is_applied_right_after_parsing():
     (reproduce.main, ["--data-dir", "/nonexistent/mnist"], "no such directory: /nonexistent/mnist"),
     (bulk_attack.main, ["--model", "FC10(1e-4)", "--data-dir", "/nonexistent/mnist"],
      "no such directory: /nonexistent/mnist"),
+    (engine_cli.main, ["--seed", str(2**70)], "--seed: expected an integer in [0, 2**62), got 1180591620717411303424"),
+    (reproduce.main, ["--seed", "-1"], "--seed: expected an integer in [0, 2**62), got -1"),
+    (bulk_attack.main, ["--model", "FC10(1e-4)", "--seed", str(2**62)], "--seed: expected an integer in [0, 2**62)"),
+    (reproduce.main, ["--dist-timeout", "-5"], "--dist-timeout: expected a finite number of seconds > 0, got -5"),
+    (bulk_attack.main, ["--model", "FC10(1e-4)", "--dist-timeout", "nan"], "--dist-timeout: expected a finite number"),
+    (reproduce.main, ["--model-cache", "FILE"], "--model-cache FILE: not a directory"),
+    (reproduce.main, ["--alexnet-weights", "PICKLE"], "PICKLE: refused: not a torch file of tensors"),
+    (reproduce.main, ["--alexnet-weights", "FILE"], "FILE: refused: not a torch file of tensors"),
 ])
 def test_an_expected_failure_is_one_line_and_exit_2(main, argv, message, tmp_path, capsys):
+    """FILE: a file of random bytes, PICKLE: a pickle that would run code (a marker file says if it did)."""
+    files = {"FILE": tmp_path / "random.bin", "PICKLE": tmp_path / "evil.pt"}
+    files["FILE"].write_bytes(bytes(range(256)) * 4)
+    files["PICKLE"].write_bytes(pickle.dumps(_Marker(tmp_path / "ran")))
+    argv = [str(files.get(a, a)) for a in argv]
+    message = message.replace("PICKLE", str(files["PICKLE"])).replace("FILE", str(files["FILE"]))
     with pytest.raises(SystemExit) as exit_:
         main([*argv, "--out", str(tmp_path / "out")] if main is not engine_cli.main else argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 2 and message in err[-1] and ": error: " in err[-1]
     assert len(err) == 1 or err[0].startswith("usage:") and all(line.startswith(" ") for line in err[1:-1])
+    assert not (tmp_path / "ran").exists()
+
+
+class _Marker:
+    """Unpickling it writes a marker file: a loader that unpickles code would leave one."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+def test_reproduce_refuses_a_second_run_on_the_same_out(tmp_path, capsys):
+    out = tmp_path / "report"
+    with exclusive_lock(out / "reproduce.lock"):  # another run holds it
+        with pytest.raises(SystemExit) as exit_:
+            reproduce.main(["--scale", "tiny", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and err[-1].endswith(f"error: another run holds {out / 'reproduce.lock'} (pid {os.getpid()})")
+    assert not (out / "reproduce.lock").exists()

@@ -3,6 +3,7 @@ output equals the single-process one bit for bit, a rerun computes only the miss
 and a hung rank ends the run with one line within --dist-timeout instead of a hang."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -18,7 +19,7 @@ import torch
 from intriguing_fast import bulk_attack as cli
 from intriguing_fast.attack import LBFGSAttack
 from intriguing_fast.attack.sharding import Launch, shard
-from intriguing_fast.storage import save_verified
+from intriguing_fast.storage import json_digest, save_verified
 from test_attack import one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread: autouse fixture)
 from test_bulk_faults import assert_same
 
@@ -27,8 +28,8 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).re
 
 
 def command(root: Path, out: Path, *extra: str) -> list[str]:
-    return ["--model-file", str(root / "model.pt"), "--data", f"file:{root / 'data.pt'}", "--chunk-size", str(CHUNK),
-            "--max-iter", "20", "--steps", "3", "--no-progress", "--out", str(out), *extra]
+    return ["--model-file", str(root / "model.pt"), "--trust-model-code", "--data", f"file:{root / 'data.pt'}",
+            "--chunk-size", str(CHUNK), "--max-iter", "20", "--steps", "3", "--no-progress", "--out", str(out), *extra]
 
 
 def torchrun(root: Path, out: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -104,12 +105,13 @@ def test_rerun_computes_only_the_missing_chunks(reference, tmp_path, monkeypatch
     with pytest.raises(Interrupted):
         cli.main(command(root, out))  # leaves OUT.parts/config.json
     monkeypatch.undo()
+    run = json_digest(json.loads(Path(f"{out}.parts/config.json").read_text()))  # the digest each chunk carries
     for k in (0, 3):
-        chunk = {name: expected[name][k * CHUNK:(k + 1) * CHUNK].clone() for name in cli.SAVED_FIELDS}
+        chunk = {name: expected[name][k * CHUNK:(k + 1) * CHUNK].clone() for name in cli.SAVED_FIELDS} | {"run": run}
         if k == 0:
             chunk["nit"].fill_(-7)
         save_verified(chunk, Path(f"{out}.parts") / f"chunk_{k:05d}.pt")
-    run = torchrun(root, out)
+    run = torchrun(root, out, "--threads", "1")  # the interrupted run's threads: the same arithmetic
     assert run.returncode == 0, run.stderr
     got = cli.load_adversarials(out)
     assert (got["nit"][:CHUNK] == -7).all()  # chunk 0 reused, not recomputed

@@ -13,6 +13,22 @@ def separable_quadratic(center: torch.Tensor):
     return fun
 
 
+def test_an_objective_that_changes_its_index_in_place_changes_nothing(backend):
+    """fun gets its own copy of the row indices: scribbling on it neither hangs the rounds nor
+    reaches the solver's bookkeeping."""
+    center = torch.randn(6, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    plain = separable_quadratic(center)
+
+    def scribbling(x, index):
+        out = plain(x, index)
+        index.fill_(-1)
+        return out
+
+    args = (torch.zeros(6, 5, dtype=torch.float64), -1.0, 1.0)
+    expected, got = (minimize_lbfgsb(f, *args, backend=backend) for f in (plain, scribbling))
+    assert torch.equal(got.x, expected.x) and torch.equal(got.nfev, expected.nfev) and bool(got.success.all())
+
+
 def test_lower_equal_upper_keeps_fixed_variables(backend):
     center = torch.full((3, 5), 2.0, dtype=torch.float64)
     lower = torch.full((3, 5), -1.0, dtype=torch.float64)

@@ -1,6 +1,8 @@
 """Model zoo: architectures, weight decay, training, registry and the checkpoint cache."""
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -168,6 +170,24 @@ def test_cache_reuses_the_first_run(tmp_path, monkeypatch):
         trained_model("FC10(1e-2)", data, tmp_path, recipe=TINY.capped(1), progress=False)
     with pytest.raises(AssertionError, match="retrained"):
         trained_model("FC10(1e-2)", toy_mnist(100, seed=1), tmp_path, recipe=TINY, progress=False)
+
+
+def test_a_second_run_waits_for_a_model_in_training_then_loads_it(tmp_path):
+    """Two runs sharing a cold cache: the second waits on the checkpoint's lock while the first
+    trains, then loads what the first saved instead of training it again."""
+    data, training, results = toy_mnist(100), threading.Event(), {}
+
+    def first():
+        results["first"] = load_or_train("FC10(1e-2)", data, tmp_path, recipe=TINY, progress=False,
+                                         on_train=lambda *a: (training.set(), time.sleep(0.5)))
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert training.wait(60)
+    second = load_or_train("FC10(1e-2)", data, tmp_path, recipe=TINY, progress=False)
+    thread.join()
+    assert not results["first"].from_cache and second.from_cache and second.weights == results["first"].weights
+    assert not list(tmp_path.glob("*.lock"))
 
 
 @pytest.mark.parametrize("damage", ("other key",) + DAMAGES)

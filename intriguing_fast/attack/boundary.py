@@ -18,6 +18,8 @@ import torch
 
 # 4 steps: within 0.01% of the mean L2 that 16 reach on the frontier's images (bench/bench_boundary.py).
 BOUNDARY_STEPS = 4
+# The rounding slack of a 16-bit model, in its own eps: float16 0.4%, bfloat16 3% of the largest |logit|.
+SLACK_EPS_16 = 4
 
 
 def rounding_slack(logits: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -28,8 +30,16 @@ def rounding_slack(logits: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     time, in chunks of 7 and with 2 threads), so a point found exactly on the boundary could be
     judged on its other side when the model is evaluated again: without the slack, 14 of 64 of
     a toy MLP's did (measured while developing it). The attack counts a success only with this
-    margin (`AttackObjective.robust`), and the boundary search stops this far inside."""
-    return 1024 * torch.finfo(dtype).eps * logits.abs().amax(dim=1).clamp_min(1.0)
+    margin (`AttackObjective.robust`), and the boundary search stops this far inside.
+
+    A 16-bit model (float16, bfloat16) gets SLACK_EPS_16 of its own eps instead: 1024 of them
+    would be about the whole logit (float16's eps is 2**13 float32's), and no attack could
+    succeed. Its products accumulate in float32 and are rounded once to 16 bits: on CPU an
+    image's 16-bit logits were identical alone, in chunks of 7, in a batch of 200 and with 2
+    threads (a toy MLP, measured while developing it); the slack covers a different
+    accumulation order changing that one rounding (a GPU's split reductions)."""
+    units = 1024 if torch.finfo(dtype).bits > 16 else SLACK_EPS_16
+    return units * torch.finfo(dtype).eps * logits.abs().amax(dim=1).clamp_min(1.0)
 
 
 def search_boundary(margins: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], inside: torch.Tensor,

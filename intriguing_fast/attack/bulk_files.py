@@ -1,33 +1,27 @@
 """The files of a chunked bulk attack (`python -m intriguing_fast.bulk_attack`): its verified
-chunks, each checked against the rows it must cover, the config that saved work must match,
-the merged output with its digest, the weights-only reading of user files, and the lock that
-keeps a second run off the same output; the classes of a model and the progress bar's postfix."""
+chunks, each checked against the rows it must cover, the config that saved work must match and
+the merged output with its digest; the classes of a model and the progress bar's postfix."""
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import pickle
 import shutil
-import time
-import warnings
-import zipfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import CorruptFileError, InputChangedError, IntriguingFastError
-from ..storage import atomic_write_bytes, json_digest, load_verified, quarantine, tensor_digest
+from ..errors import CorruptFileError, InputChangedError
+from ..storage import (atomic_write_bytes, json_digest, load_verified, load_weights_only, one_line, quarantine,
+                       tensor_digest)
 
 SAVED_FIELDS = ("adversarial", "l2", "distortion", "success", "already_adversarial", "c", "nit", "nfev",
                 "predicted", "targets", "labels", "image_index")
 # What a resumed run must share with the saved work, in the order a difference is reported.
 CONFIG_KEYS = {"version": "intriguing_fast version", "model": "model weights", "images": "images",
-               "labels": "labels", "args": "arguments", "attack": "attack options"}
+               "labels": "labels", "args": "arguments", "attack": "attack options",
+               "arithmetic": "threads or device (they change the last bits of the arithmetic)"}
 
 
 def load_adversarials(path: str | Path) -> dict:
@@ -61,8 +55,10 @@ def prepare_parts(parts_dir: Path, config: dict, overwrite: bool) -> None:
     elif any(parts_dir.glob("chunk_*")):
         try:
             saved = json.loads(path.read_text())
-        except (OSError, ValueError):
-            saved = None
+        except (OSError, ValueError) as exc:
+            what = "missing" if not path.exists() else f"unreadable ({one_line(exc)})"
+            raise InputChangedError(f"{path}: {what}, so the chunks beside it cannot be matched to their inputs; "
+                                    "rerun with --overwrite to discard them") from None
         if saved != config:
             raise changed_inputs(parts_dir, saved, config)
     atomic_write_bytes(path, json.dumps(config, sort_keys=True).encode())
@@ -75,10 +71,12 @@ def summary(result: dict) -> str:
             f"mean distortion {result['distortion'][ok].double().mean():.4f}")
 
 
-def saved_chunk(path: Path, index: torch.Tensor, images: torch.Tensor) -> dict | None:
-    """The chunk at ``path`` if it is there and sound: digest, fields, rows = ``index`` (the
-    data-set index of each row), adversarials shaped like ``images``. A damaged one is moved
-    aside (NAME.corrupt, with a warning naming it) so that the caller recomputes it."""
+def saved_chunk(path: Path, index: torch.Tensor, images: torch.Tensor, run: str) -> dict | None:
+    """The chunk at ``path`` if it is there, sound and this run's: digest, fields, rows = ``index``
+    (the data-set index of each row), adversarials shaped like ``images``, and the digest of the
+    run's config that every chunk carries (``run``: one copied from a run with another seed,
+    model or options is not this run's work). Any other is moved aside (NAME.corrupt, with a
+    warning naming it) so that the caller recomputes it."""
     if not path.exists():
         return None
     try:
@@ -92,6 +90,9 @@ def saved_chunk(path: Path, index: torch.Tensor, images: torch.Tensor) -> dict |
         if (adversarial.shape[1:] != images.shape[1:] or adversarial.dtype != images.dtype
                 or saved_index.dtype != index.dtype or not torch.equal(saved_index, index)):
             raise CorruptFileError(path, f"does not hold the rows of images {int(index[0])}..{int(index[-1])}")
+        if part.get("run") != run:
+            raise CorruptFileError(path, f"made by another run (config digest {str(part.get('run'))[:12]}, this "
+                                         f"run's {run[:12]})")
         return part
     except CorruptFileError as exc:
         quarantine(path, exc)
@@ -120,29 +121,6 @@ def result_digest(result: dict) -> str:
     return json_digest([tensor_digest(*(result[n] for n in SAVED_FIELDS)), json_digest(result["config"])])
 
 
-def load_weights_only(path: Path) -> Any:
-    """``torch.load(path, weights_only=True)``: tensors and plain containers, never any other
-    object; whatever else the file is raises :class:`CorruptFileError` naming it."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the error says enough
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise CorruptFileError(path, "refused: not a torch file of tensors and plain containers only "
-                                     "(nothing else is ever unpickled)") from None
-    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as exc:
-        raise CorruptFileError(path, f"unreadable ({type(exc).__name__}: {one_line(exc)})") from None
-
-
-def is_torchscript(path: Path) -> bool:
-    """A zip with TorchScript's constants.pkl or code/ (the zips of torch.save have neither)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return any(n.endswith("/constants.pkl") or "/code/" in n for n in archive.namelist())
-    except zipfile.BadZipFile:
-        return False
-
-
 def changed_inputs(where: Path, old: Any, new: dict) -> InputChangedError:
     """The error for saved work at ``where`` made with config ``old``, not ``new``: the first
     input of CONFIG_KEYS that differs, on one line."""
@@ -154,60 +132,21 @@ def changed_inputs(where: Path, old: Any, new: dict) -> InputChangedError:
         previous = old.get("args") if isinstance(old.get("args"), dict) else {}
         detail = ", ".join(f"--{k.replace('_', '-')} {previous.get(k)!r} -> {v!r}"
                            for k, v in new["args"].items() if previous.get(k) != v)
+    elif key == "arithmetic":
+        detail = f"{_threads_on(old.get(key))} -> {_threads_on(new[key])}"
     elif key in ("model", "images", "labels"):
         detail = f"sha256 {str(old.get(key))[:12]} -> {new[key][:12]}"
     else:
         detail = f"{old.get(key)!r} -> {new[key]!r}"
+    same = (f"rerun with --threads {old['arithmetic'].get('threads')} on {old['arithmetic'].get('device')} to resume "
+            "it, or " if key == "arithmetic" and isinstance(old.get(key), dict) else "rerun ")
     return InputChangedError(f"{where}: made with other inputs: the {CONFIG_KEYS[key]} changed ({detail}); "
-                             "rerun with --overwrite to discard it and start again, or use another --out")
+                             f"{same}with --overwrite to discard it and start again, or use another --out")
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception's message on one short line."""
-    return " ".join(str(exc).split())[:160]
-
-
-@contextmanager
-def exclusive_lock(lock: Path) -> Iterator[None]:
-    """Hold ``lock`` (flock, our pid written in it) until the block ends, then remove it; while
-    another process holds it, refuse at once with one line naming that process."""
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        handle = open(lock, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _holder(handle)
-            handle.close()
-            raise IntriguingFastError(f"another run holds {lock} (pid {holder})") from None
-        if _same_file(lock, handle.fileno()):
-            break  # else a finishing run removed the file just locked: lock the new one
-        handle.close()
-    try:
-        handle.truncate(0)
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield
-    finally:
-        lock.unlink(missing_ok=True)
-        handle.close()
-
-
-def _holder(handle: IO[str]) -> str:
-    """The pid the holder writes right after it takes the lock (waiting a moment for it)."""
-    for _ in range(100):
-        handle.seek(0)
-        if pid := handle.read().strip():
-            return pid
-        time.sleep(0.01)
-    return "unknown"
-
-
-def _same_file(path: Path, fd: int) -> bool:
-    try:
-        return os.stat(path).st_ino == os.fstat(fd).st_ino
-    except FileNotFoundError:
-        return False
+def _threads_on(arithmetic: object) -> str:
+    return (f"{arithmetic.get('threads')} threads on {arithmetic.get('device')}" if isinstance(arithmetic, dict)
+            else repr(arithmetic))
 
 
 def num_classes(model: torch.nn.Module, images: torch.Tensor) -> int:

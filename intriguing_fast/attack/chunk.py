@@ -16,7 +16,7 @@ from .search import CSearch
 
 def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: torch.dtype, images: torch.Tensor,
                  classes: torch.Tensor, targeted: bool, lower: torch.Tensor, upper: torch.Tensor,
-                 bar: tqdm) -> tuple[dict, int]:
+                 bar: tqdm, num_classes: int | None = None) -> tuple[dict, int]:
     """The c search for one chunk of images [N, ...] in one engine run: each problem (an image and
     a class) moves to its next c as soon as its own solve stops (restarted from its best
     adversarial so far, or its last minimiser), so none waits for the slowest of its c step; an
@@ -24,14 +24,15 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     image has made its first solve only the nearest goes on (attack/hedges.py). Then the boundary
     is searched between each remaining problem's best adversarial and its last failing minimiser
     (attack/boundary.py). `bar` advances by one image per `steps` finished solves of it (an image
-    already adversarial: `steps` at once). Returns the fields of its `AttackResult` but targets,
-    labels and index, and the rounds it took (the engine's and the boundary search's)."""
+    already adversarial: `steps` at once). `num_classes`: the model's, which every call must give.
+    Returns the fields of its `AttackResult` but targets, labels and index, and the rounds it took
+    (the engine's and the boundary search's)."""
     temperature, steps, c_init = attack.resolved()
     explore = attack.first_temperature != temperature
     shape = tuple(images.shape[1:])
     images = images.flatten(1)
     N = images.shape[0]
-    probe = AttackObjective(model, images, shape, classes, targeted, attack.kappa, temperature, model_dtype)
+    probe = AttackObjective(model, images, shape, classes, targeted, attack.kappa, temperature, model_dtype, num_classes)
     already, clean_margin = probe.classify(images, torch.arange(N, device=images.device))
     active = (~already).nonzero().squeeze(1)
     shown = _advance(bar, (N - active.numel()) * steps, steps, 0)  # the images already adversarial are done
@@ -49,7 +50,7 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     if hedged or explore:  # a temperature per problem, the first one until it changes
         temperature = torch.full_like(clean_margin[image], attack.first_temperature)
     obj = AttackObjective(model, images[active][image], shape, classes[active][image], targeted, attack.kappa,
-                          temperature, model_dtype)
+                          temperature, model_dtype, probe.num_classes)
     origin = obj.images
     if attack.restarts:  # each copy's problems start where its restart does (the first copy: the image)
         first = torch.arange(A, device=images.device)  # the first copy's own problems

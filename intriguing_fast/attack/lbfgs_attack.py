@@ -84,7 +84,7 @@ class LBFGSAttack(AttackOptions):
                 for start in range(0, N, chunk):
                     rows = index[start:start + chunk]
                     fields, rounds = attack_chunk(self, model, model_dtype, inputs[rows], classes[start:start + chunk],
-                                                  targeted, lower, upper, bar)
+                                                  targeted, lower, upper, bar, num_classes)
                     target = classes[start:start + chunk] if targeted else torch.full_like(rows, -1)
                     parts.append(AttackResult(**fields, targets=target, labels=labels[rows], image_index=rows,
                                               rounds=rounds))
@@ -132,7 +132,8 @@ def _logits(model: torch.nn.Module, inputs: torch.Tensor, model_dtype: torch.dty
     with torch.no_grad():
         for start in range(0, inputs.shape[0], chunk):
             x = inputs[start:start + chunk]
-            out.append(check_logits(model(x.to(model_dtype)), x.shape[0]).to(inputs.dtype))
+            out.append(check_logits(model(x.to(model_dtype)), x.shape[0], out[0].shape[1] if out else None)
+                       .to(inputs.dtype))
     return check_clean_logits(torch.cat(out))
 
 

@@ -77,7 +77,8 @@ class AttackObjective:
 
     def __init__(self, model: torch.nn.Module, images: torch.Tensor, shape: tuple[int, ...],
                  classes: torch.Tensor, targeted: bool | torch.Tensor, kappa: float, temperature: float | torch.Tensor,
-                 model_dtype: torch.dtype) -> None:
+                 model_dtype: torch.dtype, num_classes: int | None = None) -> None:
+        """`num_classes`: the model's classes, as the caller saw them (None: from its first call here)."""
         self.model, self.images, self.shape, self.model_dtype = model, images, shape, model_dtype
         self.classes, self.targeted, self.kappa, self.temperature = classes, targeted, kappa, temperature
         P = images.shape[0]
@@ -85,10 +86,13 @@ class AttackObjective:
         self.best_x = images.clone()
         self.best_sq = torch.full((P,), float("inf"), dtype=images.dtype, device=images.device)
         self.best_class = torch.full((P,), -1, dtype=torch.long, device=images.device)
+        self.num_classes = num_classes  # the model's: its logits must keep them on every call
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model(x.reshape(x.shape[0], *self.shape).to(self.model_dtype))
-        return check_logits(out, x.shape[0]).to(x.dtype)
+        out = check_logits(self.model(x.reshape(x.shape[0], *self.shape).to(self.model_dtype)), x.shape[0],
+                           self.num_classes)
+        self.num_classes = out.shape[1]
+        return out.to(x.dtype)
 
     def margin_and_loss(self, logits: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`margin_and_loss` of problems `rows` (their classes, modes and temperatures)."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from numbers import Integral, Real
 
 from ..engine import LBFGSBOptions
+from ..seeds import SEED_LIMIT
 from .boundary import BOUNDARY_STEPS
 from .search import DEFAULT_STEPS, DEFAULT_TEMPERATURE, EXPLORE_TEMPERATURE, SEARCHES, default_c
 
@@ -30,6 +31,8 @@ def attack_engine(max_iter: int = 100, **settings) -> LBFGSBOptions:
     minimiser), ftol `ATTACK_FTOL`, and no first step to P(x - g) (from an image or a warm start
     that step overshoots: it cost 5% more evaluations per image on MNIST, BENCHMARKS.md);
     `settings` override any `LBFGSBOptions` field."""
+    if not _int(max_iter) or max_iter < 1:
+        raise ValueError(f"max_iter: expected an int >= 1, got {max_iter!r}")
     return LBFGSBOptions(**{"max_iter": max_iter, "max_fun": 2 * max_iter, "gtol": 1e-5, "ftol": ATTACK_FTOL,
                             "box_first_step": False, **settings})
 
@@ -131,6 +134,8 @@ class AttackOptions:
                 raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         if not _int(self.seed):
             raise TypeError(f"seed: expected an int, got {self.seed!r}")
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise ValueError(f"seed: expected an int in [0, 2**62), got {self.seed!r}")
         if not isinstance(self.engine, LBFGSBOptions):
             raise TypeError(f"engine: expected an LBFGSBOptions, got {type(self.engine).__name__}")
 

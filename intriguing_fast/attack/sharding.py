@@ -22,7 +22,8 @@ import torch
 import torch.distributed as dist
 
 from ..errors import IntriguingFastError
-from .bulk_files import exclusive_lock, finished_output, one_line, prepare_parts, summary
+from ..storage import exclusive_lock, one_line
+from .bulk_files import finished_output, prepare_parts, summary
 from .lbfgs_attack import LBFGSAttack
 from .result import AttackResult
 

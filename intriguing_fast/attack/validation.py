@@ -95,12 +95,14 @@ def check_model_device(model: torch.nn.Module, inputs: torch.Tensor) -> None:
 
 
 def check_forward(model: torch.nn.Module, inputs: torch.Tensor, model_dtype: torch.dtype) -> None:
-    """The attack's first forward pass, on the first input: an error of the model's own on inputs
-    of this shape comes back as a ValueError that names the shape."""
+    """The attack's first forward pass, on a copy of the first input: an error of the model's own
+    on inputs of this shape comes back as a ValueError that names the shape, and a model that
+    changes its input in place (autograd refuses that on the attack's points) is named."""
     check_model_device(model, inputs)
+    x = inputs[:1].to(model_dtype, copy=True)
     try:
         with torch.no_grad():
-            model(inputs[:1].to(model_dtype))
+            model(x)
     except (MemoryError, torch.cuda.OutOfMemoryError):
         raise
     except Exception as exc:
@@ -109,10 +111,15 @@ def check_forward(model: torch.nn.Module, inputs: torch.Tensor, model_dtype: tor
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ValueError(f"model: failed on inputs of shape {tuple(inputs.shape)} ({hint}; it runs in "
                          f"{model_dtype}): {first}") from exc
+    if not torch.equal(x, inputs[:1].to(model_dtype)):
+        raise ValueError("model: it changes its input in place (an in-place operation such as x.clamp_(0, 1) on "
+                         "its argument); the attack differentiates through the input: use the out-of-place form "
+                         "(x = x.clamp(0, 1))")
 
 
-def check_logits(logits: object, k: int) -> torch.Tensor:
-    """The model's output on k inputs must be logits [k, num_classes] with num_classes >= 2."""
+def check_logits(logits: object, k: int, classes: int | None = None) -> torch.Tensor:
+    """The model's output on k inputs must be logits [k, num_classes] with num_classes >= 2, and
+    `classes` of them where the model gave that many before."""
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != k:
         got = f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise ValueError(f"model: expected its output to be logits of shape [{k}, num_classes] for {k} inputs, "
@@ -121,6 +128,9 @@ def check_logits(logits: object, k: int) -> torch.Tensor:
         raise ValueError(f"model: expected logits [{k}, num_classes] with num_classes >= 2, got shape "
                          f"{tuple(logits.shape)}: the attack needs a class other than the label (random targets "
                          "need at least 2 classes)")
+    if classes is not None and logits.shape[1] != classes:
+        raise ValueError(f"model: its logits changed from {classes} to {logits.shape[1]} classes between calls "
+                         f"(shape {tuple(logits.shape)}); a model must give the same classes on every call")
     return logits
 
 

@@ -11,6 +11,7 @@ import torch
 
 from ..errors import IntriguingFastError
 from ..kernels import LBFGSBOptions, native_available
+from ..seeds import seed_int
 from ..threads import THREADS_HELP, set_threads
 from .lbfgsb import minimize_lbfgsb
 from .problems import softmax_attack
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dim", type=int, default=784, help="variables per problem n (default: %(default)s)")
     parser.add_argument("--check", type=int, default=32,
                         help="problems re-solved with scipy, one by one (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random problems (default: %(default)s)")
+    parser.add_argument("--seed", type=seed_int, default=0, help="seed of the random problems (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help=THREADS_HELP)
     parser.add_argument("--debug", action="store_true", help="show the traceback of an expected failure")

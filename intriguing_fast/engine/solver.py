@@ -41,7 +41,8 @@ class BatchSolver:
         self.kernels = resolve_backend(options.backend, x0.device)
         x = torch.clamp(x0, lower, upper).contiguous()
         self.evaluated = torch.arange(x.shape[0], device=x.device) if start is None else _start_rows(start, x)
-        f_start, g_start = check_fun_output(fun(x[self.evaluated], self.evaluated), x[self.evaluated])
+        # fun gets its own copy of the row indices: one that changed them in place would corrupt the rounds' bookkeeping
+        f_start, g_start = check_fun_output(fun(x[self.evaluated], self.evaluated.clone()), x[self.evaluated])
         f, g = f_start, g_start
         if start is not None:  # the waiting problems hold zeros until they are restarted
             f = x.new_zeros(x.shape[0]).index_copy_(0, self.evaluated, f_start)
@@ -115,7 +116,7 @@ class BatchSolver:
                 [torch.full_like(r, float("nan"), dtype=st.x.dtype) if s is None else s for r, _, s in restarts])
             self.evaluated = torch.cat([rows, restarted])
         x_eval = st.x_trial[:len(self.evaluated)]
-        f_t, g_t = check_fun_output(self.fun(x_eval, self.evaluated), x_eval)
+        f_t, g_t = check_fun_output(self.fun(x_eval, self.evaluated.clone()), x_eval)
         self._trials, self._nit_before = rows, st.nit[rows]
         if k:
             self.kernels.accept(st, rows, f_t[:k], g_t[:k], self.opt)

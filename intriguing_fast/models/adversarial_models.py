@@ -9,10 +9,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import CorruptFileError
-from ..storage import cache_root, quarantine, state_dict_digest, tensor_digest
+from ..storage import cache_root, state_dict_digest, tensor_digest
 from .adversarial_training import AdversarialRecipe, train_adversarial, training_key
-from .cache import checkpoint_path, load_checkpoint, save_checkpoint
+from .cache import checkpoint_path, load_cached, save_checkpoint, training_lock
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,19 +38,14 @@ def load_or_train_adversarial(name: str, build: Callable[[], nn.Module], inputs:
         model = build()  # for its architecture; the training builds its own under the recipe's seed
     key = {**training_key(model, digest, recipe), "model": name}
     path = checkpoint_path(Path(cache_dir) if cache_dir is not None else cache_root() / "models", name, key)
-    if path.exists():
-        try:
-            state, info = load_checkpoint(path, key)
-            model.load_state_dict(state)
+    with training_lock(path):  # another process training this very model: wait, then load it
+        if (cached := load_cached(path, key, model, name)) is not None:
+            state, info = cached
             return AdversarialModel(model.eval(), True, path, state_dict_digest(state), info)
-        except CorruptFileError as exc:
-            quarantine(path, exc)
-        except RuntimeError as exc:  # load_state_dict: names or shapes that do not fit the architecture
-            quarantine(path, CorruptFileError(path, f"weights do not fit {name}: {str(exc).splitlines()[0]}"))
-    progress_file = path.with_name(f"{path.stem}.progress.pt")
-    model, info = train_adversarial(build, inputs, labels, recipe, progress_file=progress_file, data_digest=digest,
-                                    name=name, progress=progress)
-    state = model.state_dict()
-    save_checkpoint(path, key, state, info)
-    progress_file.unlink(missing_ok=True)
-    return AdversarialModel(model, False, path, state_dict_digest(state), info)
+        progress_file = path.with_name(f"{path.stem}.progress.pt")
+        model, info = train_adversarial(build, inputs, labels, recipe, progress_file=progress_file, data_digest=digest,
+                                        name=name, progress=progress)
+        state = model.state_dict()
+        save_checkpoint(path, key, state, info)
+        progress_file.unlink(missing_ok=True)
+        return AdversarialModel(model, False, path, state_dict_digest(state), info)

@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..storage import load_weights_only
+
 PAPER_WIDTHS = (96, 256, 384, 384, 256)
 TORCHVISION_WIDTHS = (64, 192, 384, 256, 256)
 INPUT_SHAPE = (3, 224, 224)
@@ -73,7 +75,7 @@ def alexnet_torchvision() -> AlexNet:
 def load_alexnet(path: str | Path) -> AlexNet:
     """An AlexNet with the weights of a local state-dict file (``torch.load(weights_only=True)``):
     torchvision's layout when conv1 has 64 filters, the paper's when it has 96. Nothing is downloaded."""
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    state = load_weights_only(Path(path))
     if not isinstance(state, dict) or not isinstance(state.get("features.0.weight"), torch.Tensor):
         raise ValueError(f"{path}: expected an AlexNet state dict with 'features.0.weight' (torchvision names)")
     width = state["features.0.weight"].shape[0]

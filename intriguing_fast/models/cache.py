@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import CorruptFileError
-from ..storage import json_digest, load_verified, save_verified
+from ..storage import exclusive_lock, json_digest, load_verified, quarantine, save_verified
 
 CACHE_FORMAT = 2  # 2: verified files (storage.save_verified)
 
@@ -33,6 +34,12 @@ def checkpoint_path(cache_dir: Path, name: str, key: Mapping[str, Any]) -> Path:
     """``cache_dir/<name slug>-<key digest>.pt``: readable, and distinct for distinct keys."""
     slug = re.sub(r"[^A-Za-z0-9.+-]+", "_", name).strip("_")
     return Path(cache_dir) / f"{slug}-{json_digest(key)[:16]}.pt"
+
+
+def training_lock(path: Path) -> AbstractContextManager[None]:
+    """Held while the checkpoint at `path` is looked up and, if missing, trained and saved: a second
+    process wanting the same model (another run on a shared cold cache) waits, then loads it."""
+    return exclusive_lock(path.with_name(path.name + ".lock"), wait=True)
 
 
 def save_checkpoint(path: Path, key: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor], info: Mapping[str, Any]) -> None:
@@ -54,3 +61,21 @@ def load_checkpoint(path: Path, key: Mapping[str, Any]) -> tuple[dict[str, torch
         differ = sorted(k for k in set(stored) | set(key) if stored.get(k) != key.get(k))
         raise CheckpointKeyError(path, f"checkpoint key differs from the expected key in {differ}")
     return payload["state_dict"], payload["info"]
+
+
+def load_cached(path: Path, key: Mapping[str, Any], model: torch.nn.Module,
+                name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """(state dict, info) of the checkpoint at `path`, its weights loaded into `model`; None if
+    there is none, or if it is damaged, holds another key or does not fit `model` (named `name`):
+    such a file is moved aside (``NAME.corrupt``, with a warning) for the caller to retrain."""
+    if not path.exists():
+        return None
+    try:
+        state, info = load_checkpoint(path, key)
+        model.load_state_dict(state)
+        return state, info
+    except CorruptFileError as exc:
+        quarantine(path, exc)
+    except RuntimeError as exc:  # load_state_dict: names or shapes that do not fit the architecture
+        quarantine(path, CorruptFileError(path, f"weights do not fit {name}: {str(exc).splitlines()[0]}"))
+    return None

@@ -11,9 +11,8 @@ import torch
 from torch import nn
 
 from ..data import MnistSplit, p1_p2_split
-from ..errors import CorruptFileError
-from ..storage import cache_root, quarantine, state_dict_digest
-from .cache import CACHE_FORMAT, checkpoint_path, load_checkpoint, save_checkpoint
+from ..storage import cache_root, state_dict_digest
+from .cache import CACHE_FORMAT, checkpoint_path, load_cached, save_checkpoint, training_lock
 from .recipes import Recipe
 from .training import train_model
 from .zoo import ModelSpec, get_spec
@@ -74,24 +73,20 @@ def load_or_train(
     recipe = recipe or spec.recipe
     key = checkpoint_key(spec, recipe, training_data(spec, train, split_seed))
     path = checkpoint_path(Path(cache_dir) if cache_dir is not None else cache_root() / "models", spec.name, key)
-    if path.exists():
-        try:
-            state, info = load_checkpoint(path, key)
-            model = _build(spec)
-            model.load_state_dict(state)
+    with training_lock(path):  # another process training this very model: wait, then load it
+        model = _build(spec)
+        if (cached := load_cached(path, key, model, spec.name)) is not None:
+            state, info = cached
             return TrainedModel(model.eval(), True, path, state_dict_digest(state), info.get("train_seconds", float("nan")))
-        except CorruptFileError as exc:
-            quarantine(path, exc)
-        except RuntimeError as exc:  # load_state_dict: names or shapes that do not fit the architecture
-            quarantine(path, CorruptFileError(path, f"weights do not fit {spec.name}: {str(exc).splitlines()[0]}"))
-    if on_train is not None:
-        on_train(path, training_data(spec, train, split_seed))
-    start = time.perf_counter()
-    model = train_model(spec.build, training_data(spec, train, split_seed), recipe, name=spec.name, progress=progress)
-    seconds = time.perf_counter() - start
-    state = model.state_dict()
-    save_checkpoint(path, key, state, {"train_seconds": seconds, "torch": str(torch.__version__)})
-    return TrainedModel(model, False, path, state_dict_digest(state), seconds)
+        if on_train is not None:
+            on_train(path, training_data(spec, train, split_seed))
+        start = time.perf_counter()
+        model = train_model(spec.build, training_data(spec, train, split_seed), recipe, name=spec.name,
+                            progress=progress)
+        seconds = time.perf_counter() - start
+        state = model.state_dict()
+        save_checkpoint(path, key, state, {"train_seconds": seconds, "torch": str(torch.__version__)})
+        return TrainedModel(model, False, path, state_dict_digest(state), seconds)
 
 
 def trained_model(name: str, train: MnistSplit, cache_dir: str | Path | None = None, **options) -> nn.Module:
