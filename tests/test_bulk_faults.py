@@ -179,3 +179,26 @@ def test_a_full_disk_is_named_with_the_file_and_the_space_left(tmp_path, fault):
                                                   r"\(.*\); [0-9.]+ MiB free on its file system$"):
         atomic_write(tmp_path / "out.pt", write)
     assert not list(tmp_path.iterdir())  # no partial file left
+
+
+def test_a_full_disk_at_the_merge_is_one_line_and_the_chunks_survive(reference, tmp_path, monkeypatch, capsys):
+    root, expected = reference
+    out = tmp_path / "adv.pt"
+    real_save = torch.save
+
+    def full(obj, f, *a, **k):  # the output's write fails as torch's zip writer reports a full disk
+        if isinstance(obj, dict) and "sha256" in obj:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file "
+                               "data/0: file write failed")
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(command(root, out))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and re.fullmatch(rf"{re.escape(cli.PROG)}: error: {re.escape(str(out))}: could not be "
+                                                  r"written \(.*\); [0-9.]+ MiB free on its file system", err[-1])
+    assert len(list(Path(f"{out}.parts").glob("chunk_*.pt"))) == IMAGES // CHUNK and not out.exists()
+    monkeypatch.undo()
+    cli.main(command(root, out))  # the chunks are reused: the same output as an uninterrupted run
+    assert_same(out, expected)
