@@ -300,7 +300,7 @@ def test_options_are_checked_on_construction():
         LBFGSAttack(engine={"max_iter": 10})
     with pytest.raises(ValueError, match="backend: expected one of"):
         attack_engine(backend="gpu")
-    with pytest.raises(ValueError, match="max_iter: expected an int >= 0"):
+    with pytest.raises(ValueError, match="max_iter: expected an int >= 1"):
         attack_engine(-1)
     assert LBFGSAttack().resolved() == (0.1, 7, 1.0) and LBFGSAttack(search="cleverhans").resolved() == (1.0, 9, 100.0)
     assert LBFGSAttack().first_temperature == 1.0 and LBFGSAttack(temperature=0.3).first_temperature == 0.3

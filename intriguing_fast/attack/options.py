@@ -32,7 +32,7 @@ def attack_engine(max_iter: int = 100, **settings) -> LBFGSBOptions:
     that step overshoots: it cost 5% more evaluations per image on MNIST, BENCHMARKS.md);
     `settings` override any `LBFGSBOptions` field."""
     if not _int(max_iter) or max_iter < 1:
-        raise ValueError(f"max_iter: expected an int >= 1, got {max_iter!r}")
+        raise ValueError(f"max_iter: expected an int >= 1 (a solve may make 2 max_iter evaluations), got {max_iter!r}")
     return LBFGSBOptions(**{"max_iter": max_iter, "max_fun": 2 * max_iter, "gtol": 1e-5, "ftol": ATTACK_FTOL,
                             "box_first_step": False, **settings})
 
