@@ -71,7 +71,8 @@ def test_options_out_of_range_are_refused(options, error, match):
 
 @pytest.mark.parametrize("max_iter", [0, -3, 2.5])
 def test_attack_engine_names_max_iter_not_what_it_derives(max_iter):
-    with pytest.raises(ValueError, match=f"max_iter: expected an int >= 1, got {max_iter}"):
+    with pytest.raises(ValueError, match=rf"max_iter: expected an int >= 1 \(a solve may make 2 max_iter evaluations\), "
+                                         rf"got {max_iter}"):
         attack_engine(max_iter)
 
 
