@@ -69,7 +69,7 @@ def ours(steps: int | None = None, max_iter: int = 100, temperature: float | Non
         return result.adversarial, result.nfev
 
     budget = f"{steps} c steps x {max_iter} it" + (f", T = {temperature:g}" if temperature else "") + (
-        f", {hedges} hedges" if hedges != 1 else "") + (f", {restarts} restarts" if restarts else "")
+        f", {hedges} hedges" if hedges != 1 else "") + (f", {restarts} restart{'s' * (restarts > 1)}" if restarts else "")
     return Method("intriguing_fast", budget, run, MODES if hedges == 1 else ("untargeted",))  # hedges: untargeted only
 
 
