@@ -201,6 +201,7 @@ def render(results: dict, out: Path) -> str:
              f"100 it, 1 hedge, no restarts) and documented settings (those of hedges untargeted only). Time is "
              f"seconds per image on one thread; optimality and curve area as in the script's docstring.", ""]
     lines += [f"Not run: {'; '.join(results['not_run'])}.", ""] if results["not_run"] else []
+    lines += [note for text in results.get("notes", []) for note in (text, "")]  # what the run's log says of it
     lines += reading(results) + [""]
     figures = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
     for name, measured in results["subjects"].items():
