@@ -64,14 +64,15 @@ def subject(name: str, args: argparse.Namespace) -> torch.nn.Module:
 
 
 def methods(mode: str, quick: bool, missing: dict[str, str]) -> list[peers.Method]:
-    """Ours at its default and eight documented settings, then every peer that imports and has `mode`."""
+    """Ours at its default and nine documented settings, then every peer that imports and has `mode`."""
     if quick:
         ours = [peers.ours(), peers.ours(2, 10, 0.7)]
         have = {"adv_lib": [peers.adv_lib_ddn(10), peers.adv_lib_fab(5)], "foolbox": [peers.ddn(10)],
                 "torchattacks": [peers.torchattacks_deepfool(5)], "advertorch": []}
     else:
-        ours = [peers.ours(), peers.ours(hedges=0), peers.ours(3, 20), peers.ours(3, 20, hedges=0), peers.ours(3, 10),
-                peers.ours(2, 10, hedges=0), peers.ours(2, 10, 0.7), peers.ours(restarts=1), peers.ours(restarts=3)]
+        ours = [peers.ours(), peers.ours(hedges=0), peers.ours(5, 15), peers.ours(3, 20), peers.ours(3, 20, hedges=0),
+                peers.ours(3, 10), peers.ours(2, 10, hedges=0), peers.ours(2, 10, 0.7), peers.ours(restarts=1),
+                peers.ours(restarts=3)]
         have = {"adv_lib": [peers.adv_lib_ddn(100), peers.adv_lib_ddn(1000), peers.adv_lib_alma(100),
                             peers.adv_lib_alma(1000), peers.adv_lib_fmn(100), peers.adv_lib_fmn(1000),
                             peers.adv_lib_fab(100), peers.adv_lib_cw(9, 100)],
