@@ -34,7 +34,7 @@ for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"): 
 import torch  # noqa: E402
 
 import peers  # noqa: E402
-from frontier import dominated_by_ours  # noqa: E402
+from frontier import cheapest_win, dominated_by_ours  # noqa: E402
 from intriguing_fast.attack import random_targets  # noqa: E402
 from intriguing_fast.data import load_mnist  # noqa: E402
 from intriguing_fast.report.style import new_figure, save, styled  # noqa: E402
@@ -184,9 +184,9 @@ def reading(results: dict) -> list[str]:
            "the peer succeeded on, in no more time, at 100% success (the verdicts under each table):", ""]
     for name, measured in results["subjects"].items():
         for mode, rows in measured["modes"].items():
-            verdicts = [line for line in dominated_by_ours(rows) if "nothing to compare" not in line]
-            missed = [line[2:].split(" (")[0] for line in verdicts if "**no budget of ours**" in line]
-            out.append(f"- {SUBJECTS[name]}, {mode}: {len(verdicts) - len(missed)} of {len(verdicts)}"
+            scored = [r for r in rows if r["family"] != "intriguing_fast" and r["success"]]
+            missed = [f"{r['family']}, {r['budget']}" for r in scored if cheapest_win(rows, r) is None]
+            out.append(f"- {SUBJECTS[name]}, {mode}: {len(scored) - len(missed)} of {len(scored)}"
                        + (f"; not {'; '.join(missed)}" if missed else ""))
     return out
 

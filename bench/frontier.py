@@ -72,16 +72,21 @@ def subset_mean(l2: list[float], of: list[float]) -> float:
     return sum(sel) / len(sel) if sel and all(a == a for a in sel) else float("inf")
 
 
-def dominated_by_ours(rows: list[dict]) -> list[str]:
-    """For each peer point: the quickest budget of ours, at 100% success and in no more time, whose mean
-    L2 over the images the peer succeeded on is no larger than the peer's."""
+def cheapest_win(rows: list[dict], peer: dict) -> dict | None:
+    """The quickest budget of ours, at 100% success and in no more time than `peer`, whose mean L2
+    over the images the peer succeeded on is no larger than the peer's; None if there is none."""
     mine = sorted((r for r in rows if r["family"] == "intriguing_fast" and r["success"] == 1.0), key=lambda r: r["wall_s"])
+    return next((m for m in mine if m["wall_s"] <= peer["wall_s"] and subset_mean(m["l2"], peer["l2"]) <= peer["mean_l2"]),
+                None)
+
+
+def dominated_by_ours(rows: list[dict]) -> list[str]:
+    """For each peer point, a line: the budget of ours that beats it (`cheapest_win`), if any."""
     lines = []
     for r in rows:
         if r["family"] == "intriguing_fast":
             continue
-        beat = next((m for m in mine if m["wall_s"] <= r["wall_s"] and subset_mean(m["l2"], r["l2"]) <= r["mean_l2"]),
-                    None)
+        beat = cheapest_win(rows, r)
         if not r["success"]:
             verdict = "no success: nothing to compare"
         elif beat:
