@@ -6,10 +6,12 @@ set the time. Same model, images, targets and options for both (each c step's L-
 started afresh, as lock step must); then the attack's default, which keeps it across c steps.
 Run side by side.
 
-Also, per round of the attack at --ops-batch images (torch profiler, CPU): the torch operator
-calls (each one a kernel launch or more on a GPU) and the operators that force a host
-synchronisation on a GPU (nonzero, item, ...), split into the model, the objective's
-bookkeeping and the engine.
+Then the default in the fixed-shape rounds of issue 29 (every problem in every round, masks, a
+look every check_every rounds: the default on CUDA), on this CPU with the torch backend.
+
+Also, per round of the attack at --ops-batch images (torch profiler, CPU), in compact and in
+fixed-shape rounds: the torch operator calls (each one a kernel launch or more on a GPU) and the
+operators that force a host synchronisation on a GPU (nonzero, item, ...).
 
     python bench/bench_rounds.py --count 10000
 """
@@ -88,7 +90,18 @@ def main() -> None:
     t_kept = time.perf_counter() - start
     print(f"{'rounds, curvature kept across c steps (the default)':<10} {kept.rounds:>7} {t_kept:>8.1f} "
           f"{kept.success_rate:>8.4f} {kept.mean_distortion:>16.5f} {kept.nfev.double().mean().item():>18.1f}")
-    print(op_counts(attack, model, images[:args.ops_batch], targets[:args.ops_batch]))
+    # The fixed-shape rounds of issue 29 (the default on CUDA: every problem in every round, masks,
+    # no host synchronisation but a look every check_every rounds), here on CPU with the torch
+    # backend they need: what they cost where the compact rounds' syncs are free.
+    fixed_attack = dataclasses.replace(kept_attack, engine=attack_engine(args.max_iter, rounds="fixed"))
+    start = time.perf_counter()
+    fixed = fixed_attack(model, images, targets, progress=False)
+    t_fixed = time.perf_counter() - start
+    print(f"{'fixed-shape rounds (torch backend, the default on CUDA)':<10} {fixed.rounds:>7} {t_fixed:>8.1f} "
+          f"{fixed.success_rate:>8.4f} {fixed.mean_distortion:>16.5f} {fixed.nfev.double().mean().item():>18.1f}")
+    print(f"fixed-shape against compact rounds on this CPU: wall time {t_fixed / t_kept:.2f}x")
+    print("compact rounds:", op_counts(kept_attack, model, images[:args.ops_batch], targets[:args.ops_batch]))
+    print("fixed-shape rounds:", op_counts(fixed_attack, model, images[:args.ops_batch], targets[:args.ops_batch]))
 
 
 if __name__ == "__main__":

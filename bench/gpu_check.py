@@ -2,8 +2,12 @@
 
   1. the Triton step tests, compiled on the GPU, and the launch/compile check (pytest);
   2. the engine end to end on CUDA against the torch reference on CPU (float64);
-  3. the attack's rounds, kernel launches and host syncs per round, host and GPU time per round;
-  4. the table of issue #19: our attack at several settings against foolbox 3's DDN and
+  3. the attack's rounds, kernel launches and host syncs per round, host and GPU time per round,
+     in compact rounds and in the fixed-shape rounds of issue 29 (the default on CUDA), and
+     whether the two give the same mean L2;
+  4. the same per round on the SmallCNN of bench/attackbench.py (its cached weights, or one
+     epoch trained here), a ReLU CNN;
+  5. the table of issue #19: our attack at several settings against foolbox 3's DDN and
      Carlini-Wagner L2 on the same model, images and random targets.
 
 Figures go to stdout and to OUT/gpu_check.json. A GPU machine may have torch and Triton but
@@ -48,9 +52,9 @@ if __name__ == "__main__":  # before the imports below, which need tqdm
     install_missing(_early.parse_known_args()[0].wheels)
 
 import peers  # noqa: E402
-from subjects import quick_mlp  # noqa: E402
+from subjects import quick_mlp, trained  # noqa: E402
 from bench_rounds import SYNCING  # noqa: E402
-from intriguing_fast import LBFGSAttack, minimize_lbfgsb, random_targets  # noqa: E402
+from intriguing_fast import LBFGSAttack, attack_engine, minimize_lbfgsb, random_targets  # noqa: E402
 from intriguing_fast.data import load_mnist  # noqa: E402
 from intriguing_fast.engine.problems import softmax_attack  # noqa: E402
 
@@ -109,7 +113,8 @@ def per_round(attack: LBFGSAttack, model, images, targets, device: str) -> dict:
     rounds = res.rounds
     return {"images": len(images), "rounds": rounds, "wall_s": wall, "launches_per_round": len(kernels) / rounds,
             "syncing_calls_per_round": syncs / rounds, "wall_ms_per_round": 1e3 * wall / rounds,
-            "device_ms_per_round": 1e-3 * device_us / rounds}
+            "device_ms_per_round": 1e-3 * device_us / rounds, "images_per_s": len(images) / wall,
+            "mean_l2": float(res.l2.nanmean()), "success": float(res.success.double().mean())}
 
 
 def table(model, images, labels, targets, device: str, args) -> list[dict]:
@@ -146,7 +151,9 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=ROOT / ".benchmarks")
     p.add_argument("--model-cache", type=Path, default=ROOT / ".benchmarks" / "bench_attack_fc100-100-10_state.pt",
                    help="the bench MLP's checkpoint (trained if missing)")
-    p.add_argument("--skip", default="", help="comma-separated parts to skip: tests,engine,rounds,table")
+    p.add_argument("--cnn-cache", type=Path, default=ROOT / ".benchmarks" / "attackbench" / "small_cnn.pt",
+                   help="the SmallCNN's weights (bench/attackbench.py's; trained for one epoch if missing)")
+    p.add_argument("--skip", default="", help="comma-separated parts to skip: tests,engine,rounds,cnn,table")
     p.add_argument("--data-dir", type=Path, help="the MNIST idx files (default: the package's lookup)")
     args = p.parse_args()
     skip = set(args.skip.split(","))
@@ -178,9 +185,17 @@ def main() -> None:
     report["model_test_error"] = 1 - float(right.double().mean())
     print(f"{len(images)} correctly classified of {args.count} test images (model error {report['model_test_error']:.4f})")
     if "rounds" not in skip:
-        report["per_round"] = {str(b): per_round(LBFGSAttack(), model, images[:b], targets[:b], device)
-                               for b in sorted({min(4096, len(images)), len(images)})}
+        report["per_round"] = {f"{b} images, {mode} rounds": per_round(
+            LBFGSAttack(engine=attack_engine(rounds=mode)), model, images[:b], targets[:b], device)
+            for b in sorted({min(4096, len(images)), len(images)}) for mode in ("compact", "fixed")}
         print("per round:", json.dumps(report["per_round"], indent=1), flush=True)
+    if "cnn" not in skip:
+        cnn = trained("small_cnn", args.cnn_cache, epochs=1).to(device).eval()
+        b = min(4096, len(images))
+        x = images[:b].reshape(-1, 1, 28, 28)
+        report["per_round_cnn"] = {f"{b} images, {mode} rounds": per_round(
+            LBFGSAttack(engine=attack_engine(rounds=mode)), cnn, x, targets[:b], device) for mode in ("compact", "fixed")}
+        print("per round, SmallCNN:", json.dumps(report["per_round_cnn"], indent=1), flush=True)
     if "table" not in skip:
         report["table"] = table(model, images, labels, targets, device, args)
     args.out.mkdir(parents=True, exist_ok=True)

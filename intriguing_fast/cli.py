@@ -17,7 +17,7 @@ from .data.paths import MNIST_DIR_ENV
 from .engine import LBFGSBOptions
 from .errors import IntriguingFastError
 from .experiments import SCALES
-from .kernels import BACKENDS
+from .kernels import BACKENDS, ROUNDS
 from .storage import CACHE_ROOT_ENV
 from .threads import THREADS_HELP, set_threads
 
@@ -85,7 +85,7 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_engine_options(parser: argparse.ArgumentParser, max_iter: int | None = 100) -> None:
-    """--max-iter (None: the caller picks it, e.g. from the run's scale), --backend, --history-dtype."""
+    """--max-iter (None: the caller picks it, e.g. from the run's scale), --backend, --history-dtype, --rounds."""
     per_scale = ", ".join(f"{name} {scale.attack_max_iter}" for name, scale in sorted(SCALES.items()))
     scales = f" (default: per --scale: {per_scale})" if max_iter is None else ""
     parser.add_argument("--max-iter", type=positive_int, default=max_iter, metavar="N",
@@ -94,12 +94,15 @@ def add_engine_options(parser: argparse.ArgumentParser, max_iter: int | None = 1
                         help="engine backend: auto (cpp on CPU, triton on CUDA), cpp, triton, or torch (the reference)")
     parser.add_argument("--history-dtype", choices=sorted(HISTORY_DTYPES), default="same",
                         help="storage of the L-BFGS history: same (as the images) or bfloat16")
+    parser.add_argument("--rounds", choices=ROUNDS, default="auto",
+                        help="engine rounds: auto (compact on CPU, fixed on CUDA), compact (the running problems, "
+                             "one host sync per round) or fixed (every problem with masks: no host sync between looks)")
 
 
 def engine_options(args: argparse.Namespace, **settings) -> LBFGSBOptions:
     """The engine settings the options ask for; `settings` override the attack's others."""
     return attack_engine(args.max_iter, backend=args.backend, history_dtype=HISTORY_DTYPES[args.history_dtype],
-                         **settings)
+                         rounds=args.rounds, **settings)
 
 
 # What a user can cause: bad arguments or files, damaged or changed inputs, missing data.

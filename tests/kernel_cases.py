@@ -134,3 +134,24 @@ def assert_states_match(got: BatchState, want: BatchState) -> None:
 def step_rows(st: BatchState) -> torch.Tensor:
     """The running problems, as the engine lists them for a step."""
     return (st.status == Status.RUNNING).nonzero().squeeze(1)
+
+
+def every_row(st: BatchState, f_t: torch.Tensor, g_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The step's inputs as fixed-shape rounds give them: every problem's trial point in its own
+    row of x_trial (a stopped one's at x), and (f_t, g_t) for every problem (a stopped one's at x)."""
+    rows = step_rows(st)
+    x_trial = st.x.clone()
+    x_trial[rows] = st.x_trial[: len(rows)]
+    st.x_trial.copy_(x_trial)
+    f_all, g_all = st.f.clone(), st.g.clone()
+    f_all[rows], g_all[rows] = f_t, g_t
+    return f_all, g_all
+
+
+def run_step(kernels, step: str, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor) -> None:
+    """One step ("direction", "trial" or "accept") of `kernels` on problems `rows` of st, on st's device."""
+    device = st.x.device
+    if step == "accept":
+        kernels.accept(st, rows.to(device), f_t.to(device), g_t.to(device), OPTIONS)
+    else:
+        getattr(kernels, step)(st, rows.to(device))

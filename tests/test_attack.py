@@ -311,13 +311,13 @@ def test_engine_settings_reach_the_engine(mlp, data, monkeypatch):
     import intriguing_fast.attack.chunk as chunk_module
 
     seen = []
-    real = chunk_module.BatchSolver
+    real = chunk_module.batch_solver
 
     def spy(fun, x0, lower, upper, options, start=None):
         seen.append(options)
         return real(fun, x0, lower, upper, options, start)
 
-    monkeypatch.setattr(chunk_module, "BatchSolver", spy)
+    monkeypatch.setattr(chunk_module, "batch_solver", spy)
     engine = attack_engine(20, backend="torch", history_dtype=torch.bfloat16)
     images, labels = data
     LBFGSAttack(steps=2, engine=engine)(mlp, images[:2], "random", labels=labels[:2])

@@ -19,10 +19,12 @@ if DEVICE == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
 
 from intriguing_fast import minimize_lbfgsb  # noqa: E402
 from intriguing_fast.kernels import TorchKernels  # noqa: E402
+from intriguing_fast.kernels.status import Status  # noqa: E402
 from intriguing_fast.kernels.triton_backend import TritonKernels  # noqa: E402
 from intriguing_fast.engine.problems import softmax_attack  # noqa: E402
 
-from kernel_cases import OPTIONS, assert_states_match, clone_state, random_state, step_rows, trial_outcome  # noqa: E402
+from kernel_cases import (assert_states_match, clone_state, every_row, random_state, run_step,  # noqa: E402
+                          step_rows, trial_outcome)
 
 # The inf-gradient case multiplies inf by 0 in NumPy, as it does on the GPU, without a warning there.
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
@@ -48,16 +50,8 @@ def test_step_matches_reference(step, layout, n, fixed, shared, dtype, history_d
     f_t, g_t = trial_outcome(st)
     want, got = clone_state(st), to_device(clone_state(st))
     rows = step_rows(st)
-    kernels = LAYOUTS[layout]
-    if step == "direction":
-        TorchKernels().direction(want, rows)
-        kernels.direction(got, rows.to(DEVICE))
-    elif step == "trial":
-        TorchKernels().trial(want, rows)
-        kernels.trial(got, rows.to(DEVICE))
-    else:
-        TorchKernels().accept(want, rows, f_t, g_t, OPTIONS)
-        kernels.accept(got, rows.to(DEVICE), f_t.to(DEVICE), g_t.to(DEVICE), OPTIONS)
+    run_step(TorchKernels(), step, want, rows, f_t, g_t)
+    run_step(LAYOUTS[layout], step, got, rows, f_t, g_t)
     assert_states_match(to_cpu(got), want)
 
 
@@ -78,7 +72,24 @@ def test_engine_matches_reference(dtype):
         f, g = problem.fun(x.cpu(), index.cpu())
         return f.to(DEVICE), g.to(DEVICE)
 
-    res = minimize_lbfgsb(fun, *p, backend="triton", max_iter=6)
-    assert torch.equal(res.status.cpu(), ref.status) and torch.equal(res.nit.cpu(), ref.nit)
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else {}
-    torch.testing.assert_close(res.x.cpu(), ref.x, **tol)
+    for rounds in ("compact", "fixed"):  # fixed: every problem in every round, the stopped ones' programs return
+        res = minimize_lbfgsb(fun, *p, backend="triton", max_iter=6, rounds=rounds, check_every=2)
+        assert torch.equal(res.status.cpu(), ref.status) and torch.equal(res.nit.cpu(), ref.nit)
+        assert torch.equal(res.nfev.cpu(), ref.nfev)
+        torch.testing.assert_close(res.x.cpu(), ref.x, **tol)
+
+
+@pytest.mark.parametrize("layout", ["block", "chunked"])
+@pytest.mark.parametrize("step", ["direction", "trial", "accept"])
+def test_step_over_every_row_leaves_stopped_problems(step, layout):
+    """Fixed-shape rounds pass every problem: a stopped one's program returns at once (its trial
+    point is x), and the running ones get what the reference gives them."""
+    st = random_state(14, 37, 3, torch.float64, seed=5)
+    f_t, g_t = every_row(st, *trial_outcome(st))
+    every = torch.arange(14)
+    want, got = clone_state(st), to_device(clone_state(st))
+    assert (st.status != Status.RUNNING).any()
+    run_step(TorchKernels(), step, want, every, f_t, g_t)
+    run_step(LAYOUTS[layout], step, got, every, f_t, g_t)
+    assert_states_match(to_cpu(got), want)

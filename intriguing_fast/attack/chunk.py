@@ -5,9 +5,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ..engine import Status
-from ..engine.solver import BatchSolver
+from ..engine.fixed_rounds import batch_solver
 from .hedges import FIRST_SOLVES, Hedges
-from .objective import AttackObjective
+from .objective import AttackObjective, rows_of
 from .options import AttackOptions
 from .restarts import random_starts
 from .result import distortion
@@ -59,15 +59,17 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
                                distance, lower, upper, attack.seed)[copy]
     cs = CSearch(clean_margin[active][image], attack.search, c_init)
     run = _Search(attack, steps, explore, obj, cs, hedges if hedged else None, origin, lower, upper)
-    while True:
-        if run.after_round():
+    solver = run.solver
+    while True:  # in fixed-shape rounds the bar moves at the engine's looks only (its read waits for the device)
+        if run.after_round() and (not solver.fixed or solver.rounds % solver.opt.check_every == 0):
             done = torch.zeros_like(active).scatter_reduce_(0, image, run.solves, "amax").clamp_(max=steps)
             shown = _advance(bar, (N - active.numel()) * steps + int(done.sum()), steps, shown)
             if not bar.disable:
-                bar.set_postfix_str(f"round {run.solver.rounds}, mean c step {float(done.double().mean()) + 1:.1f}/{steps}",
+                bar.set_postfix_str(f"round {solver.rounds}, mean c step {float(done.double().mean()) + 1:.1f}/{steps}",
                                     refresh=False)
-        if not run.solver.round():
+        if not solver.round():
             break
+    obj.counted = None  # the boundary search's calls count, every one
     rows = run.go_on.nonzero().squeeze(1)
     passes = torch.zeros_like(run.nfev)
     passes[rows] = obj.search_boundary(rows, run.outside[rows], run.outside_margin[rows], attack.boundary_steps)
@@ -90,9 +92,11 @@ class _Search:
         self.t_final = attack.resolved()[0]
         P = obj.images.shape[0]
         obj.c.copy_(cs.c)
-        problem = torch.arange(P, device=cs.c.device)
-        self.solver = BatchSolver(obj, origin, lower, upper, attack.engine,
-                                  start=problem < hedges.M if hedges is not None else None)  # the hedges wait
+        problem = self.problem = torch.arange(P, device=cs.c.device)
+        self.solver = batch_solver(obj, origin, lower, upper, attack.engine,
+                                   start=problem < hedges.M if hedges is not None else None)  # the hedges wait
+        if self.solver.fixed:  # every round evaluates every problem: only the live ones count
+            obj.counted = self.solver.live
         self.at_x_success = torch.zeros(P, dtype=torch.bool, device=cs.c.device)  # each solve's current point: success,
         self.at_x_margin = torch.zeros_like(cs.c)  # its margin,
         self.at_x_other = torch.zeros_like(problem)  # and the other class nearest it
@@ -104,86 +108,105 @@ class _Search:
 
     def after_round(self) -> bool:
         """Fold the last round into the c searches and restart the problems whose solve stopped
-        at their next c; False if none stopped."""
+        at their next c; False if none stopped (known in compact rounds only). Masks over every
+        problem, not selections: in fixed-shape rounds, no host synchronisation."""
         solver, obj, cs = self.solver, self.obj, self.cs
-        moved = solver.moved
-        evaluated = solver.evaluated[moved]
-        self.at_x_success[evaluated] = obj.last_success[moved]
-        self.at_x_margin[evaluated] = obj.last_margin[moved]
-        self.at_x_other[evaluated] = obj.last_other[moved]
-        stopped = solver.stopped()
-        if not stopped.numel():
+        evaluated, moved = solver.evaluated, solver.moved
+        for mine, last in ((self.at_x_success, obj.last_success), (self.at_x_margin, obj.last_margin),
+                           (self.at_x_other, obj.last_other)):
+            mine[evaluated] = torch.where(moved, last, mine[evaluated])
+        stopped = solver.just_stopped
+        if not solver.fixed and not stopped.any():
             return False
-        st = solver.st
-        cs.update(self.at_x_success[stopped], self.at_x_margin[stopped], stopped)
-        failed = stopped[~self.at_x_success[stopped]]
-        self.outside[failed], self.outside_margin[failed] = st.x[failed], self.at_x_margin[failed]
-        self.nit[stopped] += st.nit[stopped]
-        self.nfev[stopped] += st.nfev[stopped]
-        self.solves[stopped] += 1
-        again = stopped[(self.solves[stopped] < self.steps) & self.go_on[stopped]]
+        x = solver.problem_state("x")
+        cs.update(self.at_x_success, self.at_x_margin, stopped)
+        failed = stopped & ~self.at_x_success
+        rows = rows_of(failed, solver.fixed)
+        self.outside[rows] = torch.where(failed[rows, None], x[rows], self.outside[rows])
+        self.outside_margin[rows] = torch.where(failed[rows], self.at_x_margin[rows], self.outside_margin[rows])
+        self._count(stopped)
+        self.solves += stopped
+        again = stopped & (self.solves < self.steps) & self.go_on
+        started = torch.zeros_like(again)
         if self.hedges is not None:
-            again = self._hedge(stopped, again)
+            again, started = self._hedge(stopped, again)
         if self.explore:
-            self._refine(stopped[self.exploring[stopped] & torch.isfinite(obj.best_sq[stopped])])
-        if again.numel():
-            shift = None
-            if self.attack.reuse_curvature:
-                shift = torch.where(self.fresh[again], float("nan"), 2 * (cs.c[again] - obj.c[again]))
-                self.fresh[again] = False
-            obj.c[again] = cs.c[again]
-            start = st.x[again]
-            if self.attack.warm_start:
-                found = torch.isfinite(obj.best_sq[again])
-                start = torch.where(found[:, None], obj.best_x[again], start)
-            else:
-                start = self.origin[again]
-            solver.restart(again, start, shift)
+            self._refine(stopped & self.exploring & torch.isfinite(obj.best_sq))
+        restart = again | started
+        rows = rows_of(restart, solver.fixed)
+        shift = None
+        if self.attack.reuse_curvature:  # a started hedge, or an objective that changed: new pairs
+            shift = torch.where((self.fresh | started)[rows], float("nan"), 2 * (cs.c[rows] - obj.c[rows]))
+            self.fresh &= ~again
+        obj.c.copy_(torch.where(restart, cs.c, obj.c))
+        start = self.origin[rows]
+        if self.attack.warm_start:
+            start = torch.where(torch.isfinite(obj.best_sq[rows])[:, None], obj.best_x[rows], x[rows])
+            start = torch.where(started[rows, None], self.origin[rows], start)
+        solver.restart(restart if solver.fixed else rows, start, shift)
+        solver.retire(~self.go_on | (self.solves >= self.steps))  # never to restart: may leave the engine's bucket
         return True
 
-    def _hedge(self, stopped: torch.Tensor, again: torch.Tensor) -> torch.Tensor:
-        """The class choice of an untargeted attack (attack/hedges.py) after a round whose solves
-        `stopped`: score the problems whose first solve with an adversarial (or `FIRST_SOLVES`-th)
-        just ended; an untargeted one scored starts its hedges and, if it found an adversarial,
-        goes on targeted at its class; choose for each image whose problems are all scored (the
-        others stop). Returns the problems of `again` that go on, with the winning hedges that
-        waited for the choice."""
-        hedges, solver, obj, cs = self.hedges, self.solver, self.obj, self.cs
-        found = torch.isfinite(obj.best_sq[stopped])
-        now = stopped[~hedges.scored[stopped] & (found | (self.solves[stopped] >= FIRST_SOLVES))]
-        own = now[now < hedges.M]
-        if own.numel():
-            succeeded = torch.isfinite(obj.best_sq[own])
-            nearest = torch.where(succeeded, obj.best_class[own], self.at_x_other[own])
-            rows, classes, margin = hedges.classes(nearest, own)
-            targeted = (rows >= hedges.M) | succeeded.repeat_interleave(1 + hedges.hedges)
-            rows, classes, margin = rows[targeted], classes[targeted], margin[targeted]
-            obj.classes[rows], obj.targeted[rows] = classes, True
-            cs.clean_margin[rows] = self.outside_margin[rows] = margin.to(cs.c.dtype)
-            self.fresh[own[succeeded]] = True  # a new objective: their curvature pairs go
-            started = rows[rows >= hedges.M]
-            obj.c[started] = cs.c[started]
-            solver.restart(started, self.origin[started])
-        winners, losers = hedges.decide(now, obj.best_sq[now])
-        self.go_on[losers] = False
-        running = losers[solver.st.status[losers] == int(Status.RUNNING)]
-        self.nit[running] += solver.st.nit[running]
-        self.nfev[running] += solver.st.nfev[running]
-        solver.stop(running)
-        again = again[self.go_on[again] & ~((again >= hedges.M) & hedges.waiting(again))]
-        waited = winners[(winners >= hedges.M) & (self.solves[winners] < self.steps) & ~torch.isin(winners, again)]
-        return torch.cat([again, waited])
+    def _count(self, rows: torch.Tensor) -> None:
+        """Add the iterations and evaluations of the solves of problems `rows` ([P] bool) that end now."""
+        self.nit += torch.where(rows, self.solver.problem_state("nit"), 0)
+        self.nfev += torch.where(rows, self.solver.problem_state("nfev"), 0)
 
+    def _hedge(self, stopped: torch.Tensor, again: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The class choice of an untargeted attack (attack/hedges.py) after a round whose solves
+        `stopped` ([P] bool): score the problems whose first solve with an adversarial (or
+        `FIRST_SOLVES`-th) just ended; an untargeted one scored starts its hedges and, if it found
+        an adversarial, goes on targeted at its class; choose for each image whose problems are
+        all scored (the others stop). Returns the problems that go on (those of `again` that may,
+        and the winning hedges that waited for the choice) and the hedges that start."""
+        hedges = self.hedges
+        found = torch.isfinite(self.obj.best_sq)
+        now = stopped & ~hedges.scored & (found | (self.solves >= FIRST_SOLVES))
+        started = winners = torch.zeros_like(stopped)
+        if self.solver.fixed or now.any():  # compact rounds skip it where nothing is scored (the same result)
+            started, winners = self._score(now, found)
+        hedge = self.problem >= hedges.M
+        again = again & self.go_on & ~(hedge & hedges.waiting())
+        waited = winners & hedge & (self.solves < self.steps) & ~again
+        return again | waited, started
+
+    def _score(self, now: torch.Tensor, found: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Score problems `now` ([P] bool; `found`: which have an adversarial): an untargeted one
+        starts its hedges and, if it found one, goes on targeted at its class; the images whose
+        problems are all scored choose, and their losers stop. Returns the hedges that start
+        and the winners."""
+        hedges, solver, obj, cs, M = self.hedges, self.solver, self.obj, self.cs, self.hedges.M
+        own, succeeded = now[:M], found[:M]
+        nearest = torch.where(succeeded, obj.best_class[:M], self.at_x_other[:M])
+        rows, classes, margin = hedges.classes(nearest, torch.arange(M, device=now.device))
+        hedge_of = torch.arange(1 + hedges.hedges, device=now.device)[None, :] > 0  # the rows' [M, 1 + hedges] layout
+        targeted = (own[:, None] & (hedge_of | succeeded[:, None])).reshape(-1)
+        obj.classes[rows] = torch.where(targeted, classes, obj.classes[rows])
+        obj.targeted[rows] = obj.targeted[rows] | targeted
+        margin = margin.to(cs.c.dtype)
+        cs.clean_margin[rows] = torch.where(targeted, margin, cs.clean_margin[rows])
+        self.outside_margin[rows] = torch.where(targeted, margin, self.outside_margin[rows])
+        self.fresh[:M] |= own & succeeded  # a new objective: their curvature pairs go
+        started = torch.zeros_like(now)
+        started[rows] = targeted & (rows >= M)
+        winners, losers = hedges.decide(now, obj.best_sq)
+        self.go_on &= ~losers
+        running = losers & (solver.problem_state("status") == int(Status.RUNNING))
+        self._count(running)
+        solver.stop(running)
+        return started, winners
 
     def _refine(self, rows: torch.Tensor) -> None:
-        """Problems `rows` found an adversarial in the solve that just ended: from now on at the
-        final temperature, their c (and bracket) scaled alike (c T weighs the penalty against the
-        loss), and a new objective whose curvature pairs go."""
+        """Problems `rows` ([P] bool) found an adversarial in the solve that just ended: from now on
+        at the final temperature, their c (and bracket) scaled alike (c T weighs the penalty
+        against the loss), and a new objective whose curvature pairs go."""
         obj, cs = self.obj, self.cs
+        scale = torch.where(rows, obj.temperature / self.t_final, 1.0)
         for bracket in (cs.c, cs.c_ok, cs.c_fail):
-            bracket[rows] *= obj.temperature[rows] / self.t_final
-        obj.temperature[rows] = self.t_final
-        self.fresh[rows], self.exploring[rows] = True, False
+            bracket.mul_(scale)
+        obj.temperature.masked_fill_(rows, self.t_final)
+        self.fresh |= rows
+        self.exploring &= ~rows
 
 
 def _advance(bar: tqdm, solves: int, steps: int, shown: int) -> int:

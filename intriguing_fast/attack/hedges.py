@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from .objective import class_mask
+
 # The solves a problem makes, at most, before it is scored: from the first c, twice down 10x.
 FIRST_SOLVES = 3
 
@@ -53,25 +55,24 @@ class Hedges:
         ranked = logits.masked_fill(excluded, -float("inf")).argsort(dim=1, descending=True)[:, :self.hedges]
         problems = rows[:, None] + self.M * torch.arange(self.hedges + 1, device=rows.device)
         classes = torch.cat([found[:, None], ranked], dim=1).reshape(-1)
-        onehot = torch.nn.functional.one_hot(classes, logits.shape[1]).bool()
-        flat = logits.repeat_interleave(self.hedges + 1, dim=0)
+        onehot = class_mask(classes, logits.shape[1])
+        flat = logits[:, None].expand(-1, self.hedges + 1, -1).reshape(-1, logits.shape[1])
         own = flat.gather(1, classes[:, None]).squeeze(1)
         margin = own - flat.masked_fill(onehot, -float("inf")).amax(dim=1) - self.kappa
         return problems.reshape(-1), classes, margin
 
-    def decide(self, rows: torch.Tensor, score: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Problems `rows` are scored now (`score`: a best ||r||^2, inf if none). For each image whose
-        problems now all have a score the nearest goes on (the untargeted one on a tie). Returns
-        (the winners, the losers)."""
-        self.score[rows], self.scored[rows] = score, True
+    def decide(self, now: torch.Tensor, score: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The problems `now` ([P] bool) are scored now by `score` [P] (a best ||r||^2, inf if none).
+        For each image whose problems now all have a score the nearest goes on (the untargeted one
+        on a tie). Returns [P] bool masks (the winners, the losers)."""
+        self.score.copy_(torch.where(now, score, self.score))
+        self.scored |= now
         ready = self.scored.view(1 + self.hedges, self.M).all(dim=0) & ~self.decided
-        images = ready.nonzero().squeeze(1)
-        self.decided[images] = True
-        winner = self.score.view(1 + self.hedges, self.M)[:, images].argmin(dim=0)  # the first of equals
-        every = images[None, :] + self.M * torch.arange(1 + self.hedges, device=images.device)[:, None]
-        won = torch.arange(1 + self.hedges, device=images.device)[:, None] == winner[None, :]
-        return every[won], every[~won]
+        self.decided |= ready
+        winner = self.score.view(1 + self.hedges, self.M).argmin(dim=0)  # the first of equals
+        won = torch.arange(1 + self.hedges, device=now.device)[:, None] == winner[None, :]
+        return (won & ready).reshape(-1), (~won & ready).reshape(-1)
 
-    def waiting(self, problems: torch.Tensor) -> torch.Tensor:
-        """Which of `problems` have their score but wait for their image's choice."""
-        return self.scored[problems] & ~self.decided[self.image(problems)]
+    def waiting(self) -> torch.Tensor:
+        """[P] bool: the problems that have their score but wait for their image's choice."""
+        return self.scored & ~self.decided.repeat(1 + self.hedges)

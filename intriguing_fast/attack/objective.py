@@ -6,7 +6,6 @@ import contextlib
 from typing import Iterator
 
 import torch
-import torch.nn.functional as F
 
 from .boundary import rounding_slack, search_boundary
 from .validation import check_logits
@@ -29,6 +28,20 @@ def attack_mode(model: torch.nn.Module) -> Iterator[None]:
             p.requires_grad_(r)
 
 
+def rows_of(mask: torch.Tensor, fixed: bool) -> torch.Tensor:
+    """The rows an update that `mask` [k] selects is computed on: every row in the engine's
+    fixed-shape rounds (the mask keeps the others: shapes that never change, no host
+    synchronisation), only mask's rows in compact rounds (less memory traffic, for a
+    synchronisation that costs nothing on CPU). Either way the rows mask selects get the same values."""
+    return torch.arange(mask.shape[0], device=mask.device) if fixed else mask.nonzero().squeeze(1)
+
+
+def class_mask(classes: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """[k, num_classes] bool, True at each row's class: one_hot without its range check, which
+    reads the classes on the host (a synchronisation on CUDA)."""
+    return classes[:, None] == torch.arange(num_classes, device=classes.device)
+
+
 def margin_and_loss(logits: torch.Tensor, classes: torch.Tensor, targeted: bool | torch.Tensor, kappa: float,
                     temperature: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-row success, margin (how far past the success threshold: >= 0 where it succeeds) and
@@ -45,7 +58,7 @@ def margin_and_loss(logits: torch.Tensor, classes: torch.Tensor, targeted: bool 
         (s1, m1, l1), (s0, m0, l0) = (margin_and_loss(logits, classes, mode, kappa, temperature) for mode in (True, False))
         return torch.where(targeted, s1, s0), torch.where(targeted, m1, m0), torch.where(targeted, l1, l0)
     per_entry = temperature[:, None] if isinstance(temperature, torch.Tensor) else temperature
-    onehot = F.one_hot(classes, logits.shape[1]).bool()
+    onehot = class_mask(classes, logits.shape[1])
     other_best = logits.masked_fill(onehot, -float("inf")).amax(dim=1)
     own = logits.gather(1, classes[:, None]).squeeze(1)
     top = logits.argmax(dim=1)
@@ -71,8 +84,8 @@ class AttackObjective:
     x is the adversarial image x + r, flattened. best_x, best_sq [P] hold the smallest
     successful image found so far for each problem (a success with a margin of at least the
     rounding slack: `robust`), best_class its class; last_success, last_margin and last_other: each row's success,
-    margin and nearest class other than its own in the last call; last_logits: those of the
-    last `classify`.
+    margin and nearest class other than its own in the last call (zeros [P] before any);
+    last_logits: those of the last `classify`.
     """
 
     def __init__(self, model: torch.nn.Module, images: torch.Tensor, shape: tuple[int, ...],
@@ -87,6 +100,12 @@ class AttackObjective:
         self.best_sq = torch.full((P,), float("inf"), dtype=images.dtype, device=images.device)
         self.best_class = torch.full((P,), -1, dtype=torch.long, device=images.device)
         self.num_classes = num_classes  # the model's: its logits must keep them on every call
+        # [P] bool or None: the rows of a call that count (the engine's fixed-shape rounds evaluate
+        # every problem, the stopped ones too); None: all of them.
+        self.counted: torch.Tensor | None = None
+        self.last_success = torch.zeros(P, dtype=torch.bool, device=images.device)
+        self.last_margin = torch.zeros_like(self.c)
+        self.last_other = torch.zeros_like(self.best_class)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         out = check_logits(self.model(x.reshape(x.shape[0], *self.shape).to(self.model_dtype)), x.shape[0],
@@ -118,7 +137,7 @@ class AttackObjective:
         with torch.enable_grad():
             x = self.images[rows].detach().requires_grad_(True)
             logits = self.logits(x)
-            onehot = F.one_hot(self.classes[rows], logits.shape[1]).bool()
+            onehot = class_mask(self.classes[rows], logits.shape[1])
             # The margin is +- this gap (less kappa), targeted or not: the same gradient's norm.
             gap = logits.gather(1, self.classes[rows, None]).squeeze(1) - logits.masked_fill(onehot, -float("inf")).amax(1)
             (grad,) = torch.autograd.grad(gap.sum(), x)
@@ -134,13 +153,17 @@ class AttackObjective:
     def record(self, x: torch.Tensor, rows: torch.Tensor, success: torch.Tensor, sq: torch.Tensor,
                logits: torch.Tensor | None = None) -> None:
         """Keep x as problem rows' best adversarial where it succeeds with a smaller ||r||^2 = sq
-        (and its class, where its `logits` are given)."""
+        (and its class, where its `logits` are given), among the rows `counted` marks if set.
+        Masks, not a selection: no host synchronisation."""
         better = success & (sq < self.best_sq[rows])
-        if better.any():
-            self.best_sq[rows[better]] = sq[better]
-            self.best_x[rows[better]] = x[better]
-            if logits is not None:
-                self.best_class[rows[better]] = logits[better].argmax(dim=1)
+        if self.counted is not None:
+            better &= self.counted[rows]
+        at = rows_of(better, self.counted is not None)
+        better, problems = better[at], rows[at]
+        self.best_sq[problems] = torch.where(better, sq[at], self.best_sq[problems])
+        self.best_x[problems] = torch.where(better[:, None], x[at], self.best_x[problems])
+        if logits is not None:
+            self.best_class[problems] = torch.where(better, logits[at].argmax(dim=1), self.best_class[problems])
 
     def search_boundary(self, rows: torch.Tensor, outside: torch.Tensor, outside_margin: torch.Tensor,
                         steps: int) -> torch.Tensor:

@@ -57,14 +57,16 @@ class CSearch:
         self.m_ok = torch.zeros_like(self.c)  # the margins of the solves at c_ok and c_fail
         self.m_fail = torch.zeros_like(self.c)
 
-    def update(self, success: torch.Tensor, margin: torch.Tensor, rows: torch.Tensor | None = None) -> None:
-        """Fold in whether the minimiser at the current c succeeded, and its margin, for every
-        image or for the images `rows` (one entry per row); pick their next c."""
-        at = slice(None) if rows is None else rows
-        c, c_ok, c_fail = self.c[at], self.c_ok[at], self.c_fail[at]
+    def update(self, success: torch.Tensor, margin: torch.Tensor, only: torch.Tensor | None = None) -> None:
+        """Fold in whether the minimiser at the current c succeeded, and its margin [n] each, for
+        every problem or for those `only` marks ([n] bool: the others keep their c and bracket);
+        pick their next c. Masks, not a selection: no host synchronisation."""
+        c, c_ok, c_fail = self.c, self.c_ok, self.c_fail
         raised, lowered = success & (c > c_ok), ~success & (c < c_fail)
-        m_ok = torch.where(raised, margin.to(c.dtype), self.m_ok[at])
-        m_fail = torch.where(lowered, margin.to(c.dtype), self.m_fail[at])
+        if only is not None:
+            raised, lowered = raised & only, lowered & only
+        m_ok = torch.where(raised, margin.to(c.dtype), self.m_ok)
+        m_fail = torch.where(lowered, margin.to(c.dtype), self.m_fail)
         c_ok = torch.where(raised, c, c_ok)
         c_fail = torch.where(lowered, c, c_fail)
         no_fail, no_ok = torch.isinf(c_fail), c_ok == 0
@@ -74,10 +76,13 @@ class CSearch:
             log_ok, log_fail = c_ok.clamp_min(torch.finfo(c.dtype).tiny).log(), c_fail.log()
             inside = torch.exp(log_ok + crossing * (log_fail - log_ok))
             # The line through (1 / c_ok, m_ok) and (0, clean margin) crosses 0 at c_ok times this factor.
-            clean = self.clean_margin[at]
+            clean = self.clean_margin
             factor = ((m_ok - clean) / -clean).nan_to_num(SECANT_FACTORS[1]).clamp(*SECANT_FACTORS)
             c = torch.where(no_fail, c_ok * factor, torch.where(no_ok, c / 10, inside))
         else:
             inside = 2.0 / (1.0 / c_fail + 1.0 / c_ok.clamp_min(torch.finfo(c.dtype).tiny))
             c = torch.where(no_fail, c * 2, torch.where(no_ok, c / 10, inside))
-        self.c[at], self.c_ok[at], self.c_fail[at], self.m_ok[at], self.m_fail[at] = c, c_ok, c_fail, m_ok, m_fail
+        if only is not None:
+            c = torch.where(only, c, self.c)
+        for field, value in (("c", c), ("c_ok", c_ok), ("c_fail", c_fail), ("m_ok", m_ok), ("m_fail", m_fail)):
+            getattr(self, field).copy_(value)

@@ -5,7 +5,8 @@ import torch
 
 from ..kernels import LBFGSBOptions
 from .result import LBFGSBResult
-from .solver import BatchSolver, Fun
+from .fixed_rounds import batch_solver
+from .solver import Fun
 
 
 @torch.no_grad()
@@ -26,6 +27,8 @@ def minimize_lbfgsb(
     box_first_step: bool = True,
     backend: str = "auto",
     history_dtype: torch.dtype | None = None,
+    rounds: str = "auto",
+    check_every: int = 16,
 ) -> LBFGSBResult:
     """Minimise B independent functions over boxes, each with its own L-BFGS state.
 
@@ -63,6 +66,16 @@ def minimize_lbfgsb(
             cpp for CPU tensors when the native extension is built, torch otherwise.
         history_dtype: storage of the curvature pairs: None (x0's dtype) or torch.bfloat16,
             which halves the dominant memory traffic; arithmetic stays in x0's dtype.
+        rounds: "compact": each round works on the running problems only, which one host
+            synchronisation per round finds (the default on CPU); "fixed": each round works on
+            all B problems with masks, in shapes that never change and with no host
+            synchronisation but a look every `check_every` rounds at whether any problem still
+            runs, so a round can be captured as a CUDA graph (the default on CUDA; the torch
+            backend). Then fun sees every problem at every round, a stopped one at its current
+            point. "auto": by device. The problems' results are the same either way (bitwise
+            where fun's rows do not depend on their batch-mates).
+        check_every: fixed rounds between two looks; the engine stops at most this many rounds
+            after the last problem.
 
     The settings are checked as one `LBFGSBOptions` (`minimize_lbfgsb(..., **opts.as_kwargs())`
     passes one through).
@@ -74,8 +87,10 @@ def minimize_lbfgsb(
         trials, ends NONFINITE at its last finite point. No problem affects the others.
     """
     opt = LBFGSBOptions(history=history, max_iter=max_iter, max_fun=max_fun, gtol=gtol, ftol=ftol, max_ls=max_ls,
-                        c1=c1, c2=c2, box_first_step=box_first_step, backend=backend, history_dtype=history_dtype)
-    solver = BatchSolver(fun, x0, lower, upper, opt)
+                        c1=c1, c2=c2, box_first_step=box_first_step, backend=backend, history_dtype=history_dtype,
+                        rounds=rounds, check_every=check_every)
+    solver = batch_solver(fun, x0, lower, upper, opt)
     while solver.round():
-        pass
+        if solver.fixed:  # here a stopped problem never restarts: its bucket may drop it
+            solver.retire(solver.just_stopped)
     return solver.result()

@@ -10,7 +10,7 @@ from .base import Kernels
 from .cpp import CppKernels
 from .native import native_available
 from .reference import TorchKernels
-from .state import BACKENDS, BatchState, LBFGSBOptions, projected_gradient_norm, start_status
+from .state import BACKENDS, ROUNDS, BatchState, LBFGSBOptions, projected_gradient_norm, start_status
 from .status import Status
 
 
@@ -53,5 +53,5 @@ def resolve_backend(backend: str, device: torch.device) -> Kernels:
     return TorchKernels()
 
 
-__all__ = ["BACKENDS", "BatchState", "CppKernels", "Kernels", "LBFGSBOptions", "Status", "TorchKernels",
+__all__ = ["BACKENDS", "ROUNDS", "BatchState", "CppKernels", "Kernels", "LBFGSBOptions", "Status", "TorchKernels",
            "native_available", "projected_gradient_norm", "resolve_backend", "start_status", "triton_available"]

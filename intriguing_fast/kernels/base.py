@@ -12,6 +12,9 @@ class Kernels(ABC):
     """The three steps of an iteration, and `propose`, the first two as the engine runs them."""
 
     name: str
+    # Whether the steps take every problem of a batch, the stopped ones left untouched by masks
+    # (the engine's fixed-shape rounds), or only running ones.
+    every_row: bool = False
 
     @abstractmethod
     def direction(self, st: BatchState, rows: torch.Tensor) -> None: ...

@@ -69,18 +69,20 @@ class TorchKernels(Kernels):
     """The reference backend; the fused ones (cpp.py, triton_backend.py) implement the same three steps."""
 
     name = "torch"
+    every_row = True
 
     def direction(self, st: BatchState, rows: torch.Tensor) -> None:
-        """For the problems in `rows` that need one: d = -P_F H P_F g (or -P_F g if that is no
-        descent direction)."""
-        rows = rows[st.need_dir[rows]]
+        """For the problems in `rows` that run and need one: d = -P_F H P_F g (or -P_F g if that
+        is no descent direction). Computed for every row and kept by masks, so no step depends
+        on which rows need it (no host synchronisation, one shape for a given `rows`)."""
+        need = st.need_dir[rows] & (st.status[rows] == Status.RUNNING)
         g = st.g[rows]
         free = free_mask(st.x[rows], g, *st.bounds(rows))
         q = g * free
         d = -two_loop(q, st, rows, free)
         gd = torch.linalg.vecdot(g, d)
         # A direction that is not a descent direction (or not finite) drops the history.
-        restart = ~(gd < 0) & (st.hist_len[rows] > 0)
+        restart = need & ~(gd < 0) & (st.hist_len[rows] > 0)
         d = torch.where(restart[:, None], -q, d)
         gd = torch.where(restart, -torch.linalg.vecdot(q, q), gd)
         hist_len = st.hist_len[rows].masked_fill(restart, 0)
@@ -91,20 +93,23 @@ class TorchKernels(Kernels):
         seg = segment_to_projected_gradient_step(st.x[rows], g, *st.bounds(rows))
         d = torch.where(first_boxed[:, None], seg, d)
         gd = torch.where(first_boxed, torch.linalg.vecdot(g, seg), gd)
-        st.t[rows] = torch.where((hist_len > 0) | first_boxed, 1.0, 1.0 / safe_norm(d))
+        t = torch.where((hist_len > 0) | first_boxed, 1.0, 1.0 / safe_norm(d))
+        st.t[rows] = torch.where(need, t, st.t[rows])
         st.hist_len[rows] = hist_len
         st.head[rows] = st.head[rows].masked_fill(restart, 0)
-        st.d[rows] = d
-        st.gd[rows] = gd
-        st.ls_iter[rows] = 0
-        st.need_dir[rows] = False
+        st.d[rows] = torch.where(need[:, None], d, st.d[rows])
+        st.gd[rows] = torch.where(need, gd, st.gd[rows])
+        st.ls_iter[rows] = st.ls_iter[rows].masked_fill(need, 0)
+        st.need_dir[rows] = st.need_dir[rows] & ~need
 
     def trial(self, st: BatchState, rows: torch.Tensor) -> None:
-        """Row i of x_trial = P(x + t d) of problem rows[i], and its slope = g.(x_trial - x)."""
+        """Row i of x_trial = P(x + t d) of problem rows[i] (x itself if it has stopped), and its
+        slope = g.(x_trial - x)."""
         x = st.x[rows]
-        xt = torch.clamp(x + st.t[rows, None] * st.d[rows], *st.bounds(rows))
+        running = st.status[rows] == Status.RUNNING
+        xt = torch.where(running[:, None], torch.clamp(x + st.t[rows, None] * st.d[rows], *st.bounds(rows)), x)
         st.x_trial[: len(rows)] = xt
-        st.slope[rows] = torch.linalg.vecdot(st.g[rows], xt - x)
+        st.slope[rows] = torch.where(running, torch.linalg.vecdot(st.g[rows], xt - x), st.slope[rows])
 
     def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor,
                opt: LBFGSBOptions) -> None:
@@ -114,24 +119,24 @@ class TorchKernels(Kernels):
         """
         x, f, g, xt = st.x[rows], st.f[rows], st.g[rows], st.x_trial[: len(rows)]
         lower, upper = st.bounds(rows)
+        running = st.status[rows] == Status.RUNNING  # a problem that has stopped never changes
         finite = torch.isfinite(f_t) & torch.isfinite(g_t).all(dim=1)
         # A trial that does not move (its step underflowed) is never accepted, so never taken for convergence.
-        ok = finite & (f_t <= f + opt.c1 * st.slope[rows].clamp(max=0)) & (xt != x).any(dim=1)
+        ok = running & finite & (f_t <= f + opt.c1 * st.slope[rows].clamp(max=0)) & (xt != x).any(dim=1)
         # Curvature pair of the accepted step as the history stores it (rounded to its dtype),
-        # kept only if s.y is sufficiently positive.
+        # kept only if s.y is sufficiently positive; written by masks, as every update here.
         s = (xt - x).to(st.S.dtype).to(x.dtype)
         y = (g_t - g).to(st.Y.dtype).to(x.dtype)
         sy = torch.linalg.vecdot(s, y)
         yy = torch.linalg.vecdot(y, y)
-        kept = (ok & (sy > torch.finfo(s.dtype).eps * yy)).nonzero().squeeze(1)
-        upd = rows[kept]
-        slot = st.head[upd]
+        kept = ok & (sy > torch.finfo(s.dtype).eps * yy)
+        slot, hist_len = st.head[rows], st.hist_len[rows]
         m = st.S.shape[1]
-        st.S[upd, slot] = s[kept].to(st.S.dtype)
-        st.Y[upd, slot] = y[kept].to(st.Y.dtype)
-        st.gamma[upd] = sy[kept] / yy[kept]
-        st.head[upd] = (slot + 1) % m
-        st.hist_len[upd] = (st.hist_len[upd] + 1).clamp(max=m)
+        st.S[rows, slot] = torch.where(kept[:, None], s.to(st.S.dtype), st.S[rows, slot])
+        st.Y[rows, slot] = torch.where(kept[:, None], y.to(st.Y.dtype), st.Y[rows, slot])
+        st.gamma[rows] = torch.where(kept, sy / yy, st.gamma[rows])
+        st.head[rows] = torch.where(kept, (slot + 1) % m, slot)
+        st.hist_len[rows] = torch.where(kept, (hist_len + 1).clamp(max=m), hist_len)
         # Move the accepted problems and test their convergence.
         x_new = torch.where(ok[:, None], xt, x)
         f_new = torch.where(ok, f_t, f)
@@ -153,7 +158,7 @@ class TorchKernels(Kernels):
         need_dir = st.need_dir[rows] | (ok & ~extend)
         # Rejected trials shrink the step by safeguarded quadratic interpolation (halve it at a
         # point where f or its gradient is not finite).
-        rej = ~ok
+        rej = running & ~ok
         denom = 2.0 * (f_t - f - gd * t)
         t_quad = -gd * t * t / denom
         t_new = torch.where(torch.isfinite(t_quad) & (denom > 0), t_quad.clamp(0.1 * t, 0.5 * t), 0.1 * t)
@@ -167,7 +172,7 @@ class TorchKernels(Kernels):
         need_dir |= retry
         failed = exhausted & ~retry
         status = torch.where(failed, torch.where(finite, int(Status.LINE_SEARCH_FAILED), int(Status.NONFINITE)), status)
-        nfev = st.nfev[rows] + 1
+        nfev = st.nfev[rows] + running
         status = torch.where((status == Status.RUNNING) & (nfev >= opt.max_fun), int(Status.MAX_FUN), status)
         st.x[rows], st.f[rows], st.g[rows], st.pg_norm[rows] = x_new, f_new, g_new, pg_norm
         st.t[rows] = torch.where(rej, t_new, torch.where(extend, 3.0 * t, t))

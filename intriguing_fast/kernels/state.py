@@ -11,6 +11,7 @@ import torch
 from .status import Status
 
 BACKENDS = ("auto", "torch", "cpp", "triton")
+ROUNDS = ("auto", "compact", "fixed")
 HISTORY_DTYPES = (None, torch.float32, torch.float64, torch.bfloat16)
 
 
@@ -30,9 +31,11 @@ class LBFGSBOptions:
     box_first_step: bool = True
     backend: str = "auto"
     history_dtype: torch.dtype | None = None
+    rounds: str = "auto"
+    check_every: int = 16
 
     def __post_init__(self) -> None:
-        for name, least in (("history", 1), ("max_iter", 0), ("max_fun", 1), ("max_ls", 1)):
+        for name, least in (("history", 1), ("max_iter", 0), ("max_fun", 1), ("max_ls", 1), ("check_every", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ValueError(f"{name}: expected an int >= {least}, got {value!r}")
@@ -48,6 +51,8 @@ class LBFGSBOptions:
             raise TypeError(f"box_first_step: expected a bool, got {self.box_first_step!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {BACKENDS}, got {self.backend!r}")
+        if self.rounds not in ROUNDS:
+            raise ValueError(f"rounds: expected one of {ROUNDS}, got {self.rounds!r}")
         if self.history_dtype not in HISTORY_DTYPES:
             raise TypeError(f"history_dtype: expected one of {HISTORY_DTYPES}, got {self.history_dtype!r}")
 
@@ -121,6 +126,12 @@ class BatchState:
             pg_norm=projected_gradient_norm(x, g, lower, upper),
         )
 
+    def take(self, rows: torch.Tensor) -> "BatchState":
+        """The state of problems `rows` alone, in that order (shared bounds stay shared)."""
+        shared = self.lower.shape[0] == 1
+        return BatchState(**{f.name: getattr(self, f.name) if shared and f.name in ("lower", "upper")
+                             else getattr(self, f.name)[rows] for f in fields(self)})
+
     def bounds(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(lower, upper) of the problems `rows`: their rows, or the one row they all share."""
         if self.lower.shape[0] == 1:
@@ -128,48 +139,56 @@ class BatchState:
         return self.lower[rows], self.upper[rows]
 
     def begin(self, rows: torch.Tensor, x: torch.Tensor, f: torch.Tensor, g: torch.Tensor,
-              opt: LBFGSBOptions, curvature_shift: torch.Tensor | None = None) -> None:
+              opt: LBFGSBOptions, curvature_shift: torch.Tensor | None = None,
+              only: torch.Tensor | None = None) -> None:
         """Problems `rows` start afresh from x (inside their box) with f and g at it: counters as
         after one evaluation, status RUNNING unless already final at x, and an empty history,
         except where curvature_shift [len(rows)] is a number: there the pairs stay, y + shift s
-        (BatchSolver.restart). The others are untouched."""
-        self.x[rows], self.f[rows], self.g[rows] = x, f, g
+        (BatchSolver.restart). `only` [len(rows)] bool: just these of `rows` begin (the
+        fixed-shape rounds pass every row and a mask). The others are untouched."""
+        def put(name: str, new: torch.Tensor | float) -> None:
+            field = getattr(self, name)
+            if only is not None:
+                new = torch.where(only.view(-1, *([1] * (field.dim() - 1))), new, field[rows])
+            field[rows] = new
+
+        put("x", x), put("f", f), put("g", g)
         if curvature_shift is None:
-            self.hist_len[rows], self.head[rows], self.gamma[rows] = 0, 0, 1.0
+            put("hist_len", 0), put("head", 0), put("gamma", 1.0)
         else:  # masks, not a host-synchronising selection: the pairs of a NaN row are dropped after a zero shift
-            keep = ~curvature_shift.isnan()
-            self.shift_curvature(rows, curvature_shift.nan_to_num(0.0))
-            self.hist_len[rows] = self.hist_len[rows].masked_fill(~keep, 0)
-            self.head[rows] = self.head[rows].masked_fill(~keep, 0)
-            self.gamma[rows] = self.gamma[rows].masked_fill(~keep, 1.0)
-        self.need_dir[rows] = True
-        self.ls_iter[rows] = 0
-        self.nit[rows] = 0
-        self.nfev[rows] = 1
+            drop = curvature_shift.isnan()
+            self.shift_curvature(rows, curvature_shift.nan_to_num(0.0), only)
+            put("hist_len", self.hist_len[rows].masked_fill(drop, 0))
+            put("head", self.head[rows].masked_fill(drop, 0))
+            put("gamma", self.gamma[rows].masked_fill(drop, 1.0))
+        put("need_dir", True), put("ls_iter", 0), put("nit", 0), put("nfev", 1)
         pg_norm = projected_gradient_norm(x, g, *self.bounds(rows))
-        self.pg_norm[rows] = pg_norm
-        self.status[rows] = start_status(f, g, pg_norm, opt)
+        put("pg_norm", pg_norm)
+        put("status", start_status(f, g, pg_norm, opt))
 
-
-    def shift_curvature(self, rows: torch.Tensor, shift: torch.Tensor) -> None:
-        """y <- y + shift s in every pair of problems `rows`, and the scaling from the newest (kept
-        where the shifted pair has no positive curvature)."""
+    def shift_curvature(self, rows: torch.Tensor, shift: torch.Tensor, only: torch.Tensor | None = None) -> None:
+        """y <- y + shift s in every pair of problems `rows` (of those `only` marks, if given), and
+        the scaling from the newest (kept where the shifted pair has no positive curvature)."""
+        if only is not None:
+            shift = torch.where(only, shift, 0.0)
         shifted = self.S[rows].to(shift.dtype).mul_(shift[:, None, None])
         self.Y.index_add_(0, rows, shifted.to(self.Y.dtype))
         newest = (self.head[rows] - 1) % self.S.shape[1]
         s, y = self.S[rows, newest].to(shift.dtype), self.Y[rows, newest].to(shift.dtype)
         sy, yy = torch.linalg.vecdot(s, y), torch.linalg.vecdot(y, y)
-        self.gamma[rows] = torch.where((self.hist_len[rows] > 0) & (sy > 0) & (yy > 0), sy / yy, self.gamma[rows])
+        update = (self.hist_len[rows] > 0) & (sy > 0) & (yy > 0)
+        if only is not None:
+            update &= only
+        self.gamma[rows] = torch.where(update, sy / yy, self.gamma[rows])
 
 
 def start_status(f: torch.Tensor, g: torch.Tensor, pg_norm: torch.Tensor, opt: LBFGSBOptions) -> torch.Tensor:
     """The status of problems at their starting point: NONFINITE if f or g is not finite there,
     CONVERGED_GTOL if it is already stationary, MAX_ITER if no iteration is allowed, else RUNNING."""
     status = torch.full_like(pg_norm, int(Status.RUNNING), dtype=torch.int64)
-    status[~(torch.isfinite(f) & torch.isfinite(g).all(dim=1))] = Status.NONFINITE
-    running = status == Status.RUNNING
-    status[running & (pg_norm <= opt.gtol)] = Status.CONVERGED_GTOL
-    status[(status == Status.RUNNING) & (opt.max_iter == 0)] = Status.MAX_ITER
+    status = torch.where(torch.isfinite(f) & torch.isfinite(g).all(dim=1), status, int(Status.NONFINITE))
+    status = torch.where((status == Status.RUNNING) & (pg_norm <= opt.gtol), int(Status.CONVERGED_GTOL), status)
+    status = torch.where((status == Status.RUNNING) & (opt.max_iter == 0), int(Status.MAX_ITER), status)
     return status
 
 

@@ -1,6 +1,7 @@
 """GPU backend: the three steps as Triton kernels (kernels/triton_direction.py,
-kernels/triton_steps.py), one program per running problem, launched over the step's row list:
-no host synchronisation inside a step."""
+kernels/triton_steps.py), one program per problem of the step's row list (the running ones in
+compact rounds, every one in fixed-shape rounds, where a stopped problem's program returns at
+once): no host synchronisation inside a step."""
 from __future__ import annotations
 
 import contextlib
@@ -22,6 +23,7 @@ class TritonKernels(Kernels):
     """Fused Triton kernels for CUDA tensors (or CPU tensors under TRITON_INTERPRET=1)."""
 
     name = "triton"
+    every_row = True  # a program whose problem is not running returns at once (trial: x_trial = x)
 
     def __init__(self, max_block: int = MAX_BLOCK, block_chunk: int = BLOCK_CHUNK) -> None:
         self.max_block = max_block
@@ -50,7 +52,7 @@ class TritonKernels(Kernels):
     def direction(self, st: BatchState, rows: torch.Tensor) -> None:
         _, m, n = st.S.shape
         args = (rows, st.x, st.g, st.lower, st.upper, st.S, st.Y, st.gamma, st.hist_len, st.head, st.d, st.gd, st.t,
-                st.ls_iter, st.need_dir, st.nit, st.box_first, self.settings(st.x))
+                st.ls_iter, st.need_dir, st.status, st.nit, st.box_first, self.settings(st.x))
         if triton.next_power_of_2(n) <= self.max_block:
             block = triton.next_power_of_2(n)
             kernel = direction_block_kernel
@@ -65,7 +67,7 @@ class TritonKernels(Kernels):
         n = st.x.shape[1]
         block = self.block(n)
         self.launch(trial_kernel, (len(rows),), rows, st.x, st.g, st.lower, st.upper, st.d, st.t, st.x_trial,
-                    st.slope, n, bound_stride(st), BLOCK=block, num_warps=num_warps(block))
+                    st.slope, st.status, n, bound_stride(st), BLOCK=block, num_warps=num_warps(block))
 
     def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor,
                opt: LBFGSBOptions) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .triton_steps import _row_safe_norm, _safe_norm
+from .triton_steps import RUNNING, _row_safe_norm, _safe_norm
 
 
 @triton.jit
@@ -71,10 +71,11 @@ def _finish_direction(b, gd, qq, hl, hist_len, head, gd_out, ls_iter, need_dir):
 
 @triton.jit
 def direction_block_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, head, d, gd_out, t_out, ls_iter,
-                           need_dir, nit, box_first, settings, n, m, bound_stride, BLOCK: tl.constexpr, M_PAD: tl.constexpr):
+                           need_dir, status, nit, box_first, settings, n, m, bound_stride, BLOCK: tl.constexpr,
+                           M_PAD: tl.constexpr):
     """Direction for n <= BLOCK: r and the free set stay in registers through the whole two-loop recursion."""
     b = tl.load(rows + tl.program_id(0))
-    if tl.load(need_dir + b) != 0:
+    if (tl.load(need_dir + b) != 0) & (tl.load(status + b) == RUNNING):
         offs = tl.arange(0, BLOCK)
         inb = offs < n
         row = b * n
@@ -122,14 +123,14 @@ def direction_block_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, head
 
 @triton.jit
 def direction_chunked_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, head, d, gd_out, t_out, ls_iter,
-                             need_dir, nit, box_first, settings, free_set, n, m, bound_stride, BLOCK: tl.constexpr,
+                             need_dir, status, nit, box_first, settings, free_set, n, m, bound_stride, BLOCK: tl.constexpr,
                              M_PAD: tl.constexpr):
     """Direction for any n (ImageNet-sized rows): r lives in the row of d and the free set in row
     i of the scratch `free_set`, both in global memory, and every sweep loops over BLOCK-sized
     chunks; barriers order the sweeps of a program."""
     p = tl.program_id(0).to(tl.int64)
     b = tl.load(rows + p)
-    if tl.load(need_dir + b) != 0:
+    if (tl.load(need_dir + b) != 0) & (tl.load(status + b) == RUNNING):
         row = b * n
         brow = b * bound_stride
         r = d + row
