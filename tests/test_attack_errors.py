@@ -1,5 +1,7 @@
 """Hostile input to the attack gets an error that names the argument and what was expected,
 before any solve: never a silently wrong result or a raw torch traceback (issue 12)."""
+import warnings
+
 import pytest
 import torch
 
@@ -185,3 +187,21 @@ def test_a_model_that_changes_its_input_in_place_is_named(model, images):
     with pytest.raises(ValueError, match=r"model: it changes its input in place .* x.clamp_\(0, 1\)"):
         lbfgs_attack(ClampsInPlace(model), images, "random")
     assert torch.equal(images, before)  # the caller's images are untouched
+
+
+def test_a_model_that_outputs_probabilities_is_refused(model, images):
+    probabilities = torch.nn.Sequential(model, torch.nn.Softmax(dim=1))
+    with pytest.raises(ValueError, match=r"model: its outputs on the 6 inputs are probabilities .*needs logits"):
+        lbfgs_attack(probabilities, images, "random")
+    logs = torch.nn.Sequential(model, torch.nn.LogSoftmax(dim=1))  # log-probabilities are logits
+    assert lbfgs_attack(logs, images, "random", steps=2, engine=attack_engine(10)).success.any()
+
+
+def test_a_model_in_train_mode_is_attacked_in_eval_mode_with_a_warning(model, images):
+    dropout = torch.nn.Sequential(model, torch.nn.Dropout(0.5)).train()
+    with pytest.warns(UserWarning, match="model: it is in train mode; the attack runs it in eval mode"):
+        result = lbfgs_attack(dropout, images, "random", steps=2, engine=attack_engine(10))
+    assert dropout.training and result.success.any()  # its mode back, and dropout was off (a deterministic model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # layers whose output does not depend on the mode: nothing to say
+        lbfgs_attack(model.train(), images, "random", steps=2, engine=attack_engine(10))

@@ -77,3 +77,34 @@ def test_softmax_attack_objective_matches_scipy(backend, dtype, rel):
         ref = scipy_solve(problem, b)
         assert res.fun[b].item() == pytest.approx(ref.fun, rel=rel)
         assert_stationary_like_scipy(res.pg_norm[b].item(), problem, b, ref, factor=10 if dtype == torch.float64 else 1e3)
+
+
+def test_each_problem_reads_as_scipys_optimize_result():
+    """res[i] is scipy's OptimizeResult for problem i: scipy's keys, status codes and messages."""
+    problem = convex_quadratic(4, 10, seed=3)
+    res = minimize_lbfgsb(problem.fun, problem.x0, problem.lower, problem.upper)
+    assert res.jac is res.grad and len(res) == 4
+    for b in range(4):
+        ours, ref = res[b], scipy_solve(problem, b)
+        assert isinstance(ours, scipy.optimize.OptimizeResult)
+        assert set(ref) - {"hess_inv"} <= set(ours)
+        assert ours.status == ref.status == 0 and ours.success and ours.engine_status == res.status[b]
+        if ours.engine_status == Status.CONVERGED_GTOL:  # scipy's text for the same outcome
+            assert ours.message == "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL"
+        np.testing.assert_allclose(ours.x, ref.x, atol=1e-4)
+        np.testing.assert_array_equal(ours.jac, res.grad[b].numpy())
+        assert ours.fun == float(res.fun[b]) and ours.nit == int(res.nit[b])
+    # A limit reached: scipy's status 1 and its message.
+    capped = minimize_lbfgsb(problem.fun, problem.x0, problem.lower, problem.upper, max_iter=1)
+    ref = scipy.optimize.minimize(problem.numpy_fun(0), problem.x0[0].numpy(), jac=True, method="L-BFGS-B",
+                                  options=dict(maxiter=1))
+    assert capped[0].status == ref.status == 1 and capped[0].message == ref.message
+    assert res[-1].x.tolist() == res.x[3].tolist()
+    with pytest.raises(IndexError, match=r"i: expected a problem index in \[-4, 3\], got 4"):
+        res[4]
+
+
+def test_a_one_argument_fun_is_named_not_a_raw_type_error():
+    problem = convex_quadratic(2, 3)
+    with pytest.raises(TypeError, match=r"fun: expected fun\(x, index\).*signature \(x\).*wrap it"):
+        minimize_lbfgsb(lambda x: ((x * x).sum(1), 2 * x), problem.x0)

@@ -2,6 +2,7 @@
 its options made callable on data (`LBFGSAttack`), and the functional form `lbfgs_attack`."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -63,6 +64,9 @@ class LBFGSAttack(AttackOptions):
         inputs = check_inputs(inputs)
         lower, upper = check_bounds(bounds, inputs)
         check_c_init(self.resolved()[2], inputs.dtype)
+        if any(m.training and isinstance(m, MODE_DEPENDENT) for m in model.modules()):
+            warnings.warn("model: it is in train mode; the attack runs it in eval mode (dropout off, batch norm on its "
+                          "running statistics) and restores its mode afterwards", stacklevel=2)
         with attack_mode(model), flushed_denormals(self.flush_denormals and inputs.device.type == "cpu"):
             model_dtype = _model_dtype(model, inputs)
             check_forward(model, inputs, model_dtype)
@@ -121,6 +125,10 @@ def lbfgs_attack(
     """``LBFGSAttack(**options)(model, inputs, targets, labels=..., bounds=..., progress=...)``:
     the attack in one call; `options` are the fields of `LBFGSAttack`."""
     return LBFGSAttack(**options)(model, inputs, targets, labels=labels, bounds=bounds, progress=progress)
+
+
+# Layers whose output depends on train/eval mode: a model holding one in train mode gets a warning.
+MODE_DEPENDENT = (torch.nn.modules.dropout._DropoutNd, torch.nn.modules.batchnorm._NormBase)
 
 
 def _model_dtype(model: torch.nn.Module, inputs: torch.Tensor) -> torch.dtype:

@@ -135,9 +135,17 @@ def check_logits(logits: object, k: int, classes: int | None = None) -> torch.Te
 
 
 def check_clean_logits(logits: torch.Tensor) -> torch.Tensor:
-    """The logits of the unperturbed inputs must be finite, or no success can be decided."""
+    """The logits of the unperturbed inputs must be finite, or no success can be decided, and must
+    not be probabilities: a softmax at the model's end flattens the loss the attack descends (and
+    a margin in probability is not one in logits), so kappa and the c search lose their meaning."""
     bad = (~torch.isfinite(logits)).any(dim=1).nonzero().squeeze(1)
     if bad.numel():
         raise ValueError(f"model: gives NaN or inf logits on inputs {bad[:5].tolist()}"
                          f"{'...' if bad.numel() > 5 else ''}")
+    sums = logits.double().sum(dim=1)
+    if logits.shape[0] and ((logits >= 0) & (logits <= 1)).all() and ((sums - 1).abs() <= 1e-3).all():
+        raise ValueError(f"model: its outputs on the {logits.shape[0]} inputs are probabilities (every row in [0, 1], "
+                         "summing to 1: a softmax at its end?); the attack needs logits, the scores before a softmax: "
+                         "remove the final softmax, or attack a wrapper that returns their log (torch.log(p) is a "
+                         "valid set of logits)")
     return logits

@@ -12,9 +12,10 @@ from ..kernels.status import Status
 class LBFGSBResult:
     """Per-problem outcome of a batched solve; every field has the batch as first dimension.
 
-    x: [B, n] solutions (always inside the box); fun: [B] objective at x; grad: [B, n]
-    gradient at x; pg_norm: [B] infinity norm of the projected gradient P(x - g) - x;
-    nit, nfev: [B] iterations and function evaluations; status: [B] `Status` codes.
+    x: [B, n] solutions (always inside the box); fun: [B] objective at x; grad (or jac, scipy's
+    name): [B, n] gradient at x; pg_norm: [B] infinity norm of the projected gradient
+    P(x - g) - x; nit, nfev: [B] iterations and function evaluations; status: [B] `Status` codes.
+    `res[i]` is problem i as scipy's `OptimizeResult`.
     """
 
     x: torch.Tensor
@@ -24,6 +25,32 @@ class LBFGSBResult:
     nit: torch.Tensor
     nfev: torch.Tensor
     status: torch.Tensor
+
+    @property
+    def jac(self) -> torch.Tensor:
+        """[B, n]: `grad`, under scipy's name."""
+        return self.grad
+
+    def problem(self, i: int) -> "scipy.optimize.OptimizeResult":
+        """Problem i alone as scipy's `OptimizeResult` (NumPy arrays and floats; scipy's status
+        codes 0/1/2 and messages, `engine_status` our `Status`), as scipy's L-BFGS-B returns it."""
+        from scipy.optimize import OptimizeResult  # noqa: PLC0415  (scipy only where asked for)
+
+        B = self.x.shape[0]
+        if isinstance(i, bool) or not isinstance(i, int) or not -B <= i < B:
+            raise IndexError(f"i: expected a problem index in [-{B}, {B - 1}], got {i!r}")
+        status = Status(int(self.status[i]))
+        return OptimizeResult(x=self.x[i].detach().cpu().numpy(), fun=float(self.fun[i]),
+                              jac=self.grad[i].detach().cpu().numpy(), nit=int(self.nit[i]), nfev=int(self.nfev[i]),
+                              njev=int(self.nfev[i]), status=status.scipy_status, success=status.scipy_status == 0,
+                              message=status.message, engine_status=status, pg_norm=float(self.pg_norm[i]))
+
+    def __getitem__(self, i: int) -> "scipy.optimize.OptimizeResult":
+        """`res[i]`: `problem(i)`."""
+        return self.problem(i)
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
 
     @property
     def success(self) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Checks of the engine's inputs; every error names the argument and what was expected."""
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from numbers import Real
@@ -23,6 +24,16 @@ class StateMemoryError(IntriguingFastError, MemoryError):
 def check_fun(fun: object) -> Callable:
     if not callable(fun):
         raise TypeError(f"fun: expected a callable fun(x, index) -> (f, grad), got {type(fun).__name__}")
+    try:
+        signature = inspect.signature(fun)
+    except (TypeError, ValueError):  # a builtin without one: the call will tell
+        return fun
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        raise TypeError(f"fun: expected fun(x, index) -> (f, grad), called with a batch x [k, n] and the k problem "
+                        f"ids, got a callable of signature {signature} (scipy's one-argument fun(x) takes one "
+                        "problem: wrap it, e.g. lambda x, index: ...)") from None
     return fun
 
 
