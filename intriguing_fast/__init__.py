@@ -12,6 +12,8 @@ from .attack import (  # noqa: E402
     lbfgs_attack,
     least_likely_targets,
     random_targets,
+    robust_accuracy,
+    robustness_curve,
 )
 from .engine import LBFGSBOptions, LBFGSBResult, Status, autograd_objective, minimize_lbfgsb  # noqa: E402
 
@@ -29,5 +31,7 @@ __all__ = [
     "random_targets",
     "all_other_targets",
     "least_likely_targets",
+    "robust_accuracy",
+    "robustness_curve",
     "__version__",
 ]

@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._version import __version__
-from .attack import AttackResult, LBFGSAttack
+from .attack import AttackResult, LBFGSAttack, robustness_curve
 from .attack.bulk_files import SAVED_FIELDS, load_adversarials, merge_chunks, num_classes, postfix, saved_chunk, summary
 from .attack.boundary import BOUNDARY_STEPS
 from .attack.search import SEARCHES
@@ -44,8 +44,9 @@ from .errors import IntriguingFastError
 from .experiments import SCALES
 from .models import MODEL_ZOO, Recipe, get_spec, load_or_train
 from .models.files import load_model_file
+from .report.figures import robustness_curve_figure
 from .seeds import seed_int
-from .storage import atomic_torch_save, json_digest, load_weights_only, save_verified, state_dict_digest, tensor_digest
+from .storage import atomic_torch_save, atomic_write_bytes, json_digest, load_weights_only, save_verified, state_dict_digest, tensor_digest
 from .threads import set_threads
 
 __all__ = ["load_adversarials", "main"]
@@ -54,7 +55,7 @@ PROG = "python -m intriguing_fast.bulk_attack"
 BULK_SCALES = ("quick", "paper")  # the recipes of `reproduce --scale` whose training data is all of MNIST train
 # Arguments that change how a run goes, not what it computes (the data's digests stand for
 # --data-dir): left out of the config that saved work must match.
-RUN_ONLY = ("out", "overwrite", "debug", "threads", "progress", "data_dir", "dist_timeout", "trust_model_code")
+RUN_ONLY = ("out", "curve", "overwrite", "debug", "threads", "progress", "data_dir", "dist_timeout", "trust_model_code")
 
 
 def load_model(args: argparse.Namespace) -> torch.nn.Module:
@@ -134,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random: a seeded class other than the label; all: every other class (a row each); "
                         "least_likely: the model's least likely class; untargeted: any class but the label")
     p.add_argument("--out", required=True, help="output file (.pt); chunks go to OUT.parts/ (required)")
+    p.add_argument("--curve", metavar="PNG", help="also draw the robust-accuracy curve (accuracy against L2 epsilon) to "
+                   "this .png, its table beside it as .json")
     p.add_argument("--overwrite", action="store_true", help="discard the saved work of other inputs and start again")
     p.add_argument("--chunk-size", type=positive_int, default=1000, metavar="N",
                    help="images per saved chunk (what a rerun resumes from)")
@@ -173,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
 def run(args: argparse.Namespace) -> None:
     """Check every input, then (rank 0 holding OUT.lock) reuse or compute each chunk and merge
     them; under torchrun (WORLD_SIZE > 1) each rank computes its shard of the chunks."""
+    if args.curve and (Path(args.curve).suffix != ".png" or not Path(args.curve).resolve().parent.is_dir()):
+        raise ValueError(f"--curve {args.curve}: expected a .png file in an existing directory")
     launch = Launch.from_env()
     if launch.world > 1 and args.threads is None:
         set_threads(launch.threads())
@@ -194,6 +199,7 @@ def run(args: argparse.Namespace) -> None:
         if (message := start_run(out, parts_dir, config, args.overwrite, group, stack)) is not None:
             if message:  # rank 0's "already complete" line
                 print(message)
+                _write_curve(load_adversarials(out), args)
             return
         parts = _compute(attack, model, images, labels, args, parts_dir, classes, group, json_digest(config))
         if launch.rank == 0:
@@ -201,8 +207,19 @@ def run(args: argparse.Namespace) -> None:
             atomic_torch_save(result, out)
             shutil.rmtree(parts_dir)
             print(f"{out}: {summary(result)}")
+            _write_curve(result, args)
         if group is not None:
             group.sum(0)  # the others exit once OUT is written
+
+
+def _write_curve(result: dict, args: argparse.Namespace) -> None:
+    """--curve: the output's robustness curve as a PNG and its table as JSON beside it."""
+    if args.curve:
+        curve, path = robustness_curve(result), Path(args.curve)
+        robustness_curve_figure(curve, path, f"{args.model or Path(args.model_file).name}, {args.targets} targets, "
+                                f"{args.data} ({len(result['success'])} rows)")
+        atomic_write_bytes(path.with_suffix(".json"), json.dumps(curve.as_dict(), indent=1).encode())
+        print(f"{path}: robust accuracy against L2 epsilon (its table: {path.with_suffix('.json')})")
 
 
 def _select(images: torch.Tensor, labels: torch.Tensor, args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,6 +4,7 @@ the merged output with its digest; the classes of a model and the progress bar's
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,6 +16,7 @@ from tqdm.auto import tqdm
 from ..errors import CorruptFileError, InputChangedError
 from ..storage import (atomic_write_bytes, json_digest, load_verified, load_weights_only, one_line, quarantine,
                        tensor_digest)
+from .curves import robustness_curve
 
 SAVED_FIELDS = ("adversarial", "l2", "distortion", "success", "already_adversarial", "c", "nit", "nfev",
                 "predicted", "targets", "labels", "image_index")
@@ -65,10 +67,13 @@ def prepare_parts(parts_dir: Path, config: dict, overwrite: bool) -> None:
 
 
 def summary(result: dict) -> str:
-    """Rows, success rate and mean distortion of an output, on one line."""
+    """Rows, success rate, mean distortion, median L2 and the robustness curve's area of an output, on one line."""
     ok = result["success"]
+    curve = robustness_curve(result)
+    median = f"{curve.median:.4f}" if math.isfinite(curve.median) else "inf (half or more resisted)"
     return (f"{ok.numel()} rows, success rate {ok.double().mean():.4f}, "
-            f"mean distortion {result['distortion'][ok].double().mean():.4f}")
+            f"mean distortion {result['distortion'][ok].double().mean():.4f}, median L2 {median}, "
+            f"robust-accuracy curve area {curve.area:.4f} (L2 0 to {float(curve.epsilons[-1]):.4f})")
 
 
 def saved_chunk(path: Path, index: torch.Tensor, images: torch.Tensor, run: str) -> dict | None:

@@ -10,6 +10,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..attack.curves import RobustnessCurve
 from .style import new_figure, save, styled
 
 
@@ -125,3 +126,22 @@ def _captions(example: dict[str, torch.Tensor], j: int) -> tuple[str, str]:
 def _image(ax: Axes, image: np.ndarray, caption: str) -> None:
     ax.imshow(image, cmap="gray", vmin=0, vmax=1)
     ax.set_xlabel(caption, fontsize=7, labelpad=2)
+
+
+@styled
+def robustness_curve_figure(curve: RobustnessCurve, path: Path, title: str) -> Figure:
+    """Robust accuracy against epsilon (a step curve: each image drops out at its own minimal
+    distance), with the median distance marked and the area under the curve in the legend."""
+    fig = new_figure(4.2, 2.8)
+    ax = fig.subplots()
+    ax.step(curve.epsilons.numpy(), curve.accuracy.numpy(), where="post", color="C0",
+            label=f"robust accuracy (area {curve.area:.4f})")
+    if math.isfinite(curve.median):
+        ax.axvline(curve.median, color="0.5", linestyle="--", linewidth=0.8, label=f"median distance {curve.median:.4f}")
+    ax.set_xlim(0.0, float(curve.epsilons[-1]))
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlabel(f"epsilon ({'L2 norm' if curve.measure == 'l2' else 'distortion sqrt(sum r^2 / n)'} of the perturbation)")
+    ax.set_ylabel("robust accuracy")
+    ax.set_title(title)
+    ax.legend(loc="upper right")
+    return save(fig, path)
