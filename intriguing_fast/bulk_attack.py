@@ -30,15 +30,16 @@ from tqdm.auto import tqdm
 
 from ._version import __version__
 from .attack import AttackResult, LBFGSAttack, robustness_curve
-from .attack.bulk_files import SAVED_FIELDS, load_adversarials, merge_chunks, num_classes, postfix, saved_chunk, summary
+from .attack.bulk_files import (SAVED_FIELDS, load_adversarials, merge_chunks, num_classes, postfix, saved_chunk,
+                                saved_chunks, summary)
 from .attack.boundary import BOUNDARY_STEPS
 from .attack.search import SEARCHES
 from .attack.sharding import Group, Launch, shard, start_run
 from .attack.targets import TARGET_MODES
 from .attack.validation import check_bounds, check_inputs, check_labels
 from .cli import (add_data_options, add_debug_option, add_dist_timeout_option, add_engine_options, add_progress_option,
-                  add_threads_option, command_parser, engine_options, expected_errors, non_negative_int, parse_command,
-                  positive_int)
+                  add_threads_option, command_parser, engine_options, expected_errors, interrupts_in_one_line,
+                  non_negative_int, parse_command, positive_int)
 from .data import SPLITS, MnistSplit, load_mnist
 from .errors import IntriguingFastError
 from .experiments import SCALES
@@ -169,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_command(build_parser(), argv)
-    with expected_errors(PROG, args.debug):
+    with expected_errors(PROG, args.debug), interrupts_in_one_line(PROG, argv, lambda: saved_chunks(args.out)):
         run(args)
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -125,6 +128,34 @@ def expected_errors(prog: str, debug: bool = False) -> Iterator[None]:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"{prog}: error: {message}", file=sys.stderr)
         raise SystemExit(2) from exc
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the command is (a BaseException, as KeyboardInterrupt: no handler swallows it)."""
+
+
+@contextmanager
+def interrupts_in_one_line(prog: str, argv: list[str] | None, saved: Callable[[], str]) -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM stop the command `prog` (as typed, e.g. "python -m
+    intriguing_fast.bulk_attack") where it is, keeping what it has saved (every write is atomic),
+    with one line on stderr: `saved()` and the command that resumes it (prog and `argv`); exit
+    status 130 or 143, as a shell reports those signals."""
+    command = f"{prog} {shlex.join(sys.argv[1:] if argv is None else argv)}"
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated
+
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
+    previous = signal.signal(signal.SIGTERM, terminate) if main_thread else None
+    try:
+        yield
+    except (KeyboardInterrupt, Terminated) as exc:
+        print(f"{prog}: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; {saved()}; "
+              f"resume with: {command}", file=sys.stderr)
+        raise SystemExit(143 if isinstance(exc, Terminated) else 130) from None
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def positive_int(text: str) -> int:

@@ -18,7 +18,8 @@ import torch
 from .attack.sharding import Group, Launch
 from .attack.options import PAPER_FTOL
 from .cli import (add_data_options, add_debug_option, add_dist_timeout_option, add_engine_options, add_progress_option,
-                  add_threads_option, command_parser, engine_options, expected_errors, parse_command)
+                  add_threads_option, command_parser, engine_options, expected_errors, interrupts_in_one_line,
+                  parse_command)
 from .experiments import SCALES, STAGE_NAMES, RunConfig, run
 from .models.alexnet import load_alexnet
 from .report import write_report
@@ -81,7 +82,11 @@ def main(argv: list[str] | None = None) -> Path | None:
     # paper scale did when rank 0 evaluated them with 2 threads instead of 1).
     if launch.world > 1 and args.threads is None:
         set_threads(launch.threads())
-    with expected_errors(parser.prog, args.debug), ExitStack() as stack:
+    def saved() -> str:
+        stages = out / "stages"
+        return f"{len(list(stages.glob('*.pt'))) if stages.is_dir() else 0} finished stage result(s) kept in {stages}"
+
+    with expected_errors(parser.prog, args.debug), interrupts_in_one_line(PROG, argv, saved), ExitStack() as stack:
         if launch.rank == 0:  # a second run on this OUT would redo every stage beside this one: refused
             stack.enter_context(exclusive_lock(out / "reproduce.lock"))
         if args.alexnet_weights is not None:  # refused now, not after the stages before Table 5

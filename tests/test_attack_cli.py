@@ -4,6 +4,8 @@ that leave nothing behind."""
 import fcntl
 import importlib
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import warnings
@@ -139,6 +141,32 @@ def test_interrupted_run_resumes_without_redoing_chunks(files, tmp_path, monkeyp
     cli.main(args(files, whole))
     a, b = cli.load_adversarials(out), cli.load_adversarials(whole)
     assert all(torch.equal(a[name], b[name]) for name in cli.SAVED_FIELDS)
+
+
+@pytest.mark.parametrize("signal_name,status,word", [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")])
+def test_ctrl_c_and_sigterm_stop_in_one_line_that_says_how_to_resume(files, tmp_path, monkeypatch, capsys,
+                                                                      signal_name, status, word):
+    out = tmp_path / "adv.pt"
+    real, calls = cli._attack, []
+
+    def signalled(*a, **k):  # the signal arrives during the second chunk
+        calls.append(a[4])
+        if len(calls) == 2:
+            os.kill(os.getpid(), getattr(signal, signal_name))
+        return real(*a, **k)
+
+    monkeypatch.setattr(cli, "_attack", signalled)
+    argv = args(files, out, "--no-progress")  # stderr holds the one line alone
+    with pytest.raises(SystemExit) as ended:
+        cli.main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert ended.value.code == status and len(err) == 1, err
+    assert err[0] == (f"python -m intriguing_fast.bulk_attack: {word}; 1 chunk saved in {out}.parts; resume with: "
+                      f"python -m intriguing_fast.bulk_attack {shlex.join(argv)}")
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is the command's only
+    monkeypatch.setattr(cli, "_attack", real)
+    cli.main(argv)  # the command it printed resumes: the rest is computed, the first chunk kept
+    assert torch.load(out, weights_only=True)["success"].all()
 
 
 def test_all_targets_resume_checks_rows_per_image(files, tmp_path, monkeypatch):

@@ -70,6 +70,27 @@ def test_sigkill_at_random_moments_then_resume_gives_identical_results(reference
     assert "corrupt" not in done.stderr  # a kill never leaves a damaged file under a final name
 
 
+@pytest.mark.parametrize("sig,status,word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_ctrl_c_or_sigterm_ends_in_one_line_that_resumes(reference, sig, status, word):
+    root, env, expected = reference
+    out, models = root / f"stopped-{status}", root / f"stopped-{status}-models"
+    cmd = command(root / "mnist", out, models)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while count(models) < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be stopped"
+    proc.send_signal(sig)
+    err = proc.communicate()[1].strip().splitlines()
+    assert proc.returncode == status and len(err) == 1, err
+    assert err[0].startswith(f"python -m intriguing_fast.reproduce: {word}; ")
+    resume = err[0].split("; resume with: ")[1]
+    assert resume.startswith("python -m intriguing_fast.reproduce --scale tiny") and str(out) in resume
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)  # what the line says to run
+    assert done.returncode == 0, done.stderr
+    assert tables(out) == expected
+
+
 def test_damaged_stage_files_are_named_moved_aside_and_recomputed(reference, tmp_path):
     root, env, expected = reference
     out = root / "ref"

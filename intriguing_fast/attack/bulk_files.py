@@ -66,6 +66,15 @@ def prepare_parts(parts_dir: Path, config: dict, overwrite: bool) -> None:
     atomic_write_bytes(path, json.dumps(config, sort_keys=True).encode())
 
 
+def saved_chunks(out: str) -> str:
+    """What an interrupted run leaves: its chunks saved so far (OUT.parts/), or its finished OUT."""
+    parts = Path(out + ".parts")
+    if Path(out).exists() and not parts.exists():
+        return f"{out} is complete"
+    count = len(list(parts.glob("chunk_*.pt"))) if parts.is_dir() else 0
+    return f"{count} chunk{'s' * (count != 1)} saved in {parts}"
+
+
 def summary(result: dict) -> str:
     """Rows, success rate, mean distortion, median L2 and the robustness curve's area of an output, on one line."""
     ok = result["success"]
