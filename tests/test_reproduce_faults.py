@@ -75,7 +75,9 @@ def test_ctrl_c_or_sigterm_ends_in_one_line_that_resumes(reference, sig, status,
     root, env, expected = reference
     out, models = root / f"stopped-{status}", root / f"stopped-{status}-models"
     cmd = command(root / "mnist", out, models)
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # SIGINT as a terminal's Ctrl-C delivers it, even where pytest runs as a background job (SIGINT ignored).
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while count(models) < 1 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
