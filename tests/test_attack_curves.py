@@ -41,6 +41,8 @@ def test_bad_epsilons_and_results_are_named():
         robust_accuracy(OUTPUT, [-1.0])
     with pytest.raises(ValueError, match="epsilons: expected ascending values"):
         robustness_curve(OUTPUT, [1.0, 0.5])
+    with pytest.raises(ValueError, match="points: expected an int >= 2, got 1"):
+        robustness_curve(OUTPUT, points=1)
     with pytest.raises(ValueError, match="measure: expected one of"):
         robust_accuracy(OUTPUT, 1.0, measure="linf")
     with pytest.raises(TypeError, match="result: expected an AttackResult or a mapping"):

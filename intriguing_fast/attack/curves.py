@@ -67,6 +67,8 @@ def robustness_curve(result: AttackResult | Mapping, epsilons: Sequence[float] |
                      measure: str = "l2", points: int = 101) -> RobustnessCurve:
     """The curve of `robust_accuracy` at `epsilons` (default: `points` from 0 to the largest
     minimal distance found)."""
+    if isinstance(points, bool) or not isinstance(points, int) or points < 2:
+        raise ValueError(f"points: expected an int >= 2, got {points!r}")
     distances = minimal_distances(result, measure)
     finite = distances[torch.isfinite(distances)]
     if epsilons is None:

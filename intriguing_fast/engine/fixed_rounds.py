@@ -76,7 +76,8 @@ class FixedShapeSolver(BatchSolver):
 
     @property
     def just_stopped(self) -> torch.Tensor:
-        return self._per_problem(self._live & (self.st.status != Status.RUNNING), False)
+        stopped = self._live & (self.st.status != Status.RUNNING)
+        return self._per_problem(stopped, torch.zeros(self.problems, dtype=torch.bool, device=stopped.device))
 
     @torch.no_grad()
     def restart(self, rows: torch.Tensor, x: torch.Tensor, curvature_shift: torch.Tensor | None = None) -> None:
@@ -179,15 +180,12 @@ class FixedShapeSolver(BatchSolver):
         self._restart_shift = self._restart_shift[rows]
 
     def problem_state(self, field: str) -> torch.Tensor:
-        return getattr(self.st, field) if self._final is None else self._per_problem(getattr(self.st, field), field)
+        values = getattr(self.st, field)
+        return values if self._final is None else self._per_problem(values, self._final[field].clone())
 
-    def _per_problem(self, values: torch.Tensor, field: str | bool) -> torch.Tensor:
-        """[B, ...] from the bucket's rows `values`: the problems outside the bucket get their final
-        state (`field`), or the fill value `field` gives."""
+    def _per_problem(self, values: torch.Tensor, outside: torch.Tensor) -> torch.Tensor:
+        """One row per problem from the bucket's rows `values`: `outside` [B, ...] holds (and gets)
+        the problems outside the bucket."""
         if values.shape[0] == self.problems:
             return values
-        if isinstance(field, str):
-            return self._final[field].clone().index_put_((self.ids,), values)
-        return torch.full((self.problems, *values.shape[1:]), field, dtype=values.dtype,
-                          device=values.device).index_put_((self.ids,), values)
-
+        return outside.index_put_((self.ids,), values)
