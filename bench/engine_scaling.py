@@ -30,6 +30,7 @@ import torch
 import intriguing_fast
 from bench_engine_step import copy_bandwidth, step_bytes, step_time
 from intriguing_fast.engine.validation import STATE_VECTORS
+from intriguing_fast.report.style import new_figure, save, styled
 
 FIGURE = Path(__file__).resolve().parent / "figures" / "engine_scaling.png"
 ROUNDS_UP_TO = 2 ** 22  # cells with at most this many variables in all get --repeats rounds
@@ -92,57 +93,55 @@ def table(results: dict[Cell, tuple[float, int]], bandwidth: float) -> str:
     return "\n".join(lines)
 
 
+@styled
 def plot(results: dict[Cell, tuple[float, int]], bandwidth: float, args: argparse.Namespace) -> None:
     """Three panels: µs per problem and iteration against B (median history) and against m (per n,
     the largest B measured at every m), both with the traffic bound dotted; peak memory against B n."""
     from matplotlib.lines import Line2D
     from matplotlib.ticker import NullLocator
 
-    from intriguing_fast.report.style import new_figure, save, styled
-
-    with styled:
-        fig = new_figure(9.5, 3.0)
-        ax_b, ax_m, ax_mem = fig.subplots(1, 3)
-        m_ref = sorted(args.history)[len(args.history) // 2]
-        per_problem = {c: 1e6 * t / c[1] for c, (t, _) in results.items()}
-        for k, n in enumerate(args.n):
-            colour = f"C{k}"
-            bs = [B for B in args.batch if ("cpp", B, n, m_ref) in results]
-            for backend, style in (("cpp", "o-"), ("torch", "x--")):
-                xs = [B for B in bs if (backend, B, n, m_ref) in results]
-                ax_b.plot(xs, [per_problem[backend, B, n, m_ref] for B in xs], style, color=colour, ms=3)
-            ax_b.plot(bs, [1e6 * bound_seconds(1, n, m_ref, bandwidth)] * len(bs), ":", color=colour)
-            full = [B for B in bs if all(("cpp", B, n, m) in results for m in args.history)]
-            if full:
-                B = max(full)
-                ax_m.plot(args.history, [per_problem["cpp", B, n, m] for m in args.history], "o-", color=colour,
-                          ms=3, label=f"n = {n}, B = {B}")
-                ax_m.plot(args.history, [1e6 * bound_seconds(1, n, m, bandwidth) for m in args.history], ":",
-                          color=colour)
-        for j, m in enumerate(args.history):
-            cells = sorted((B * n, peak, estimate_bytes(B, n, mm)) for (be, B, n, mm), (_, peak) in results.items()
-                           if be == "cpp" and mm == m)
-            ax_mem.plot([c[0] for c in cells], [c[1] / 1e9 for c in cells], "o", color=f"C{j}", ms=3,
-                        label=f"m = {m} peak")
-            ax_mem.plot([c[0] for c in cells], [c[2] / 1e9 for c in cells], "-", color=f"C{j}", lw=0.8)
-        ax_b.legend([Line2D([], [], color=f"C{k}") for k in range(len(args.n))]
-                    + [Line2D([], [], color="k", ls=ls) for ls in ("-", "--", ":")],
-                    [f"n = {n}" for n in args.n] + ["cpp", "torch", "traffic bound"])
-        ax_b.set(title=f"per iteration against B (m = {m_ref})", xlabel="B (problems at once)")
-        ax_m.set(title="against history m", xlabel="history m")
-        ax_m.legend()
-        ax_mem.set(title="peak RSS increase (line: estimate)", xlabel="B n (variables in all)",
-                   ylabel="GB", xscale="log", yscale="log")
-        ax_mem.legend()
-        for ax in (ax_b, ax_m):
-            ax.set(ylabel="µs per problem per iteration", yscale="log")
-        ax_b.set(xscale="log", xticks=args.batch, xticklabels=args.batch)
-        ax_b.xaxis.set_minor_locator(NullLocator())
-        ax_m.set_xticks(args.history)
-        for ax in (ax_b, ax_m, ax_mem):
-            ax.grid(alpha=0.3, which="both", lw=0.4)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        save(fig, args.out)
+    fig = new_figure(9.5, 3.0)
+    ax_b, ax_m, ax_mem = fig.subplots(1, 3)
+    m_ref = sorted(args.history)[len(args.history) // 2]
+    per_problem = {c: 1e6 * t / c[1] for c, (t, _) in results.items()}
+    for k, n in enumerate(args.n):
+        colour = f"C{k}"
+        bs = [B for B in args.batch if ("cpp", B, n, m_ref) in results]
+        for backend, style in (("cpp", "o-"), ("torch", "x--")):
+            xs = [B for B in bs if (backend, B, n, m_ref) in results]
+            ax_b.plot(xs, [per_problem[backend, B, n, m_ref] for B in xs], style, color=colour, ms=3)
+        ax_b.plot(bs, [1e6 * bound_seconds(1, n, m_ref, bandwidth)] * len(bs), ":", color=colour)
+        full = [B for B in bs if all(("cpp", B, n, m) in results for m in args.history)]
+        if full:
+            B = max(full)
+            ax_m.plot(args.history, [per_problem["cpp", B, n, m] for m in args.history], "o-", color=colour,
+                      ms=3, label=f"n = {n}, B = {B}")
+            ax_m.plot(args.history, [1e6 * bound_seconds(1, n, m, bandwidth) for m in args.history], ":",
+                      color=colour)
+    for j, m in enumerate(args.history):
+        cells = sorted((B * n, peak, estimate_bytes(B, n, mm)) for (be, B, n, mm), (_, peak) in results.items()
+                       if be == "cpp" and mm == m)
+        ax_mem.plot([c[0] for c in cells], [c[1] / 1e9 for c in cells], "o", color=f"C{j}", ms=3,
+                    label=f"m = {m} peak")
+        ax_mem.plot([c[0] for c in cells], [c[2] / 1e9 for c in cells], "-", color=f"C{j}", lw=0.8)
+    ax_b.legend([Line2D([], [], color=f"C{k}") for k in range(len(args.n))]
+                + [Line2D([], [], color="k", ls=ls) for ls in ("-", "--", ":")],
+                [f"n = {n}" for n in args.n] + ["cpp", "torch", "traffic bound"])
+    ax_b.set(title=f"per iteration against B (m = {m_ref})", xlabel="B (problems at once)")
+    ax_m.set(title="against history m", xlabel="history m")
+    ax_m.legend()
+    ax_mem.set(title="peak RSS increase (line: estimate)", xlabel="B n (variables in all)",
+               ylabel="GB", xscale="log", yscale="log")
+    ax_mem.legend()
+    for ax in (ax_b, ax_m):
+        ax.set(ylabel="µs per problem per iteration", yscale="log")
+    ax_b.set(xscale="log", xticks=args.batch, xticklabels=args.batch)
+    ax_b.xaxis.set_minor_locator(NullLocator())
+    ax_m.set_xticks(args.history)
+    for ax in (ax_b, ax_m, ax_mem):
+        ax.grid(alpha=0.3, which="both", lw=0.4)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save(fig, args.out)
 
 
 def main() -> None:

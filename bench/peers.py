@@ -7,9 +7,10 @@ Ours at several budgets; our faithful scipy baselines (per image; one flattened 
 step); foolbox 3.3.4's DDN, FMN-L2 (as shipped and with its projection corrected) and
 Carlini-Wagner L2; adv_lib 0.2.8's DDN, ALMA, FMN, FAB and Carlini-Wagner L2; torchattacks
 3.5.1's DeepFool and CW; advertorch 0.2.3's LBFGSAttack. All are optional (foolbox and advertorch:
-the `bench` extra; adv_lib and torchattacks: ``pip install --no-deps adv-lib==0.2.8
-torchattacks==3.5.1``, as their requirements would pull torchvision and with it another torch):
-`unavailable()` says which do not import, and why.
+the `peers` extra, ``pip install -e '.[peers]' -c constraints/torch.txt``; adv_lib and torchattacks:
+``pip install --no-deps -c constraints/torch.txt adv-lib==0.2.8 torchattacks==3.5.1``, as their
+requirements would pull torchvision and with it another torch; the constraint keeps the installed
+torch): `unavailable()` says which do not import, and why.
 
 Shims, none changing what an attack computes:
 - advertorch 0.2.3 imports `zero_gradients` from `torch.autograd.gradcheck`, which torch
@@ -88,8 +89,10 @@ def scipy_baseline(flat: bool) -> Method:
                   ("targeted",))
 
 
-PEERS = {"foolbox": "pip install -e '.[bench]'", "advertorch": "pip install -e '.[bench]'",
-         "adv_lib": "pip install --no-deps adv-lib==0.2.8", "torchattacks": "pip install --no-deps torchattacks==3.5.1"}
+PEERS = {"foolbox": "pip install -e '.[peers]' -c constraints/torch.txt",
+         "advertorch": "pip install -e '.[peers]' -c constraints/torch.txt",
+         "adv_lib": "pip install --no-deps -c constraints/torch.txt adv-lib==0.2.8",
+         "torchattacks": "pip install --no-deps -c constraints/torch.txt torchattacks==3.5.1"}
 
 
 def unavailable() -> dict[str, str]:

@@ -5,6 +5,7 @@ bound_spinning()  # before anything below imports torch: OpenMP reads it once, w
 
 from ._version import __version__  # noqa: E402
 from .attack import (  # noqa: E402
+    AttackProgress,
     AttackResult,
     LBFGSAttack,
     all_other_targets,
@@ -28,6 +29,7 @@ __all__ = [
     "LBFGSAttack",
     "attack_engine",
     "AttackResult",
+    "AttackProgress",
     "random_targets",
     "all_other_targets",
     "least_likely_targets",

@@ -5,15 +5,15 @@
 
 `--model` names a zoo model (from the checkpoint cache, or trained first with the recipe of --scale as `python -m
 intriguing_fast.reproduce` trains it, after a note saying so); `--model-file` reads a state dict (tensors and plain
-containers only: nothing else is ever unpickled), or a TorchScript archive with --trust-model-code (an archive is code:
-it runs when loaded and when called). Each finished chunk is saved with its SHA-256
-under OUT.parts/ and reused by a rerun with the same inputs (arguments, digests of the model, images and labels,
-attack options, version: OUT.parts/config.json; other inputs are refused unless --overwrite); a damaged chunk is moved
-aside (NAME.corrupt) and recomputed. The chunks are merged into OUT, a dict of tensors, "config" and "sha256" that
-plain ``torch.load(OUT, weights_only=True)`` reads; ``load_adversarials(OUT)`` also checks the digest. Rerunning a
-finished command recomputes nothing; OUT.lock keeps a second run off the same --out; an expected failure prints one
-line and exits with status 2. Under torchrun each rank computes the chunks k % world == rank, and rank 0 merges them.
-See docs/attack.md.
+containers only: nothing else is ever unpickled) of a zoo --arch or of your --model-class package.module:Factory, or,
+with --trust-model-code, a torch.export (.pt2) or TorchScript archive (an archive is code: it runs when loaded and when
+called). Images of any shape and models of any number of classes. Each finished chunk is saved with its SHA-256
+and the digests of its images under OUT.parts/; a rerun with the same model, options and version (OUT.parts/config.json)
+keeps every saved chunk in its range, so a run can resume and grow (--count 400 after 300); work it would drop or
+whose images changed is refused naming the argument, unless --overwrite. The chunks are merged into OUT, a dict of
+tensors, "config" and "sha256" that ``torch.load(OUT, weights_only=True)`` reads (``load_adversarials(OUT)`` also
+checks the digest). OUT.lock keeps a second run off the same --out; an expected failure prints one line and exits 2.
+Under torchrun each rank computes the chunks k % world == rank, and rank 0 merges them. See docs/attack.md.
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ import json
 import shutil
 import sys
 from contextlib import ExitStack
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -32,10 +31,11 @@ from ._version import __version__
 from .attack import AttackResult, LBFGSAttack, robustness_curve
 from .attack.bulk_files import (SAVED_FIELDS, load_adversarials, merge_chunks, num_classes, postfix, saved_chunk,
                                 saved_chunks, summary)
+from .attack.bulk_pieces import Rows, open_run, piece_path
 from .attack.boundary import BOUNDARY_STEPS
 from .attack.search import SEARCHES
 from .attack.sharding import Group, Launch, shard, start_run
-from .attack.targets import TARGET_MODES
+from .attack.targets import TARGET_MODES, random_targets
 from .attack.validation import check_bounds, check_inputs, check_labels
 from .cli import (add_data_options, add_debug_option, add_dist_timeout_option, add_engine_options, add_progress_option,
                   add_threads_option, command_parser, engine_options, expected_errors, interrupts_in_one_line,
@@ -43,11 +43,11 @@ from .cli import (add_data_options, add_debug_option, add_dist_timeout_option, a
 from .data import SPLITS, MnistSplit, load_mnist
 from .errors import IntriguingFastError
 from .experiments import SCALES
-from .models import MODEL_ZOO, Recipe, get_spec, load_or_train
-from .models.files import load_model_file
+from .models import MODEL_ZOO, get_spec, load_or_train
+from .models.files import is_archive, load_model_file, model_digest
 from .report.figures import robustness_curve_figure
 from .seeds import seed_int
-from .storage import atomic_torch_save, atomic_write_bytes, json_digest, load_weights_only, save_verified, state_dict_digest, tensor_digest
+from .storage import atomic_torch_save, atomic_write_bytes, json_digest, load_weights_only, save_verified
 from .threads import set_threads
 
 __all__ = ["load_adversarials", "main"]
@@ -62,9 +62,9 @@ RUN_ONLY = ("out", "curve", "overwrite", "debug", "threads", "progress", "data_d
 def load_model(args: argparse.Namespace) -> torch.nn.Module:
     """--model: a zoo name (from the checkpoint cache, trained first if need be); --model-file: a file."""
     if args.model is None:
-        return load_model_file(Path(args.model_file), args.arch, args.trust_model_code)
-    if args.arch is not None:
-        raise ValueError("--arch names the architecture of a --model-file state dict, not of a --model")
+        return load_model_file(Path(args.model_file), args.arch, args.model_class, args.trust_model_code)
+    if args.arch is not None or args.model_class is not None:
+        raise ValueError("--arch and --model-class name the architecture of a --model-file state dict, not of --model")
     if args.model not in MODEL_ZOO:
         raise ValueError(f"--model: {args.model!r} is not a model-zoo name ({', '.join(sorted(MODEL_ZOO))}); "
                          "pass a checkpoint with --model-file")
@@ -80,18 +80,9 @@ def load_zoo_model(name: str, args: argparse.Namespace) -> torch.nn.Module:
 
     def note(path: Path, data: MnistSplit) -> None:
         print(f"training {name} on {len(data):,} MNIST training images (recipe of --scale {args.scale}: "
-              f"{_describe(recipe, len(data))}); cached for next time in {path}", file=sys.stderr, flush=True)
+              f"{recipe.describe(len(data))}); cached for next time in {path}", file=sys.stderr, flush=True)
 
     return load_or_train(name, train, recipe=recipe, split_seed=0, progress=args.progress, on_train=note).model
-
-
-def _describe(recipe: Recipe, examples: int) -> str:
-    """A recipe's phases and a rough duration, e.g. "sgd 60 epochs, batch 64; minutes on a CPU"."""
-    phases = [p for p in (recipe.pretrain, recipe.train) if p is not None]
-    steps = ", then ".join(f"L-BFGS up to {p.epochs} iterations" if p.optimizer == "lbfgs"
-                           else f"{p.optimizer} {p.epochs_for(examples)} epochs, batch {p.batch_size}" for p in phases)
-    minibatch = any(p.optimizer != "lbfgs" for p in phases)
-    return f"{steps}; {'minutes' if minibatch else 'a minute or less'} on a CPU"
 
 
 def load_data(spec: str, data_dir: Path | None, verify: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,12 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = command_parser(PROG, "\n\n".join(__doc__.split("\n\n")[:2]))
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", metavar="NAME", help=f"a model-zoo name: {', '.join(sorted(MODEL_ZOO))}")
-    which.add_argument("--model-file", metavar="PATH", help="a state dict (with --arch, or an 'arch' entry): tensors "
-                       "only, nothing else is unpickled; or a TorchScript archive, with --trust-model-code")
-    p.add_argument("--trust-model-code", action="store_true", help="load a --model-file TorchScript archive: its code "
-                   "runs with your rights when it is loaded and called; only for a file you trust")
-    p.add_argument("--arch", help="zoo architecture of a --model-file state dict, e.g. FC100-100-10 (default: the "
-                                  "file's 'arch' entry)")
+    which.add_argument("--model-file", metavar="PATH", help="a state dict (with --arch, --model-class or an 'arch' "
+                       "entry): tensors only, nothing else is unpickled; or a torch.export (.pt2) or TorchScript "
+                       "archive, with --trust-model-code")
+    p.add_argument("--trust-model-code", action="store_true", help="load a --model-file archive (torch.export, "
+                   "TorchScript): its code runs with your rights when it is loaded and called; only a file you trust")
+    arch = p.add_mutually_exclusive_group()
+    arch.add_argument("--arch", help="zoo architecture of a --model-file state dict, e.g. FC100-100-10 (default: the "
+                                     "file's 'arch' entry)")
+    arch.add_argument("--model-class", metavar="MODULE:FACTORY", help="your architecture of a --model-file state dict: "
+                      "a class or function of no arguments, imported by name (e.g. mymodels:SmallCNN)")
     p.add_argument("--scale", choices=BULK_SCALES, default="paper",
                    help="the recipe of --model, picked as `python -m intriguing_fast.reproduce --scale` picks it "
                         "(so a model it trained is reused): paper, the registered recipe; quick, its minibatch "
@@ -183,28 +178,33 @@ def run(args: argparse.Namespace) -> None:
     if launch.world > 1 and args.threads is None:
         set_threads(launch.threads())
     device = launch.device(args.device)
-    images, labels = _select(*load_data(args.data, args.data_dir, args.verify_mnist), args)
+    data_images, data_labels = load_data(args.data, args.data_dir, args.verify_mnist)
+    images, labels, stop = _select(data_images, data_labels, args)
     model = load_model(args).to(device)
     classes = num_classes(model, images[:1].to(device))
-    check_labels(labels, "--data labels", images.shape[0], classes, labels.device)
-    scripted = isinstance(model, torch.jit.ScriptModule)  # no forward hooks: no memory estimate, chunk at once
+    labels = check_labels(labels, "--data labels", images.shape[0], classes, labels.device)
+    rows = Rows(args.data, args.start, stop, images, labels, classes - 1 if args.targets == "all" else 1)
+    # each image's random target depends on --seed and its index only, so that a grown run's are a fresh run's
+    targets = random_targets(labels, classes, args.seed, first=args.start) if args.targets == "random" else args.targets
     attack = LBFGSAttack(kappa=args.kappa, temperature=args.temperature, search=args.search, steps=args.steps,
-                         hedges=args.hedges, restarts=args.restarts, boundary_steps=args.boundary_steps,
-                         seed=args.seed, batch_size=args.chunk_size if scripted else None, engine=engine_options(args))
-    config = _config(args, model, images, labels, attack, device)
+                         hedges=args.hedges, restarts=args.restarts, boundary_steps=args.boundary_steps, seed=args.seed,
+                         batch_size=args.chunk_size if is_archive(model) else None, engine=engine_options(args))
+    config = _config(args, model, attack, device)
     out, parts_dir = Path(args.out), Path(args.out + ".parts")
     group = Group(launch, args.dist_timeout, device) if launch.world > 1 else None
     with ExitStack() as stack:
         if group is not None:
             stack.callback(group.close)
-        if (message := start_run(out, parts_dir, config, args.overwrite, group, stack)) is not None:
-            if message:  # rank 0's "already complete" line
-                print(message)
+        spans = start_run(out, lambda: open_run(out, parts_dir, config, rows, args.overwrite, args.chunk_size), group,
+                          stack)
+        if isinstance(spans, str):  # "already complete"
+            if launch.rank == 0:
+                print(spans)
                 _write_curve(load_adversarials(out), args)
             return
-        parts = _compute(attack, model, images, labels, args, parts_dir, classes, group, json_digest(config))
+        parts = _compute(attack, model, rows, targets, spans, args, parts_dir, group, json_digest(config))
         if launch.rank == 0:
-            result = merge_chunks(parts, config)
+            result = merge_chunks(parts, {**config, "rows": [rows.start, rows.stop]})
             atomic_torch_save(result, out)
             shutil.rmtree(parts_dir)
             print(f"{out}: {summary(result)}")
@@ -223,8 +223,9 @@ def _write_curve(result: dict, args: argparse.Namespace) -> None:
         print(f"{path}: robust accuracy against L2 epsilon (its table: {path.with_suffix('.json')})")
 
 
-def _select(images: torch.Tensor, labels: torch.Tensor, args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
-    """The --start/--count range (flattened with --flatten), checked like the attack checks it."""
+def _select(images: torch.Tensor, labels: torch.Tensor, args: argparse.Namespace
+            ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The --start/--count range (flattened with --flatten), checked like the attack checks it, and its end."""
     if args.start >= images.shape[0]:
         raise ValueError(f"--start {args.start}: beyond the {images.shape[0]} images of --data {args.data}")
     stop = images.shape[0] if args.count is None else min(images.shape[0], args.start + args.count)
@@ -234,75 +235,67 @@ def _select(images: torch.Tensor, labels: torch.Tensor, args: argparse.Namespace
         check_bounds((0.0, 1.0), check_inputs(images))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"--data {args.data}: {exc}") from None
-    return images, labels
+    return images, labels, stop
 
 
-def _config(args: argparse.Namespace, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
-            attack: LBFGSAttack, device: torch.device) -> dict:
-    """What the saved work depends on: the arguments, the digests of the model's weights (and
-    TorchScript code), images and labels, the attack options, the package version, and the
-    threads and device (chunks of other thread counts differ in their last bits)."""
-    weights = state_dict_digest(model.state_dict())
-    if isinstance(model, torch.jit.ScriptModule):
-        weights = json_digest([weights, [getattr(m, "code", "") for m in model.modules()]])
-    arguments = {k: v for k, v in vars(args).items() if k not in RUN_ONLY}
-    return json.loads(json.dumps({"version": __version__, "model": weights, "images": tensor_digest(images),
-                                  "labels": tensor_digest(labels), "args": arguments, "attack": repr(attack),
+def _config(args: argparse.Namespace, model: torch.nn.Module, attack: LBFGSAttack, device: torch.device) -> dict:
+    """What saved work depends on besides its images (each chunk records their digests): the
+    arguments, the model's digest (weights and code, `model_digest`), the attack options, the
+    package version, and the threads and device (chunks of other thread counts differ in their last bits)."""
+    arguments = {k: v for k, v in vars(args).items() if k not in RUN_ONLY + ("start", "count")}
+    return json.loads(json.dumps({"version": __version__, "model": model_digest(model), "args": arguments,
+                                  "attack": repr(attack),
                                   "arithmetic": {"threads": torch.get_num_threads(), "device": device.type}}))
 
 
-def _compute(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             args: argparse.Namespace, parts_dir: Path, classes: int, group: Group | None, run: str) -> list[dict]:
-    """Every chunk in order: a sound saved one of this run (config digest `run`) as it is, the
-    others computed and saved with that digest. Under
-    torchrun rank r does chunks k % world == r, in rounds of one chunk per rank, and only rank 0
-    returns the chunks (read back once every rank is done; the others return [])."""
-    n = images.shape[0]
-    spans = [(begin, min(begin + args.chunk_size, n)) for begin in range(0, n, args.chunk_size)]
-    per_image = classes - 1 if args.targets == "all" else 1
-    paths = [parts_dir / f"chunk_{k:05d}.pt" for k in range(len(spans))]
+def _compute(attack: LBFGSAttack, model: torch.nn.Module, rows: Rows, targets: torch.Tensor | str,
+             spans: list[tuple[int, int]], args: argparse.Namespace, parts_dir: Path, group: Group | None,
+             run: str) -> list[dict]:
+    """Every span in order: a sound saved chunk of this run (config digest `run`) as it is, the
+    others computed and saved with that digest. Under torchrun rank r does spans k % world == r,
+    in rounds of one span per rank, and only rank 0 returns the chunks (read back once every
+    rank is done; the others return [])."""
+    paths = [piece_path(parts_dir, begin, end) for begin, end in spans]
+    index = [rows.index(begin, end) for begin, end in spans]
     rank, world = (group.launch.rank, group.launch.world) if group else (0, 1)
-    index = [torch.arange(args.start + b, args.start + e).repeat_interleave(per_image) for b, e in spans]
     parts = {k: part for k in shard(len(spans), rank, world)
-             if (part := saved_chunk(paths[k], index[k], images, run)) is not None}
+             if (part := saved_chunk(paths[k], run, index[k], rows.images)) is not None}
     done = sum(spans[k][1] - spans[k][0] for k in parts)
     name = args.model or Path(args.model_file).name
-    with tqdm(total=n, initial=group.sum(done) if group else done, desc=f"attack {name} on {args.data}", unit="img",
-              disable=not args.progress or rank > 0, dynamic_ncols=True) as bar:
+    with tqdm(total=rows.stop - rows.start, initial=group.sum(done) if group else done, unit="img",
+              desc=f"attack {name} on {args.data}", disable=not args.progress or rank > 0, dynamic_ncols=True) as bar:
         for k in range(rank, world * -(-len(spans) // world), world):
-            rows = 0
+            count = 0
             if k < len(spans) and k not in parts:
-                begin, end = spans[k]
                 chunk_bar = args.progress and rank == 0 and f"chunk {k + 1}/{len(spans)}"
-                parts[k] = {**_attack(attack, model, images, labels, begin, end, args.targets, args.start, chunk_bar),
-                            "run": run}
+                parts[k] = {**_attack(attack, model, rows, targets, *spans[k], chunk_bar), "run": run}
                 save_verified(parts[k], paths[k])
-                rows = end - begin
-            bar.update(group.sum(rows) if group else rows)
+                count = spans[k][1] - spans[k][0]
+            bar.update(group.sum(count) if group else count)
             postfix(bar, parts.values() if group is None else ())
     if rank > 0:
         return []
-    return [parts[k] if k in parts else _read_back(paths[k], index[k], images, run) for k in range(len(spans))]
+    return [parts[k] if k in parts else _read_back(paths[k], index[k], rows.images, run) for k in range(len(spans))]
 
 
 def _read_back(path: Path, index: torch.Tensor, images: torch.Tensor, run: str) -> dict:
     """Another rank's chunk, checked like a saved one."""
-    if (part := saved_chunk(path, index, images, run)) is None:
+    if (part := saved_chunk(path, run, index, images)) is None:
         raise IntriguingFastError(f"{path}: missing or damaged after every rank finished; rerun to recompute it")
     return part
 
 
-def _attack(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, begin: int,
-            end: int, targets: str, offset: int, progress: bool | str = False) -> dict:
-    """One chunk (its own bar, if `progress`, moving as its images' c searches go); with
-    --targets random each image's target comes from (seed, its data-set index)."""
-    chunk_attack = replace(attack, seed=attack.seed + offset + begin)
-    device = next(model.parameters(), images).device
-    res: AttackResult = chunk_attack(model, images[begin:end].to(device), targets, labels=labels[begin:end].to(device),
-                                     progress=progress)
+def _attack(attack: LBFGSAttack, model: torch.nn.Module, rows: Rows, targets: torch.Tensor | str, begin: int,
+            end: int, progress: bool | str = False) -> dict:
+    """The chunk of images begin .. end - 1 (its own bar, if `progress`, moving as its images'
+    c searches go), with the record of its inputs."""
+    i, j = begin - rows.start, end - rows.start
+    device = next(model.parameters(), rows.images).device
+    res: AttackResult = attack(model, rows.images[i:j].to(device), targets if isinstance(targets, str)
+                               else targets[i:j].to(device), labels=rows.labels[i:j].to(device), progress=progress)
     out = {name: getattr(res, name).cpu() for name in SAVED_FIELDS}
-    out["image_index"] = out["image_index"] + offset + begin
-    return out
+    out["image_index"] = out["image_index"] + begin
+    return {**out, "piece": rows.piece(begin, end)}
 
 
 if __name__ == "__main__":

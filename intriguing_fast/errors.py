@@ -19,6 +19,10 @@ class CorruptFileError(IntriguingFastError, RuntimeError):
         self.reason = reason
 
 
+class UnsafeFileError(CorruptFileError):
+    """A file refused because loading it would run code: pickled objects, or an archive not trusted."""
+
+
 class InputChangedError(IntriguingFastError, RuntimeError):
     """A resumed run's inputs (model, data, options) differ from those its saved work was made with."""
 

@@ -22,7 +22,6 @@ from .cli import (add_data_options, add_debug_option, add_dist_timeout_option, a
                   parse_command)
 from .experiments import SCALES, STAGE_NAMES, RunConfig, run
 from .models.alexnet import load_alexnet
-from .report import write_report
 from .seeds import seed_int
 from .storage import exclusive_lock
 from .threads import set_threads
@@ -35,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale", choices=sorted(SCALES), default="quick",
                         help="quick (default): 1000 attacked images per model and shortened training, minutes on a "
                              "CPU; paper: the paper's protocol (every training/test image), hours; tiny: 20 images "
-                             "per model on a 1,200-digit subset, a check that everything runs (seconds)")
+                             "per model on a 1,200-digit subset, a check that everything runs (a minute or two)")
     add_data_options(parser)
     parser.add_argument("--out", type=Path, default=None, help="output directory (default: reports/SCALE)")
     parser.add_argument("--only", default=",".join(STAGE_NAMES),
@@ -99,6 +98,8 @@ def main(argv: list[str] | None = None) -> Path | None:
                       group)
         if results is None:  # a rank other than 0 under torchrun: its share is done
             return None
+        from .report import write_report  # here: the report's matplotlib need not load for --help
+
         path = write_report(results, out)
     print(f"report: {path} ({time.perf_counter() - start:.0f} s)")
     return path

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import torch
 
-from .errors import CorruptFileError, IntriguingFastError, WriteFailedError
+from .errors import CorruptFileError, IntriguingFastError, UnsafeFileError, WriteFailedError
 
 CACHE_ROOT_ENV = "INTRIGUING_FAST_CACHE"
 
@@ -112,7 +112,7 @@ def load_weights_only(path: Path) -> Any:
             warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the error says enough
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        raise CorruptFileError(path, "refused: not a torch file of tensors and plain containers only "
+        raise UnsafeFileError(path, "refused: not a torch file of tensors and plain containers only "
                                      "(nothing else is ever unpickled)") from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as exc:
         raise CorruptFileError(path, f"unreadable ({type(exc).__name__}: {one_line(exc)})") from None

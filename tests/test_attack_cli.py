@@ -49,8 +49,8 @@ def test_a_torchscript_archive_is_not_loaded_without_trust_model_code(files, tmp
         cli.main(argv)
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 2 and len(err.splitlines()) == 1 and not loads
-    assert f"--model-file {files / 'model.pt'}: a TorchScript archive is code that runs when it is loaded; pass " \
-           "--trust-model-code" in err
+    assert f"--model-file {files / 'model.pt'}: a TorchScript archive is code that runs when it is loaded and called; " \
+           "pass --trust-model-code" in err
     assert not (tmp_path / "adv.pt.parts").exists()
 
 
@@ -66,7 +66,7 @@ def test_writes_adversarials_labels_and_digest(files, tmp_path):
     assert torch.equal(got["labels"], data["labels"][1:9])
     assert (got["targets"] != got["labels"]).all()
     assert torch.equal(model(got["adversarial"]).argmax(1), got["targets"])
-    assert got["distortion"].shape == (8,) and got["config"]["args"]["count"] == 8
+    assert got["distortion"].shape == (8,) and got["config"]["rows"] == [1, 9]
     assert set(os.listdir(tmp_path)) == {"adv.pt"}  # no parts, lock or temporary file left
 
 
@@ -76,7 +76,8 @@ def test_restarts_reach_the_attack_and_its_config(files, tmp_path):
     cli.main(args(files, restarted, "--restarts", "2"))
     a, b = torch.load(plain, weights_only=True), torch.load(restarted, weights_only=True)
     assert "restarts=2" in b["config"]["attack"] and "restarts=0" in a["config"]["attack"]
-    assert b["success"].all() and (b["distortion"] <= a["distortion"] * (1 + 1e-6)).all()
+    # restart 0 is the plain search, in a larger batch: BLAS rounding may move its end a little (test_attack.py)
+    assert b["success"].all() and (b["distortion"] <= a["distortion"] * (1 + 1e-4)).all()
     assert (b["nfev"] > a["nfev"]).all()
 
 
@@ -110,7 +111,7 @@ class Interrupted(Exception):
 
 
 def interrupt_after(monkeypatch, chunks: int) -> list:
-    """Make `_attack` raise Interrupted on its call number `chunks + 1`; returns the begin of each call."""
+    """Make `_attack` raise Interrupted on its call number `chunks + 1`; returns the first image of each call."""
     real, calls = cli._attack, []
 
     def flaky(*a, **k):
@@ -128,13 +129,13 @@ def test_interrupted_run_resumes_without_redoing_chunks(files, tmp_path, monkeyp
     interrupt_after(monkeypatch, 1)
     with pytest.raises(Interrupted):
         cli.main(args(files, out))
-    assert sorted(p.name for p in (tmp_path / "adv.pt.parts").glob("chunk_*")) == ["chunk_00000.pt"]
+    assert sorted(p.name for p in (tmp_path / "adv.pt.parts").glob("chunk_*")) == ["chunk_000000001-000000004.pt"]
     assert not (tmp_path / "adv.pt.lock").exists()
     calls = interrupt_after(monkeypatch, 99)  # records the calls, interrupts none
     bars = []
     monkeypatch.setattr(cli, "tqdm", lambda **k: _Bar(bars, **k))
     cli.main(args(files, out))
-    assert calls == [3, 6]  # the first chunk (images 0-2) was not redone
+    assert calls == [4, 7]  # the first chunk (images 1-3) was not redone
     assert bars[0]["initial"] == 3 and bars[0]["total"] == 8  # the rate counts only new work
     whole = tmp_path / "whole.pt"
     monkeypatch.undo()
@@ -184,7 +185,7 @@ def test_all_targets_resume_checks_rows_per_image(files, tmp_path, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # a chunk taken for damaged would warn
         cli.main(args(files, out, "--targets", "all", "--count", "4", "--chunk-size", "2"))
-    assert calls == [2]
+    assert calls == [3]
     assert torch.equal(cli.load_adversarials(out)["image_index"], torch.arange(1, 5).repeat_interleave(9))
 
 
@@ -231,7 +232,7 @@ def test_changed_inputs_are_refused_unless_overwrite(files, tmp_path, monkeypatc
         cli.main(args(files, out, model=model))
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 2 and len(err.splitlines()) == 1
-    assert err.startswith(f"{cli.PROG}: error: {out}.parts: made with other inputs: the model weights changed (sha256")
+    assert err.startswith(f"{cli.PROG}: error: {out}.parts: made with other inputs: the model (weights or code) changed (sha256")
     cli.main(args(files, out, "--overwrite", model=model))
     assert not (tmp_path / "adv.pt.parts").exists()
     # A finished output of another command is refused too, then replaced with --overwrite.
@@ -307,7 +308,7 @@ def test_another_run_holding_the_lock_is_refused(files, tmp_path, capsys):
     (["--data", "mnist"], "--data: expected mnist:train|test|P1|P2 or file:PATH"),
     (["--data", "file:/nonexistent/data.pt"], "--data: no file /nonexistent/data.pt"),
     (["--model-file", "/nonexistent/model.pt"], "--model-file: no file /nonexistent/model.pt"),
-    (["--model-file", "DATA"], "a state dict; name its zoo architecture with --arch"),
+    (["--model-file", "DATA"], "a state dict, whose architecture the file does not hold: name it with --arch"),
     (["--model-file", "DATA", "--arch", "FC10"], "architecture 'FC10' is not in the model zoo"),
     (["--model-file", "DATA", "--arch", "FC10(1e-4)"], "not a state dict of FC10(1e-4)"),
     (["--flatten", "--model-file", "ZOO"], "the model fails on images of shape (64,)"),
@@ -421,7 +422,7 @@ def test_attack_bar_moves_during_a_chunk_and_names_what_is_attacked(monkeypatch)
     """One chunk of 60 images: half way through its engine rounds, the bar shows 40% of them done
     (it counts each finished solve of the c search, not only each finished image), all at the end."""
     made, options = [], []
-    monkeypatch.setattr(importlib.import_module("intriguing_fast.attack.lbfgs_attack"), "tqdm",
+    monkeypatch.setattr(importlib.import_module("intriguing_fast.attack.progress"), "tqdm",
                         lambda **k: made.append(_AttackBar(options, **k)) or made[-1])
     images, labels = toy_data(60, seed=5)
     LBFGSAttack()(toy_mlp(), images, "random", labels=labels, progress="attack toy on test")

@@ -18,6 +18,7 @@ import torch
 
 from intriguing_fast import bulk_attack as cli
 from intriguing_fast.attack import LBFGSAttack
+from intriguing_fast.attack.bulk_pieces import piece_path
 from intriguing_fast.attack.sharding import Launch, shard
 from intriguing_fast.storage import json_digest, save_verified
 from test_attack import one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread: autouse fixture)
@@ -107,10 +108,11 @@ def test_rerun_computes_only_the_missing_chunks(reference, tmp_path, monkeypatch
     monkeypatch.undo()
     run = json_digest(json.loads(Path(f"{out}.parts/config.json").read_text()))  # the digest each chunk carries
     for k in (0, 3):
-        chunk = {name: expected[name][k * CHUNK:(k + 1) * CHUNK].clone() for name in cli.SAVED_FIELDS} | {"run": run}
+        piece = expected["config"]["pieces"][k]
+        chunk = {name: expected[name][k * CHUNK:(k + 1) * CHUNK].clone() for name in cli.SAVED_FIELDS}
         if k == 0:
             chunk["nit"].fill_(-7)
-        save_verified(chunk, Path(f"{out}.parts") / f"chunk_{k:05d}.pt")
+        save_verified(chunk | {"run": run, "piece": piece}, piece_path(Path(f"{out}.parts"), *piece["rows"]))
     run = torchrun(root, out, "--threads", "1")  # the interrupted run's threads: the same arithmetic
     assert run.returncode == 0, run.stderr
     got = cli.load_adversarials(out)

@@ -21,7 +21,7 @@ X0 = torch.zeros(3, 4, dtype=torch.float64)
 @pytest.mark.parametrize("kwargs,error,match", [
     (dict(x0=[[0.0]]), TypeError, "x0: expected a torch.Tensor"),
     (dict(x0=torch.zeros(3, 4, dtype=torch.int64)), TypeError, "x0: expected dtype float32 or float64"),
-    (dict(x0=torch.zeros(4, dtype=torch.float64)), ValueError, r"x0: expected a non-empty 2-D tensor.*x0\[None\]"),
+    (dict(x0=torch.zeros(1, 3, 4, dtype=torch.float64)), ValueError, r"x0: expected a 2-D tensor \[B, n\].*got shape"),
     (dict(x0=torch.zeros(0, 4, dtype=torch.float64)), ValueError, "x0: expected a non-empty"),
     (dict(x0=torch.tensor([[0.0, float("nan")]], dtype=torch.float64)), ValueError, "x0: contains NaN"),
     (dict(x0=torch.tensor([[0.0, float("inf")]], dtype=torch.float64)), ValueError, "x0: contains NaN or inf"),

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from scipy.stats import mannwhitneyu
 
 
 def majority_share(labels: torch.Tensor) -> torch.Tensor:
@@ -82,6 +81,8 @@ def compare(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: int = 2000) 
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     if a.size < 2 or b.size < 2:
         raise ValueError(f"a, b: expected at least 2 finite values in each group, got {a.size} and {b.size}")
+    from scipy.stats import mannwhitneyu  # here, not at import: scipy.stats takes most of a second to import
+
     u, p = mannwhitneyu(a, b, alternative="two-sided")
     cles = float(u) / (a.size * b.size)
     return Comparison(a.size, b.size, float(np.median(a)), float(np.median(b)), float(a.mean()), float(b.mean()),

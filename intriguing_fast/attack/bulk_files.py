@@ -1,11 +1,9 @@
 """The files of a chunked bulk attack (`python -m intriguing_fast.bulk_attack`): its verified
-chunks, each checked against the rows it must cover, the config that saved work must match and
-the merged output with its digest; the classes of a model and the progress bar's postfix."""
+chunks, each checked against the rows it must cover, the error naming the input that changed
+and the merged output with its digest; the classes of a model and the progress bar's postfix."""
 from __future__ import annotations
 
-import json
 import math
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -14,15 +12,15 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import CorruptFileError, InputChangedError
-from ..storage import (atomic_write_bytes, json_digest, load_verified, load_weights_only, one_line, quarantine,
+from ..storage import (json_digest, load_verified, load_weights_only, one_line, quarantine,
                        tensor_digest)
 from .curves import robustness_curve
 
 SAVED_FIELDS = ("adversarial", "l2", "distortion", "success", "already_adversarial", "c", "nit", "nfev",
                 "predicted", "targets", "labels", "image_index")
 # What a resumed run must share with the saved work, in the order a difference is reported.
-CONFIG_KEYS = {"version": "intriguing_fast version", "model": "model weights", "images": "images",
-               "labels": "labels", "args": "arguments", "attack": "attack options",
+CONFIG_KEYS = {"version": "intriguing_fast version", "model": "model (weights or code)", "args": "arguments",
+               "attack": "attack options",
                "arithmetic": "threads or device (they change the last bits of the arithmetic)"}
 
 
@@ -30,40 +28,6 @@ def load_adversarials(path: str | Path) -> dict:
     """A bulk run's output, read with ``weights_only=True`` and checked against its stored
     SHA-256; :class:`CorruptFileError` naming the file if it is damaged or not such an output."""
     return check_result(Path(path), load_weights_only(Path(path)))
-
-
-def finished_output(out: Path, config: dict, overwrite: bool) -> dict | None:
-    """OUT if it holds this very command's result; another result is refused unless ``overwrite``
-    (then OUT is deleted)."""
-    if not out.exists():
-        return None
-    if overwrite:
-        out.unlink()
-        return None
-    try:
-        done = load_adversarials(out)
-    except CorruptFileError as exc:
-        raise CorruptFileError(out, f"{exc.reason}; rerun with --overwrite to replace it") from None
-    if done["config"] != config:
-        raise changed_inputs(out, done["config"], config)
-    return done
-
-
-def prepare_parts(parts_dir: Path, config: dict, overwrite: bool) -> None:
-    """OUT.parts/ with this command's config.json; chunks of other inputs are refused (``overwrite``: deleted)."""
-    path = parts_dir / "config.json"
-    if overwrite and parts_dir.exists():
-        shutil.rmtree(parts_dir)
-    elif any(parts_dir.glob("chunk_*")):
-        try:
-            saved = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            what = "missing" if not path.exists() else f"unreadable ({one_line(exc)})"
-            raise InputChangedError(f"{path}: {what}, so the chunks beside it cannot be matched to their inputs; "
-                                    "rerun with --overwrite to discard them") from None
-        if saved != config:
-            raise changed_inputs(parts_dir, saved, config)
-    atomic_write_bytes(path, json.dumps(config, sort_keys=True).encode())
 
 
 def saved_chunks(out: str) -> str:
@@ -85,28 +49,32 @@ def summary(result: dict) -> str:
             f"robust-accuracy curve area {curve.area:.4f} (L2 0 to {float(curve.epsilons[-1]):.4f})")
 
 
-def saved_chunk(path: Path, index: torch.Tensor, images: torch.Tensor, run: str) -> dict | None:
-    """The chunk at ``path`` if it is there, sound and this run's: digest, fields, rows = ``index``
-    (the data-set index of each row), adversarials shaped like ``images``, and the digest of the
-    run's config that every chunk carries (``run``: one copied from a run with another seed,
-    model or options is not this run's work). Any other is moved aside (NAME.corrupt, with a
-    warning naming it) so that the caller recomputes it."""
+def saved_chunk(path: Path, run: str, index: torch.Tensor | None = None, images: torch.Tensor | None = None
+                ) -> dict | None:
+    """The chunk at ``path`` if it is there, sound and this run's: digest, fields, the digest of
+    the run's config that every chunk carries (``run``: one copied from a run with another seed,
+    model or options is not this run's work), the record of its inputs ("piece"), and, if given,
+    rows = ``index`` (the data-set index of each row) with adversarials shaped like ``images``.
+    Any other is moved aside (NAME.corrupt, with a warning naming it) so that the caller recomputes it."""
     if not path.exists():
         return None
     try:
         part = load_verified(path)
         if not isinstance(part, dict) or not all(isinstance(part.get(n), torch.Tensor) for n in SAVED_FIELDS):
             raise CorruptFileError(path, f"not a chunk (expected tensors {', '.join(SAVED_FIELDS)})")
-        rows = {part[n].shape[0] if part[n].dim() else -1 for n in SAVED_FIELDS}
-        if rows != {index.shape[0]}:
-            raise CorruptFileError(path, f"has {sorted(rows)} rows, expected {index.shape[0]}")
-        adversarial, saved_index = part["adversarial"], part["image_index"]
-        if (adversarial.shape[1:] != images.shape[1:] or adversarial.dtype != images.dtype
-                or saved_index.dtype != index.dtype or not torch.equal(saved_index, index)):
-            raise CorruptFileError(path, f"does not hold the rows of images {int(index[0])}..{int(index[-1])}")
         if part.get("run") != run:
             raise CorruptFileError(path, f"made by another run (config digest {str(part.get('run'))[:12]}, this "
                                          f"run's {run[:12]})")
+        if not (isinstance(part.get("piece"), dict) and {"rows", "images", "labels"} <= part["piece"].keys()):
+            raise CorruptFileError(path, "does not record the images it was made from")
+        if index is not None:
+            rows = {part[n].shape[0] if part[n].dim() else -1 for n in SAVED_FIELDS}
+            if rows != {index.shape[0]}:
+                raise CorruptFileError(path, f"has {sorted(rows)} rows, expected {index.shape[0]}")
+            adversarial, saved_index = part["adversarial"], part["image_index"]
+            if (adversarial.shape[1:] != images.shape[1:] or adversarial.dtype != images.dtype
+                    or saved_index.dtype != index.dtype or not torch.equal(saved_index, index)):
+                raise CorruptFileError(path, f"does not hold the rows of images {int(index[0])}..{int(index[-1])}")
         return part
     except CorruptFileError as exc:
         quarantine(path, exc)
@@ -114,9 +82,10 @@ def saved_chunk(path: Path, index: torch.Tensor, images: torch.Tensor, run: str)
 
 
 def merge_chunks(parts: list[dict], config: dict) -> dict:
-    """The output: each field's chunks joined, the config, and the SHA-256 over both."""
+    """The output: each field's chunks joined, the config with the record of each chunk's
+    inputs ("pieces", what a grown run is checked against), and the SHA-256 over both."""
     result: dict[str, Any] = {name: torch.cat([p[name] for p in parts]) for name in SAVED_FIELDS}
-    result["config"] = config
+    result["config"] = {**config, "pieces": [p["piece"] for p in parts]}
     result["sha256"] = result_digest(result)
     return result
 
@@ -148,7 +117,7 @@ def changed_inputs(where: Path, old: Any, new: dict) -> InputChangedError:
                            for k, v in new["args"].items() if previous.get(k) != v)
     elif key == "arithmetic":
         detail = f"{_threads_on(old.get(key))} -> {_threads_on(new[key])}"
-    elif key in ("model", "images", "labels"):
+    elif key == "model":
         detail = f"sha256 {str(old.get(key))[:12]} -> {new[key][:12]}"
     else:
         detail = f"{old.get(key)!r} -> {new[key]!r}"

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import torch
-from tqdm.auto import tqdm
 
 from ..engine import Status
 from ..engine.fixed_rounds import batch_solver
 from .hedges import FIRST_SOLVES, Hedges
 from .objective import AttackObjective, rows_of
 from .options import AttackOptions
+from .progress import Progress
 from .restarts import random_starts
 from .result import distortion
 from .search import CSearch
@@ -16,15 +16,16 @@ from .search import CSearch
 
 def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: torch.dtype, images: torch.Tensor,
                  classes: torch.Tensor, targeted: bool, lower: torch.Tensor, upper: torch.Tensor,
-                 bar: tqdm, num_classes: int | None = None) -> tuple[dict, int]:
+                 report: Progress, num_classes: int | None = None) -> tuple[dict, int]:
     """The c search for one chunk of images [N, ...] in one engine run: each problem (an image and
     a class) moves to its next c as soon as its own solve stops (restarted from its best
     adversarial so far, or its last minimiser), so none waits for the slowest of its c step; an
     untargeted image's hedges start when its own first solve ends, and once every problem of the
     image has made its first solve only the nearest goes on (attack/hedges.py). Then the boundary
     is searched between each remaining problem's best adversarial and its last failing minimiser
-    (attack/boundary.py). `bar` advances by one image per `steps` finished solves of it (an image
-    already adversarial: `steps` at once). `num_classes`: the model's, which every call must give.
+    (attack/boundary.py). `report` hears of the images done, each counted 1/`steps` per finished
+    solve of it (an image already adversarial: whole at once), unless it is quiet.
+    `num_classes`: the model's, which every call must give.
     Returns the fields of its `AttackResult` but targets, labels and index, and the rounds it took
     (the engine's and the boundary search's)."""
     temperature, steps, c_init = attack.resolved()
@@ -35,7 +36,7 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     probe = AttackObjective(model, images, shape, classes, targeted, attack.kappa, temperature, model_dtype, num_classes)
     already, clean_margin = probe.classify(images, torch.arange(N, device=images.device))
     active = (~already).nonzero().squeeze(1)
-    shown = _advance(bar, (N - active.numel()) * steps, steps, 0)  # the images already adversarial are done
+    report.advance(N - active.numel())  # the images already adversarial are done
     if not active.numel():
         return _finish(probe, None, images, already, active, None, None, None, None), 0
     A, copies = active.numel(), 1 + attack.restarts
@@ -60,13 +61,12 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     cs = CSearch(clean_margin[active][image], attack.search, c_init)
     run = _Search(attack, steps, explore, obj, cs, hedges if hedged else None, origin, lower, upper)
     solver = run.solver
-    while True:  # in fixed-shape rounds the bar moves at the engine's looks only (its read waits for the device)
-        if run.after_round() and (not solver.fixed or solver.rounds % solver.opt.check_every == 0):
-            done = torch.zeros_like(active).scatter_reduce_(0, image, run.solves, "amax").clamp_(max=steps)
-            shown = _advance(bar, (N - active.numel()) * steps + int(done.sum()), steps, shown)
-            if not bar.disable:
-                bar.set_postfix_str(f"round {solver.rounds}, mean c step {float(done.double().mean()) + 1:.1f}/{steps}",
-                                    refresh=False)
+    while True:  # in fixed-shape rounds progress is read at the engine's looks only (a read waits for the device)
+        if (run.after_round() and not report.quiet
+                and (not solver.fixed or solver.rounds % solver.opt.check_every == 0)):
+            done = torch.zeros_like(active).scatter_reduce_(0, image, run.solves, "amax").clamp_(max=steps).double()
+            step = float((done + 1).clamp_(max=steps).mean())  # each image's c step (a finished one: its last)
+            report.advance(N - A + float(done.sum()) / steps, f"round {solver.rounds}, mean c step {step:.1f}/{steps}")
         if not solver.round():
             break
     obj.counted = None  # the boundary search's calls count, every one
@@ -207,13 +207,6 @@ class _Search:
         obj.temperature.masked_fill_(rows, self.t_final)
         self.fresh |= rows
         self.exploring &= ~rows
-
-
-def _advance(bar: tqdm, solves: int, steps: int, shown: int) -> int:
-    """Move `bar` from `shown` to the images that `solves` finished solves amount to; returns them."""
-    images = solves // steps
-    bar.update(images - shown)
-    return images
 
 
 def _finish(probe: AttackObjective, obj: AttackObjective | None, images: torch.Tensor, already: torch.Tensor,

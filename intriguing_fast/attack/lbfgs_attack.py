@@ -6,13 +6,13 @@ import warnings
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from ..kernels.denormals import flushed_denormals
 from .chunk import attack_chunk
 from .memory import chunk_size
 from .objective import attack_mode
 from .options import AttackOptions
+from .progress import ProgressOption, check_progress, reporting
 from .result import AttackResult
 from .targets import TARGET_MODES, all_other_targets, least_likely_targets, random_targets
 from .validation import (check_bounds, check_c_init, check_clean_logits, check_forward, check_inputs, check_labels,
@@ -40,7 +40,7 @@ class LBFGSAttack(AttackOptions):
         *,
         labels: torch.Tensor | None = None,
         bounds: tuple[float | torch.Tensor, float | torch.Tensor] = (0.0, 1.0),
-        progress: bool | str | None = None,
+        progress: ProgressOption = False,
     ) -> AttackResult:
         """Attack `inputs` with `model`.
 
@@ -55,11 +55,14 @@ class LBFGSAttack(AttackOptions):
                 model's predictions on inputs. Given with a targets tensor, every target
                 must differ from its label.
             bounds: (lower, upper) floats or tensors broadcastable to one image.
-            progress: show a progress bar (True, or its description, e.g. "attack FC10 on
-                train"); default: when there is more than one chunk. It counts each image
-                done in `steps` parts, one per finished solve of its c search, so it moves
-                within a chunk; under another bar it is removed when done.
+            progress: False (the default) or None: silent; True, or a str (its description,
+                e.g. "attack FC10 on train"): a tqdm bar on stderr; a callable: called with an
+                `AttackProgress` (attack/progress.py) whenever the work moves, and after each
+                chunk. Either counts each image done in `steps` parts, one per finished solve
+                of its c search, so it moves within a chunk; a bar under another bar is
+                removed when done.
         """
+        progress = check_progress(progress)
         model = check_model(model)
         inputs = check_inputs(inputs)
         lower, upper = check_bounds(bounds, inputs)
@@ -81,21 +84,15 @@ class LBFGSAttack(AttackOptions):
                 chunk = max(1, chunk // self.problems_per_image(targeted))
             N = index.shape[0]
             parts: list[AttackResult] = []
-            succeeded, distortion_sum = 0, 0.0
-            bar = tqdm(total=N, desc=progress if isinstance(progress, str) else None, unit="img",
-                       disable=not (progress if progress is not None else N > chunk), dynamic_ncols=True, leave=None)
-            with bar:
+            with reporting(progress, N) as report:
                 for start in range(0, N, chunk):
                     rows = index[start:start + chunk]
                     fields, rounds = attack_chunk(self, model, model_dtype, inputs[rows], classes[start:start + chunk],
-                                                  targeted, lower, upper, bar, num_classes)
+                                                  targeted, lower, upper, report, num_classes)
                     target = classes[start:start + chunk] if targeted else torch.full_like(rows, -1)
                     parts.append(AttackResult(**fields, targets=target, labels=labels[rows], image_index=rows,
                                               rounds=rounds))
-                    succeeded += int(parts[-1].success.sum())
-                    distortion_sum += float(parts[-1].distortion[parts[-1].success].double().sum())
-                    bar.set_postfix(success=f"{succeeded / (start + rows.shape[0]):.3f}",
-                                    distortion=f"{distortion_sum / max(succeeded, 1):.4f}")
+                    report.chunk_done(parts[-1])
         return AttackResult.concatenate(parts)
 
     def images_per_chunk(self, model: torch.nn.Module, inputs: torch.Tensor, targeted: bool = True) -> int:
@@ -119,7 +116,7 @@ def lbfgs_attack(
     *,
     labels: torch.Tensor | None = None,
     bounds: tuple[float | torch.Tensor, float | torch.Tensor] = (0.0, 1.0),
-    progress: bool | str | None = None,
+    progress: ProgressOption = False,
     **options,
 ) -> AttackResult:
     """``LBFGSAttack(**options)(model, inputs, targets, labels=..., bounds=..., progress=...)``:

@@ -23,7 +23,7 @@ def attack_mode(model: torch.nn.Module) -> Iterator[None]:
         yield
     finally:
         for m, t in training:
-            m.train(t)
+            m.training = t  # each module's own flag as it was (no train(), which some modules refuse)
         for p, r in grads:
             p.requires_grad_(r)
 

@@ -2,32 +2,31 @@
 attacks, and the few collectives that tie the ranks together, each under a timeout so that a
 dead or hung rank ends the others with one line instead of a hang.
 
-Chunk ``k`` (images ``k * chunk .. (k + 1) * chunk``) goes to rank ``k % world``, and each chunk
-is attacked exactly as a single process attacks it (with ``--targets random``, seed
-``attack.seed + begin``), so the gathered result equals the single-process one row for row.
+Chunk ``k`` of a list goes to rank ``k % world``. In `distributed_attack` (the reproduction's
+stages) chunk ``k`` is images ``k * chunk .. (k + 1) * chunk``, attacked exactly as a single
+process attacks it (with ``--targets random``, seed ``attack.seed + begin``), so the gathered
+result equals the single-process one row for row; the bulk CLI shards its own spans.
 """
 from __future__ import annotations
 
 import datetime
 import glob
 import os
-import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
 from ..errors import IntriguingFastError
 from ..storage import exclusive_lock, one_line
-from .bulk_files import finished_output, prepare_parts, summary
 from .lbfgs_attack import LBFGSAttack
 from .result import AttackResult
 
-# Tests only: the rank named here sleeps before its first chunk, standing for a hung rank.
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -129,32 +128,26 @@ class Group:
         dist.destroy_process_group()
 
 
-def start_run(out: Path, parts_dir: Path, config: dict, overwrite: bool, group: Group | None,
-           stack: ExitStack) -> str | None:
-    """Rank 0 takes OUT.lock (held until `stack` closes) and returns a line to print if OUT is
-    already complete, else None after preparing OUT.parts/; its outcome (or failure) is told to
-    the other ranks, which return "" for complete."""
+def start_run(out: Path, prepare: Callable[[], T], group: Group | None, stack: ExitStack) -> T:
+    """Rank 0 takes OUT.lock (held until `stack` closes), removes a write of OUT that a killed run
+    left, and returns ``prepare()``; the other ranks return rank 0's answer, or fail naming its error."""
     if group is not None and group.launch.rank != 0:
-        outcome = group.broadcast(None)
-        if isinstance(outcome, str):
-            raise IntriguingFastError(f"rank {group.launch.rank}: rank 0 stopped: {outcome}")
-        return "" if outcome else None
+        ok, answer = group.broadcast(None)
+        if not ok:
+            raise IntriguingFastError(f"rank {group.launch.rank}: rank 0 stopped: {answer}")
+        return answer
     try:
         stack.enter_context(exclusive_lock(out.with_name(out.name + ".lock")))
         for tmp in out.parent.glob(f".{glob.escape(out.name)}.*.part"):  # a run killed while writing OUT left it
             tmp.unlink()
-        done = finished_output(out, config, overwrite)
-        if done is None:
-            prepare_parts(parts_dir, config, overwrite)
-        else:
-            shutil.rmtree(parts_dir, ignore_errors=True)  # left by a run killed right after writing OUT
+        answer = prepare()
     except Exception as exc:
         if group is not None:
-            group.broadcast(one_line(exc))
+            group.broadcast((False, one_line(exc)))
         raise
     if group is not None:
-        group.broadcast(done is not None)
-    return None if done is None else f"{out}: already complete ({summary(done)}); nothing recomputed"
+        group.broadcast((True, answer))
+    return answer
 
 
 def distributed_attack(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, targets: Any,

@@ -6,10 +6,11 @@ import torch
 TARGET_MODES = ("random", "all", "least_likely", "untargeted")
 
 
-def random_targets(labels: torch.Tensor, num_classes: int, seed: int = 0) -> torch.Tensor:
-    """A class other than labels[i] for each i, uniform, reproducible for a seed."""
+def random_targets(labels: torch.Tensor, num_classes: int, seed: int = 0, first: int = 0) -> torch.Tensor:
+    """A class other than labels[i] for each i, uniform, reproducible for a seed. With ``first``,
+    labels are rows first.. of a longer sequence, and get the targets they get in the whole of it."""
     gen = torch.Generator().manual_seed(seed)
-    shift = torch.randint(1, num_classes, labels.shape, generator=gen).to(labels.device)
+    shift = torch.randint(1, num_classes, (first + labels.shape[0],), generator=gen)[first:].to(labels.device)
     return (labels + shift) % num_classes
 
 

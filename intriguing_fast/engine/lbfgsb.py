@@ -1,5 +1,8 @@
-"""Batched projected L-BFGS-B: B independent box-constrained problems solved at once."""
+"""Batched projected L-BFGS-B: B independent box-constrained problems solved at once (or one,
+returned as scipy returns it)."""
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -7,6 +10,9 @@ from ..kernels import LBFGSBOptions
 from .result import LBFGSBResult
 from .fixed_rounds import batch_solver
 from .solver import Fun
+
+if TYPE_CHECKING:
+    from scipy.optimize import OptimizeResult
 
 
 @torch.no_grad()
@@ -29,7 +35,7 @@ def minimize_lbfgsb(
     history_dtype: torch.dtype | None = None,
     rounds: str = "auto",
     check_every: int = 16,
-) -> LBFGSBResult:
+) -> LBFGSBResult | OptimizeResult:
     """Minimise B independent functions over boxes, each with its own L-BFGS state.
 
     Projected L-BFGS (Kim, Sra and Dhillon, 2010): variables held at a bound by their
@@ -46,9 +52,11 @@ def minimize_lbfgsb(
             the k problem ids (rows of x0) these rows belong to, f [k] and grad [k, n].
             Only problems still running are passed, so look per-problem data up with index.
             x is a view of a buffer the engine reuses (as in scipy): copy it to keep it.
-        x0: [B, n] starting points, float32 or float64. Points outside the box are
-            projected onto it first.
-        lower, upper: scalars or tensors broadcastable to [B, n]; +-inf for no bound.
+        x0: [B, n] starting points, float32 or float64, or one problem's [n] (solved as
+            [1, n]: fun still gets x [1, n] and index [0], and returns f [1], grad [1, n]).
+            Points outside the box are projected onto it first.
+        lower, upper: scalars or tensors broadcastable to [B, n] ([n] for a 1-D x0); +-inf
+            for no bound.
         history: number of curvature pairs kept per problem.
         max_iter, max_fun: per-problem limits on iterations and evaluations of fun.
         gtol: stop when the infinity norm of the projected gradient is <= gtol.
@@ -81,16 +89,23 @@ def minimize_lbfgsb(
     passes one through).
 
     Returns:
-        An `LBFGSBResult`. A trial point where fun gives NaN or inf is a rejected step that
-        halves the step (so a domain ending inside the box, as for a log, is approached, not
-        crossed); a problem whose start is not finite, or whose search exhausts on such
-        trials, ends NONFINITE at its last finite point. No problem affects the others.
+        An `LBFGSBResult`; for a 1-D x0, its one problem as scipy's `OptimizeResult` (x and jac
+        [n] arrays, fun a float, nit, nfev, status, success, message: `LBFGSBResult.problem`),
+        as `scipy.optimize.minimize(method="L-BFGS-B")` returns it. A trial point where fun
+        gives NaN or inf is a rejected step that halves the step (so a domain ending inside the
+        box, as for a log, is approached, not crossed); a problem whose start is not finite, or
+        whose search exhausts on such trials, ends NONFINITE at its last finite point. No
+        problem affects the others.
     """
     opt = LBFGSBOptions(history=history, max_iter=max_iter, max_fun=max_fun, gtol=gtol, ftol=ftol, max_ls=max_ls,
                         c1=c1, c2=c2, box_first_step=box_first_step, backend=backend, history_dtype=history_dtype,
                         rounds=rounds, check_every=check_every)
-    solver = batch_solver(fun, x0, lower, upper, opt)
+    single = isinstance(x0, torch.Tensor) and x0.dim() == 1
+    if isinstance(x0, torch.Tensor) and x0.dim() not in (1, 2):
+        raise ValueError(f"x0: expected a 2-D tensor [B, n] (one row per problem) or a 1-D tensor [n] (one problem), "
+                         f"got shape {tuple(x0.shape)}")
+    solver = batch_solver(fun, x0[None] if single else x0, lower, upper, opt)
     while solver.round():
         if solver.fixed:  # here a stopped problem never restarts: its bucket may drop it
             solver.retire(solver.just_stopped)
-    return solver.result()
+    return solver.result()[0] if single else solver.result()

@@ -66,3 +66,12 @@ class Recipe:
             return replace(phase, epochs=phase.epochs if epochs is None else min(phase.epochs, epochs), min_steps=floor)
 
         return replace(self, train=cap(self.train), pretrain=cap(self.pretrain) if self.pretrain else None)
+
+    def describe(self, examples: int) -> str:
+        """Its phases and a rough duration on ``examples`` training examples, e.g. "sgd 60 epochs,
+        batch 64; minutes on a CPU"."""
+        phases = [p for p in (self.pretrain, self.train) if p is not None]
+        steps = ", then ".join(f"L-BFGS up to {p.epochs} iterations" if p.optimizer == "lbfgs" else
+                               f"{p.optimizer} {p.epochs_for(examples)} epochs, batch {p.batch_size}" for p in phases)
+        minibatch = any(p.optimizer != "lbfgs" for p in phases)
+        return f"{steps}; {'minutes' if minibatch else 'a minute or less'} on a CPU"

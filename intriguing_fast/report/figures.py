@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from ..attack.curves import RobustnessCurve
 from .style import new_figure, save, styled
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn (style.py), not by the command lines' --help
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 @styled
