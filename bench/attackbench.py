@@ -33,11 +33,12 @@ for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"): 
 
 import torch  # noqa: E402
 
-import peers  # noqa: E402
-from frontier import cheapest_win, dominated_by_ours  # noqa: E402
 from intriguing_fast.attack import random_targets  # noqa: E402
 from intriguing_fast.data import load_mnist  # noqa: E402
 from intriguing_fast.report.style import new_figure, save, styled  # noqa: E402
+
+import peers  # noqa: E402
+from frontier import cheapest_win, dominated_by_ours  # noqa: E402
 from measure import measure  # noqa: E402
 from sections import emit  # noqa: E402
 from subjects import quick_mlp, trained  # noqa: E402

@@ -20,6 +20,7 @@ import torch
 from intriguing_fast.attack import LBFGSAttack, lbfgs_attack, random_targets
 from intriguing_fast.attack.scipy_baselines import scipy_flat_batch, scipy_per_image
 from intriguing_fast.data import load_mnist
+
 from sections import emit
 from subjects import quick_mlp
 

@@ -23,6 +23,7 @@ import torch  # noqa: E402
 from intriguing_fast import LBFGSAttack, attack_engine  # noqa: E402
 from intriguing_fast.attack import random_targets  # noqa: E402
 from intriguing_fast.data import load_mnist  # noqa: E402
+
 from sections import emit  # noqa: E402
 from subjects import quick_mlp  # noqa: E402
 

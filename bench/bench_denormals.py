@@ -20,6 +20,7 @@ from intriguing_fast import LBFGSAttack
 from intriguing_fast.data import load_mnist
 from intriguing_fast.experiments import SCALES
 from intriguing_fast.models import get_spec, trained_model
+
 from sections import emit
 
 HEADING = "## Subnormal floats flushed to zero in the attack (bench/bench_denormals.py)"

@@ -26,10 +26,11 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from subjects import quick_mlp
 from intriguing_fast import LBFGSAttack, attack_engine, random_targets
 from intriguing_fast.attack.lockstep import lockstep_attack
 from intriguing_fast.data import load_mnist
+
+from subjects import quick_mlp
 
 # aten operators that wait for the device when their tensors live on a GPU.
 SYNCING = ("aten::nonzero", "aten::item", "aten::_local_scalar_dense", "aten::is_nonzero", "aten::unique")

@@ -32,6 +32,7 @@ def worker(threads: int, count: int, model_cache: Path) -> None:
     import intriguing_fast  # first: it bounds the spin before torch starts OpenMP
     from intriguing_fast.attack import lbfgs_attack
     from intriguing_fast.data import load_mnist
+
     from subjects import quick_mlp
 
     intriguing_fast.set_threads(threads)

@@ -28,9 +28,10 @@ from pathlib import Path
 import torch
 
 import intriguing_fast
-from bench_engine_step import copy_bandwidth, step_bytes, step_time
 from intriguing_fast.engine.validation import STATE_VECTORS
 from intriguing_fast.report.style import new_figure, save, styled
+
+from bench_engine_step import copy_bandwidth, step_bytes, step_time
 
 FIGURE = Path(__file__).resolve().parent / "figures" / "engine_scaling.png"
 ROUNDS_UP_TO = 2 ** 22  # cells with at most this many variables in all get --repeats rounds

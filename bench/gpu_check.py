@@ -51,12 +51,14 @@ if __name__ == "__main__":  # before the imports below, which need tqdm
     _early.add_argument("--wheels", type=Path, default=ROOT / ".wheels")
     install_missing(_early.parse_known_args()[0].wheels)
 
-import peers  # noqa: E402
-from subjects import quick_mlp, trained  # noqa: E402
 from bench_rounds import SYNCING  # noqa: E402
+
 from intriguing_fast import LBFGSAttack, attack_engine, minimize_lbfgsb, random_targets  # noqa: E402
 from intriguing_fast.data import load_mnist  # noqa: E402
 from intriguing_fast.engine.problems import softmax_attack  # noqa: E402
+
+import peers  # noqa: E402
+from subjects import quick_mlp, trained  # noqa: E402
 
 
 def sync(device: str) -> None:

@@ -5,8 +5,9 @@ import time
 
 import torch
 
-import peers
 from intriguing_fast.attack import distortion
+
+import peers
 
 
 class Counted(torch.nn.Module):
@@ -28,7 +29,10 @@ def measure(method: peers.Method, model: torch.nn.Module, images: torch.Tensor, 
     With `subset`, only the first `subset` images are attacked and the wall time is scaled to all
     of them (for a method that takes one image at a time: its time is linear in the count).
     `l2`: each image's L2, NaN where the method failed (or was not run)."""
-    pick = (lambda t, k: None if t is None else t[:k])
+
+    def pick(t, k):
+        return None if t is None else t[:k]
+
     method.run(model, images[:8], labels[:8], pick(targets, 8))
     counted = Counted(model).eval()
     count = len(images)

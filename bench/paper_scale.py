@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from intriguing_fast.experiments.advtrain_stage import VARIANTS as ADVTRAIN_VARIANTS
+
 from sections import emit
 
 HEADING = "## Paper scale: where a reproduction's time goes (bench/paper_scale.py; issues 17 and 18)"

@@ -29,8 +29,8 @@ import importlib
 import importlib.util
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

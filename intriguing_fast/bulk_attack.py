@@ -29,17 +29,37 @@ from tqdm.auto import tqdm
 
 from ._version import __version__
 from .attack import AttackResult, LBFGSAttack, robustness_curve
-from .attack.bulk_files import (SAVED_FIELDS, load_adversarials, merge_chunks, num_classes, postfix, saved_chunk,
-                                saved_chunks, summary)
-from .attack.bulk_pieces import Rows, open_run, piece_path
 from .attack.boundary import BOUNDARY_STEPS
+from .attack.bulk_files import (
+    SAVED_FIELDS,
+    load_adversarials,
+    merge_chunks,
+    num_classes,
+    postfix,
+    saved_chunk,
+    saved_chunks,
+    summary,
+)
+from .attack.bulk_pieces import Rows, open_run, piece_path
 from .attack.search import SEARCHES
 from .attack.sharding import Group, Launch, shard, start_run
 from .attack.targets import TARGET_MODES, random_targets
 from .attack.validation import check_bounds, check_inputs, check_labels
-from .cli import (add_data_options, add_debug_option, add_dist_timeout_option, add_engine_options, add_progress_option,
-                  add_threads_option, command_parser, engine_options, expected_errors, interrupts_in_one_line,
-                  non_negative_int, parse_command, positive_int)
+from .cli import (
+    add_data_options,
+    add_debug_option,
+    add_dist_timeout_option,
+    add_engine_options,
+    add_progress_option,
+    add_threads_option,
+    command_parser,
+    engine_options,
+    expected_errors,
+    interrupts_in_one_line,
+    non_negative_int,
+    parse_command,
+    positive_int,
+)
 from .data import SPLITS, MnistSplit, load_mnist
 from .errors import IntriguingFastError
 from .experiments import SCALES
@@ -106,6 +126,19 @@ def load_data(spec: str, data_dir: Path | None, verify: bool = True) -> tuple[to
 
 def build_parser() -> argparse.ArgumentParser:
     p = command_parser(PROG, "\n\n".join(__doc__.split("\n\n")[:2]))
+    _add_model_arguments(p)
+    _add_data_arguments(p)
+    _add_attack_arguments(p)
+    add_progress_option(p)
+    add_threads_option(p)
+    p.add_argument("--device", default="cpu", help="cpu, cuda (under torchrun: cuda:LOCAL_RANK for each rank, with "
+                   "NCCL) or cuda:N; results are saved on the CPU")
+    add_dist_timeout_option(p, 600.0, "one chunk")
+    add_debug_option(p)
+    return p
+
+
+def _add_model_arguments(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", metavar="NAME", help=f"a model-zoo name: {', '.join(sorted(MODEL_ZOO))}")
     which.add_argument("--model-file", metavar="PATH", help="a state dict (with --arch, --model-class or an 'arch' "
@@ -122,20 +155,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the recipe of --model, picked as `python -m intriguing_fast.reproduce --scale` picks it "
                         "(so a model it trained is reused): paper, the registered recipe; quick, its minibatch "
                         "phases shortened")
+
+
+def _add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="mnist:test", metavar="SPEC", help="mnist:train, mnist:test, mnist:P1, mnist:P2 "
                    "or file:PATH (a dict of tensors 'images', 'labels')")
     add_data_options(p)
     p.add_argument("--start", type=non_negative_int, default=0, help="first image of the data set")
     p.add_argument("--count", type=positive_int, help="number of images (default: all from --start)")
-    p.add_argument("--targets", default="random", choices=TARGET_MODES,
-                   help="random: a seeded class other than the label; all: every other class (a row each); "
-                        "least_likely: the model's least likely class; untargeted: any class but the label")
+    p.add_argument("--flatten", action="store_true", help="feed the model flat [N, 784] images")
     p.add_argument("--out", required=True, help="output file (.pt); chunks go to OUT.parts/ (required)")
     p.add_argument("--curve", metavar="PNG", help="also draw the robust-accuracy curve (accuracy against L2 epsilon) to "
                    "this .png, its table beside it as .json")
     p.add_argument("--overwrite", action="store_true", help="discard the saved work of other inputs and start again")
     p.add_argument("--chunk-size", type=positive_int, default=1000, metavar="N",
                    help="images per saved chunk (what a rerun resumes from)")
+
+
+def _add_attack_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--targets", default="random", choices=TARGET_MODES,
+                   help="random: a seeded class other than the label; all: every other class (a row each); "
+                        "least_likely: the model's least likely class; untargeted: any class but the label")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of --targets random and of --restarts")
     p.add_argument("--kappa", type=float, default=0.0, help="confidence: margin of the target's logit over every "
                    "other (untargeted: of another logit over the label's)")
@@ -153,15 +193,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps of the search for the decision boundary that ends each image's attack (forward "
                         f"passes only; 0: the c search alone, the paper's attack; default {BOUNDARY_STEPS})")
     add_engine_options(p)
-    p.add_argument("--flatten", action="store_true", help="feed the model flat [N, 784] images")
-    add_progress_option(p)
-    add_threads_option(p)
-    p.add_argument("--device", default="cpu", help="cpu, cuda (under torchrun: cuda:LOCAL_RANK for each rank, with "
-                   "NCCL) or cuda:N; results are saved on the CPU")
-    add_dist_timeout_option(p, 600.0, "one chunk")
-    add_debug_option(p)
-    return p
-
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_command(build_parser(), argv)
@@ -244,7 +275,7 @@ def _config(args: argparse.Namespace, model: torch.nn.Module, attack: LBFGSAttac
     package version, and the threads and device (chunks of other thread counts differ in their last bits)."""
     arguments = {k: v for k, v in vars(args).items() if k not in RUN_ONLY + ("start", "count")}
     return json.loads(json.dumps({"version": __version__, "model": model_digest(model), "args": arguments,
-                                  "attack": repr(attack),
+                                  "attack": attack.key(),
                                   "arithmetic": {"threads": torch.get_num_threads(), "device": device.type}}))
 
 

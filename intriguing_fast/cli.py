@@ -9,9 +9,9 @@ import shlex
 import signal
 import sys
 import threading
-from pathlib import Path
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 

@@ -15,11 +15,21 @@ from pathlib import Path
 
 import torch
 
-from .attack.sharding import Group, Launch
 from .attack.options import PAPER_FTOL
-from .cli import (add_data_options, add_debug_option, add_dist_timeout_option, add_engine_options, add_progress_option,
-                  add_threads_option, command_parser, engine_options, expected_errors, interrupts_in_one_line,
-                  parse_command)
+from .attack.sharding import Group, Launch
+from .cli import (
+    add_data_options,
+    add_debug_option,
+    add_dist_timeout_option,
+    add_engine_options,
+    add_progress_option,
+    add_threads_option,
+    command_parser,
+    engine_options,
+    expected_errors,
+    interrupts_in_one_line,
+    parse_command,
+)
 from .experiments import SCALES, STAGE_NAMES, RunConfig, run
 from .models.alexnet import load_alexnet
 from .seeds import seed_int

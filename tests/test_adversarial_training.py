@@ -6,6 +6,7 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
+from mnist_files import learnable_digits
 from torch import nn
 
 from intriguing_fast.attack import LBFGSAttack, attack_engine
@@ -15,8 +16,6 @@ from intriguing_fast.models.adversarial_models import load_or_train_adversarial
 from intriguing_fast.models.adversarial_pool import AdversarialPool
 from intriguing_fast.models.adversarial_split import LayerSplit, layer_names, split_model
 from intriguing_fast.models.adversarial_training import AdversarialRecipe, PoolSettings, train_adversarial
-
-from mnist_files import learnable_digits
 
 BUILD = partial(MLP, (784, 32, 32, 10))
 PHASE = Phase("sgd", epochs=3, weight_decay=(1e-5, 1e-5, 1e-6), lr=0.2, batch_size=32)

@@ -5,8 +5,14 @@ import math
 import pytest
 import torch
 
-from intriguing_fast.attack import (LBFGSAttack, all_other_targets, attack_engine, lbfgs_attack,
-                                    least_likely_targets, random_targets)
+from intriguing_fast.attack import (
+    LBFGSAttack,
+    all_other_targets,
+    attack_engine,
+    lbfgs_attack,
+    least_likely_targets,
+    random_targets,
+)
 from intriguing_fast.attack.memory import chunk_size
 from intriguing_fast.attack.objective import AttackObjective
 from intriguing_fast.attack.search import CSearch

@@ -4,12 +4,12 @@ softmax model against the exact minimal perturbation (a convex QP)."""
 import numpy as np
 import pytest
 import torch
+from test_attack_qp import linear_model, one_thread  # noqa: F401  (one_thread: autouse fixture)
 
 from intriguing_fast import attack_engine
 from intriguing_fast.attack import lbfgs_attack
 from intriguing_fast.attack.boundary import BOUNDARY_STEPS, search_boundary
 from intriguing_fast.attack.exact_linear import minimal_distortion
-from test_attack_qp import linear_model, one_thread  # noqa: F401  (one_thread: autouse fixture)
 
 
 def segments(k: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

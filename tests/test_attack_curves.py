@@ -5,11 +5,11 @@ import math
 
 import pytest
 import torch
-
-from intriguing_fast import robust_accuracy, robustness_curve
-from intriguing_fast import bulk_attack as cli
-from intriguing_fast.attack import LBFGSAttack, attack_engine, minimal_distances
 from test_attack import one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread: autouse fixture)
+
+from intriguing_fast import bulk_attack as cli
+from intriguing_fast import robust_accuracy, robustness_curve
+from intriguing_fast.attack import LBFGSAttack, attack_engine, minimal_distances
 
 # Five rows: two broken at L2 0.5 and 2.0, one already adversarial, one the attack failed on, one at 1.0.
 OUTPUT = {"success": torch.tensor([True, True, True, False, True]),

@@ -5,9 +5,9 @@ import copy
 
 import pytest
 import torch
+from test_attack import data, mlp, one_thread  # noqa: F401
 
 from intriguing_fast.attack import lbfgs_attack
-from test_attack import data, mlp, one_thread  # noqa: F401
 
 
 @pytest.mark.parametrize("targets", ["random", "untargeted"])

@@ -3,12 +3,12 @@ c search targeted at the class it found, hedged by targeted problems at the next
 import numpy as np
 import pytest
 import torch
+from test_attack import CLASSES, RowwiseMLP, assert_rows_match, data, mlp, one_thread  # noqa: F401
+from test_attack_qp import linear_model
 
 from intriguing_fast.attack import LBFGSAttack, lbfgs_attack
 from intriguing_fast.attack.exact_linear import minimal_distortion
 from intriguing_fast.attack.objective import margin_and_loss
-from test_attack import CLASSES, RowwiseMLP, assert_rows_match, data, mlp, one_thread  # noqa: F401
-from test_attack_qp import linear_model
 
 
 class TwoWays(torch.nn.Module):

@@ -3,11 +3,14 @@ of every finished solve (so it moves within one chunk), and a clear error for an
 import math
 
 import pytest
+from test_attack import (  # noqa: F401
+    one_thread,  # noqa: F401  (autouse fixture)
+    toy_data,
+    toy_mlp,
+)
 
 from intriguing_fast.attack import LBFGSAttack, lbfgs_attack
 from intriguing_fast.attack.progress import AttackProgress
-from test_attack import toy_data, toy_mlp  # noqa: F401
-from test_attack import one_thread  # noqa: F401  (autouse fixture)
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,10 @@
 schedule, not another algorithm: every image gets the same results as in lock-step c steps (one
 engine run per c step, every image waiting for the slowest), in fewer rounds."""
 import torch
+from test_attack import CLASSES, RowwiseMLP, one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread: autouse)
 
 from intriguing_fast import LBFGSAttack, random_targets
 from intriguing_fast.attack.lockstep import lockstep_attack
-from test_attack import CLASSES, RowwiseMLP, one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread: autouse)
 
 
 def test_rounds_give_lockstep_results_in_fewer_rounds():

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from intriguing_fast import bulk_attack as cli
-from intriguing_fast.models import get_spec
-from intriguing_fast.errors import WriteFailedError
-from intriguing_fast.storage import atomic_write, load_verified, save_verified
-
 from faults import DAMAGES, Planted, damage_file, malicious_pickle
 from test_attack import one_thread  # noqa: F401  (autouse fixture: one intra-op thread, like the subprocesses)
+
+from intriguing_fast import bulk_attack as cli
+from intriguing_fast.errors import WriteFailedError
+from intriguing_fast.models import get_spec
+from intriguing_fast.storage import atomic_write, load_verified, save_verified
 
 IMAGES, CHUNK = 60, 5
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

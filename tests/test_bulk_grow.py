@@ -4,12 +4,12 @@ target a fresh run gives it; work a rerun would drop, or whose images or labels 
 refused naming the argument."""
 import pytest
 import torch
+from test_attack import RowwiseMLP, one_thread, toy_mlp  # noqa: F401  (one_thread: autouse fixture)
+from test_attack_cli import Interrupted, args, files, interrupt_after  # noqa: F401  (files: fixture)
 
 from intriguing_fast import bulk_attack as cli
 from intriguing_fast.attack.bulk_pieces import plan
 from intriguing_fast.attack.targets import random_targets
-from test_attack import RowwiseMLP, one_thread, toy_mlp  # noqa: F401  (one_thread: autouse fixture)
-from test_attack_cli import Interrupted, args, files, interrupt_after  # noqa: F401  (files: fixture)
 
 
 class RowwiseToy(RowwiseMLP):

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import functools
 import gzip
-import lzma
 import hashlib
 import http.server
 import json
+import lzma
 import os
 import re
 import shutil
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from mnist_files import idx_bytes, write_mnist
 
 import intriguing_fast.data.checksums as checksums_module
 import intriguing_fast.data.download as download_module
@@ -37,8 +38,6 @@ from intriguing_fast.data import (
 )
 from intriguing_fast.data.download import FILES
 from intriguing_fast.errors import IntriguingFastError
-
-from mnist_files import idx_bytes, write_mnist
 
 SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 needs_shared_mnist = pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="needs the original MNIST files in ../shared/data/mnist")

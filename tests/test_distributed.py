@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_attack import one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread: autouse fixture)
+from test_bulk_faults import assert_same
 
 from intriguing_fast import bulk_attack as cli
 from intriguing_fast.attack import LBFGSAttack
 from intriguing_fast.attack.bulk_pieces import piece_path
 from intriguing_fast.attack.sharding import Launch, shard
 from intriguing_fast.storage import json_digest, save_verified
-from test_attack import one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread: autouse fixture)
-from test_bulk_faults import assert_same
 
 IMAGES, CHUNK = 40, 10
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

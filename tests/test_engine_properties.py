@@ -1,13 +1,12 @@
 """Invariants of the engine, checked with hypothesis on random box-constrained problems."""
 import pytest
 import torch
+from conftest import CPU_BACKENDS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from intriguing_fast import minimize_lbfgsb
 from intriguing_fast.engine.problems import convex_quadratic, rosenbrock, softmax_attack
-
-from conftest import CPU_BACKENDS
 
 BUILDERS = {
     "quadratic": lambda B, n, seed: convex_quadratic(B, n, seed=seed),
@@ -63,7 +62,7 @@ def test_stopped_problems_are_never_evaluated_again(spec, backend):
     log = []
     res = minimize_lbfgsb(recorded(p.fun, log), p.x0, p.lower, p.upper, backend=backend, max_iter=40)
     counts = torch.zeros(B, dtype=torch.int64)
-    for index, x, f in log:
+    for index, _x, _f in log:
         counts[index] += 1
     assert torch.equal(counts, res.nfev)
     # The returned point is the last accepted one: an evaluated point with the returned value.

@@ -7,17 +7,17 @@ import dataclasses
 
 import pytest
 import torch
+from kernel_cases import clone_state, every_row, random_state, run_step, step_rows, trial_outcome
+from round_recorder import RoundRecorder, record
+from test_attack import CLASSES, RowwiseMLP, one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread: autouse)
 
 from intriguing_fast import LBFGSAttack, attack_engine, random_targets
 from intriguing_fast.attack import chunk
 from intriguing_fast.engine import LBFGSBOptions, minimize_lbfgsb
-from intriguing_fast.engine.problems import convex_quadratic, rosenbrock, softmax_attack
 from intriguing_fast.engine.fixed_rounds import MIN_BUCKET, FixedShapeSolver, batch_solver
+from intriguing_fast.engine.problems import convex_quadratic, rosenbrock, softmax_attack
 from intriguing_fast.engine.solver import BatchSolver
-from kernel_cases import clone_state, every_row, random_state, run_step, step_rows, trial_outcome
 from intriguing_fast.kernels import TorchKernels
-from round_recorder import RoundRecorder, record
-from test_attack import CLASSES, RowwiseMLP, one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread: autouse)
 
 FIELDS = ("x", "fun", "grad", "pg_norm", "nit", "nfev", "status")
 PROBLEMS = {"quadratic": lambda: convex_quadratic(12, 10), "rosenbrock": lambda: rosenbrock(6, 5),

@@ -1,12 +1,11 @@
 """The fused C++ steps (csrc/) against the torch reference, step by step and end to end."""
 import pytest
 import torch
+from kernel_cases import OPTIONS, assert_states_match, clone_state, random_state, step_rows, trial_outcome
 
 from intriguing_fast import minimize_lbfgsb
-from intriguing_fast.kernels import CppKernels, TorchKernels, native_available
 from intriguing_fast.engine.problems import softmax_attack
-
-from kernel_cases import OPTIONS, assert_states_match, clone_state, random_state, step_rows, trial_outcome
+from intriguing_fast.kernels import CppKernels, TorchKernels, native_available
 
 pytestmark = pytest.mark.skipif(not native_available(), reason="the native extension intriguing_fast._C is not built")
 

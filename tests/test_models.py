@@ -8,9 +8,10 @@ from dataclasses import replace
 import pytest
 import torch
 import torch.nn.functional as F
+from faults import DAMAGES, damage_file
 
-import intriguing_fast.storage as storage
 import intriguing_fast.models.trained as trained_module
+import intriguing_fast.storage as storage
 from intriguing_fast.data import MnistSplit
 from intriguing_fast.experiments.evaluation import error
 from intriguing_fast.experiments.paper import TABLE1_MODELS as TABLE1
@@ -34,8 +35,6 @@ from intriguing_fast.models import (
     weight_decay_penalty,
 )
 from intriguing_fast.models.cache import checkpoint_path
-
-from faults import DAMAGES, damage_file
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -80,7 +79,7 @@ def test_feature_layers():
 
 def test_weight_decay_penalty_is_half_lambda_times_all_squared_parameters():
     layers = [torch.nn.Linear(3, 2), torch.nn.Linear(2, 4)]
-    expected = sum(lam / 2 * (l.weight.pow(2).sum() + l.bias.pow(2).sum()) for l, lam in zip(layers, (0.3, 0.01)))
+    expected = sum(lam / 2 * (m.weight.pow(2).sum() + m.bias.pow(2).sum()) for m, lam in zip(layers, (0.3, 0.01)))
     torch.testing.assert_close(weight_decay_penalty(layers, (0.3, 0.01)), expected)
     assert weight_decay_penalty(layers, (0.0, 0.0)).item() == 0.0
     with pytest.raises(ValueError, match="lambdas: expected one per layer"):

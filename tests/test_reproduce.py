@@ -3,6 +3,7 @@ import json
 
 import pytest
 import torch
+from mnist_files import write_mnist
 
 from intriguing_fast.experiments import RunConfig, Scale, run
 from intriguing_fast.experiments.evaluation import amplify, distortion, gaussian_noise
@@ -13,8 +14,6 @@ from intriguing_fast.experiments.store import StageStore
 from intriguing_fast.report import write_report
 from intriguing_fast.reproduce import main
 from intriguing_fast.storage import load_verified
-
-from mnist_files import write_mnist
 
 TINY = Scale("tiny", train_images=12, test_images=12, minibatch_epochs=40, data_subset=None, attack_max_iter=40,
              min_steps=400)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from mnist_files import write_mnist
 
 from intriguing_fast.reproduce import main
 from intriguing_fast.storage import load_verified
-from mnist_files import write_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = "table3,adversarial_training"

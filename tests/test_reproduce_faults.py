@@ -13,11 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from intriguing_fast.reproduce import main
-
 from faults import DAMAGES, damage_file
 from mnist_files import write_mnist
+
+from intriguing_fast.reproduce import main
 
 TABLES = ("table3", "table4")  # three models: enough stages to kill between, and fast
 

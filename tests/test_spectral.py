@@ -45,7 +45,10 @@ def test_fourier_equals_power_iteration_on_circular_convolution(c_out, c_in, k, 
     """The periodic convolution (input padded circularly by k - 1 after the end, so outputs are the
     n / stride periodic ones): its power-iteration norm is the Fourier one."""
     w = _weight(c_out, c_in, k)
-    circular = lambda x: F.conv2d(F.pad(x, (0, k - 1, 0, k - 1), mode="circular"), w, stride=stride)
+
+    def circular(x):
+        return F.conv2d(F.pad(x, (0, k - 1, 0, k - 1), mode="circular"), w, stride=stride)
+
     power = linear_map_norm(circular, (1, c_in, n, n), TIGHT)
     assert power.converged
     assert conv_fourier_norm(w, (n, n), (stride, stride)) == pytest.approx(power.sigma, rel=1e-4)
@@ -224,7 +227,7 @@ def test_stage_result_is_json_and_renders(monkeypatch):
 
 def test_table5_with_user_weights_is_keyed_by_their_content(tmp_path):
     """--alexnet-weights: the file's content (not its path) keys every stage, and the weights are used."""
-    from intriguing_fast.experiments import RunConfig, SCALES
+    from intriguing_fast.experiments import SCALES, RunConfig
     from intriguing_fast.experiments.context import Run
     from intriguing_fast.models.alexnet import alexnet_torchvision
 

@@ -12,7 +12,7 @@ only: with few c steps it recovers most of the distortion the search left (BENCH
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -12,8 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import CorruptFileError, InputChangedError
-from ..storage import (json_digest, load_verified, load_weights_only, one_line, quarantine,
-                       tensor_digest)
+from ..storage import json_digest, load_verified, load_weights_only, one_line, quarantine, tensor_digest
 from .curves import robustness_curve
 
 SAVED_FIELDS = ("adversarial", "l2", "distortion", "success", "already_adversarial", "c", "nit", "nfev",
@@ -120,11 +119,19 @@ def changed_inputs(where: Path, old: Any, new: dict) -> InputChangedError:
     elif key == "model":
         detail = f"sha256 {str(old.get(key))[:12]} -> {new[key][:12]}"
     else:
-        detail = f"{old.get(key)!r} -> {new[key]!r}"
+        detail = ", ".join(_changes(old.get(key), new[key]))
     same = (f"rerun with --threads {old['arithmetic'].get('threads')} on {old['arithmetic'].get('device')} to resume "
             "it, or " if key == "arithmetic" and isinstance(old.get(key), dict) else "rerun ")
     return InputChangedError(f"{where}: made with other inputs: the {CONFIG_KEYS[key]} changed ({detail}); "
                              f"{same}with --overwrite to discard it and start again, or use another --out")
+
+
+def _changes(old: object, new: object, name: str = "") -> list[str]:
+    """The leaves that differ between two JSON values, e.g. ["engine.rounds 'compact' -> 'fixed'"]."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [change for k in sorted(old.keys() | new.keys())
+                for change in _changes(old.get(k), new.get(k), f"{name}.{k}" if name else k)]
+    return [] if old == new else [f"{name} {old!r} -> {new!r}".lstrip()]
 
 
 def _threads_on(arithmetic: object) -> str:

@@ -15,8 +15,17 @@ from .options import AttackOptions
 from .progress import ProgressOption, check_progress, reporting
 from .result import AttackResult
 from .targets import TARGET_MODES, all_other_targets, least_likely_targets, random_targets
-from .validation import (check_bounds, check_c_init, check_clean_logits, check_forward, check_inputs, check_labels,
-                         check_logits, check_model, check_targets_differ)
+from .validation import (
+    check_bounds,
+    check_c_init,
+    check_clean_logits,
+    check_forward,
+    check_inputs,
+    check_labels,
+    check_logits,
+    check_model,
+    check_targets_differ,
+)
 
 
 @dataclass(frozen=True)

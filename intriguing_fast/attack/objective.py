@@ -3,7 +3,7 @@ adversarial seen at every evaluation (line-search probes included)."""
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

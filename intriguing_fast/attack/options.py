@@ -1,8 +1,9 @@
 """The attack's options: one typed, frozen object, checked when it is built."""
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from numbers import Integral, Real
 
 from ..engine import LBFGSBOptions
@@ -23,6 +24,11 @@ TEMPERATURE_RANGE = (1e-3, 1e3)
 ATTACK_FTOL = 1e-4
 # What the reproduction's attack has always used (`AttackOptions.paper`).
 PAPER_FTOL = 1e-6
+# The version of the attack's arithmetic (the engine's and kernels' included), in every cache key of
+# its results (`AttackOptions.key`): bump it with any change that moves a result, not with one to how
+# an option is named or shown. tests/test_attack_version.py holds the results of a fixed case for
+# this version and fails when they move without a bump.
+ALGORITHM_VERSION = 1
 
 
 def attack_engine(max_iter: int = 100, **settings) -> LBFGSBOptions:
@@ -139,6 +145,12 @@ class AttackOptions:
         if not isinstance(self.engine, LBFGSBOptions):
             raise TypeError(f"engine: expected an LBFGSBOptions, got {type(self.engine).__name__}")
 
+    def key(self) -> dict:
+        """What a cache of this attack's results is keyed by, as canonical JSON: ALGORITHM_VERSION
+        and the value of every option (the engine's settings field by field); a repr changed for
+        looks leaves it alone."""
+        return json.loads(json.dumps({"algorithm": ALGORITHM_VERSION, **asdict(self)}, default=str))
+
     def resolved(self) -> tuple[float, int, float]:
         """(temperature, steps, c_init) with the search's defaults filled in: the temperature the
         c search refines at, its steps, and its first c (at `first_temperature`)."""
@@ -161,7 +173,7 @@ class AttackOptions:
         return (1 + self.restarts) * (1 + (self.hedges if hedged else 0))
 
     @classmethod
-    def paper(cls, max_iter: int = 100, **options) -> "AttackOptions":
+    def paper(cls, max_iter: int = 100, **options) -> AttackOptions:
         """The attack `reproduce` runs, as it has since the first reproduction: the paper's
         objective and our c search at T = 0.1, 7 c steps of at most `max_iter` iterations with
         ftol 1e-6, the untargeted loss throughout an untargeted attack (no hedges) and no boundary

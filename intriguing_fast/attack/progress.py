@@ -4,9 +4,9 @@ The c search reports to a `Progress` and never sees a bar."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from tqdm.auto import tqdm
 

@@ -63,7 +63,7 @@ class AttackResult:
         return float(d.double().mean()) if d.numel() else float("nan")
 
     @staticmethod
-    def concatenate(parts: "list[AttackResult]") -> "AttackResult":
+    def concatenate(parts: list[AttackResult]) -> AttackResult:
         """Join per-chunk results in order."""
         joined = {f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(AttackResult) if f.name != "rounds"}
         return AttackResult(**joined, rounds=sum(p.rounds for p in parts))

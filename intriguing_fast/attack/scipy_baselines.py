@@ -16,8 +16,8 @@ import torch
 
 from .boundary import BOUNDARY_STEPS, search_boundary
 from .objective import attack_mode, margin_and_loss
-from .result import distortion
 from .options import ATTACK_FTOL
+from .result import distortion
 from .search import DEFAULT_STEPS, CSearch
 
 EPS = float(np.finfo(np.float64).eps)

@@ -1,9 +1,9 @@
 """MNIST for the reproduction: idx loading with lookup, MD5 checks, download, the embedded offline subset; P1/P2 split."""
 from .checksums import MnistChecksumError
+from .dataset import MnistSplit
 from .download import MIRRORS, MnistDownloadError, download_mnist
 from .embedded import SUBSET_SOURCE
 from .idx import IdxFormatError, read_idx
-from .dataset import MnistSplit
 from .mnist import SPLITS, MnistSubsetWarning, MnistUnavailableError, load_mnist
 from .paths import MNIST_DIR_ENV, mnist_search_dirs
 from .splits import p1_p2_split

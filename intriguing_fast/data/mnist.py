@@ -139,7 +139,7 @@ def _load_subset(split: str, problem: str, detail: str, allowed: bool) -> MnistS
         )
     # One text and one location (this line) for every split: Python's default filter shows it once per run.
     warnings.warn(f"full MNIST not found and not downloadable; using the {SUBSET_SOURCE}: results are NOT on "
-                  "full MNIST", MnistSubsetWarning)
+                  "full MNIST", MnistSubsetWarning, stacklevel=1)
     images, labels = read_subset(split)
     return _to_split(images, labels, SUBSET_SOURCE, split)
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..kernels import LBFGSBOptions
-from .result import LBFGSBResult
 from .fixed_rounds import batch_solver
+from .result import LBFGSBResult
 from .solver import Fun
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Build the engine's (f, grad) callback from a differentiable torch function."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -5,8 +5,8 @@ and `numpy_fun(b)`, problem b alone as a scipy-style `x -> (f, grad)` in float64
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ NumpyFun = Callable[[np.ndarray], "tuple[float, np.ndarray]"]
 
 @dataclass
 class Problem:
-    fun: Callable[[torch.Tensor, torch.Tensor], "tuple[torch.Tensor, torch.Tensor]"]
+    fun: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
     x0: torch.Tensor
     lower: torch.Tensor
     upper: torch.Tensor

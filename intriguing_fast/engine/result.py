@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..kernels.status import Status
+
+if TYPE_CHECKING:
+    from scipy.optimize import OptimizeResult
 
 
 @dataclass
@@ -31,7 +35,7 @@ class LBFGSBResult:
         """[B, n]: `grad`, under scipy's name."""
         return self.grad
 
-    def problem(self, i: int) -> "scipy.optimize.OptimizeResult":
+    def problem(self, i: int) -> OptimizeResult:
         """Problem i alone as scipy's `OptimizeResult` (NumPy arrays and floats; scipy's status
         codes 0/1/2 and messages, `engine_status` our `Status`), as scipy's L-BFGS-B returns it."""
         from scipy.optimize import OptimizeResult  # noqa: PLC0415  (scipy only where asked for)
@@ -45,7 +49,7 @@ class LBFGSBResult:
                               njev=int(self.nfev[i]), status=status.scipy_status, success=status.scipy_status == 0,
                               message=status.message, engine_status=status, pg_norm=float(self.pg_norm[i]))
 
-    def __getitem__(self, i: int) -> "scipy.optimize.OptimizeResult":
+    def __getitem__(self, i: int) -> OptimizeResult:
         """`res[i]`: `problem(i)`."""
         return self.problem(i)
 

@@ -5,14 +5,21 @@ This module holds the compact rounds (the CPU default); engine/fixed_rounds.py t
 ones (the CUDA default) and `batch_solver`, which gives the one the options ask for."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 from ..kernels import BatchState, LBFGSBOptions, Status, resolve_backend, start_status
 from .result import LBFGSBResult
-from .validation import (check_bound, check_bounds, check_fun, check_fun_output, check_history_dtype, check_memory,
-                         check_x0)
+from .validation import (
+    check_bound,
+    check_bounds,
+    check_fun,
+    check_fun_output,
+    check_history_dtype,
+    check_memory,
+    check_x0,
+)
 
 Fun = Callable[[torch.Tensor, torch.Tensor], "tuple[torch.Tensor, torch.Tensor]"]
 

@@ -7,8 +7,8 @@ box, all float64; `problem.fun` is the engine's callback and `problem.numpy_fun`
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

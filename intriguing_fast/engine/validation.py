@@ -4,8 +4,8 @@ from __future__ import annotations
 import inspect
 import math
 import os
+from collections.abc import Callable
 from numbers import Real
-from typing import Callable
 
 import torch
 

@@ -140,7 +140,7 @@ class Run:
         images, labels = self.images(image_set)
         return f"attack/{name}/{image_set}", {"weights": self.trained(name).weights,
                                               "images": tensor_digest(images, labels), "targets": "random",
-                                              "attack": repr(self.attack)}
+                                              "attack": self.attack.key()}
 
     def examples(self, count: int = 4) -> dict[str, dict]:
         """A few successful, really perturbed examples per attacked model, for the figure grid, with
@@ -157,7 +157,7 @@ class Run:
     def settings(self) -> dict:
         """The run's settings every stage is keyed by (the AlexNet weights by their content)."""
         weights = self.cfg.alexnet_weights
-        return {"scale": asdict(self.cfg.scale), "seed": self.cfg.seed, "attack": repr(self.attack),
+        return {"scale": asdict(self.cfg.scale), "seed": self.cfg.seed, "attack": self.attack.key(),
                 "alexnet_weights": file_digest(weights) if weights is not None else None}
 
 

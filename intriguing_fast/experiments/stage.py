@@ -15,12 +15,12 @@ class Stage:
     section: str  # its renderer in report/sections.py
     models: tuple[str, ...]  # zoo models it evaluates
     image_set: str | None  # what its models are attacked on (context.IMAGE_SETS); None: no attacks
-    compute: Callable[[Run, "Stage"], dict]
+    compute: Callable[[Run, Stage], dict]
     settings: Mapping[str, Any] = field(default_factory=dict)
     paper: Mapping[str, Any] = field(default_factory=dict)  # the paper's numbers, by row
     # Independent pieces of work `compute` needs beyond the zoo models and attacks, each caching
     # its result (e.g. training a model variant), which the ranks of a torchrun launch share out.
-    jobs: Callable[[Run, "Stage"], list[Callable[[], object]]] | None = None
+    jobs: Callable[[Run, Stage], list[Callable[[], object]]] | None = None
 
     def key(self, run: Run) -> dict:
         """Everything the stage's value depends on, by content."""

@@ -23,7 +23,6 @@ from .spectral_stage import spectral_table
 from .stage import Stage
 from .transfer import transfer_table
 
-
 STAGES: tuple[Stage, ...] = (
     Stage("table1", "Table 1: models, errors and minimal distortion", "distortion_table",
           paper.TABLE1_MODELS, "train", errors_and_distortion, {"error_splits": ("train", "test")}, paper.TABLE1),

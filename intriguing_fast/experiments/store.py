@@ -4,9 +4,10 @@ damaged file is moved aside and recomputed, never loaded."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from ..errors import CorruptFileError
 from ..storage import json_digest, load_verified, quarantine, save_verified

@@ -102,7 +102,7 @@ class BatchState:
     @classmethod
     def start(cls, x: torch.Tensor, f: torch.Tensor, g: torch.Tensor, lower: torch.Tensor,
               upper: torch.Tensor, history: int, history_dtype: torch.dtype | None = None,
-              box_first_step: bool = True) -> "BatchState":
+              box_first_step: bool = True) -> BatchState:
         """The state before the first iteration. f and g are copied: fused backends update
         the state in place and must never write into tensors returned by the caller's fun.
         box_first_step: a problem whose bounds are all finite makes its first step (of the
@@ -126,7 +126,7 @@ class BatchState:
             pg_norm=projected_gradient_norm(x, g, lower, upper),
         )
 
-    def take(self, rows: torch.Tensor) -> "BatchState":
+    def take(self, rows: torch.Tensor) -> BatchState:
         """The state of problems `rows` alone, in that order (shared bounds stay shared)."""
         shared = self.lower.shape[0] == 1
         return BatchState(**{f.name: getattr(self, f.name) if shared and f.name in ("lower", "upper")

@@ -9,14 +9,15 @@ import contextlib
 import torch
 import triton
 
+from .base import Kernels
 from .state import BatchState, LBFGSBOptions
 from .triton_direction import direction_block_kernel, direction_chunked_kernel
 from .triton_steps import accept_kernel, trial_kernel
-from .base import Kernels
 
 # Rows up to this length keep q in registers; longer rows sweep BLOCK_CHUNK-sized chunks.
 MAX_BLOCK = 4096
 BLOCK_CHUNK = 1024
+DEFAULT_OPTIONS = LBFGSBOptions()  # the settings the direction kernels read (tiny, eps): the defaults
 
 
 class TritonKernels(Kernels):
@@ -30,7 +31,7 @@ class TritonKernels(Kernels):
         self.block_chunk = block_chunk
         self._settings: dict[tuple, torch.Tensor] = {}
 
-    def settings(self, x: torch.Tensor, opt: LBFGSBOptions = LBFGSBOptions()) -> torch.Tensor:
+    def settings(self, x: torch.Tensor, opt: LBFGSBOptions = DEFAULT_OPTIONS) -> torch.Tensor:
         """[c1, ftol, gtol, tiny, eps, c2] in x's dtype on x's device, cached (one copy to the
         device). The direction kernels read only tiny and eps, so they take the default settings."""
         key = (x.dtype, x.device, opt.c1, opt.ftol, opt.gtol, opt.c2)

@@ -86,8 +86,8 @@ class AdversarialRecipe:
             raise ValueError(f"dropout: expected probabilities in [0, 1), got {self.dropout}")
 
     def key(self) -> dict:
-        """Everything the trained weights depend on, as canonical JSON (the attack by its repr)."""
-        plain = {**asdict(self), "attack": repr(self.attack)}
+        """Everything the trained weights depend on, as canonical JSON (the attack by its key)."""
+        plain = {**asdict(self), "attack": self.attack.key()}
         return json.loads(json.dumps(plain))
 
 

@@ -16,7 +16,6 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data import MnistSplit
-
 from .architectures import AutoencoderClassifier
 from .recipes import Phase, Recipe
 from .regularization import weight_decay_penalty

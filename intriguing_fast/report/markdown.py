@@ -1,7 +1,7 @@
 """Markdown rendering of the reproduction's tables: ours beside the paper's."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

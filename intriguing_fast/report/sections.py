@@ -8,8 +8,8 @@ import numpy as np
 
 from ..experiments.stats import Rate
 from . import figures
-from .comparison import Compared, table_vs_paper, transfer_vs_paper
 from .advtrain_section import adversarial_training
+from .comparison import Compared, table_vs_paper, transfer_vs_paper
 from .markdown import beside, table
 from .probing_section import unit_probing
 from .spectral_section import spectral_section
