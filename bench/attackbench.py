@@ -18,6 +18,7 @@ distortion-time figure per subject.
     python bench/attackbench.py --quick --out /tmp/attackbench                 # a smoke run: a minute
     python bench/attackbench.py --from-json F --write BENCHMARKS.md             # re-render a run's --json F
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,12 @@ from subjects import quick_mlp, trained  # noqa: E402
 
 HEADING = "## Ours against the minimum-norm attacks on CNNs and MLPs, plain and adversarially trained (bench/attackbench.py; issue 28)"
 ROOT = Path(__file__).resolve().parents[1]
-SUBJECTS = {"small_cnn": "SmallCNN", "small_cnn_adv": "SmallCNN, L2-PGD trained (eps 2)",
-            "relu_mlp": "ReLU MLP 200-200", "sigmoid_mlp": "sigmoid MLP 100-100 (the paper's)"}
+SUBJECTS = {
+    "small_cnn": "SmallCNN",
+    "small_cnn_adv": "SmallCNN, L2-PGD trained (eps 2)",
+    "relu_mlp": "ReLU MLP 200-200",
+    "sigmoid_mlp": "sigmoid MLP 100-100 (the paper's)",
+}
 MODES = ("untargeted", "targeted")
 
 
@@ -68,19 +73,45 @@ def methods(mode: str, quick: bool, missing: dict[str, str]) -> list[peers.Metho
     """Ours at its default and nine documented settings, then every peer that imports and has `mode`."""
     if quick:
         ours = [peers.ours(), peers.ours(2, 10, 0.7)]
-        have = {"adv_lib": [peers.adv_lib_ddn(10), peers.adv_lib_fab(5)], "foolbox": [peers.ddn(10)],
-                "torchattacks": [peers.torchattacks_deepfool(5)], "advertorch": []}
+        have = {
+            "adv_lib": [peers.adv_lib_ddn(10), peers.adv_lib_fab(5)],
+            "foolbox": [peers.ddn(10)],
+            "torchattacks": [peers.torchattacks_deepfool(5)],
+            "advertorch": [],
+        }
     else:
-        ours = [peers.ours(), peers.ours(hedges=0), peers.ours(5, 15), peers.ours(3, 20), peers.ours(3, 20, hedges=0),
-                peers.ours(3, 10), peers.ours(2, 10, hedges=0), peers.ours(2, 10, 0.7), peers.ours(restarts=1),
-                peers.ours(restarts=3)]
-        have = {"adv_lib": [peers.adv_lib_ddn(100), peers.adv_lib_ddn(1000), peers.adv_lib_alma(100),
-                            peers.adv_lib_alma(1000), peers.adv_lib_fmn(100), peers.adv_lib_fmn(1000),
-                            peers.adv_lib_fab(100), peers.adv_lib_cw(9, 100)],
-                "foolbox": [peers.ddn(100), peers.fmn(100, corrected=True), peers.fmn(1000, corrected=True),
-                            peers.carlini_wagner(5, 100)],
-                "torchattacks": [peers.torchattacks_deepfool(50), peers.torchattacks_cw(1.0, 100)],
-                "advertorch": [peers.advertorch_lbfgs()]}
+        ours = [
+            peers.ours(),
+            peers.ours(hedges=0),
+            peers.ours(5, 15),
+            peers.ours(3, 20),
+            peers.ours(3, 20, hedges=0),
+            peers.ours(3, 10),
+            peers.ours(2, 10, hedges=0),
+            peers.ours(2, 10, 0.7),
+            peers.ours(restarts=1),
+            peers.ours(restarts=3),
+        ]
+        have = {
+            "adv_lib": [
+                peers.adv_lib_ddn(100),
+                peers.adv_lib_ddn(1000),
+                peers.adv_lib_alma(100),
+                peers.adv_lib_alma(1000),
+                peers.adv_lib_fmn(100),
+                peers.adv_lib_fmn(1000),
+                peers.adv_lib_fab(100),
+                peers.adv_lib_cw(9, 100),
+            ],
+            "foolbox": [
+                peers.ddn(100),
+                peers.fmn(100, corrected=True),
+                peers.fmn(1000, corrected=True),
+                peers.carlini_wagner(5, 100),
+            ],
+            "torchattacks": [peers.torchattacks_deepfool(50), peers.torchattacks_cw(1.0, 100)],
+            "advertorch": [peers.advertorch_lbfgs()],
+        }
     chosen = ours + [m for lib, ms in have.items() if not missing[lib] for m in ms]
     return [m for m in chosen if mode in m.modes]
 
@@ -97,14 +128,19 @@ def score(rows: list[dict]) -> None:
 
 def table(rows: list[dict]) -> list[str]:
     base = rows[0]
-    lines = ["| method | budget | s/image | time / ours default | success | mean L2 | median L2 | optimality | "
-             "curve area | evaluations/image (mean; median) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| method | budget | s/image | time / ours default | success | mean L2 | median L2 | optimality | "
+        "curve area | evaluations/image (mean; median) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         median = f"; {r['median_evals']:.0f}" if r["median_evals"] is not None else ""
-        lines.append(f"| {r['family']} | {r['budget']} | {r['wall_s'] / len(r['l2']):.4f} | "
-                     f"{r['wall_s'] / base['wall_s']:.2f}x | {r['success']:.1%} | {r['mean_l2']:.4f} | "
-                     f"{r['median_l2']:.4f} | {r['optimality']:.4f} | {r['curve_area']:.4f} | "
-                     f"{r['evals_per_image']:.0f}{median} |")
+        lines.append(
+            f"| {r['family']} | {r['budget']} | {r['wall_s'] / len(r['l2']):.4f} | "
+            f"{r['wall_s'] / base['wall_s']:.2f}x | {r['success']:.1%} | {r['mean_l2']:.4f} | "
+            f"{r['median_l2']:.4f} | {r['optimality']:.4f} | {r['curve_area']:.4f} | "
+            f"{r['evals_per_image']:.0f}{median} |"
+        )
     return lines
 
 
@@ -114,12 +150,19 @@ def targets_read(rows: list[dict]) -> list[str]:
     default = rows[0]
     best_peer = max((r for r in rows if r["family"] != "intriguing_fast"), key=lambda r: r["optimality"], default=None)
     ddn = [r for r in rows if "DDN" in r["family"] and r["budget"] == "100 steps"]
-    out = [f"- Default's optimality {default['optimality']:.4f}"
-           + (f" against the best peer's {best_peer['optimality']:.4f} ({best_peer['family']}, {best_peer['budget']}): "
-              f"{'highest' if default['optimality'] >= best_peer['optimality'] else '**not the highest**'}"
-              if best_peer else "")
-           + "; its evaluations per image " + f"{default['evals_per_image']:.0f}"
-           + "".join(f" against {r['family']} 100 steps' {r['evals_per_image']:.0f}" for r in ddn) + "."]
+    out = [
+        f"- Default's optimality {default['optimality']:.4f}"
+        + (
+            f" against the best peer's {best_peer['optimality']:.4f} ({best_peer['family']}, {best_peer['budget']}): "
+            f"{'highest' if default['optimality'] >= best_peer['optimality'] else '**not the highest**'}"
+            if best_peer
+            else ""
+        )
+        + "; its evaluations per image "
+        + f"{default['evals_per_image']:.0f}"
+        + "".join(f" against {r['family']} 100 steps' {r['evals_per_image']:.0f}" for r in ddn)
+        + "."
+    ]
     return out
 
 
@@ -132,11 +175,22 @@ def figure(name: str, by_mode: dict[str, list[dict]], path: Path) -> None:
         for family in dict.fromkeys(r["family"] for r in rows):
             sel = sorted((r for r in rows if r["family"] == family), key=lambda r: r["wall_s"])
             x = [r["wall_s"] / len(r["l2"]) for r in sel]
-            line, = ax.plot(x, [r["mean_l2"] for r in sel], "-" if family == "intriguing_fast" else ":", lw=1,
-                            label=family if ax is axes[0] else None)
+            (line,) = ax.plot(
+                x,
+                [r["mean_l2"] for r in sel],
+                "-" if family == "intriguing_fast" else ":",
+                lw=1,
+                label=family if ax is axes[0] else None,
+            )
             for xi, r in zip(x, sel):
-                ax.plot(xi, r["mean_l2"], "o", ms=4, color=line.get_color(),
-                        mfc=line.get_color() if r["success"] == 1.0 else "none")
+                ax.plot(
+                    xi,
+                    r["mean_l2"],
+                    "o",
+                    ms=4,
+                    color=line.get_color(),
+                    mfc=line.get_color() if r["success"] == 1.0 else "none",
+                )
         best = [r["mean_l2"] for r in rows if r["success"] == 1.0]
         if best:
             ax.set_ylim(0.98 * min(best), 1.25 * min(best))
@@ -159,7 +213,7 @@ def run(args: argparse.Namespace) -> dict:
         images = test.images if name.endswith("cnn") or name.endswith("adv") else test.images.flatten(1)
         with torch.no_grad():
             right = (model(images).argmax(1) == test.labels).nonzero().squeeze(1)
-        x, y = images[right[:args.count]], test.labels[right[:args.count]]
+        x, y = images[right[: args.count]], test.labels[right[: args.count]]
         by_mode = {}
         for mode in MODES:
             t = random_targets(y, 10, seed=0) if mode == "targeted" else None
@@ -167,48 +221,71 @@ def run(args: argparse.Namespace) -> dict:
             for method in methods(mode, args.quick, missing):
                 rows.append(measure(method, model, x, y, t))
                 r = rows[-1]
-                print(f"{name} {mode} {method.name:<55} {r['wall_s'] / len(x):7.4f} s/img  success {r['success']:.3f}  "
-                      f"mean L2 {r['mean_l2']:.4f}  evals/img {r['evals_per_image']:.0f}", flush=True)
+                print(
+                    f"{name} {mode} {method.name:<55} {r['wall_s'] / len(x):7.4f} s/img  success {r['success']:.3f}  "
+                    f"mean L2 {r['mean_l2']:.4f}  evals/img {r['evals_per_image']:.0f}",
+                    flush=True,
+                )
             score(rows)
             by_mode[mode] = rows
         subjects[name] = {"accuracy": len(right) / len(test.labels), "modes": by_mode}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return {"command": args.command, "date": time.strftime("%Y-%m-%d"), "commit": commit or "unknown",
-            "machine": platform.processor() or platform.machine(), "torch": torch.__version__, "count": args.count,
-            "not_run": [why for why in missing.values() if why], "subjects": subjects}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "command": args.command,
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": commit or "unknown",
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "count": args.count,
+        "not_run": [why for why in missing.values() if why],
+        "subjects": subjects,
+    }
 
 
 def reading(results: dict) -> list[str]:
     """Issue 28's first target, read off every subject and mode: the peer points (with some success)
     that some setting of ours meets, and those it does not."""
-    out = ["Peer points met, per subject and mode: some setting of ours reaches a mean L2 no larger on the images "
-           "the peer succeeded on, in no more time, at 100% success (the verdicts under each table):", ""]
+    out = [
+        "Peer points met, per subject and mode: some setting of ours reaches a mean L2 no larger on the images "
+        "the peer succeeded on, in no more time, at 100% success (the verdicts under each table):",
+        "",
+    ]
     for name, measured in results["subjects"].items():
         for mode, rows in measured["modes"].items():
             scored = [r for r in rows if r["family"] != "intriguing_fast" and r["success"]]
             missed = [f"{r['family']}, {r['budget']}" for r in scored if cheapest_win(rows, r) is None]
-            out.append(f"- {SUBJECTS[name]}, {mode}: {len(scored) - len(missed)} of {len(scored)}"
-                       + (f"; not {'; '.join(missed)}" if missed else ""))
+            out.append(
+                f"- {SUBJECTS[name]}, {mode}: {len(scored) - len(missed)} of {len(scored)}"
+                + (f"; not {'; '.join(missed)}" if missed else "")
+            )
     return out
 
 
 def render(results: dict, out: Path) -> str:
     """The report's section: heading, then per subject and mode the table, the verdicts and a figure (to `out`)."""
     out.mkdir(parents=True, exist_ok=True)
-    lines = [HEADING, "",
-             f"`{results['command']}`, {results['date']}, commit {results['commit']}, {results['machine']}, torch "
-             f"{results['torch']}, one thread for every method. {results['count']} correctly classified MNIST test "
-             f"images per subject (the first), untargeted and with random targets (seed 0). Peers as shipped, with "
-             f"their documented defaults except the budget (shims: bench/peers.py). Ours: the default (7 c steps x "
-             f"100 it, 1 hedge, no restarts) and documented settings (those of hedges untargeted only). Time is "
-             f"seconds per image on one thread; optimality and curve area as in the script's docstring.", ""]
+    lines = [
+        HEADING,
+        "",
+        f"`{results['command']}`, {results['date']}, commit {results['commit']}, {results['machine']}, torch "
+        f"{results['torch']}, one thread for every method. {results['count']} correctly classified MNIST test "
+        f"images per subject (the first), untargeted and with random targets (seed 0). Peers as shipped, with "
+        f"their documented defaults except the budget (shims: bench/peers.py). Ours: the default (7 c steps x "
+        f"100 it, 1 hedge, no restarts) and documented settings (those of hedges untargeted only). Time is "
+        f"seconds per image on one thread; optimality and curve area as in the script's docstring.",
+        "",
+    ]
     lines += [f"Not run: {'; '.join(results['not_run'])}.", ""] if results["not_run"] else []
     lines += [note for text in results.get("notes", []) for note in (text, "")]  # what the run's log says of it
     lines += reading(results) + [""]
     figures = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
     for name, measured in results["subjects"].items():
         for mode, rows in measured["modes"].items():
-            lines += [f"### {SUBJECTS[name]} (test accuracy {measured['accuracy']:.2%}), {mode}", ""] + table(rows) + [""]
+            lines += (
+                [f"### {SUBJECTS[name]} (test accuracy {measured['accuracy']:.2%}), {mode}", ""] + table(rows) + [""]
+            )
             lines += targets_read(rows) + [""] + dominated_by_ours(rows) + [""]
         figure(name, measured["modes"], out / f"attackbench_{name}.png")
         lines += [f"![{name}]({figures}/attackbench_{name}.png)", ""]
@@ -216,24 +293,37 @@ def render(results: dict, out: Path) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 2)[2])
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 2)[2],
+    )
     p.add_argument("--count", type=int, default=100, help="correctly classified test images per subject (default 100)")
     p.add_argument("--subjects", default=",".join(SUBJECTS), help=f"comma-separated, of {', '.join(SUBJECTS)}")
-    p.add_argument("--model-dir", type=Path, default=ROOT / ".benchmarks" / "attackbench",
-                   help="where the subjects' weights are cached (default .benchmarks/attackbench)")
+    p.add_argument(
+        "--model-dir",
+        type=Path,
+        default=ROOT / ".benchmarks" / "attackbench",
+        help="where the subjects' weights are cached (default .benchmarks/attackbench)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny models and budgets: a smoke run, not a measurement")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "figures", help="where the PNGs go")
     p.add_argument("--json", help="write every figure, per-image L2 included, to this file")
-    p.add_argument("--from-json", metavar="FILE", help="measure nothing: render the section and figures of a --json file")
+    p.add_argument(
+        "--from-json", metavar="FILE", help="measure nothing: render the section and figures of a --json file"
+    )
     p.add_argument("--write", help="replace this benchmark's section of this markdown file")
     args = p.parse_args()
     args.subjects = [s.strip() for s in args.subjects.split(",") if s.strip()]
     if unknown := [s for s in args.subjects if s not in SUBJECTS]:
         p.error(f"--subjects: expected some of {', '.join(SUBJECTS)}, got {', '.join(unknown)}")
     args.out = args.out.resolve()
-    args.command = "python bench/attackbench.py" + (" --quick" if args.quick else "") + (
-        f" --count {args.count}" if args.count != 100 else "") + (f" --write {args.write}" if args.write else "")
+    args.command = (
+        "python bench/attackbench.py"
+        + (" --quick" if args.quick else "")
+        + (f" --count {args.count}" if args.count != 100 else "")
+        + (f" --write {args.write}" if args.write else "")
+    )
     if args.from_json:
         results = json.loads(Path(args.from_json).read_text())
     else:

@@ -7,6 +7,7 @@ The subject is bench/frontier.py's: FC100-100-10 trained 20 epochs with Adam, it
 correctly classified MNIST test images, random targets (seed 0), one thread. Run:
   flock /tmp/heavy.lock python bench/bench_boundary.py [--write BENCHMARKS.md]    # about 2 minutes
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,7 @@ def flips(model: torch.nn.Module, adversarial: torch.Tensor, targets: torch.Tens
     """Adversarials whose class is not their target when evaluated alone or in chunks of 7."""
     with torch.no_grad():
         alone = torch.cat([model(a[None]) for a in adversarial]).argmax(1)
-        sevens = torch.cat([model(adversarial[i:i + 7]) for i in range(0, len(adversarial), 7)]).argmax(1)
+        sevens = torch.cat([model(adversarial[i : i + 7]) for i in range(0, len(adversarial), 7)]).argmax(1)
     return int(((alone != targets) | (sevens != targets)).sum())
 
 
@@ -53,14 +54,15 @@ def main() -> None:
     model = quick_mlp(args.model_cache, 20).eval()
     test = load_mnist("test")
     with torch.no_grad():
-        right = (model(test.images).argmax(1) == test.labels).nonzero().squeeze(1)[:args.count]
+        right = (model(test.images).argmax(1) == test.labels).nonzero().squeeze(1)[: args.count]
     images, labels = test.images[right], test.labels[right]
     targets = random_targets(labels, 10, seed=0)
     lines = []
     for steps, max_iter, temperature in BUDGETS:
         for boundary in (int(s) for s in args.steps.split(",")):
-            attack = LBFGSAttack(steps=steps, temperature=temperature, engine=attack_engine(max_iter),
-                                 boundary_steps=boundary)
+            attack = LBFGSAttack(
+                steps=steps, temperature=temperature, engine=attack_engine(max_iter), boundary_steps=boundary
+            )
             attack(model, images[:8], targets[:8], progress=False)
             walls = []
             for _ in range(args.repeats):
@@ -71,23 +73,33 @@ def main() -> None:
             with torch.no_grad():
                 ok = (model(adv).argmax(1) == targets) & ((adv >= 0) & (adv <= 1)).flatten(1).all(1)
             l2 = (adv - images).flatten(1).norm(dim=1)
-            line = (f"| {steps} x {max_iter}, T = {temperature:g} | {boundary} | {min(walls):.2f} | "
-                    f"{ok.double().mean():.1%} | {l2[ok].mean():.4f} | {res.nfev.double().median():.0f} | "
-                    f"{flips(model, adv, targets)} |")
+            line = (
+                f"| {steps} x {max_iter}, T = {temperature:g} | {boundary} | {min(walls):.2f} | "
+                f"{ok.double().mean():.1%} | {l2[ok].mean():.4f} | {res.nfev.double().median():.0f} | "
+                f"{flips(model, adv, targets)} |"
+            )
             print(line, flush=True)
             lines.append(line)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    text = "\n".join([
-        HEADING, "",
-        f"`python bench/bench_boundary.py` ({time.strftime('%Y-%m-%d')}, commit {commit.strip() or 'unknown'}, "
-        f"{platform.processor() or platform.machine()}, torch {torch.__version__}, one thread): bench/frontier.py's "
-        f"model, its first {len(images)} correctly classified MNIST test images, random targets (seed 0). Success "
-        f"checked here (the target is the arg-max, every pixel in [0, 1]); mean L2 over the successes; evaluations: "
-        f"the attack's own count, a boundary step's forward pass counted as one (plus one pass to find the rounding "
-        f"slack); re-evaluated: adversarials whose class is not their target when the model sees them one at a "
-        f"time or in chunks of 7. Seconds: best of {args.repeats}.", "",
-        "| c steps x iterations | boundary steps | seconds | success | mean L2 | evaluations/image (median) | "
-        "re-evaluated, not the target |", "|---|---|---|---|---|---|---|", *lines, ""])
+    text = "\n".join(
+        [
+            HEADING,
+            "",
+            f"`python bench/bench_boundary.py` ({time.strftime('%Y-%m-%d')}, commit {commit.strip() or 'unknown'}, "
+            f"{platform.processor() or platform.machine()}, torch {torch.__version__}, one thread): bench/frontier.py's "
+            f"model, its first {len(images)} correctly classified MNIST test images, random targets (seed 0). Success "
+            f"checked here (the target is the arg-max, every pixel in [0, 1]); mean L2 over the successes; evaluations: "
+            f"the attack's own count, a boundary step's forward pass counted as one (plus one pass to find the rounding "
+            f"slack); re-evaluated: adversarials whose class is not their target when the model sees them one at a "
+            f"time or in chunks of 7. Seconds: best of {args.repeats}.",
+            "",
+            "| c steps x iterations | boundary steps | seconds | success | mean L2 | evaluations/image (median) | "
+            "re-evaluated, not the target |",
+            "|---|---|---|---|---|---|---|",
+            *lines,
+            "",
+        ]
+    )
     emit(text, HEADING, args.write)
 
 

@@ -7,6 +7,7 @@ cores compute slowly (intriguing_fast/kernels/denormals.py). The model is the on
 the first COUNT training images. Run:
   flock /tmp/heavy.lock python bench/bench_denormals.py [--model AE400-10] [--write BENCHMARKS.md]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,7 @@ def main() -> None:
     if scale.data_subset is not None:
         train = train.subset(range(min(len(train), scale.data_subset)))
     model = trained_model(args.model, train, recipe=scale.recipe(get_spec(args.model).recipe)).eval()
-    images, labels = train.images[:args.count], train.labels[:args.count]
+    images, labels = train.images[: args.count], train.labels[: args.count]
     times: dict[bool, list[float]] = {True: [], False: []}
     results = {}
     for _ in range(args.repeats):
@@ -50,17 +51,26 @@ def main() -> None:
     rows = []
     for flush, label in ((True, "flushed to zero (default)"), (False, "kept (IEEE)")):
         res, best = results[flush], min(times[flush])
-        rows.append(f"| {label} | {best:.2f} | {best / min(times[True]):.2f}x | {res.mean_distortion:.6f} | "
-                    f"{res.success.float().mean().item():.3f} | {res.nfev.float().mean().item():.1f} |")
+        rows.append(
+            f"| {label} | {best:.2f} | {best / min(times[True]):.2f}x | {res.mean_distortion:.6f} | "
+            f"{res.success.float().mean().item():.3f} | {res.nfev.float().mean().item():.1f} |"
+        )
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    text = "\n".join([
-        HEADING, "",
-        f"`python bench/bench_denormals.py --model {args.model} --scale {args.scale} --count {args.count}` "
-        f"({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, commit {commit}, "
-        f"{time.strftime('%Y-%m-%d')}): {args.model} as `reproduce --scale {args.scale}` trains it, its first "
-        f"{args.count} training images, random targets, default attack; best of {args.repeats} runs each.", "",
-        "| subnormals | seconds | time | mean distortion | success | evaluations per image |",
-        "|---|---|---|---|---|---|", *rows, ""])
+    text = "\n".join(
+        [
+            HEADING,
+            "",
+            f"`python bench/bench_denormals.py --model {args.model} --scale {args.scale} --count {args.count}` "
+            f"({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, commit {commit}, "
+            f"{time.strftime('%Y-%m-%d')}): {args.model} as `reproduce --scale {args.scale}` trains it, its first "
+            f"{args.count} training images, random targets, default attack; best of {args.repeats} runs each.",
+            "",
+            "| subnormals | seconds | time | mean distortion | success | evaluations per image |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
     emit(text, HEADING, args.write)
 
 

@@ -16,6 +16,7 @@ by all problems and stored as one row that stays in cache: the default, scalar b
 a buffer of the same size, measured here. Attack table: wall time and share outside fun of one
 solve, the median of --repeats interleaved rounds after a warm-up solve of the same size.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,14 +72,25 @@ class Timed:
         return [c[i + 1][0] - c[i][1] for i in range(skip, len(c) - 1) if c[i][2] == B and c[i + 1][2] == B]
 
 
-def step_time(B: int, backend: str, history_dtype, iters: int, shared_bounds: bool, n: int = N,
-              history: int = HISTORY) -> tuple[float, float]:
+def step_time(
+    B: int, backend: str, history_dtype, iters: int, shared_bounds: bool, n: int = N, history: int = HISTORY
+) -> tuple[float, float]:
     """(median optimizer seconds per iteration, fraction of trials accepted)."""
     fun, _, x0 = quadratic(B, n=n)
     timed = Timed(fun)
     lower, upper = (0.0, 1.0) if shared_bounds else (torch.zeros(B, n), torch.ones(B, n))
-    res = minimize_lbfgsb(timed, x0, lower, upper, history=history, max_iter=iters, gtol=0.0, ftol=0.0,
-                          backend=backend, history_dtype=history_dtype)
+    res = minimize_lbfgsb(
+        timed,
+        x0,
+        lower,
+        upper,
+        history=history,
+        max_iter=iters,
+        gtol=0.0,
+        ftol=0.0,
+        backend=backend,
+        history_dtype=history_dtype,
+    )
     accepted = res.nit.sum().item() / (res.nfev - 1).sum().item()
     return statistics.median(timed.gaps(B, skip=history + 2)), accepted
 
@@ -118,7 +130,8 @@ def mlp_attack(B: int, seed: int = 0):
     images = (torch.rand(B, N) > 0.8) * torch.rand(B, N)
     targets = torch.randint(10, (B,))
     fun = autograd_objective(
-        lambda x, i: 0.01 * ((x - images[i]) ** 2).sum(1) + F.cross_entropy(model(x), targets[i], reduction="none"))
+        lambda x, i: 0.01 * ((x - images[i]) ** 2).sum(1) + F.cross_entropy(model(x), targets[i], reduction="none")
+    )
     return fun, images, lambda x: model(x).argmax(1) == targets
 
 
@@ -139,8 +152,9 @@ def scipy_vs_engine(B: int) -> dict[str, float]:
     out = {}
     start = time.perf_counter()
     for b in range(B):
-        scipy.optimize.minimize(numpy_fun(b), x0[b].double().numpy(), jac=True, method="L-BFGS-B",
-                                bounds=[(0.0, 1.0)] * N)
+        scipy.optimize.minimize(
+            numpy_fun(b), x0[b].double().numpy(), jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * N
+        )
     out["scipy"] = time.perf_counter() - start
     for backend in ("torch", "cpp"):
         start = time.perf_counter()
@@ -153,16 +167,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, nargs="+", default=[256, 2048, 16384])
     parser.add_argument("--iters", type=int, default=24, help="iterations per step measurement")
-    parser.add_argument("--bounds", choices=["shared", "per-problem"], default="shared",
-                        help="step table: scalar bounds (one shared row) or [B, n] bound tensors")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="interleaved rounds per measurement at B <= 2048 (steps: best kept; attack: median)")
+    parser.add_argument(
+        "--bounds",
+        choices=["shared", "per-problem"],
+        default="shared",
+        help="step table: scalar bounds (one shared row) or [B, n] bound tensors",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="interleaved rounds per measurement at B <= 2048 (steps: best kept; attack: median)",
+    )
     parser.add_argument("--attack-iters", type=int, default=100, help="max_iter of the attack solves")
     parser.add_argument("--scipy", type=int, nargs="*", default=[], help="batch sizes for the scipy comparison")
     parser.add_argument("--skip", nargs="*", default=[], choices=["steps", "attack"], help="tables to leave out")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, n = {N}, history = {HISTORY}, float32, "
-          f"{args.bounds} bounds in the step table\n")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, n = {N}, history = {HISTORY}, float32, "
+        f"{args.bounds} bounds in the step table\n"
+    )
     if "steps" not in args.skip:
         step_table(args)
     if "attack" not in args.skip:
@@ -171,25 +195,34 @@ def main() -> None:
 
 
 def step_table(args: argparse.Namespace) -> None:
-    print("| B | torch ms/it | cpp ms/it | cpp bf16-hist ms/it | torch/cpp | MB/it (fp32 hist) | copy GB/s "
-          "| bound ms/it | cpp/bound | bf16/bound | accepted | cpp us/problem/it |")
+    print(
+        "| B | torch ms/it | cpp ms/it | cpp bf16-hist ms/it | torch/cpp | MB/it (fp32 hist) | copy GB/s "
+        "| bound ms/it | cpp/bound | bf16/bound | accepted | cpp us/problem/it |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for B in args.batch:
         # Rounds interleave the backends and the best median is kept: the CPU is shared.
         shared = args.bounds == "shared"
-        rounds = [[step_time(B, backend, hist, args.iters, shared) for backend, hist in STEP_BACKENDS]
-                  for _ in range(args.repeats if B <= 2048 else 1)]
+        rounds = [
+            [step_time(B, backend, hist, args.iters, shared) for backend, hist in STEP_BACKENDS]
+            for _ in range(args.repeats if B <= 2048 else 1)
+        ]
         (t_torch, _), (t_cpp, acc), (t_bf16, _) = [min(r[i] for r in rounds) for i in range(len(STEP_BACKENDS))]
         nbytes, nbytes16 = step_bytes(B, 4, 4, shared), step_bytes(B, 4, 2, shared)
         bw = copy_bandwidth(nbytes)
         bound, bound16 = nbytes / bw, nbytes16 / bw
-        print(f"| {B} | {1e3 * t_torch:.2f} | {1e3 * t_cpp:.2f} | {1e3 * t_bf16:.2f} | {t_torch / t_cpp:.1f}x "
-              f"| {nbytes / 1e6:.0f} | {bw / 1e9:.1f} | {1e3 * bound:.2f} | {t_cpp / bound:.2f} | {t_bf16 / bound16:.2f} "
-              f"| {acc:.3f} | {1e6 * t_cpp / B:.2f} |", flush=True)
+        print(
+            f"| {B} | {1e3 * t_torch:.2f} | {1e3 * t_cpp:.2f} | {1e3 * t_bf16:.2f} | {t_torch / t_cpp:.1f}x "
+            f"| {nbytes / 1e6:.0f} | {bw / 1e9:.1f} | {1e3 * bound:.2f} | {t_cpp / bound:.2f} | {t_bf16 / bound16:.2f} "
+            f"| {acc:.3f} | {1e6 * t_cpp / B:.2f} |",
+            flush=True,
+        )
 
 
 def attack_table(args: argparse.Namespace) -> None:
-    print("\n| B | backend | attack wall s | outside fun | mean nit | targets reached | distortion vs cpp: median, max rel. diff |")
+    print(
+        "\n| B | backend | attack wall s | outside fun | mean nit | targets reached | distortion vs cpp: median, max rel. diff |"
+    )
     print("|---|---|---|---|---|---|---|")
     attack(8, "cpp", 2)  # warm-up: the first forward/backward pays one-time library setup
     backends = (("cpp", None), ("cpp", torch.bfloat16), ("torch", None))
@@ -198,16 +231,21 @@ def attack_table(args: argparse.Namespace) -> None:
         # paid once per process, not by whichever backend happens to run first.
         attack(B, "cpp", 2)
         # Rounds interleave the backends; each row reports its median round (one round at B > 2048).
-        rounds = [[attack(B, backend, args.attack_iters, hist) for backend, hist in backends]
-                  for _ in range(args.repeats if B <= 2048 else 1)]
+        rounds = [
+            [attack(B, backend, args.attack_iters, hist) for backend, hist in backends]
+            for _ in range(args.repeats if B <= 2048 else 1)
+        ]
         base = None
         for j, (backend, hist) in enumerate(backends):
             res, wall, share, hit = sorted((r[j] for r in rounds), key=lambda run: run[1])[len(rounds) // 2]
             base = res if base is None else base
-            rel = ((res.distortion - base.distortion).abs() / base.distortion.clamp_min(1e-12))
+            rel = (res.distortion - base.distortion).abs() / base.distortion.clamp_min(1e-12)
             name = backend + (" bf16-hist" if hist else "")
-            print(f"| {B} | {name} | {wall:.2f} | {100 * share:.1f}% | {res.nit.double().mean():.1f} "
-                  f"| {100 * hit.double().mean():.1f}% | {rel.median():.1e}, {rel.max():.1e} |", flush=True)
+            print(
+                f"| {B} | {name} | {wall:.2f} | {100 * share:.1f}% | {res.nit.double().mean():.1f} "
+                f"| {100 * hit.double().mean():.1f}% | {rel.median():.1e}, {rel.max():.1e} |",
+                flush=True,
+            )
 
 
 def scipy_table(args: argparse.Namespace) -> None:
@@ -216,8 +254,11 @@ def scipy_table(args: argparse.Namespace) -> None:
         print("|---|---|---|---|---|---|")
     for B in args.scipy:
         t = scipy_vs_engine(B)
-        print(f"| {B} | {t['scipy']:.2f} | {t['torch']:.2f} | {t['cpp']:.2f} | {t['scipy'] / t['torch']:.1f}x "
-              f"| {t['scipy'] / t['cpp']:.1f}x |", flush=True)
+        print(
+            f"| {B} | {t['scipy']:.2f} | {t['torch']:.2f} | {t['cpp']:.2f} | {t['scipy'] / t['torch']:.1f}x "
+            f"| {t['scipy'] / t['cpp']:.1f}x |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ competitor is one single-threaded busy loop. A fair outcome is about 2x the idle
 2-core machine (the competitor takes one core); a collapse is 10x. Run:
   flock /tmp/heavy.lock python bench/bench_threads.py [--write BENCHMARKS.md]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,15 +47,30 @@ def worker(threads: int, count: int, model_cache: Path) -> None:
 
 
 def timed_run(env: dict, threads: int, count: int, model_cache: Path) -> float:
-    done = subprocess.run([sys.executable, __file__, "--worker", "--threads", str(threads), "--count", str(count),
-                           "--model-cache", str(model_cache.resolve())],
-                          env={**os.environ, **env}, capture_output=True, text=True, check=True,
-                          cwd=Path(__file__).resolve().parent)
+    done = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--worker",
+            "--threads",
+            str(threads),
+            "--count",
+            str(count),
+            "--model-cache",
+            str(model_cache.resolve()),
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent,
+    )
     return float(done.stdout.strip().splitlines()[-1])
 
 
 def measure(count: int, repeats: int, model_cache: Path) -> list[tuple[str, float, float]]:
     """Median seconds per configuration: idle, then beside one busy process."""
+
     def median(env: dict, threads: int) -> float:
         return statistics.median(timed_run(env, threads, count, model_cache) for _ in range(repeats))
 
@@ -69,13 +85,20 @@ def measure(count: int, repeats: int, model_cache: Path) -> list[tuple[str, floa
 
 def report(rows: list[tuple[str, float, float]], args: argparse.Namespace) -> str:
     reference = min(idle for _, idle, _ in rows)  # the fastest lone run
-    lines = [HEADING, "",
-             f"`{args.command}` on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-             f"torch threads as listed: `lbfgs_attack` on {args.count} MNIST test images (bench MLP), median of "
-             f"{args.repeats} fresh processes per cell; busy = beside one single-threaded busy loop.", "",
-             "| configuration | idle s | busy s | busy / own idle | busy / fastest idle |", "|---|---|---|---|---|"]
-    lines += [f"| {label} | {idle:.2f} | {busy:.2f} | {busy / idle:.2f} | {busy / reference:.2f} |"
-              for label, idle, busy in rows]
+    lines = [
+        HEADING,
+        "",
+        f"`{args.command}` on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"torch threads as listed: `lbfgs_attack` on {args.count} MNIST test images (bench MLP), median of "
+        f"{args.repeats} fresh processes per cell; busy = beside one single-threaded busy loop.",
+        "",
+        "| configuration | idle s | busy s | busy / own idle | busy / fastest idle |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {label} | {idle:.2f} | {busy:.2f} | {busy / idle:.2f} | {busy / reference:.2f} |"
+        for label, idle, busy in rows
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -85,8 +108,12 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="fresh processes per cell (median)")
     p.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--model-cache", type=Path, default=Path(__file__).resolve().parents[1] / ".benchmarks"
-                   / "bench_attack_fc100-100-10_state.pt", help="the bench MLP's checkpoint (trained if missing)")
+    p.add_argument(
+        "--model-cache",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / ".benchmarks" / "bench_attack_fc100-100-10_state.pt",
+        help="the bench MLP's checkpoint (trained if missing)",
+    )
     p.add_argument("--write", help="replace this benchmark's section of this markdown file")
     args = p.parse_args()
     if args.worker:

@@ -14,6 +14,7 @@ state, the quadratic's coefficients and fun's temporaries. Beside it, the estima
 the quadratic's two coefficient rows. The traffic bound is bench_engine_step.step_bytes over the
 bandwidth of a torch copy of 256 MiB (out of cache), measured at the end of the run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,8 @@ from intriguing_fast.report.style import new_figure, save, styled
 from bench_engine_step import copy_bandwidth, step_bytes, step_time
 
 FIGURE = Path(__file__).resolve().parent / "figures" / "engine_scaling.png"
-ROUNDS_UP_TO = 2 ** 22  # cells with at most this many variables in all get --repeats rounds
-COPY_BYTES = 2 ** 28  # 256 MiB: out of cache here (2^30 measured the same)
+ROUNDS_UP_TO = 2**22  # cells with at most this many variables in all get --repeats rounds
+COPY_BYTES = 2**28  # 256 MiB: out of cache here (2^30 measured the same)
 Cell = tuple[str, int, int, int]  # (backend, B, n, m)
 
 
@@ -71,26 +72,35 @@ def measure(args: argparse.Namespace) -> tuple[dict[Cell, tuple[float, int]], li
                     rounds = args.repeats if B * n <= ROUNDS_UP_TO else 1
                     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
                         results[backend, B, n, m] = pool.submit(
-                            run_cell, (backend, B, n, m), args.gaps, rounds, args.threads).result()
-                    print(f"{backend} B={B} n={n} m={m}: {1e3 * results[backend, B, n, m][0]:.3f} ms/it",
-                          file=sys.stderr, flush=True)
+                            run_cell, (backend, B, n, m), args.gaps, rounds, args.threads
+                        ).result()
+                    print(
+                        f"{backend} B={B} n={n} m={m}: {1e3 * results[backend, B, n, m][0]:.3f} ms/it",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     return results, skipped
 
 
 def table(results: dict[Cell, tuple[float, int]], bandwidth: float) -> str:
     """Markdown rows of the cpp cells, with the torch reference where it ran."""
-    lines = ["| n | B | m | cpp ms/it | cpp µs/problem/it | cpp / traffic bound | torch µs/problem/it | torch/cpp "
-             "| estimate GB | peak RSS +GB | peak / estimate |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| n | B | m | cpp ms/it | cpp µs/problem/it | cpp / traffic bound | torch µs/problem/it | torch/cpp "
+        "| estimate GB | peak RSS +GB | peak / estimate |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for backend, B, n, m in sorted(results, key=lambda c: c[2:3] + c[1:2] + c[3:]):
         if backend != "cpp":
             continue
         seconds, peak = results["cpp", B, n, m]
         ref = results.get(("torch", B, n, m))
         estimate = estimate_bytes(B, n, m)
-        lines.append(f"| {n} | {B} | {m} | {1e3 * seconds:.3f} | {1e6 * seconds / B:.2f} "
-                     f"| {seconds / bound_seconds(B, n, m, bandwidth):.2f} "
-                     f"| {f'{1e6 * ref[0] / B:.2f} | {ref[0] / seconds:.1f}x' if ref else '- | -'} "
-                     f"| {estimate / 1e9:.3f} | {peak / 1e9:.3f} | {peak / estimate:.2f} |")
+        lines.append(
+            f"| {n} | {B} | {m} | {1e3 * seconds:.3f} | {1e6 * seconds / B:.2f} "
+            f"| {seconds / bound_seconds(B, n, m, bandwidth):.2f} "
+            f"| {f'{1e6 * ref[0] / B:.2f} | {ref[0] / seconds:.1f}x' if ref else '- | -'} "
+            f"| {estimate / 1e9:.3f} | {peak / 1e9:.3f} | {peak / estimate:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -115,24 +125,38 @@ def plot(results: dict[Cell, tuple[float, int]], bandwidth: float, args: argpars
         full = [B for B in bs if all(("cpp", B, n, m) in results for m in args.history)]
         if full:
             B = max(full)
-            ax_m.plot(args.history, [per_problem["cpp", B, n, m] for m in args.history], "o-", color=colour,
-                      ms=3, label=f"n = {n}, B = {B}")
-            ax_m.plot(args.history, [1e6 * bound_seconds(1, n, m, bandwidth) for m in args.history], ":",
-                      color=colour)
+            ax_m.plot(
+                args.history,
+                [per_problem["cpp", B, n, m] for m in args.history],
+                "o-",
+                color=colour,
+                ms=3,
+                label=f"n = {n}, B = {B}",
+            )
+            ax_m.plot(args.history, [1e6 * bound_seconds(1, n, m, bandwidth) for m in args.history], ":", color=colour)
     for j, m in enumerate(args.history):
-        cells = sorted((B * n, peak, estimate_bytes(B, n, mm)) for (be, B, n, mm), (_, peak) in results.items()
-                       if be == "cpp" and mm == m)
-        ax_mem.plot([c[0] for c in cells], [c[1] / 1e9 for c in cells], "o", color=f"C{j}", ms=3,
-                    label=f"m = {m} peak")
+        cells = sorted(
+            (B * n, peak, estimate_bytes(B, n, mm))
+            for (be, B, n, mm), (_, peak) in results.items()
+            if be == "cpp" and mm == m
+        )
+        ax_mem.plot([c[0] for c in cells], [c[1] / 1e9 for c in cells], "o", color=f"C{j}", ms=3, label=f"m = {m} peak")
         ax_mem.plot([c[0] for c in cells], [c[2] / 1e9 for c in cells], "-", color=f"C{j}", lw=0.8)
-    ax_b.legend([Line2D([], [], color=f"C{k}") for k in range(len(args.n))]
-                + [Line2D([], [], color="k", ls=ls) for ls in ("-", "--", ":")],
-                [f"n = {n}" for n in args.n] + ["cpp", "torch", "traffic bound"])
+    ax_b.legend(
+        [Line2D([], [], color=f"C{k}") for k in range(len(args.n))]
+        + [Line2D([], [], color="k", ls=ls) for ls in ("-", "--", ":")],
+        [f"n = {n}" for n in args.n] + ["cpp", "torch", "traffic bound"],
+    )
     ax_b.set(title=f"per iteration against B (m = {m_ref})", xlabel="B (problems at once)")
     ax_m.set(title="against history m", xlabel="history m")
     ax_m.legend()
-    ax_mem.set(title="peak RSS increase (line: estimate)", xlabel="B n (variables in all)",
-               ylabel="GB", xscale="log", yscale="log")
+    ax_mem.set(
+        title="peak RSS increase (line: estimate)",
+        xlabel="B n (variables in all)",
+        ylabel="GB",
+        xscale="log",
+        yscale="log",
+    )
     ax_mem.legend()
     for ax in (ax_b, ax_m):
         ax.set(ylabel="µs per problem per iteration", yscale="log")
@@ -151,11 +175,19 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[784, 3072, 150528], help="variables per problem")
     parser.add_argument("--history", type=int, nargs="+", default=[5, 10, 20], help="history sizes m")
     parser.add_argument("--max-gb", type=float, default=8.0, help="skip cells whose estimated memory exceeds this")
-    parser.add_argument("--torch-max", type=int, default=2 ** 20,
-                        help="run the torch reference in cells of at most this many variables in all (B n)")
+    parser.add_argument(
+        "--torch-max",
+        type=int,
+        default=2**20,
+        help="run the torch reference in cells of at most this many variables in all (B n)",
+    )
     parser.add_argument("--gaps", type=int, default=10, help="iterations measured after the history is full")
-    parser.add_argument("--repeats", type=int, default=3, help=f"rounds per cell of up to {ROUNDS_UP_TO} variables "
-                        "(best kept); larger cells get one")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help=f"rounds per cell of up to {ROUNDS_UP_TO} variables (best kept); larger cells get one",
+    )
     parser.add_argument("--threads", type=int, default=1, help="threads for torch and the native core")
     parser.add_argument("--out", type=Path, default=FIGURE, help="where the PNG goes")
     parser.add_argument("--quick", action="store_true", help="a tiny grid that runs in seconds (smoke test)")
@@ -165,8 +197,10 @@ def main() -> None:
     results, skipped = measure(args)
     intriguing_fast.set_threads(args.threads)
     bandwidth = copy_bandwidth(COPY_BYTES)
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"{args.threads} thread(s), float32, scalar bounds [0, 1]; copy bandwidth {bandwidth / 1e9:.1f} GB/s\n")
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"{args.threads} thread(s), float32, scalar bounds [0, 1]; copy bandwidth {bandwidth / 1e9:.1f} GB/s\n"
+    )
     print(table(results, bandwidth))
     if skipped:
         print("\nskipped (estimate over --max-gb): " + ", ".join(f"B={B} n={n} m={m}" for B, n, m in skipped))

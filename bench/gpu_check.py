@@ -19,6 +19,7 @@ pure-Python dependencies) from local wheels (--wheels, default .wheels/, filled 
 
     python bench/gpu_check.py --data-dir .data/mnist --out $OUT
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,10 @@ def install_missing(wheels: Path) -> None:
     """pip-install, from the local wheels only, each of tqdm, pytest and foolbox that does not import."""
     missing = [name for name in NEEDED if importlib.util.find_spec(name) is None]
     if missing:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--find-links", str(wheels),
-                        *missing], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--find-links", str(wheels), *missing],
+            check=True,
+        )
         print(f"installed from {wheels}: {', '.join(missing)}", flush=True)
 
 
@@ -77,12 +80,28 @@ def timed(fn, device: str):
 def step_tests() -> dict:
     """The kernel tests (compiled on the GPU when there is one) and the launch-path compile check."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "tests/test_kernels_triton.py", "tests/test_kernels_triton_compile.py"],
-                          cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_kernels_triton.py",
+            "tests/test_kernels_triton_compile.py",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     tail = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
-    return {"returncode": done.returncode, "summary": tail, "seconds": time.perf_counter() - start,
-            "failures": done.stdout[-3000:] if done.returncode else ""}
+    return {
+        "returncode": done.returncode,
+        "summary": tail,
+        "seconds": time.perf_counter() - start,
+        "failures": done.stdout[-3000:] if done.returncode else "",
+    }
 
 
 def engine_check(device: str) -> dict:
@@ -96,9 +115,11 @@ def engine_check(device: str) -> dict:
 
     args = [t.to(device) for t in (problem.x0, problem.lower, problem.upper)]
     res = minimize_lbfgsb(fun, *args, backend="triton" if device == "cuda" else "cpp", max_iter=50)
-    return {"same_status": bool(torch.equal(res.status.cpu(), ref.status)),
-            "same_nit": bool(torch.equal(res.nit.cpu(), ref.nit)),
-            "max_abs_x_diff": float((res.x.cpu() - ref.x).abs().max())}
+    return {
+        "same_status": bool(torch.equal(res.status.cpu(), ref.status)),
+        "same_nit": bool(torch.equal(res.nit.cpu(), ref.nit)),
+        "max_abs_x_diff": float((res.x.cpu() - ref.x).abs().max()),
+    }
 
 
 def per_round(attack: LBFGSAttack, model, images, targets, device: str) -> dict:
@@ -113,10 +134,18 @@ def per_round(attack: LBFGSAttack, model, images, targets, device: str) -> dict:
     syncs = sum(1 for e in events if e.name in SYNCING and e.cpu_parent is None)
     device_us = sum(e.device_time_total for e in kernels) if kernels else 0.0
     rounds = res.rounds
-    return {"images": len(images), "rounds": rounds, "wall_s": wall, "launches_per_round": len(kernels) / rounds,
-            "syncing_calls_per_round": syncs / rounds, "wall_ms_per_round": 1e3 * wall / rounds,
-            "device_ms_per_round": 1e-3 * device_us / rounds, "images_per_s": len(images) / wall,
-            "mean_l2": float(res.l2.nanmean()), "success": float(res.success.double().mean())}
+    return {
+        "images": len(images),
+        "rounds": rounds,
+        "wall_s": wall,
+        "launches_per_round": len(kernels) / rounds,
+        "syncing_calls_per_round": syncs / rounds,
+        "wall_ms_per_round": 1e3 * wall / rounds,
+        "device_ms_per_round": 1e-3 * device_us / rounds,
+        "images_per_s": len(images) / wall,
+        "mean_l2": float(res.l2.nanmean()),
+        "success": float(res.success.double().mean()),
+    }
 
 
 def table(model, images, labels, targets, device: str, args) -> list[dict]:
@@ -136,11 +165,21 @@ def table(model, images, labels, targets, device: str, args) -> list[dict]:
         adv = adv.detach().reshape(x.shape)
         with torch.no_grad():
             ok = (model(adv).argmax(1) == t) & ((adv >= 0) & (adv <= 1)).flatten(1).all(1)
-        rows.append({"method": method.name, "images": count, "wall_s": wall, "images_per_s": count / wall,
-                     "success": float(ok.double().mean()),
-                     "mean_l2": float((adv - x).flatten(1).norm(dim=1)[ok].double().mean())})
-        print(f"{method.name:<48} {count:>6} {wall:>8.3f} s {count / wall:>10.0f} img/s  "
-              f"success {rows[-1]['success']:.4f}  mean L2 {rows[-1]['mean_l2']:.4f}", flush=True)
+        rows.append(
+            {
+                "method": method.name,
+                "images": count,
+                "wall_s": wall,
+                "images_per_s": count / wall,
+                "success": float(ok.double().mean()),
+                "mean_l2": float((adv - x).flatten(1).norm(dim=1)[ok].double().mean()),
+            }
+        )
+        print(
+            f"{method.name:<48} {count:>6} {wall:>8.3f} s {count / wall:>10.0f} img/s  "
+            f"success {rows[-1]['success']:.4f}  mean L2 {rows[-1]['mean_l2']:.4f}",
+            flush=True,
+        )
     return rows
 
 
@@ -151,10 +190,18 @@ def main() -> None:
     p.add_argument("--cw-count", type=int, default=1000, help="images for Carlini-Wagner (slow)")
     p.add_argument("--wheels", type=Path, default=ROOT / ".wheels", help="local wheels of foolbox and its dependencies")
     p.add_argument("--out", type=Path, default=ROOT / ".benchmarks")
-    p.add_argument("--model-cache", type=Path, default=ROOT / ".benchmarks" / "bench_attack_fc100-100-10_state.pt",
-                   help="the bench MLP's checkpoint (trained if missing)")
-    p.add_argument("--cnn-cache", type=Path, default=ROOT / ".benchmarks" / "attackbench" / "small_cnn.pt",
-                   help="the SmallCNN's weights (bench/attackbench.py's; trained for one epoch if missing)")
+    p.add_argument(
+        "--model-cache",
+        type=Path,
+        default=ROOT / ".benchmarks" / "bench_attack_fc100-100-10_state.pt",
+        help="the bench MLP's checkpoint (trained if missing)",
+    )
+    p.add_argument(
+        "--cnn-cache",
+        type=Path,
+        default=ROOT / ".benchmarks" / "attackbench" / "small_cnn.pt",
+        help="the SmallCNN's weights (bench/attackbench.py's; trained for one epoch if missing)",
+    )
     p.add_argument("--skip", default="", help="comma-separated parts to skip: tests,engine,rounds,cnn,table")
     p.add_argument("--data-dir", type=Path, help="the MNIST idx files (default: the package's lookup)")
     args = p.parse_args()
@@ -179,24 +226,34 @@ def main() -> None:
         print("engine vs reference:", report["engine"], flush=True)
     model = quick_mlp(args.model_cache, epochs=5).to(device).eval()
     test = load_mnist("test")
-    images, labels = test.images[:args.count].to(device), test.labels[:args.count].to(device)
+    images, labels = test.images[: args.count].to(device), test.labels[: args.count].to(device)
     with torch.no_grad():
         right = model(images).argmax(1) == labels
     images, labels = images[right], labels[right]
     targets = random_targets(labels, 10, seed=0)
     report["model_test_error"] = 1 - float(right.double().mean())
-    print(f"{len(images)} correctly classified of {args.count} test images (model error {report['model_test_error']:.4f})")
+    print(
+        f"{len(images)} correctly classified of {args.count} test images (model error {report['model_test_error']:.4f})"
+    )
     if "rounds" not in skip:
-        report["per_round"] = {f"{b} images, {mode} rounds": per_round(
-            LBFGSAttack(engine=attack_engine(rounds=mode)), model, images[:b], targets[:b], device)
-            for b in sorted({min(4096, len(images)), len(images)}) for mode in ("compact", "fixed")}
+        report["per_round"] = {
+            f"{b} images, {mode} rounds": per_round(
+                LBFGSAttack(engine=attack_engine(rounds=mode)), model, images[:b], targets[:b], device
+            )
+            for b in sorted({min(4096, len(images)), len(images)})
+            for mode in ("compact", "fixed")
+        }
         print("per round:", json.dumps(report["per_round"], indent=1), flush=True)
     if "cnn" not in skip:
         cnn = trained("small_cnn", args.cnn_cache, epochs=1).to(device).eval()
         b = min(4096, len(images))
         x = images[:b].reshape(-1, 1, 28, 28)
-        report["per_round_cnn"] = {f"{b} images, {mode} rounds": per_round(
-            LBFGSAttack(engine=attack_engine(rounds=mode)), cnn, x, targets[:b], device) for mode in ("compact", "fixed")}
+        report["per_round_cnn"] = {
+            f"{b} images, {mode} rounds": per_round(
+                LBFGSAttack(engine=attack_engine(rounds=mode)), cnn, x, targets[:b], device
+            )
+            for mode in ("compact", "fixed")
+        }
         print("per round, SmallCNN:", json.dumps(report["per_round_cnn"], indent=1), flush=True)
     if "table" not in skip:
         report["table"] = table(model, images, labels, targets, device, args)

@@ -1,4 +1,5 @@
 """One timed run of an attack method (bench/peers.py), judged here the same way for every method."""
+
 from __future__ import annotations
 
 import time
@@ -22,8 +23,14 @@ class Counted(torch.nn.Module):
         return self.model(x)
 
 
-def measure(method: peers.Method, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
-            targets: torch.Tensor | None, subset: int | None = None) -> dict:
+def measure(
+    method: peers.Method,
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    targets: torch.Tensor | None,
+    subset: int | None = None,
+) -> dict:
     """One timed run of `method` after a warm-up on a few images; success judged here: the target
     is the arg-max (untargeted, `targets` None: the label is not), and every pixel lies in [0, 1].
     With `subset`, only the first `subset` images are attacked and the wall time is scaled to all
@@ -48,13 +55,20 @@ def measure(method: peers.Method, model: torch.nn.Module, images: torch.Tensor, 
     ok = hit & in_box
     l2 = (adv - images).flatten(1).norm(dim=1)
     zero = adv.flatten(1).abs().amax(1) == 0  # Carlini-Wagner's starting "best" when nothing better was found
-    return {"family": method.family, "budget": method.budget, "wall_s": wall, "images_per_s": count / wall,
-            "timed_on": len(images),
-            "success": float(ok.double().mean()), "outside_box": int((~in_box).sum()),
-            "zero_images": int(zero.sum()), "zero_successes": int((zero & ok).sum()),
-            "mean_l2": float(l2[ok].mean()) if ok.any() else float("nan"),
-            "median_l2": float(l2[ok].median()) if ok.any() else float("nan"),
-            "paper_distortion": float(distortion(adv - images)[ok].mean()) if ok.any() else float("nan"),
-            "evals_per_image": counted.rows / len(images),
-            "median_evals": float(evals.double().median()) if evals is not None else None,
-            "l2": torch.where(ok, l2, float("nan")).tolist() + [float("nan")] * (count - len(images))}
+    return {
+        "family": method.family,
+        "budget": method.budget,
+        "wall_s": wall,
+        "images_per_s": count / wall,
+        "timed_on": len(images),
+        "success": float(ok.double().mean()),
+        "outside_box": int((~in_box).sum()),
+        "zero_images": int(zero.sum()),
+        "zero_successes": int((zero & ok).sum()),
+        "mean_l2": float(l2[ok].mean()) if ok.any() else float("nan"),
+        "median_l2": float(l2[ok].median()) if ok.any() else float("nan"),
+        "paper_distortion": float(distortion(adv - images)[ok].mean()) if ok.any() else float("nan"),
+        "evals_per_image": counted.rows / len(images),
+        "median_evals": float(evals.double().median()) if evals is not None else None,
+        "l2": torch.where(ok, l2, float("nan")).tolist() + [float("nan")] * (count - len(images)),
+    }

@@ -8,6 +8,7 @@ A stage's time is what its record says (the time it took when computed, also whe
 found it cached); under torchrun rank 0's records hold the attacks and the stages, while the
 models other ranks trained show as cached. The total is each run's own wall time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,11 @@ def summary(run: Path) -> dict:
     meta = json.loads((run / "results.json").read_text())["meta"]
     records = [dict(r, end=_seconds(r["finished_at"])) for r in meta["stages"]]
     for stage in (r for r in records if "/" not in r["name"] and not r["cached"]):
-        inside = [r for r in records if "/" in r["name"] and not r["cached"]
-                  and stage["end"] - stage["wall_s"] - 1 <= r["end"] <= stage["end"]]
+        inside = [
+            r
+            for r in records
+            if "/" in r["name"] and not r["cached"] and stage["end"] - stage["wall_s"] - 1 <= r["end"] <= stage["end"]
+        ]
         stage["wall_s"] -= sum(r["wall_s"] for r in inside)
     groups = {}
     for label, belongs in GROUPS:
@@ -65,8 +69,11 @@ def main() -> None:
             seconds, cached = s["groups"][label]
             cells.append(f"{seconds:,.0f} s" + (f" (+{cached} cached or done by another rank)" if cached else ""))
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
-    rows.append("| **run, wall time** | " + " | ".join(
-        f"**{s['wall_s']:,.0f} s ({s['wall_s'] / 60:.1f} min)**" for s in runs.values()) + " |")
+    rows.append(
+        "| **run, wall time** | "
+        + " | ".join(f"**{s['wall_s']:,.0f} s ({s['wall_s'] / 60:.1f} min)**" for s in runs.values())
+        + " |"
+    )
     text = "\n".join([HEADING, "", f"`python bench/paper_scale.py {' '.join(runs)}`:", "", *rows, ""])
     emit(text, HEADING, args.write)
 

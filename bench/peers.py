@@ -23,6 +23,7 @@ Shims, none changing what an attack computes:
   step is never projected onto the L2 ball of radius epsilon. `CorrectedL2FMN` computes
   `min(1, epsilon / ||x - x0||)`, the projection of the FMN paper (Pintor et al., 2021).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -36,8 +37,9 @@ import torch
 
 from intriguing_fast import LBFGSAttack, attack_engine
 
-Run = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, "torch.Tensor | None"],
-               "tuple[torch.Tensor, torch.Tensor | None]"]
+Run = Callable[
+    [torch.nn.Module, torch.Tensor, torch.Tensor, "torch.Tensor | None"], "tuple[torch.Tensor, torch.Tensor | None]"
+]
 MODES = ("untargeted", "targeted")
 
 
@@ -56,21 +58,27 @@ class Method:
         return f"{self.family}, {self.budget}"
 
 
-def ours(steps: int | None = None, max_iter: int = 100, temperature: float | None = None, hedges: int = 1,
-         restarts: int = 0) -> Method:
+def ours(
+    steps: int | None = None, max_iter: int = 100, temperature: float | None = None, hedges: int = 1, restarts: int = 0
+) -> Method:
     """Our attack with `steps` c steps (None: the default) of at most `max_iter` iterations each,
     at `temperature` (None: the default schedule, 1 until a solve finds an adversarial, then 0.1),
     `hedges` classes tried besides the untargeted solve's own, `restarts` more c searches per image."""
-    attack = LBFGSAttack(steps=steps, temperature=temperature, hedges=hedges, restarts=restarts,
-                         engine=attack_engine(max_iter))
+    attack = LBFGSAttack(
+        steps=steps, temperature=temperature, hedges=hedges, restarts=restarts, engine=attack_engine(max_iter)
+    )
     steps = attack.resolved()[1]
 
     def run(model, x, y, t):
         result = attack(model, x, "untargeted" if t is None else t, labels=y, progress=False)
         return result.adversarial, result.nfev
 
-    budget = f"{steps} c steps x {max_iter} it" + (f", T = {temperature:g}" if temperature else "") + (
-        f", {hedges} hedges" if hedges != 1 else "") + (f", {restarts} restart{'s' * (restarts > 1)}" if restarts else "")
+    budget = (
+        f"{steps} c steps x {max_iter} it"
+        + (f", T = {temperature:g}" if temperature else "")
+        + (f", {hedges} hedges" if hedges != 1 else "")
+        + (f", {restarts} restart{'s' * (restarts > 1)}" if restarts else "")
+    )
     return Method("intriguing_fast", budget, run, MODES if hedges == 1 else ("untargeted",))  # hedges: untargeted only
 
 
@@ -85,14 +93,17 @@ def scipy_baseline(flat: bool) -> Method:
     def run(model, x, y, t):
         return solve(model, x, t, steps=steps)[0].reshape(x.shape).to(x.dtype), None
 
-    return Method("scipy, flattened batch" if flat else "scipy per image", f"{steps} c steps x 100 it", run,
-                  ("targeted",))
+    return Method(
+        "scipy, flattened batch" if flat else "scipy per image", f"{steps} c steps x 100 it", run, ("targeted",)
+    )
 
 
-PEERS = {"foolbox": "pip install -e '.[peers]' -c constraints/torch.txt",
-         "advertorch": "pip install -e '.[peers]' -c constraints/torch.txt",
-         "adv_lib": "pip install --no-deps -c constraints/torch.txt adv-lib==0.2.8",
-         "torchattacks": "pip install --no-deps -c constraints/torch.txt torchattacks==3.5.1"}
+PEERS = {
+    "foolbox": "pip install -e '.[peers]' -c constraints/torch.txt",
+    "advertorch": "pip install -e '.[peers]' -c constraints/torch.txt",
+    "adv_lib": "pip install --no-deps -c constraints/torch.txt adv-lib==0.2.8",
+    "torchattacks": "pip install --no-deps -c constraints/torch.txt torchattacks==3.5.1",
+}
 
 
 def unavailable() -> dict[str, str]:
@@ -134,6 +145,7 @@ def _stub(name: str) -> types.ModuleType:
 def _advertorch_shims() -> None:
     gradcheck = importlib.import_module("torch.autograd.gradcheck")
     if not hasattr(gradcheck, "zero_gradients"):
+
         def zero_gradients(x):
             if isinstance(x, torch.Tensor) and x.grad is not None:
                 x.grad.detach_().zero_()
@@ -144,6 +156,7 @@ def _advertorch_shims() -> None:
         sys.modules["torch.autograd.gradcheck"].zero_gradients = zero_gradients
     transforms = _stub("torchvision.transforms")
     if transforms.__spec__ is None:  # the two transforms advertorch builds at import, for its JPEG defence
+
         class _Unavailable:
             def __call__(self, *args, **kwargs):
                 raise RuntimeError("torchvision is not installed (a stub stands in for advertorch's import)")
@@ -171,8 +184,11 @@ def fmn(steps: int, corrected: bool) -> Method:
         fb = _import("foolbox")
         return (corrected_l2fmn(fb) if corrected else fb.attacks.L2FMNAttack)(steps=steps)
 
-    return Method("foolbox FMN-L2, projection corrected" if corrected else "foolbox FMN-L2 as shipped",
-                  f"{steps} steps", _foolbox(factory))
+    return Method(
+        "foolbox FMN-L2, projection corrected" if corrected else "foolbox FMN-L2 as shipped",
+        f"{steps} steps",
+        _foolbox(factory),
+    )
 
 
 def corrected_l2fmn(fb: types.ModuleType) -> type:
@@ -189,15 +205,26 @@ def corrected_l2fmn(fb: types.ModuleType) -> type:
 
 
 def carlini_wagner(binary_steps: int, steps: int) -> Method:
-    return Method("foolbox Carlini-Wagner L2", f"{binary_steps} x {steps} steps", _foolbox(
-        lambda: _import("foolbox").attacks.L2CarliniWagnerAttack(binary_search_steps=binary_steps, steps=steps)))
+    return Method(
+        "foolbox Carlini-Wagner L2",
+        f"{binary_steps} x {steps} steps",
+        _foolbox(
+            lambda: _import("foolbox").attacks.L2CarliniWagnerAttack(binary_search_steps=binary_steps, steps=steps)
+        ),
+    )
 
 
 def advertorch_lbfgs(binary_steps: int = 9, max_iterations: int = 100) -> Method:
     """advertorch's LBFGSAttack: one scipy call per c step over the flattened batch, c on the loss."""
+
     def run(model, x, y, t):
-        attack = _import("advertorch.attacks").LBFGSAttack(model, num_classes=10, binary_search_steps=binary_steps,
-                                                           max_iterations=max_iterations, targeted=t is not None)
+        attack = _import("advertorch.attacks").LBFGSAttack(
+            model,
+            num_classes=10,
+            binary_search_steps=binary_steps,
+            max_iterations=max_iterations,
+            targeted=t is not None,
+        )
         return attack.perturb(x, y if t is None else t), None
 
     return Method("advertorch LBFGSAttack", f"{binary_steps} c steps x {max_iterations} it", run)
@@ -225,17 +252,22 @@ def adv_lib_fmn(steps: int) -> Method:
 
 def adv_lib_fab(iterations: int) -> Method:
     """adv_lib's FAB, untargeted only (its targeted mode returns the inputs)."""
-    return Method("adv_lib FAB-L2", f"{iterations} iterations", _adv_lib("fab", norm=2, n_iter=iterations),
-                  ("untargeted",))
+    return Method(
+        "adv_lib FAB-L2", f"{iterations} iterations", _adv_lib("fab", norm=2, n_iter=iterations), ("untargeted",)
+    )
 
 
 def adv_lib_cw(binary_steps: int, steps: int) -> Method:
-    return Method("adv_lib Carlini-Wagner L2", f"{binary_steps} x {steps} steps",
-                  _adv_lib("carlini_wagner_l2", binary_search_steps=binary_steps, max_iterations=steps))
+    return Method(
+        "adv_lib Carlini-Wagner L2",
+        f"{binary_steps} x {steps} steps",
+        _adv_lib("carlini_wagner_l2", binary_search_steps=binary_steps, max_iterations=steps),
+    )
 
 
 def torchattacks_deepfool(steps: int = 50) -> Method:
     """torchattacks' DeepFool (untargeted only), overshoot 0.02 as shipped."""
+
     def run(model, x, y, t):
         return _import("torchattacks").DeepFool(model, steps=steps)(x, y), None
 
@@ -244,6 +276,7 @@ def torchattacks_deepfool(steps: int = 50) -> Method:
 
 def torchattacks_cw(c: float = 1.0, steps: int = 100) -> Method:
     """torchattacks' CW: one fixed c (no search over it), Adam on tanh-space variables."""
+
     def run(model, x, y, t):
         attack = _import("torchattacks").CW(model, c=c, steps=steps)
         if t is not None:

@@ -1,4 +1,5 @@
 """BENCHMARKS.md sections: each benchmark script owns one, from its heading to the next "## "."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,4 +20,4 @@ def write_section(path: Path, heading: str, text: str) -> None:
         path.write_text(old.rstrip("\n") + "\n\n" + text)
         return
     end = old.find("\n## ", start + len(heading))
-    path.write_text(old[:start] + text.rstrip("\n") + "\n" + ("\n" + old[end + 1:] if end >= 0 else ""))
+    path.write_text(old[:start] + text.rstrip("\n") + "\n" + ("\n" + old[end + 1 :] if end >= 0 else ""))

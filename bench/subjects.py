@@ -1,5 +1,6 @@
 """The benchmarks' subject models, each trained seeded once and cached by path: the paper's sigmoid
 FC100-100-10, AttackBench's MNIST SmallCNN, its L2-PGD adversarially trained twin, and a ReLU MLP."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,7 +24,7 @@ def quick_mlp(path: Path, epochs: int) -> torch.nn.Module:
     for _ in range(epochs):
         perm = torch.randperm(len(train))
         for i in range(0, len(train), 128):
-            b = perm[i:i + 128]
+            b = perm[i : i + 128]
             loss = torch.nn.functional.cross_entropy(model(train.images[b]), train.labels[b])
             opt.zero_grad()
             loss.backward()
@@ -38,15 +39,32 @@ def small_cnn() -> torch.nn.Module:
     ReLU, dropout 0.5 before the second fully connected layer."""
     nn = torch.nn
     return nn.Sequential(
-        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.Conv2d(64, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(1024, 200), nn.ReLU(), nn.Dropout(0.5), nn.Linear(200, 200), nn.ReLU(), nn.Linear(200, 10))
+        nn.Conv2d(1, 32, 3),
+        nn.ReLU(),
+        nn.Conv2d(32, 32, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3),
+        nn.ReLU(),
+        nn.Conv2d(64, 64, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(1024, 200),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(200, 200),
+        nn.ReLU(),
+        nn.Linear(200, 10),
+    )
 
 
 def relu_mlp() -> torch.nn.Module:
     """FC200-200-10 with ReLU units: the paper's largest MLP, made piecewise linear."""
     nn = torch.nn
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 200), nn.ReLU(), nn.Linear(200, 200), nn.ReLU(), nn.Linear(200, 10))
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(784, 200), nn.ReLU(), nn.Linear(200, 200), nn.ReLU(), nn.Linear(200, 10)
+    )
 
 
 def trained(name: str, path: Path, epochs: int, subset: int | None = None) -> torch.nn.Module:
@@ -75,7 +93,7 @@ def trained(name: str, path: Path, epochs: int, subset: int | None = None) -> to
     for _ in range(epochs):
         perm = torch.randperm(len(images))
         for i in range(0, len(images), 128):
-            x, y = images[perm[i:i + 128]], labels[perm[i:i + 128]]
+            x, y = images[perm[i : i + 128]], labels[perm[i : i + 128]]
             if name == "small_cnn_adv":
                 x = l2_pgd(model, x, y, eps=2.0, steps=5)
             model.train()

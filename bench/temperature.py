@@ -5,6 +5,7 @@ docs/attack.md and LBFGSAttack's docstring come from this script.
 
     python bench/temperature.py
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,25 +30,33 @@ def main() -> None:
     p.add_argument("--epochs", type=int, help="cap the training epochs, for a quick check (default: the recipe's)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    model = trained_model(MODEL, load_mnist("train"), recipe=get_spec(MODEL).recipe.capped(args.epochs),
-                          progress=False).double()
+    model = trained_model(
+        MODEL, load_mnist("train"), recipe=get_spec(MODEL).recipe.capped(args.epochs), progress=False
+    ).double()
     test = load_mnist("test")
-    images, labels = test.images[:args.count].double(), test.labels[:args.count]
+    images, labels = test.images[: args.count].double(), test.labels[: args.count]
     W, b = (t.detach().numpy() for t in (model.layers[0].weight, model.layers[0].bias))
     capped = f" (training capped at {args.epochs} epochs)" if args.epochs else ""
-    print(f"{MODEL}{capped} on the first {args.count} MNIST test images ({test.source}), random targets "
-          f"(seed {args.seed}); ratio = attack's distortion / exact minimal distortion")
-    print(f"{'temperature':>11} {'mean ratio':>10} {'worst':>7} {'success':>8} {'evaluations/image':>18} {'seconds':>8}")
+    print(
+        f"{MODEL}{capped} on the first {args.count} MNIST test images ({test.source}), random targets "
+        f"(seed {args.seed}); ratio = attack's distortion / exact minimal distortion"
+    )
+    print(
+        f"{'temperature':>11} {'mean ratio':>10} {'worst':>7} {'success':>8} {'evaluations/image':>18} {'seconds':>8}"
+    )
     for temperature in (0.1, 1.0):
         start = time.perf_counter()
         res = LBFGSAttack(temperature=temperature, seed=args.seed)(model, images, "random", labels=labels)
         seconds = time.perf_counter() - start
-        exact = np.array([minimal_distortion(W, b, images[i].flatten().numpy(), int(res.targets[i]))
-                          for i in range(args.count)])
+        exact = np.array(
+            [minimal_distortion(W, b, images[i].flatten().numpy(), int(res.targets[i])) for i in range(args.count)]
+        )
         moved = exact > 0  # an image the model already gives the target needs no perturbation
         ratio = res.distortion.numpy()[moved] / exact[moved]
-        print(f"{temperature:>11} {ratio.mean():>10.4f} {ratio.max():>7.4f} {res.success_rate:>8.3f} "
-              f"{res.nfev.double().mean().item():>18.1f} {seconds:>8.1f}")
+        print(
+            f"{temperature:>11} {ratio.mean():>10.4f} {ratio.max():>7.4f} {res.success_rate:>8.3f} "
+            f"{res.nfev.double().mean().item():>18.1f} {seconds:>8.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 One torch thread (the native core follows it), as in the tests, so the figures compare across runs
 and machines and a loaded machine's thread pool does not spin. Each benchmark checks its result.
 """
+
 from __future__ import annotations
 
 import copy
@@ -44,7 +45,7 @@ class MidSolve:
         reference = resolve_backend("torch", self.state.x.device)
         probe = copy.deepcopy(self.state)
         reference.propose(probe, self.rows)
-        self.f_t, self.g_t = problem.fun(probe.x_trial[:len(self.rows)], self.rows)
+        self.f_t, self.g_t = problem.fun(probe.x_trial[: len(self.rows)], self.rows)
         self.after = self.round(reference, copy.deepcopy(self.state))
 
     def round(self, kernels: Kernels, state: BatchState) -> BatchState:
@@ -65,8 +66,9 @@ def test_engine_round(benchmark: BenchmarkFixture, backend: str, mid_solve: MidS
     """propose + accept on 256 problems mid-solve; each round starts from a fresh copy of the state
     (copied outside the timing). The outcome must be the torch reference's, and the round must move."""
     kernels = resolve_backend(backend, mid_solve.state.x.device)
-    after = benchmark.pedantic(mid_solve.round, setup=lambda: ((kernels, copy.deepcopy(mid_solve.state)), {}),
-                               rounds=50, warmup_rounds=2)
+    after = benchmark.pedantic(
+        mid_solve.round, setup=lambda: ((kernels, copy.deepcopy(mid_solve.state)), {}), rounds=50, warmup_rounds=2
+    )
     ref, rows = mid_solve.after, mid_solve.rows
     assert (ref.nit[rows] > mid_solve.state.nit[rows]).sum() > len(rows) // 2  # most trials accepted
     assert torch.equal(after.nit, ref.nit) and torch.equal(after.status, ref.status)
@@ -92,8 +94,9 @@ def test_lbfgs_attack(benchmark: BenchmarkFixture) -> None:
     images = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         targets = random_targets(model(images).argmax(1), 10, seed=0)
-    res: AttackResult = benchmark.pedantic(lbfgs_attack, args=(model, images, targets), kwargs={"progress": False},
-                                           rounds=5, warmup_rounds=1)
+    res: AttackResult = benchmark.pedantic(
+        lbfgs_attack, args=(model, images, targets), kwargs={"progress": False}, rounds=5, warmup_rounds=1
+    )
     assert res.success.all() and torch.equal(res.predicted, targets)
 
 

@@ -7,6 +7,7 @@ Targets (issue 5): FC10 test errors within 1.0 point of the paper's; FC100-100-1
 FC200-200-10 and AE400-10 at most 2.0%; the Table 3 models at most 2.5%. Exit status 1 if any
 target is missed. Checkpoints go to <cache root>/models (see intriguing_fast.data.paths).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,15 +50,18 @@ def train_zoo(args: argparse.Namespace) -> int:
     train, test = load_mnist("train", args.root), load_mnist("test", args.root)
     p1, p2 = p1_p2_split(train)
     splits = {"train": train, "test": test, "P1": p1, "P2": p2}
-    print(f"data: {train.source} (train {len(train)}, test {len(test)}, P1 {len(p1)}, P2 {len(p2)}); threads {torch.get_num_threads()}")
+    print(
+        f"data: {train.source} (train {len(train)}, test {len(test)}, P1 {len(p1)}, P2 {len(p2)}); threads {torch.get_num_threads()}"
+    )
     header = f"{'model':<20} {'split':<6} {'ours %':>7} {'paper %':>8}  {'seconds':>8}  target"
     print(header + "\n" + "-" * len(header))
     failures, total = 0, 0.0
     for name in args.only or list(MODEL_ZOO):
         spec = get_spec(name)
         start = time.perf_counter()
-        model = trained_model(name, train, args.cache_dir, recipe=spec.recipe.capped(args.epochs),
-                              progress=not args.quiet)
+        model = trained_model(
+            name, train, args.cache_dir, recipe=spec.recipe.capped(args.epochs), progress=not args.quiet
+        )
         seconds = time.perf_counter() - start
         total += seconds
         shown = ["P1", "P2", "test"] if spec.subset != "train" else ["train", "test"]
@@ -87,16 +91,24 @@ def wd_evidence(args: argparse.Namespace) -> int:
         "lambda*|W|^2/k (k=10)": lambda lam, w, b: lam * w.pow(2).sum() / 10,
     }
     print(f"{'convention':<34} " + "  ".join(f"{n:>17}" for n in TABLE1[:3]))
-    print(f"{'paper (train/test %)':<34} "
-          + "  ".join(f"{paper_error(n, 'train'):>8.2f}/{paper_error(n, 'test'):<8.2f}" for n in TABLE1[:3]))
+    print(
+        f"{'paper (train/test %)':<34} "
+        + "  ".join(f"{paper_error(n, 'train'):>8.2f}/{paper_error(n, 'test'):<8.2f}" for n in TABLE1[:3])
+    )
     for label, penalty in conventions.items():
         cells = []
         for name in TABLE1[:3]:
             lam = get_spec(name).recipe.train.weight_decay[0]
             w = torch.zeros(784, 10, requires_grad=True)
             b = torch.zeros(10, requires_grad=True)
-            opt = torch.optim.LBFGS([w, b], max_iter=get_spec(name).recipe.train.epochs, history_size=20,
-                                    line_search_fn="strong_wolfe", tolerance_grad=1e-7, tolerance_change=1e-10)
+            opt = torch.optim.LBFGS(
+                [w, b],
+                max_iter=get_spec(name).recipe.train.epochs,
+                history_size=20,
+                line_search_fn="strong_wolfe",
+                tolerance_grad=1e-7,
+                tolerance_change=1e-10,
+            )
 
             def closure():
                 opt.zero_grad()
@@ -117,8 +129,9 @@ def main() -> int:
     parser.add_argument("--cache-dir", help="checkpoint directory (default: <cache root>/models)")
     parser.add_argument("--only", nargs="+", choices=list(MODEL_ZOO), metavar="NAME", help="train only these models")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--epochs", type=int,
-                        help="cap every model's training epochs, for a quick check; no target is judged then")
+    parser.add_argument(
+        "--epochs", type=int, help="cap every model's training epochs, for a quick check; no target is judged then"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--wd-evidence", action="store_true", help="compare weight-decay conventions on FC10")
     args = parser.parse_args()

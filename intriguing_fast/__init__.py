@@ -1,4 +1,5 @@
 """intriguing_fast: batched minimal adversarial examples (Szegedy et al., ICLR 2014)."""
+
 from .threads import bound_spinning, set_threads
 
 bound_spinning()  # before anything below imports torch: OpenMP reads it once, when it starts

@@ -15,6 +15,7 @@ tensors, "config" and "sha256" that ``torch.load(OUT, weights_only=True)`` reads
 checks the digest). OUT.lock keeps a second run off the same --out; an expected failure prints one line and exits 2.
 Under torchrun each rank computes the chunks k % world == rank, and rank 0 merges them. See docs/attack.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,8 +87,10 @@ def load_model(args: argparse.Namespace) -> torch.nn.Module:
     if args.arch is not None or args.model_class is not None:
         raise ValueError("--arch and --model-class name the architecture of a --model-file state dict, not of --model")
     if args.model not in MODEL_ZOO:
-        raise ValueError(f"--model: {args.model!r} is not a model-zoo name ({', '.join(sorted(MODEL_ZOO))}); "
-                         "pass a checkpoint with --model-file")
+        raise ValueError(
+            f"--model: {args.model!r} is not a model-zoo name ({', '.join(sorted(MODEL_ZOO))}); "
+            "pass a checkpoint with --model-file"
+        )
     return load_zoo_model(args.model, args)
 
 
@@ -99,14 +102,18 @@ def load_zoo_model(name: str, args: argparse.Namespace) -> torch.nn.Module:
     train = load_mnist("train", args.data_dir, verify=args.verify_mnist)
 
     def note(path: Path, data: MnistSplit) -> None:
-        print(f"training {name} on {len(data):,} MNIST training images (recipe of --scale {args.scale}: "
-              f"{recipe.describe(len(data))}); cached for next time in {path}", file=sys.stderr, flush=True)
+        print(
+            f"training {name} on {len(data):,} MNIST training images (recipe of --scale {args.scale}: "
+            f"{recipe.describe(len(data))}); cached for next time in {path}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     return load_or_train(name, train, recipe=recipe, split_seed=0, progress=args.progress, on_train=note).model
 
 
 def load_data(spec: str, data_dir: Path | None, verify: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """"mnist:SPLIT" (train, test, P1, P2) through intriguing_fast.data, or "file:PATH" holding
+    """ "mnist:SPLIT" (train, test, P1, P2) through intriguing_fast.data, or "file:PATH" holding
     a dict with tensors "images" and "labels" (read with ``weights_only=True``)."""
     kind, _, rest = spec.partition(":")
     if kind == "mnist" and rest in SPLITS:
@@ -118,8 +125,12 @@ def load_data(spec: str, data_dir: Path | None, verify: bool = True) -> tuple[to
         raise FileNotFoundError(f"--data: no file {rest}")
     obj = load_weights_only(Path(rest))
     images, labels = (obj.get("images"), obj.get("labels")) if isinstance(obj, dict) else (None, None)
-    if not (isinstance(images, torch.Tensor) and isinstance(labels, torch.Tensor) and images.dim() >= 2
-            and labels.shape == images.shape[:1]):
+    if not (
+        isinstance(images, torch.Tensor)
+        and isinstance(labels, torch.Tensor)
+        and images.dim() >= 2
+        and labels.shape == images.shape[:1]
+    ):
         raise ValueError(f"--data {spec}: expected a dict with tensors 'images' [N, ...] and 'labels' [N]")
     return images, labels
 
@@ -131,8 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_attack_arguments(p)
     add_progress_option(p)
     add_threads_option(p)
-    p.add_argument("--device", default="cpu", help="cpu, cuda (under torchrun: cuda:LOCAL_RANK for each rank, with "
-                   "NCCL) or cuda:N; results are saved on the CPU")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, cuda (under torchrun: cuda:LOCAL_RANK for each rank, with "
+        "NCCL) or cuda:N; results are saved on the CPU",
+    )
     add_dist_timeout_option(p, 600.0, "one chunk")
     add_debug_option(p)
     return p
@@ -141,58 +156,128 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_model_arguments(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", metavar="NAME", help=f"a model-zoo name: {', '.join(sorted(MODEL_ZOO))}")
-    which.add_argument("--model-file", metavar="PATH", help="a state dict (with --arch, --model-class or an 'arch' "
-                       "entry): tensors only, nothing else is unpickled; or a torch.export (.pt2) or TorchScript "
-                       "archive, with --trust-model-code")
-    p.add_argument("--trust-model-code", action="store_true", help="load a --model-file archive (torch.export, "
-                   "TorchScript): its code runs with your rights when it is loaded and called; only a file you trust")
+    which.add_argument(
+        "--model-file",
+        metavar="PATH",
+        help="a state dict (with --arch, --model-class or an 'arch' "
+        "entry): tensors only, nothing else is unpickled; or a torch.export (.pt2) or TorchScript "
+        "archive, with --trust-model-code",
+    )
+    p.add_argument(
+        "--trust-model-code",
+        action="store_true",
+        help="load a --model-file archive (torch.export, "
+        "TorchScript): its code runs with your rights when it is loaded and called; only a file you trust",
+    )
     arch = p.add_mutually_exclusive_group()
-    arch.add_argument("--arch", help="zoo architecture of a --model-file state dict, e.g. FC100-100-10 (default: the "
-                                     "file's 'arch' entry)")
-    arch.add_argument("--model-class", metavar="MODULE:FACTORY", help="your architecture of a --model-file state dict: "
-                      "a class or function of no arguments, imported by name (e.g. mymodels:SmallCNN)")
-    p.add_argument("--scale", choices=BULK_SCALES, default="paper",
-                   help="the recipe of --model, picked as `python -m intriguing_fast.reproduce --scale` picks it "
-                        "(so a model it trained is reused): paper, the registered recipe; quick, its minibatch "
-                        "phases shortened")
+    arch.add_argument(
+        "--arch",
+        help="zoo architecture of a --model-file state dict, e.g. FC100-100-10 (default: the file's 'arch' entry)",
+    )
+    arch.add_argument(
+        "--model-class",
+        metavar="MODULE:FACTORY",
+        help="your architecture of a --model-file state dict: "
+        "a class or function of no arguments, imported by name (e.g. mymodels:SmallCNN)",
+    )
+    p.add_argument(
+        "--scale",
+        choices=BULK_SCALES,
+        default="paper",
+        help="the recipe of --model, picked as `python -m intriguing_fast.reproduce --scale` picks it "
+        "(so a model it trained is reused): paper, the registered recipe; quick, its minibatch "
+        "phases shortened",
+    )
 
 
 def _add_data_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="mnist:test", metavar="SPEC", help="mnist:train, mnist:test, mnist:P1, mnist:P2 "
-                   "or file:PATH (a dict of tensors 'images', 'labels')")
+    p.add_argument(
+        "--data",
+        default="mnist:test",
+        metavar="SPEC",
+        help="mnist:train, mnist:test, mnist:P1, mnist:P2 or file:PATH (a dict of tensors 'images', 'labels')",
+    )
     add_data_options(p)
     p.add_argument("--start", type=non_negative_int, default=0, help="first image of the data set")
     p.add_argument("--count", type=positive_int, help="number of images (default: all from --start)")
     p.add_argument("--flatten", action="store_true", help="feed the model flat [N, 784] images")
     p.add_argument("--out", required=True, help="output file (.pt); chunks go to OUT.parts/ (required)")
-    p.add_argument("--curve", metavar="PNG", help="also draw the robust-accuracy curve (accuracy against L2 epsilon) to "
-                   "this .png, its table beside it as .json")
+    p.add_argument(
+        "--curve",
+        metavar="PNG",
+        help="also draw the robust-accuracy curve (accuracy against L2 epsilon) to "
+        "this .png, its table beside it as .json",
+    )
     p.add_argument("--overwrite", action="store_true", help="discard the saved work of other inputs and start again")
-    p.add_argument("--chunk-size", type=positive_int, default=1000, metavar="N",
-                   help="images per saved chunk (what a rerun resumes from)")
+    p.add_argument(
+        "--chunk-size",
+        type=positive_int,
+        default=1000,
+        metavar="N",
+        help="images per saved chunk (what a rerun resumes from)",
+    )
 
 
 def _add_attack_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--targets", default="random", choices=TARGET_MODES,
-                   help="random: a seeded class other than the label; all: every other class (a row each); "
-                        "least_likely: the model's least likely class; untargeted: any class but the label")
+    p.add_argument(
+        "--targets",
+        default="random",
+        choices=TARGET_MODES,
+        help="random: a seeded class other than the label; all: every other class (a row each); "
+        "least_likely: the model's least likely class; untargeted: any class but the label",
+    )
     p.add_argument("--seed", type=seed_int, default=0, help="seed of --targets random and of --restarts")
-    p.add_argument("--kappa", type=float, default=0.0, help="confidence: margin of the target's logit over every "
-                   "other (untargeted: of another logit over the label's)")
-    p.add_argument("--temperature", type=float, help="T of the loss CE(logits / T), in [1e-3, 1e3] (default: 1 until "
-                   "a solve finds an adversarial, then 0.1; cleverhans 1)")
-    p.add_argument("--hedges", type=non_negative_int, default=1, metavar="N", help="untargeted: classes tried besides "
-                   "the one the untargeted solve heads for, the nearest going on (0: that one alone; default 1)")
-    p.add_argument("--restarts", type=non_negative_int, default=0, metavar="N", help="more c searches per image, each "
-                   "from a seeded random point about it, the nearest adversarial kept (default 0)")
-    p.add_argument("--search", default="ours", choices=SEARCHES,
-                   help="c search: ours (c = 1/T, secant steps in 1/c, then regula falsi in log c) or cleverhans")
-    p.add_argument("--steps", type=positive_int, metavar="N",
-                   help="engine solves per image in the c search (default: the search's: ours 7, cleverhans 9)")
-    p.add_argument("--boundary-steps", type=non_negative_int, default=BOUNDARY_STEPS, metavar="N",
-                   help="steps of the search for the decision boundary that ends each image's attack (forward "
-                        f"passes only; 0: the c search alone, the paper's attack; default {BOUNDARY_STEPS})")
+    p.add_argument(
+        "--kappa",
+        type=float,
+        default=0.0,
+        help="confidence: margin of the target's logit over every "
+        "other (untargeted: of another logit over the label's)",
+    )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        help="T of the loss CE(logits / T), in [1e-3, 1e3] (default: 1 until "
+        "a solve finds an adversarial, then 0.1; cleverhans 1)",
+    )
+    p.add_argument(
+        "--hedges",
+        type=non_negative_int,
+        default=1,
+        metavar="N",
+        help="untargeted: classes tried besides "
+        "the one the untargeted solve heads for, the nearest going on (0: that one alone; default 1)",
+    )
+    p.add_argument(
+        "--restarts",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="more c searches per image, each "
+        "from a seeded random point about it, the nearest adversarial kept (default 0)",
+    )
+    p.add_argument(
+        "--search",
+        default="ours",
+        choices=SEARCHES,
+        help="c search: ours (c = 1/T, secant steps in 1/c, then regula falsi in log c) or cleverhans",
+    )
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        metavar="N",
+        help="engine solves per image in the c search (default: the search's: ours 7, cleverhans 9)",
+    )
+    p.add_argument(
+        "--boundary-steps",
+        type=non_negative_int,
+        default=BOUNDARY_STEPS,
+        metavar="N",
+        help="steps of the search for the decision boundary that ends each image's attack (forward "
+        f"passes only; 0: the c search alone, the paper's attack; default {BOUNDARY_STEPS})",
+    )
     add_engine_options(p)
+
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_command(build_parser(), argv)
@@ -217,17 +302,27 @@ def run(args: argparse.Namespace) -> None:
     rows = Rows(args.data, args.start, stop, images, labels, classes - 1 if args.targets == "all" else 1)
     # each image's random target depends on --seed and its index only, so that a grown run's are a fresh run's
     targets = random_targets(labels, classes, args.seed, first=args.start) if args.targets == "random" else args.targets
-    attack = LBFGSAttack(kappa=args.kappa, temperature=args.temperature, search=args.search, steps=args.steps,
-                         hedges=args.hedges, restarts=args.restarts, boundary_steps=args.boundary_steps, seed=args.seed,
-                         batch_size=args.chunk_size if is_archive(model) else None, engine=engine_options(args))
+    attack = LBFGSAttack(
+        kappa=args.kappa,
+        temperature=args.temperature,
+        search=args.search,
+        steps=args.steps,
+        hedges=args.hedges,
+        restarts=args.restarts,
+        boundary_steps=args.boundary_steps,
+        seed=args.seed,
+        batch_size=args.chunk_size if is_archive(model) else None,
+        engine=engine_options(args),
+    )
     config = _config(args, model, attack, device)
     out, parts_dir = Path(args.out), Path(args.out + ".parts")
     group = Group(launch, args.dist_timeout, device) if launch.world > 1 else None
     with ExitStack() as stack:
         if group is not None:
             stack.callback(group.close)
-        spans = start_run(out, lambda: open_run(out, parts_dir, config, rows, args.overwrite, args.chunk_size), group,
-                          stack)
+        spans = start_run(
+            out, lambda: open_run(out, parts_dir, config, rows, args.overwrite, args.chunk_size), group, stack
+        )
         if isinstance(spans, str):  # "already complete"
             if launch.rank == 0:
                 print(spans)
@@ -248,19 +343,24 @@ def _write_curve(result: dict, args: argparse.Namespace) -> None:
     """--curve: the output's robustness curve as a PNG and its table as JSON beside it."""
     if args.curve:
         curve, path = robustness_curve(result), Path(args.curve)
-        robustness_curve_figure(curve, path, f"{args.model or Path(args.model_file).name}, {args.targets} targets, "
-                                f"{args.data} ({len(result['success'])} rows)")
+        robustness_curve_figure(
+            curve,
+            path,
+            f"{args.model or Path(args.model_file).name}, {args.targets} targets, "
+            f"{args.data} ({len(result['success'])} rows)",
+        )
         atomic_write_bytes(path.with_suffix(".json"), json.dumps(curve.as_dict(), indent=1).encode())
         print(f"{path}: robust accuracy against L2 epsilon (its table: {path.with_suffix('.json')})")
 
 
-def _select(images: torch.Tensor, labels: torch.Tensor, args: argparse.Namespace
-            ) -> tuple[torch.Tensor, torch.Tensor, int]:
+def _select(
+    images: torch.Tensor, labels: torch.Tensor, args: argparse.Namespace
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """The --start/--count range (flattened with --flatten), checked like the attack checks it, and its end."""
     if args.start >= images.shape[0]:
         raise ValueError(f"--start {args.start}: beyond the {images.shape[0]} images of --data {args.data}")
     stop = images.shape[0] if args.count is None else min(images.shape[0], args.start + args.count)
-    images, labels = images[args.start:stop], labels[args.start:stop]
+    images, labels = images[args.start : stop], labels[args.start : stop]
     images = images.flatten(1) if args.flatten else images
     try:
         check_bounds((0.0, 1.0), check_inputs(images))
@@ -274,14 +374,30 @@ def _config(args: argparse.Namespace, model: torch.nn.Module, attack: LBFGSAttac
     arguments, the model's digest (weights and code, `model_digest`), the attack options, the
     package version, and the threads and device (chunks of other thread counts differ in their last bits)."""
     arguments = {k: v for k, v in vars(args).items() if k not in RUN_ONLY + ("start", "count")}
-    return json.loads(json.dumps({"version": __version__, "model": model_digest(model), "args": arguments,
-                                  "attack": attack.key(),
-                                  "arithmetic": {"threads": torch.get_num_threads(), "device": device.type}}))
+    return json.loads(
+        json.dumps(
+            {
+                "version": __version__,
+                "model": model_digest(model),
+                "args": arguments,
+                "attack": attack.key(),
+                "arithmetic": {"threads": torch.get_num_threads(), "device": device.type},
+            }
+        )
+    )
 
 
-def _compute(attack: LBFGSAttack, model: torch.nn.Module, rows: Rows, targets: torch.Tensor | str,
-             spans: list[tuple[int, int]], args: argparse.Namespace, parts_dir: Path, group: Group | None,
-             run: str) -> list[dict]:
+def _compute(
+    attack: LBFGSAttack,
+    model: torch.nn.Module,
+    rows: Rows,
+    targets: torch.Tensor | str,
+    spans: list[tuple[int, int]],
+    args: argparse.Namespace,
+    parts_dir: Path,
+    group: Group | None,
+    run: str,
+) -> list[dict]:
     """Every span in order: a sound saved chunk of this run (config digest `run`) as it is, the
     others computed and saved with that digest. Under torchrun rank r does spans k % world == r,
     in rounds of one span per rank, and only rank 0 returns the chunks (read back once every
@@ -289,12 +405,21 @@ def _compute(attack: LBFGSAttack, model: torch.nn.Module, rows: Rows, targets: t
     paths = [piece_path(parts_dir, begin, end) for begin, end in spans]
     index = [rows.index(begin, end) for begin, end in spans]
     rank, world = (group.launch.rank, group.launch.world) if group else (0, 1)
-    parts = {k: part for k in shard(len(spans), rank, world)
-             if (part := saved_chunk(paths[k], run, index[k], rows.images)) is not None}
+    parts = {
+        k: part
+        for k in shard(len(spans), rank, world)
+        if (part := saved_chunk(paths[k], run, index[k], rows.images)) is not None
+    }
     done = sum(spans[k][1] - spans[k][0] for k in parts)
     name = args.model or Path(args.model_file).name
-    with tqdm(total=rows.stop - rows.start, initial=group.sum(done) if group else done, unit="img",
-              desc=f"attack {name} on {args.data}", disable=not args.progress or rank > 0, dynamic_ncols=True) as bar:
+    with tqdm(
+        total=rows.stop - rows.start,
+        initial=group.sum(done) if group else done,
+        unit="img",
+        desc=f"attack {name} on {args.data}",
+        disable=not args.progress or rank > 0,
+        dynamic_ncols=True,
+    ) as bar:
         for k in range(rank, world * -(-len(spans) // world), world):
             count = 0
             if k < len(spans) and k not in parts:
@@ -316,14 +441,26 @@ def _read_back(path: Path, index: torch.Tensor, images: torch.Tensor, run: str) 
     return part
 
 
-def _attack(attack: LBFGSAttack, model: torch.nn.Module, rows: Rows, targets: torch.Tensor | str, begin: int,
-            end: int, progress: bool | str = False) -> dict:
+def _attack(
+    attack: LBFGSAttack,
+    model: torch.nn.Module,
+    rows: Rows,
+    targets: torch.Tensor | str,
+    begin: int,
+    end: int,
+    progress: bool | str = False,
+) -> dict:
     """The chunk of images begin .. end - 1 (its own bar, if `progress`, moving as its images'
     c searches go), with the record of its inputs."""
     i, j = begin - rows.start, end - rows.start
     device = next(model.parameters(), rows.images).device
-    res: AttackResult = attack(model, rows.images[i:j].to(device), targets if isinstance(targets, str)
-                               else targets[i:j].to(device), labels=rows.labels[i:j].to(device), progress=progress)
+    res: AttackResult = attack(
+        model,
+        rows.images[i:j].to(device),
+        targets if isinstance(targets, str) else targets[i:j].to(device),
+        labels=rows.labels[i:j].to(device),
+        progress=progress,
+    )
     out = {name: getattr(res, name).cpu() for name in SAVED_FIELDS}
     out["image_index"] = out["image_index"] + begin
     return {**out, "piece": rows.piece(begin, end)}

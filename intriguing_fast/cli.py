@@ -1,6 +1,7 @@
 """What the command lines share: their help formatter and common options (MNIST lookup,
 engine, threads, progress bars), and how an expected failure ends a command (one line naming
 the problem, exit status 2)."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,8 @@ DATA_DIR_HELP = (
     "../shared/data/mnist beside the checkout, then in the cache "
     f"${CACHE_ROOT_ENV}/mnist (default ~/.cache/intriguing_fast/mnist), then downloaded (MD5-checked) into "
     f"${MNIST_DIR_ENV} or that cache. When no download is possible (offline), the MNIST subset embedded in the "
-    "package (10,000 training and 2,000 test digits) is used, with a warning")
+    "package (10,000 training and 2,000 test digits) is used, with a warning"
+)
 ENVIRONMENT_EPILOG = f"""environment:
   {CACHE_ROOT_ENV}  where trained checkpoints (models/) and downloaded MNIST (mnist/) are kept
                          (default: ~/.cache/intriguing_fast)
@@ -51,8 +53,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 def command_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """An argument parser of the package's command lines (the environment variables in its epilog)."""
-    return argparse.ArgumentParser(prog=prog, description=description, epilog=ENVIRONMENT_EPILOG,
-                                   formatter_class=HelpFormatter)
+    return argparse.ArgumentParser(
+        prog=prog, description=description, epilog=ENVIRONMENT_EPILOG, formatter_class=HelpFormatter
+    )
 
 
 def add_threads_option(parser: argparse.ArgumentParser) -> None:
@@ -62,9 +65,14 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
 def add_dist_timeout_option(parser: argparse.ArgumentParser, default: float, longest: str) -> None:
     """--dist-timeout: under torchrun, how long a rank waits for the others; more than `longest`
     (the longest stretch of work between two collectives) takes."""
-    parser.add_argument("--dist-timeout", type=positive_seconds, default=default, metavar="S",
-                        help=f"under torchrun: seconds a rank waits for the others (more than {longest} takes) "
-                             "before it exits with one line")
+    parser.add_argument(
+        "--dist-timeout",
+        type=positive_seconds,
+        default=default,
+        metavar="S",
+        help=f"under torchrun: seconds a rank waits for the others (more than {longest} takes) "
+        "before it exits with one line",
+    )
 
 
 def add_progress_option(parser: argparse.ArgumentParser) -> None:
@@ -82,30 +90,56 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     """--data-dir and --no-verify-mnist: where MNIST is, and whether files that differ from the
     published ones may be used (marked as not verified wherever the data source is reported)."""
     parser.add_argument("--data-dir", type=Path, default=None, help=DATA_DIR_HELP)
-    parser.add_argument("--no-verify-mnist", dest="verify_mnist", action="store_false",
-                        help="use MNIST files whose MD5 differs from the published files' (altered or re-compressed); "
-                             "the data source is then reported as not verified")
+    parser.add_argument(
+        "--no-verify-mnist",
+        dest="verify_mnist",
+        action="store_false",
+        help="use MNIST files whose MD5 differs from the published files' (altered or re-compressed); "
+        "the data source is then reported as not verified",
+    )
 
 
 def add_engine_options(parser: argparse.ArgumentParser, max_iter: int | None = 100) -> None:
     """--max-iter (None: the caller picks it, e.g. from the run's scale), --backend, --history-dtype, --rounds."""
     per_scale = ", ".join(f"{name} {scale.attack_max_iter}" for name, scale in sorted(SCALES.items()))
     scales = f" (default: per --scale: {per_scale})" if max_iter is None else ""
-    parser.add_argument("--max-iter", type=positive_int, default=max_iter, metavar="N",
-                        help=f"L-BFGS iterations per solve of the c search{scales}")
-    parser.add_argument("--backend", choices=BACKENDS, default="auto",
-                        help="engine backend: auto (cpp on CPU, triton on CUDA), cpp, triton, or torch (the reference)")
-    parser.add_argument("--history-dtype", choices=sorted(HISTORY_DTYPES), default="same",
-                        help="storage of the L-BFGS history: same (as the images) or bfloat16")
-    parser.add_argument("--rounds", choices=ROUNDS, default="auto",
-                        help="engine rounds: auto (compact on CPU, fixed on CUDA), compact (the running problems, "
-                             "one host sync per round) or fixed (every problem with masks: no host sync between looks)")
+    parser.add_argument(
+        "--max-iter",
+        type=positive_int,
+        default=max_iter,
+        metavar="N",
+        help=f"L-BFGS iterations per solve of the c search{scales}",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="engine backend: auto (cpp on CPU, triton on CUDA), cpp, triton, or torch (the reference)",
+    )
+    parser.add_argument(
+        "--history-dtype",
+        choices=sorted(HISTORY_DTYPES),
+        default="same",
+        help="storage of the L-BFGS history: same (as the images) or bfloat16",
+    )
+    parser.add_argument(
+        "--rounds",
+        choices=ROUNDS,
+        default="auto",
+        help="engine rounds: auto (compact on CPU, fixed on CUDA), compact (the running problems, "
+        "one host sync per round) or fixed (every problem with masks: no host sync between looks)",
+    )
 
 
 def engine_options(args: argparse.Namespace, **settings) -> LBFGSBOptions:
     """The engine settings the options ask for; `settings` override the attack's others."""
-    return attack_engine(args.max_iter, backend=args.backend, history_dtype=HISTORY_DTYPES[args.history_dtype],
-                         rounds=args.rounds, **settings)
+    return attack_engine(
+        args.max_iter,
+        backend=args.backend,
+        history_dtype=HISTORY_DTYPES[args.history_dtype],
+        rounds=args.rounds,
+        **settings,
+    )
 
 
 # What a user can cause: bad arguments or files, damaged or changed inputs, missing data.
@@ -150,8 +184,11 @@ def interrupts_in_one_line(prog: str, argv: list[str] | None, saved: Callable[[]
     try:
         yield
     except (KeyboardInterrupt, Terminated) as exc:
-        print(f"{prog}: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; {saved()}; "
-              f"resume with: {command}", file=sys.stderr)
+        print(
+            f"{prog}: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; {saved()}; "
+            f"resume with: {command}",
+            file=sys.stderr,
+        )
         raise SystemExit(143 if isinstance(exc, Terminated) else 130) from None
     finally:
         if main_thread:

@@ -3,6 +3,7 @@
 The command lines print any of these as one line naming what is wrong and exit with status 2
 (``--debug`` shows the traceback); anything else is a bug and keeps its traceback.
 """
+
 from __future__ import annotations
 
 

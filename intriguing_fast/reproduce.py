@@ -6,6 +6,7 @@ trained at --scale quick or paper are reused by `python -m intriguing_fast.bulk_
 Under `torchrun --nproc-per-node N -m intriguing_fast.reproduce ...` the ranks share out the
 training and the attacks, and rank 0 writes the report a single process writes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,25 +42,45 @@ PROG = "python -m intriguing_fast.reproduce"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = command_parser(PROG, __doc__)
-    parser.add_argument("--scale", choices=sorted(SCALES), default="quick",
-                        help="quick (default): 1000 attacked images per model and shortened training, minutes on a "
-                             "CPU; paper: the paper's protocol (every training/test image), hours; tiny: 20 images "
-                             "per model on a 1,200-digit subset, a check that everything runs (a minute or two)")
+    parser.add_argument(
+        "--scale",
+        choices=sorted(SCALES),
+        default="quick",
+        help="quick (default): 1000 attacked images per model and shortened training, minutes on a "
+        "CPU; paper: the paper's protocol (every training/test image), hours; tiny: 20 images "
+        "per model on a 1,200-digit subset, a check that everything runs (a minute or two)",
+    )
     add_data_options(parser)
     parser.add_argument("--out", type=Path, default=None, help="output directory (default: reports/SCALE)")
-    parser.add_argument("--only", default=",".join(STAGE_NAMES),
-                        help=f"comma-separated stages, from {','.join(STAGE_NAMES)} (default: all)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                        help="where the models run and the attack solves: cpu, or cuda (a GPU build of torch; under "
-                             "torchrun each rank takes cuda:LOCAL_RANK)")
-    parser.add_argument("--seed", type=seed_int, default=0,
-                        help="seed of the attacked images, their random targets, the noise controls and the P1/P2 "
-                             "halves of the training set (each recipe fixes its model's initialisation)")
-    parser.add_argument("--model-cache", type=Path, default=None,
-                        help="checkpoint directory (default: $INTRIGUING_FAST_CACHE/models)")
-    parser.add_argument("--alexnet-weights", type=Path, default=None,
-                        help="a local AlexNet state dict (torchvision's names; read with weights_only=True) for Table 5 "
-                             "(default: a seeded random initialisation, reported as such; nothing is downloaded)")
+    parser.add_argument(
+        "--only",
+        default=",".join(STAGE_NAMES),
+        help=f"comma-separated stages, from {','.join(STAGE_NAMES)} (default: all)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where the models run and the attack solves: cpu, or cuda (a GPU build of torch; under "
+        "torchrun each rank takes cuda:LOCAL_RANK)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=seed_int,
+        default=0,
+        help="seed of the attacked images, their random targets, the noise controls and the P1/P2 "
+        "halves of the training set (each recipe fixes its model's initialisation)",
+    )
+    parser.add_argument(
+        "--model-cache", type=Path, default=None, help="checkpoint directory (default: $INTRIGUING_FAST_CACHE/models)"
+    )
+    parser.add_argument(
+        "--alexnet-weights",
+        type=Path,
+        default=None,
+        help="a local AlexNet state dict (torchvision's names; read with weights_only=True) for Table 5 "
+        "(default: a seeded random initialisation, reported as such; nothing is downloaded)",
+    )
     add_progress_option(parser)
     add_threads_option(parser)
     add_dist_timeout_option(parser, 3600.0, "a rank's share of the training or one attack chunk")
@@ -91,6 +112,7 @@ def main(argv: list[str] | None = None) -> Path | None:
     # paper scale did when rank 0 evaluated them with 2 threads instead of 1).
     if launch.world > 1 and args.threads is None:
         set_threads(launch.threads())
+
     def saved() -> str:
         stages = out / "stages"
         return f"{len(list(stages.glob('*.pt'))) if stages.is_dir() else 0} finished stage result(s) kept in {stages}"
@@ -102,10 +124,22 @@ def main(argv: list[str] | None = None) -> Path | None:
             load_alexnet(args.alexnet_weights)
         device = launch.device(args.device)
         group = Group(launch, args.dist_timeout, device) if launch.world > 1 else None
-        results = run(RunConfig(scale=scale, out=out, data_dir=args.data_dir, only=only, device=str(device),
-                                seed=args.seed, model_cache=args.model_cache, progress=args.progress,
-                                engine=engine, verify_data=args.verify_mnist, alexnet_weights=args.alexnet_weights),
-                      group)
+        results = run(
+            RunConfig(
+                scale=scale,
+                out=out,
+                data_dir=args.data_dir,
+                only=only,
+                device=str(device),
+                seed=args.seed,
+                model_cache=args.model_cache,
+                progress=args.progress,
+                engine=engine,
+                verify_data=args.verify_mnist,
+                alexnet_weights=args.alexnet_weights,
+            ),
+            group,
+        )
         if results is None:  # a rank other than 0 under torchrun: its share is done
             return None
         from .report import write_report  # here: the report's matplotlib need not load for --help

@@ -1,6 +1,7 @@
 """The seeds the package accepts: integers in [0, 2**62). Seeds are offset by image indices and
 stages and end in torch's 64-bit generators, and a seed of 2**70 gave torch's "Overflow when
 unpacking long long" naming no option; below 2**62 every offset stays in range."""
+
 from __future__ import annotations
 
 import argparse

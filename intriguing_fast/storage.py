@@ -1,6 +1,7 @@
 """Files the package writes and the digests that key them: one home for atomic writes,
 verified files, content digests and the cache root (data, models, experiments and the CLIs
 use them)."""
+
 from __future__ import annotations
 
 import fcntl
@@ -49,11 +50,13 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         # torch.save reports a full disk as a RuntimeError of its zip writer ("enforce fail ... write")
-        if isinstance(exc, OSError) or (isinstance(exc, RuntimeError) and "write" in str(exc)
-                                        and "inline_container" in str(exc)):
+        if isinstance(exc, OSError) or (
+            isinstance(exc, RuntimeError) and "write" in str(exc) and "inline_container" in str(exc)
+        ):
             free = shutil.disk_usage(path.parent).free
-            raise WriteFailedError(f"{path}: could not be written ({one_line(exc)}); {free / 2**20:.1f} MiB free "
-                                   "on its file system") from exc
+            raise WriteFailedError(
+                f"{path}: could not be written ({one_line(exc)}); {free / 2**20:.1f} MiB free on its file system"
+            ) from exc
         raise
 
 
@@ -93,11 +96,14 @@ def load_verified(path: Path) -> Any:
         raise CorruptFileError(path, what)
     if len(data) < head:
         raise CorruptFileError(path, f"truncated ({len(data)} bytes)")
-    stored, payload = data[len(VERIFIED_MAGIC):head - 1].decode("ascii", "replace"), data[head:]
+    stored, payload = data[len(VERIFIED_MAGIC) : head - 1].decode("ascii", "replace"), data[head:]
     actual = hashlib.sha256(payload).hexdigest()
     if stored != actual:
-        raise CorruptFileError(path, f"content does not match its stored SHA-256 (truncated or altered: "
-                                     f"{len(payload)} bytes, digest {actual[:12]} != {stored[:12]})")
+        raise CorruptFileError(
+            path,
+            f"content does not match its stored SHA-256 (truncated or altered: "
+            f"{len(payload)} bytes, digest {actual[:12]} != {stored[:12]})",
+        )
     try:
         return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as exc:
@@ -112,8 +118,9 @@ def load_weights_only(path: Path) -> Any:
             warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the error says enough
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        raise UnsafeFileError(path, "refused: not a torch file of tensors and plain containers only "
-                                     "(nothing else is ever unpickled)") from None
+        raise UnsafeFileError(
+            path, "refused: not a torch file of tensors and plain containers only (nothing else is ever unpickled)"
+        ) from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as exc:
         raise CorruptFileError(path, f"unreadable ({type(exc).__name__}: {one_line(exc)})") from None
 

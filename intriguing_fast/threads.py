@@ -8,14 +8,17 @@ machine an attack with two spinning threads ran 10-16x slower beside one busy pr
 speed and degrades by about a fair share: the package sets ``GOMP_SPINCOUNT`` (libgomp, which
 torch's CPU wheels and the native core share) before torch starts OpenMP, unless the user set it.
 """
+
 from __future__ import annotations
 
 import os
 
 SPIN_ENV = "GOMP_SPINCOUNT"
 BOUNDED_SPIN = "3000"  # spins before a waiting thread sleeps (libgomp's default: 300,000)
-THREADS_HELP = ("threads for torch and the native core (default: torch's, one per physical core); on a shared "
-                "machine fewer threads leave others their share")
+THREADS_HELP = (
+    "threads for torch and the native core (default: torch's, one per physical core); on a shared "
+    "machine fewer threads leave others their share"
+)
 
 
 def bound_spinning() -> None:

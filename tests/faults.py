@@ -1,4 +1,5 @@
 """Damage done to stored files in the fault-injection tests, and the error each must give."""
+
 from __future__ import annotations
 
 import os
@@ -48,6 +49,7 @@ def damage_file(path: Path, kind: str) -> str:
         malicious_pickle(path, path.with_name("PLANTED_PICKLE_RAN"))
     elif kind == "unverified":
         import torch
+
         torch.save({"format": 2, "key": {}, "state_dict": {}, "value": {}}, path)
     else:
         raise ValueError(f"kind: expected one of {DAMAGES}, got {kind!r}")

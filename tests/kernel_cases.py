@@ -1,5 +1,6 @@
 """Random BatchStates that exercise every branch of the three steps, for comparing each
 fused backend with the torch reference (tests/test_kernels_*.py)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,8 +13,17 @@ from intriguing_fast.kernels.status import Status
 OPTIONS = LBFGSBOptions(history=4, max_iter=30, max_fun=40, max_ls=3, gtol=1e-5, ftol=1e-9)
 
 
-def random_state(R: int, n: int, m: int, dtype: torch.dtype, *, seed: int = 0, fixed: str = "mixed",
-                 history_dtype: torch.dtype | None = None, shared_bounds: bool = False) -> BatchState:
+def random_state(
+    R: int,
+    n: int,
+    m: int,
+    dtype: torch.dtype,
+    *,
+    seed: int = 0,
+    fixed: str = "mixed",
+    history_dtype: torch.dtype | None = None,
+    shared_bounds: bool = False,
+) -> BatchState:
     """R problems of n variables with ring buffers of m pairs: hist_len from 0 to m, heads
     that wrap. fixed = "mixed" (some variables held at bounds), "none" or "all"; with
     shared_bounds, one row of bounds ([1, n]) for all problems."""
@@ -32,7 +42,7 @@ def random_state(R: int, n: int, m: int, dtype: torch.dtype, *, seed: int = 0, f
     lower[boxed], upper[boxed] = lower[boxed].clamp_min(-1.1), upper[boxed].clamp_max(1.1)
     if shared_bounds:
         lower, upper = lower[:1], upper[:1]
-    x = (lower.clamp_min(-1) + (upper.clamp_max(1) - lower.clamp_min(-1)) * rand(R, n))
+    x = lower.clamp_min(-1) + (upper.clamp_max(1) - lower.clamp_min(-1)) * rand(R, n)
     g = randn(R, n)
     if fixed == "mixed":
         at_lo, at_hi = rand(R, n) < 0.2, rand(R, n) < 0.2
@@ -43,8 +53,9 @@ def random_state(R: int, n: int, m: int, dtype: torch.dtype, *, seed: int = 0, f
         x = torch.where(at_lo, lower, upper)
         g = torch.where(at_lo, g.abs() + 0.1, -g.abs() - 0.1)
     cast = dict(dtype=dtype)
-    st = BatchState.start(x.to(**cast), (x * x).sum(1).to(**cast), g.to(**cast), lower.to(**cast),
-                          upper.to(**cast), m, history_dtype)
+    st = BatchState.start(
+        x.to(**cast), (x * x).sum(1).to(**cast), g.to(**cast), lower.to(**cast), upper.to(**cast), m, history_dtype
+    )
     # A partly filled, wrapped history of pairs with s.y > 0 (y = D s + noise).
     s = 0.3 * randn(R, m, n)
     y = s * (0.5 + rand(R, m, n)) + 0.01 * randn(R, m, n)

@@ -1,4 +1,5 @@
 """Small MNIST-format idx files for tests that must run without the real dataset."""
+
 from __future__ import annotations
 
 import gzip
@@ -21,12 +22,13 @@ def learnable_digits(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.n
     images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
     for i, k in enumerate(labels):
         r, c = 2 + 8 * (k // 4), 2 + 6 * (k % 4)
-        images[i, r:r + 6, c:c + 6] = rng.integers(180, 256, (6, 6))
+        images[i, r : r + 6, c : c + 6] = rng.integers(180, 256, (6, 6))
     return images, labels
 
 
-def write_mnist(directory: Path, n_train: int = 20, n_test: int = 10, compress: bool = True, seed: int = 0,
-                learnable: bool = False) -> dict:
+def write_mnist(
+    directory: Path, n_train: int = 20, n_test: int = 10, compress: bool = True, seed: int = 0, learnable: bool = False
+) -> dict:
     """Four small idx files (uniform noise, or `learnable_digits`); returns the arrays written."""
     rng = np.random.default_rng(seed)
     if learnable:

@@ -1,5 +1,6 @@
 """The proof on CPU that a round can run on CUDA without waiting for the host and be captured as a
 CUDA graph: every operator a round dispatches, with the shapes it sees (issue 29)."""
+
 from __future__ import annotations
 
 import torch
@@ -8,9 +9,22 @@ from torch.utils._python_dispatch import TorchDispatchMode
 # Operators that make a CUDA stream wait for the host: a data-dependent size (nonzero, boolean
 # masks, unique), a value read on the host (_local_scalar_dense: item, bool, int), or a result
 # of Python type.
-SYNCHRONISING = {"nonzero", "nonzero_static", "_local_scalar_dense", "masked_select", "masked_scatter", "unique",
-                 "_unique", "_unique2", "unique_dim", "unique_consecutive", "is_nonzero", "equal", "allclose",
-                 "repeat_interleave"}
+SYNCHRONISING = {
+    "nonzero",
+    "nonzero_static",
+    "_local_scalar_dense",
+    "masked_select",
+    "masked_scatter",
+    "unique",
+    "_unique",
+    "_unique2",
+    "unique_dim",
+    "unique_consecutive",
+    "is_nonzero",
+    "equal",
+    "allclose",
+    "repeat_interleave",
+}
 
 
 def _shapes(value: object) -> object:
@@ -44,8 +58,9 @@ class RoundRecorder(TorchDispatchMode):
         return out
 
     def synchronising(self) -> list[str]:
-        return sorted({name for name, _, _ in self.calls
-                       if name.startswith("bool-index") or name.split(".")[1] in SYNCHRONISING})
+        return sorted(
+            {name for name, _, _ in self.calls if name.startswith("bool-index") or name.split(".")[1] in SYNCHRONISING}
+        )
 
 
 def record(step) -> RoundRecorder:  # noqa: ANN001

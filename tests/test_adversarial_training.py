@@ -1,6 +1,7 @@
 """Adversarial training with pools (models/adversarial_*.py) on a small MLP and learnable digits:
 pool mechanics, the examples fooling the model they were made for, determinism, resumption
 after a kill, the checkpoint cache, and the errors of bad layer splits."""
+
 from functools import partial
 
 import numpy as np
@@ -143,8 +144,9 @@ def test_mlp_splits_compose_to_the_model(trained, digits):
 
 
 def test_sequential_splits_at_its_children():
-    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 16), nn.Sigmoid(), nn.Linear(16, 16), nn.ReLU(),
-                          nn.Linear(16, 10))
+    model = nn.Sequential(
+        nn.Flatten(), nn.Linear(784, 16), nn.Sigmoid(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 10)
+    )
     x = torch.rand(3, 1, 28, 28)
     split = split_model(model, "2")
     assert split.bounds == (0.0, 1.0) and torch.allclose(split.upper(split.codes(x)), model(x))
@@ -175,13 +177,16 @@ def test_bad_splits_are_clear_errors(trained, digits):
         train_adversarial(BUILD, *digits, recipe(dropout=(("layers.7", 0.5),)), progress=False)
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"train": Phase("lbfgs", epochs=3, weight_decay=(0.0,))}, "expected a minibatch phase"),
-    ({"targets": "all"}, "targets: expected one of"),
-    ({"pools": (PoolSettings("input"), PoolSettings("input"))}, "at most one pool per layer"),
-    ({"refresh_every": 0}, "refresh_every"),
-    ({"dropout": (("layers.0", 1.0),)}, "dropout: expected probabilities"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"train": Phase("lbfgs", epochs=3, weight_decay=(0.0,))}, "expected a minibatch phase"),
+        ({"targets": "all"}, "targets: expected one of"),
+        ({"pools": (PoolSettings("input"), PoolSettings("input"))}, "at most one pool per layer"),
+        ({"refresh_every": 0}, "refresh_every"),
+        ({"dropout": (("layers.0", 1.0),)}, "dropout: expected probabilities"),
+    ],
+)
 def test_recipe_checks(changes, message):
     with pytest.raises(ValueError, match=message):
         recipe(**changes)
@@ -191,26 +196,66 @@ def test_recipe_checks(changes, message):
 
 def stage_result(errors: dict, failed: tuple = ()) -> dict:
     """A stage entry with the given test errors (of 10,000) per variant; everything else fixed."""
+
     def row(variant: str, errors: int) -> dict:
-        return {"pools": [], "test_error": {"errors": errors, "total": 10_000}, "paper": None,
-                "success": {"errors": 10, "total": 10}, "distortion": 0.07, "training_failed": variant in failed,
-                "plain_adversarials_error": {"errors": 5, "total": 10}, "seconds": 10.0, "attack_seconds": 4.0,
-                "generated": 100, "fooled": 99}
+        return {
+            "pools": [],
+            "test_error": {"errors": errors, "total": 10_000},
+            "paper": None,
+            "success": {"errors": 10, "total": 10},
+            "distortion": 0.07,
+            "training_failed": variant in failed,
+            "plain_adversarials_error": {"errors": 5, "total": 10},
+            "seconds": 10.0,
+            "attack_seconds": 4.0,
+            "generated": 100,
+            "fooled": 99,
+        }
 
-    settings = {"epochs": 5, "batch_size": 64, "lr": 0.4, "pool_size": 10, "refresh_fraction": 0.1,
-                "refresh_every": 100, "mix": 0.25, "warmup_epochs": 1, "targets": "random", "attack_steps": 3,
-                "attack_max_iter": 15, "dropout": (0.0, 0.1)}
-    return {"settings": settings, "plain": "weight decay", "weight_decay": [1e-5, 1e-5, 1e-6], "attacked": 10,
-            "train_examples": 100, "rows": {v: row(v, e) for v, e in errors.items()}}
+    settings = {
+        "epochs": 5,
+        "batch_size": 64,
+        "lr": 0.4,
+        "pool_size": 10,
+        "refresh_fraction": 0.1,
+        "refresh_every": 100,
+        "mix": 0.25,
+        "warmup_epochs": 1,
+        "targets": "random",
+        "attack_steps": 3,
+        "attack_max_iter": 15,
+        "dropout": (0.0, 0.1),
+    }
+    return {
+        "settings": settings,
+        "plain": "weight decay",
+        "weight_decay": [1e-5, 1e-5, 1e-6],
+        "attacked": 10,
+        "train_examples": 100,
+        "rows": {v: row(v, e) for v, e in errors.items()},
+    }
 
 
-@pytest.mark.parametrize("errors, pool_verdict, layer_verdict", [
-    ({"weight decay": 160, "input pool": 110, "hidden 1 pool": 100, "hidden 2 pool": 90}, "holds here", "holds here"),
-    ({"weight decay": 160, "input pool": 140, "hidden 1 pool": 150, "hidden 2 pool": 120}, "holds only in part",
-     "holds only in part"),
-    ({"weight decay": 160, "input pool": 170, "hidden 1 pool": 150, "hidden 2 pool": 180}, "does not hold",
-     "does not hold"),
-])
+@pytest.mark.parametrize(
+    "errors, pool_verdict, layer_verdict",
+    [
+        (
+            {"weight decay": 160, "input pool": 110, "hidden 1 pool": 100, "hidden 2 pool": 90},
+            "holds here",
+            "holds here",
+        ),
+        (
+            {"weight decay": 160, "input pool": 140, "hidden 1 pool": 150, "hidden 2 pool": 120},
+            "holds only in part",
+            "holds only in part",
+        ),
+        (
+            {"weight decay": 160, "input pool": 170, "hidden 1 pool": 150, "hidden 2 pool": 180},
+            "does not hold",
+            "does not hold",
+        ),
+    ],
+)
 def test_findings_say_whether_the_paper_holds(tmp_path, errors, pool_verdict, layer_verdict):
     from intriguing_fast.report.advtrain_section import adversarial_training as render
 
@@ -232,11 +277,28 @@ def test_stage_trains_each_variant_once(tmp_path):
 
     write_mnist(tmp_path / "mnist", n_train=256, n_test=60, learnable=True)
     settings = {**SETTINGS["tiny"], "epochs": 2, "attacked": 6, "variants": ("weight decay", "hidden 2 pool")}
-    stage = Stage("adversarial_training", "Section 4.2", "adversarial_training", (), None, adversarial_training,
-                  {"t": settings}, {"weight decay": 1.6})
+    stage = Stage(
+        "adversarial_training",
+        "Section 4.2",
+        "adversarial_training",
+        (),
+        None,
+        adversarial_training,
+        {"t": settings},
+        {"weight decay": 1.6},
+    )
+
     def run(scale: str) -> Run:
-        return Run(RunConfig(scale=Scale(scale, 6, 6, 2), out=tmp_path / "out", data_dir=tmp_path / "mnist",
-                             model_cache=tmp_path / "models", progress=False, verify_data=False))
+        return Run(
+            RunConfig(
+                scale=Scale(scale, 6, 6, 2),
+                out=tmp_path / "out",
+                data_dir=tmp_path / "mnist",
+                model_cache=tmp_path / "models",
+                progress=False,
+                verify_data=False,
+            )
+        )
 
     first = adversarial_training(run("t"), stage)
     again = adversarial_training(run("t"), stage)
@@ -244,7 +306,9 @@ def test_stage_trains_each_variant_once(tmp_path):
     assert list(rows) == ["weight decay", "hidden 2 pool"] and rows["weight decay"]["paper"] == 1.6
     assert rows["weight decay"]["plain_adversarials_error"]["total"] == 6 and rows["hidden 2 pool"]["generated"] > 0
     assert rows["hidden 2 pool"]["test_error"]["total"] == 60 and len(rows["hidden 2 pool"]["distortions"]) == 6
-    assert all(r["from_cache"] for r in again["rows"].values()) and again["rows"]["hidden 2 pool"]["test_error"] == \
-        rows["hidden 2 pool"]["test_error"]
+    assert (
+        all(r["from_cache"] for r in again["rows"].values())
+        and again["rows"]["hidden 2 pool"]["test_error"] == rows["hidden 2 pool"]["test_error"]
+    )
     with pytest.raises(ValueError, match=r"stage adversarial_training has settings for \['t'\], not for 'quick'"):
         adversarial_training(run("quick"), stage)

@@ -1,5 +1,6 @@
 """The package's structure, read from its source: imports run one way, from the command lines
 down to the kernels (README.md's layout table), with no cycle; facts kept in one home agree."""
+
 from __future__ import annotations
 
 import ast
@@ -37,8 +38,13 @@ def imports(path: Path) -> set[str]:
     """The modules of the package that `path` imports at run time (not under TYPE_CHECKING)."""
     tree = ast.parse(path.read_text())
     package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
-    skipped = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-               for child in node.body for n in ast.walk(child)}
+    skipped = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for child in node.body
+        for n in ast.walk(child)
+    }
     found = set()
     for node in ast.walk(tree):
         if id(node) in skipped:
@@ -97,7 +103,7 @@ def test_no_import_cycle():
         state[node] = 1
         for nxt in sorted(edges[node]):
             if state.get(nxt) == 1:
-                raise AssertionError("import cycle: " + " -> ".join(path[path.index(nxt):] + [nxt]))
+                raise AssertionError("import cycle: " + " -> ".join(path[path.index(nxt) :] + [nxt]))
             if nxt not in state:
                 visit(nxt, path + [nxt])
         state[node] = 2
@@ -112,9 +118,11 @@ def test_a_subpackage_imports_alone():
     import subprocess
     import sys
 
-    code = ("import sys, types, pathlib; pkg = types.ModuleType('intriguing_fast'); "
-            f"pkg.__path__ = [{str(PACKAGE)!r}]; sys.modules['intriguing_fast'] = pkg; "
-            "import importlib; [importlib.import_module('intriguing_fast.' + m) for m in sys.argv[1:]]")
+    code = (
+        "import sys, types, pathlib; pkg = types.ModuleType('intriguing_fast'); "
+        f"pkg.__path__ = [{str(PACKAGE)!r}]; sys.modules['intriguing_fast'] = pkg; "
+        "import importlib; [importlib.import_module('intriguing_fast.' + m) for m in sys.argv[1:]]"
+    )
     parts = ["kernels", "engine", "attack", "data", "models", "experiments", "report"]
     for name in parts:
         done = subprocess.run([sys.executable, "-c", code, name], capture_output=True, text=True)
@@ -136,14 +144,21 @@ FUNCTION_LINES = 70
 
 def code_lines(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     body = function.body
-    if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value,
-                                                                                                 str):
+    if (
+        isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
         body = body[1:]
     return body[-1].end_lineno - body[0].lineno + 1 if body else 0
 
 
 def test_no_function_is_long():
-    long = {f"{path.relative_to(ROOT)}:{node.name}": n for path in PACKAGE.rglob("*.py") if "kernels" not in path.parts
-            for node in ast.walk(ast.parse(path.read_text()))
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (n := code_lines(node)) > FUNCTION_LINES}
+    long = {
+        f"{path.relative_to(ROOT)}:{node.name}": n
+        for path in PACKAGE.rglob("*.py")
+        if "kernels" not in path.parts
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (n := code_lines(node)) > FUNCTION_LINES
+    }
     assert not long, long

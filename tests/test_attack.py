@@ -1,5 +1,6 @@
 """The L-BFGS attack on small models: correctness of what it returns, its options, targets,
 untargeted mode, independence from batch-mates, and errors on bad input."""
+
 import math
 
 import pytest
@@ -33,8 +34,14 @@ def toy_data(count: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 def toy_mlp(hidden: int = 32, seed: int = 0) -> torch.nn.Module:
     """A sigmoid MLP (the paper's FC architecture, scaled down) trained briefly on toy_data."""
     torch.manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(SIDE * SIDE, hidden), torch.nn.Sigmoid(),
-                                torch.nn.Linear(hidden, hidden), torch.nn.Sigmoid(), torch.nn.Linear(hidden, CLASSES))
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(),
+        torch.nn.Linear(SIDE * SIDE, hidden),
+        torch.nn.Sigmoid(),
+        torch.nn.Linear(hidden, hidden),
+        torch.nn.Sigmoid(),
+        torch.nn.Linear(hidden, CLASSES),
+    )
     images, labels = toy_data(2000, seed=1)
     opt = torch.optim.Adam(model.parameters(), 1e-2)
     for _ in range(300):
@@ -134,9 +141,11 @@ def test_result_does_not_depend_on_batch_mates_or_chunking(mlp, data, model_kind
     targets = random_targets(labels, CLASSES, seed=1)
     full = lbfgs_attack(model, images, targets)
     mates = torch.tensor([3, 17, 0, 9])
-    parts = [(lbfgs_attack(model, images[3:4], targets[3:4]), [3]),
-             (lbfgs_attack(model, images[mates], targets[mates]), mates.tolist()),
-             (lbfgs_attack(model, images, targets, batch_size=5), list(range(len(images))))]
+    parts = [
+        (lbfgs_attack(model, images[3:4], targets[3:4]), [3]),
+        (lbfgs_attack(model, images[mates], targets[mates]), mates.tolist()),
+        (lbfgs_attack(model, images, targets, batch_size=5), list(range(len(images)))),
+    ]
     assert_rows_match(parts, full, exact=model_kind == "rowwise")
 
 
@@ -187,8 +196,9 @@ def test_untargeted_objective_is_a_consistent_pair(mlp, data):
     images, labels = data
     model = toy_mlp().double()
     x = images[:4].flatten(1).double()
-    obj = AttackObjective(model, x, (1, SIDE, SIDE), labels[:4], targeted=False, kappa=0.5, temperature=0.7,
-                          model_dtype=torch.float64)
+    obj = AttackObjective(
+        model, x, (1, SIDE, SIDE), labels[:4], targeted=False, kappa=0.5, temperature=0.7, model_dtype=torch.float64
+    )
     obj.c[:] = 0.3
     gen = torch.Generator().manual_seed(0)
     point = (x + 0.1 * torch.randn(x.shape, generator=gen, dtype=torch.float64)).clamp(0, 1)
@@ -247,12 +257,12 @@ def test_c_search_conventions():
     ours.update(torch.tensor([False, True, False, True]), torch.tensor([-1.0, 2.0, -3.0, 0.5], dtype=f64))
     # bracket [1, 4] with margins 3 and -1: 3/4 of the way in log c; [0.1, 1] with 2 and -1: 2/3;
     # [1, 1.5] with 0.5 and -3: 1/7, kept at 1/4; c = 10 succeeded again: secant factor 1.5
-    assert ours.c.tolist() == pytest.approx([4 ** 0.75, 10 ** (-1 / 3), 1.5 ** 0.25, 15.0])
+    assert ours.c.tolist() == pytest.approx([4**0.75, 10 ** (-1 / 3), 1.5**0.25, 15.0])
     assert ours.c_ok.tolist() == [1.0, 0.1, 1.0, 10.0] and ours.m_ok.tolist() == [3.0, 2.0, 0.5, 0.5]
     far = CSearch(torch.tensor([-1.0], dtype=f64), "ours", 1.0)
     far.update(torch.tensor([True]), torch.tensor([100.0], dtype=f64))
     far.update(torch.tensor([False]), torch.tensor([-0.01], dtype=f64))  # crossing near c_fail: clamped to 3/4
-    assert far.c.tolist() == pytest.approx([10 ** 0.75])
+    assert far.c.tolist() == pytest.approx([10**0.75])
     ch = CSearch(torch.zeros(2, dtype=f64), "cleverhans", 100.0)
     ch.update(torch.tensor([False, True]), torch.zeros(2, dtype=f64))  # loss weight 1e-2 fails: x10; succeeds: halve
     assert ch.c.tolist() == pytest.approx([10.0, 200.0])
@@ -343,8 +353,9 @@ def test_memory_budget_chunks_and_progress(mlp, data, capsys):
 
 def test_conv_model_with_per_pixel_bounds():
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
-                                torch.nn.Linear(4 * 4 * 4, 5))
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 4 * 4, 5)
+    )
     lower = torch.full((3, 1, 1), -1.0)
     upper = torch.tensor([1.0, 0.5, 2.0])[:, None, None]
     images = torch.rand(4, 3, 6, 6) * 0.5
@@ -362,24 +373,27 @@ class Detached(torch.nn.Module):
         return self.inner(x.detach())
 
 
-@pytest.mark.parametrize("case, match", [
-    ("above", "inputs: images \\[1\\] lie outside"),
-    ("nan", "inputs: contain NaN"),
-    ("targets_shape", "targets: expected shape \\(24,\\)"),
-    ("targets_range", "targets: class indices must lie in \\[0, 9\\]"),
-    ("targets_float", "targets: expected an integer tensor"),
-    ("labels_shape", "labels: expected shape"),
-    ("targets_mode", "targets: expected a LongTensor or one of"),
-    ("model_shape", "model: expected its output to be logits of shape \\[24, num_classes\\]"),
-    ("model_nograd", "model: its logits do not depend on its input"),
-    ("model_type", "model: expected a torch.nn.Module"),
-    ("bounds", "bounds: lower of shape"),
-    ("search", "search: expected one of"),
-    ("kappa", "kappa: expected a finite float >= 0"),
-    ("temperature", "temperature: expected None or a finite float in \\[0.001, 1000\\]"),
-    ("steps", "steps: expected None or an int >= 1"),
-    ("batch_size", "batch_size: expected None or an int >= 1"),
-])
+@pytest.mark.parametrize(
+    "case, match",
+    [
+        ("above", "inputs: images \\[1\\] lie outside"),
+        ("nan", "inputs: contain NaN"),
+        ("targets_shape", "targets: expected shape \\(24,\\)"),
+        ("targets_range", "targets: class indices must lie in \\[0, 9\\]"),
+        ("targets_float", "targets: expected an integer tensor"),
+        ("labels_shape", "labels: expected shape"),
+        ("targets_mode", "targets: expected a LongTensor or one of"),
+        ("model_shape", "model: expected its output to be logits of shape \\[24, num_classes\\]"),
+        ("model_nograd", "model: its logits do not depend on its input"),
+        ("model_type", "model: expected a torch.nn.Module"),
+        ("bounds", "bounds: lower of shape"),
+        ("search", "search: expected one of"),
+        ("kappa", "kappa: expected a finite float >= 0"),
+        ("temperature", "temperature: expected None or a finite float in \\[0.001, 1000\\]"),
+        ("steps", "steps: expected None or an int >= 1"),
+        ("batch_size", "batch_size: expected None or an int >= 1"),
+    ],
+)
 def test_bad_input_names_the_argument(mlp, data, case, match):
     images, labels = data
     targets = random_targets(labels, CLASSES)
@@ -410,7 +424,12 @@ def test_bad_input_names_the_argument(mlp, data, case, match):
     elif case == "bounds":
         kw = dict(bounds=(torch.zeros(3), 1.0))
     else:
-        kw = {"search": dict(search="lbfgs"), "kappa": dict(kappa=-1.0), "temperature": dict(temperature=0.0),
-              "steps": dict(steps=0), "batch_size": dict(batch_size=0)}[case]
+        kw = {
+            "search": dict(search="lbfgs"),
+            "kappa": dict(kappa=-1.0),
+            "temperature": dict(temperature=0.0),
+            "steps": dict(steps=0),
+            "batch_size": dict(batch_size=0),
+        }[case]
     with pytest.raises((ValueError, TypeError), match=match):
         lbfgs_attack(model, images, targets, **kw)

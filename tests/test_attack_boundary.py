@@ -1,6 +1,7 @@
 """The boundary search that ends the attack (attack/boundary.py): regula falsi on the margin along
 the segment from a successful point to a failing one, against exact crossings, and on a linear
 softmax model against the exact minimal perturbation (a convex QP)."""
+
 import numpy as np
 import pytest
 import torch
@@ -25,6 +26,7 @@ def classifier(margin_of):
         calls.append(x.shape[0])
         m = margin_of(x)
         return m, torch.stack([m, torch.zeros_like(m)], dim=1)
+
     return margins, calls
 
 
@@ -64,7 +66,10 @@ def test_a_curved_margin_is_crossed_to_high_precision_and_never_left():
     ever): the Illinois rule still closes in, and every point returned succeeds."""
     inside, outside = segments(64, 3, seed=2)
     shift = torch.linspace(0.05, 0.95, 64, dtype=torch.float64)
-    margin_of = lambda x: torch.tanh(8 * (shift - fraction(x, inside, outside))) + 0.2 * (shift - fraction(x, inside, outside))  # noqa: E731,E501
+
+    def margin_of(x):
+        return torch.tanh(8 * (shift - fraction(x, inside, outside))) + 0.2 * (shift - fraction(x, inside, outside))
+
     classify, calls = classifier(margin_of)
     exact = crossing(margin_of, inside, outside)
     errors = []
@@ -108,6 +113,7 @@ def test_what_it_finds_stays_adversarial_in_other_batches_and_threads():
     """The boundary search stops a rounding slack past the threshold: the adversarials keep
     their target when the model sees them one at a time, in reverse order, or with 2 threads."""
     from test_attack import toy_data, toy_mlp
+
     model = toy_mlp(hidden=48, seed=1)
     images, labels = toy_data(64, seed=11)
     res = lbfgs_attack(model, images, "random", labels=labels)
@@ -129,6 +135,7 @@ def test_a_success_within_rounding_of_the_threshold_does_not_count():
     """A point whose target logit wins by less than the rounding slack (1024 eps x the largest
     |logit| in float32: 1.2e-4 here) is neither a success for the search nor a candidate."""
     from intriguing_fast.attack.objective import AttackObjective
+
     model = torch.nn.Linear(2, 2, bias=False)
     with torch.no_grad():
         model.weight.copy_(torch.eye(2))  # logits = x

@@ -1,6 +1,7 @@
 """`python -m intriguing_fast.bulk_attack`: output, interruption and resume, changed inputs,
 checkpoint kinds, zoo models trained or reused, progress bars, the lock, and one-line errors
 that leave nothing behind."""
+
 import fcntl
 import importlib
 import os
@@ -34,9 +35,26 @@ def files(tmp_path_factory):
 
 
 def args(root, out, *extra, model=None):
-    return ["--model-file", str(model or root / "model.pt"), "--trust-model-code", "--data", f"file:{root / 'data.pt'}",
-            "--start", "1", "--count", "8", "--targets", "random", "--chunk-size", "3", "--steps", "4", "--out", str(out),
-            *extra]
+    return [
+        "--model-file",
+        str(model or root / "model.pt"),
+        "--trust-model-code",
+        "--data",
+        f"file:{root / 'data.pt'}",
+        "--start",
+        "1",
+        "--count",
+        "8",
+        "--targets",
+        "random",
+        "--chunk-size",
+        "3",
+        "--steps",
+        "4",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def test_a_torchscript_archive_is_not_loaded_without_trust_model_code(files, tmp_path, monkeypatch, capsys):
@@ -49,8 +67,10 @@ def test_a_torchscript_archive_is_not_loaded_without_trust_model_code(files, tmp
         cli.main(argv)
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 2 and len(err.splitlines()) == 1 and not loads
-    assert f"--model-file {files / 'model.pt'}: a TorchScript archive is code that runs when it is loaded and called; " \
-           "pass --trust-model-code" in err
+    assert (
+        f"--model-file {files / 'model.pt'}: a TorchScript archive is code that runs when it is loaded and called; "
+        "pass --trust-model-code" in err
+    )
     assert not (tmp_path / "adv.pt.parts").exists()
 
 
@@ -145,8 +165,9 @@ def test_interrupted_run_resumes_without_redoing_chunks(files, tmp_path, monkeyp
 
 
 @pytest.mark.parametrize("signal_name,status,word", [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")])
-def test_ctrl_c_and_sigterm_stop_in_one_line_that_says_how_to_resume(files, tmp_path, monkeypatch, capsys,
-                                                                      signal_name, status, word):
+def test_ctrl_c_and_sigterm_stop_in_one_line_that_says_how_to_resume(
+    files, tmp_path, monkeypatch, capsys, signal_name, status, word
+):
     out = tmp_path / "adv.pt"
     real, calls = cli._attack, []
 
@@ -167,8 +188,10 @@ def test_ctrl_c_and_sigterm_stop_in_one_line_that_says_how_to_resume(files, tmp_
         signal.signal(signal.SIGINT, interactive)
     err = capsys.readouterr().err.strip().splitlines()
     assert ended.value.code == status and len(err) == 1, err
-    assert err[0] == (f"python -m intriguing_fast.bulk_attack: {word}; 1 chunk saved in {out}.parts; resume with: "
-                      f"python -m intriguing_fast.bulk_attack {shlex.join(argv)}")
+    assert err[0] == (
+        f"python -m intriguing_fast.bulk_attack: {word}; 1 chunk saved in {out}.parts; resume with: "
+        f"python -m intriguing_fast.bulk_attack {shlex.join(argv)}"
+    )
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is the command's only
     monkeypatch.setattr(cli, "_attack", real)
     cli.main(argv)  # the command it printed resumes: the rest is computed, the first chunk kept
@@ -215,8 +238,11 @@ def test_rerun_of_a_finished_command_recomputes_nothing(files, tmp_path, monkeyp
     calls = interrupt_after(monkeypatch, 0)
     cli.main(args(files, out, "--threads", "1", "--no-progress"))  # how a run goes is no input of its work
     assert calls == [] and out.stat().st_mtime_ns == before
-    assert capsys.readouterr().out.strip().endswith(f"already complete ({cli.summary(cli.load_adversarials(out))})"
-                                                    "; nothing recomputed")
+    assert (
+        capsys.readouterr()
+        .out.strip()
+        .endswith(f"already complete ({cli.summary(cli.load_adversarials(out))}); nothing recomputed")
+    )
 
 
 def test_changed_inputs_are_refused_unless_overwrite(files, tmp_path, monkeypatch, capsys):
@@ -232,7 +258,9 @@ def test_changed_inputs_are_refused_unless_overwrite(files, tmp_path, monkeypatc
         cli.main(args(files, out, model=model))
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 2 and len(err.splitlines()) == 1
-    assert err.startswith(f"{cli.PROG}: error: {out}.parts: made with other inputs: the model (weights or code) changed (sha256")
+    assert err.startswith(
+        f"{cli.PROG}: error: {out}.parts: made with other inputs: the model (weights or code) changed (sha256"
+    )
     cli.main(args(files, out, "--overwrite", model=model))
     assert not (tmp_path / "adv.pt.parts").exists()
     # A finished output of another command is refused too, then replaced with --overwrite.
@@ -256,15 +284,18 @@ def test_resuming_with_other_threads_is_refused_with_the_threads_to_resume(files
         cli.main(args(files, out, "--threads", "2"))
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 2 and len(err.splitlines()) == 1
-    assert ("the threads or device (they change the last bits of the arithmetic) changed (1 threads on cpu -> 2 "
-            "threads on cpu); rerun with --threads 1 on cpu to resume it, or with --overwrite") in err
+    assert (
+        "the threads or device (they change the last bits of the arithmetic) changed (1 threads on cpu -> 2 "
+        "threads on cpu); rerun with --threads 1 on cpu to resume it, or with --overwrite"
+    ) in err
     cli.main(args(files, out, "--threads", "1"))
     assert cli.load_adversarials(out)["success"].all()
 
 
 @pytest.mark.parametrize("damage, what", [("delete", "missing"), ("garble", "unreadable (")])
-def test_a_lost_or_garbled_config_is_named_not_taken_for_a_version_change(files, tmp_path, monkeypatch, capsys,
-                                                                          damage, what):
+def test_a_lost_or_garbled_config_is_named_not_taken_for_a_version_change(
+    files, tmp_path, monkeypatch, capsys, damage, what
+):
     out = tmp_path / "adv.pt"
     interrupt_after(monkeypatch, 1)
     with pytest.raises(Interrupted):
@@ -295,38 +326,44 @@ def test_another_run_holding_the_lock_is_refused(files, tmp_path, capsys):
     assert not out.exists() and not (tmp_path / "adv.pt.parts").exists()
 
 
-@pytest.mark.parametrize("bad, message", [
-    (["--chunk-size", "0"], "--chunk-size: expected an integer >= 1"),
-    (["--chunk-size", "-1"], "--chunk-size: expected an integer >= 1"),
-    (["--count", "0"], "--count: expected an integer >= 1"),
-    (["--steps", "0"], "--steps: expected an integer >= 1"),
-    (["--start", "-1"], "--start: expected an integer >= 0"),
-    (["--targets", "nearest"], "--targets: invalid choice"),
-    (["--start", "10"], "--start 10: beyond the 10 images"),
-    (["--kappa", "-1"], "kappa: expected a finite float >= 0"),
-    (["--restarts", "-1"], "--restarts: expected an integer >= 0"),
-    (["--data", "mnist"], "--data: expected mnist:train|test|P1|P2 or file:PATH"),
-    (["--data", "file:/nonexistent/data.pt"], "--data: no file /nonexistent/data.pt"),
-    (["--model-file", "/nonexistent/model.pt"], "--model-file: no file /nonexistent/model.pt"),
-    (["--model-file", "DATA"], "a state dict, whose architecture the file does not hold: name it with --arch"),
-    (["--model-file", "DATA", "--arch", "FC10"], "architecture 'FC10' is not in the model zoo"),
-    (["--model-file", "DATA", "--arch", "FC10(1e-4)"], "not a state dict of FC10(1e-4)"),
-    (["--flatten", "--model-file", "ZOO"], "the model fails on images of shape (64,)"),
-    (["--model-file", "NAN"], "nan.pt: weights with NaN or inf: layers.0.weight"),
-    (["--device", "tpu"], "--device: expected cpu, cuda or cuda:N, got 'tpu'"),
-    (["--device", f"cuda:{torch.cuda.device_count()}"], "CUDA device(s) "),  # one more than there are
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (["--chunk-size", "0"], "--chunk-size: expected an integer >= 1"),
+        (["--chunk-size", "-1"], "--chunk-size: expected an integer >= 1"),
+        (["--count", "0"], "--count: expected an integer >= 1"),
+        (["--steps", "0"], "--steps: expected an integer >= 1"),
+        (["--start", "-1"], "--start: expected an integer >= 0"),
+        (["--targets", "nearest"], "--targets: invalid choice"),
+        (["--start", "10"], "--start 10: beyond the 10 images"),
+        (["--kappa", "-1"], "kappa: expected a finite float >= 0"),
+        (["--restarts", "-1"], "--restarts: expected an integer >= 0"),
+        (["--data", "mnist"], "--data: expected mnist:train|test|P1|P2 or file:PATH"),
+        (["--data", "file:/nonexistent/data.pt"], "--data: no file /nonexistent/data.pt"),
+        (["--model-file", "/nonexistent/model.pt"], "--model-file: no file /nonexistent/model.pt"),
+        (["--model-file", "DATA"], "a state dict, whose architecture the file does not hold: name it with --arch"),
+        (["--model-file", "DATA", "--arch", "FC10"], "architecture 'FC10' is not in the model zoo"),
+        (["--model-file", "DATA", "--arch", "FC10(1e-4)"], "not a state dict of FC10(1e-4)"),
+        (["--flatten", "--model-file", "ZOO"], "the model fails on images of shape (64,)"),
+        (["--model-file", "NAN"], "nan.pt: weights with NaN or inf: layers.0.weight"),
+        (["--device", "tpu"], "--device: expected cpu, cuda or cuda:N, got 'tpu'"),
+        (["--device", f"cuda:{torch.cuda.device_count()}"], "CUDA device(s) "),  # one more than there are
+    ],
+)
 def test_invalid_input_is_one_line_exit_2_and_leaves_nothing(files, tmp_path, capsys, bad, message):
     out = tmp_path / "sub" / "adv.pt"
     if "ZOO" in bad:  # an FC10 state dict: fails on the 8x8 images
-        torch.save({"arch": "FC10(1e-4)", "state_dict": get_spec("FC10(1e-4)").build().state_dict()},
-                   tmp_path / "fc10.pt")
+        torch.save(
+            {"arch": "FC10(1e-4)", "state_dict": get_spec("FC10(1e-4)").build().state_dict()}, tmp_path / "fc10.pt"
+        )
     if "NAN" in bad:  # a state dict of the zoo's FC10 with one NaN weight
         state = get_spec("FC10(1e-4)").build().state_dict()
         state["layers.0.weight"][0, 0] = float("nan")
         torch.save({"arch": "FC10(1e-4)", "state_dict": state}, tmp_path / "nan.pt")
-    bad = [{"DATA": str(files / "data.pt"), "ZOO": str(tmp_path / "fc10.pt"), "NAN": str(tmp_path / "nan.pt")}.get(b, b)
-           for b in bad]
+    bad = [
+        {"DATA": str(files / "data.pt"), "ZOO": str(tmp_path / "fc10.pt"), "NAN": str(tmp_path / "nan.pt")}.get(b, b)
+        for b in bad
+    ]
     with pytest.raises(SystemExit) as exit_:
         cli.main(args(files, out) + bad)
     err = capsys.readouterr().err.strip().splitlines()
@@ -343,8 +380,21 @@ def test_state_dict_with_zoo_architecture(tmp_path):
     torch.save({"images": images, "labels": model(images).argmax(1)}, tmp_path / "data.pt")
     for checkpoint in (["fc10.pt"], ["bare.pt", "--arch", "FC10(1e-4)"]):
         out = tmp_path / f"adv-{checkpoint[0]}"
-        cli.main(["--model-file", str(tmp_path / checkpoint[0]), *checkpoint[1:], "--data",
-                  f"file:{tmp_path / 'data.pt'}", "--targets", "least_likely", "--steps", "3", "--out", str(out)])
+        cli.main(
+            [
+                "--model-file",
+                str(tmp_path / checkpoint[0]),
+                *checkpoint[1:],
+                "--data",
+                f"file:{tmp_path / 'data.pt'}",
+                "--targets",
+                "least_likely",
+                "--steps",
+                "3",
+                "--out",
+                str(out),
+            ]
+        )
         got = cli.load_adversarials(out)
         assert got["success"].all() and torch.equal(model(got["adversarial"]).argmax(1), got["targets"])
 
@@ -358,13 +408,27 @@ def test_zoo_name_never_loads_a_file_of_that_name(files, tmp_path, monkeypatch):
     malicious_pickle(tmp_path / "FC10(1e-4)", marker)
     zoo = []
     monkeypatch.setattr(cli, "load_zoo_model", lambda name, args: zoo.append(name) or toy_mlp())
-    cli.main(["--model", "FC10(1e-4)", "--data", f"file:{files / 'data.pt'}", "--count", "2", "--steps", "2",
-              "--out", str(tmp_path / "adv.pt")])
+    cli.main(
+        [
+            "--model",
+            "FC10(1e-4)",
+            "--data",
+            f"file:{files / 'data.pt'}",
+            "--count",
+            "2",
+            "--steps",
+            "2",
+            "--out",
+            str(tmp_path / "adv.pt"),
+        ]
+    )
     assert zoo == ["FC10(1e-4)"] and not marker.exists()
 
 
 def test_module_entry_point_shows_help():
-    done = subprocess.run([sys.executable, "-m", "intriguing_fast.bulk_attack", "--help"], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "intriguing_fast.bulk_attack", "--help"], capture_output=True, text=True
+    )
     assert done.returncode == 0 and "--targets" in done.stdout and "--out" in done.stdout
     assert "--model-file" in done.stdout and "--overwrite" in done.stdout and "--debug" in done.stdout
     assert "--backend" in done.stdout and "--history-dtype" in done.stdout
@@ -383,21 +447,42 @@ def test_zoo_model_reuses_reproduce_checkpoints_and_announces_training(tmp_path,
 
     monkeypatch.setattr(importlib.import_module("intriguing_fast.models.trained"), "train_model", fake_train)
     name, spec = "FC100-100-10", get_spec("FC100-100-10")
-    Run(RunConfig(scale=SCALES["quick"], out=tmp_path / "reproduce", data_dir=tmp_path / "mnist", progress=False,
-                  verify_data=False)).trained(name)
+    Run(
+        RunConfig(
+            scale=SCALES["quick"],
+            out=tmp_path / "reproduce",
+            data_dir=tmp_path / "mnist",
+            progress=False,
+            verify_data=False,
+        )
+    ).trained(name)
     assert trained == [SCALES["quick"].recipe(spec.recipe)] != [spec.recipe]
     bars = []
     monkeypatch.setattr(cli, "tqdm", lambda **k: _Bar(bars, **k))
-    common = ["--model", name, "--data", "mnist:test", "--data-dir", str(tmp_path / "mnist"), "--no-verify-mnist",
-              "--count", "2", "--steps", "2", "--max-iter", "5"]
+    common = [
+        "--model",
+        name,
+        "--data",
+        "mnist:test",
+        "--data-dir",
+        str(tmp_path / "mnist"),
+        "--no-verify-mnist",
+        "--count",
+        "2",
+        "--steps",
+        "2",
+        "--max-iter",
+        "5",
+    ]
     cli.main([*common, "--scale", "quick", "--out", str(tmp_path / "quick.pt")])
     assert len(trained) == 1 and "training" not in capsys.readouterr().err
     assert bars[-1]["desc"] == f"attack {name} on mnist:test" and not bars[-1]["disable"]
     cli.main([*common, "--out", str(tmp_path / "paper.pt"), "--no-progress"])  # default --scale paper
     assert trained[1:] == [spec.recipe] and bars[-1]["disable"]
     note = capsys.readouterr().err.strip().splitlines()
-    assert len(note) == 1 and note[0].startswith(f"training {name} on 120 MNIST training images (recipe of "
-                                                 "--scale paper: sgd ")
+    assert len(note) == 1 and note[0].startswith(
+        f"training {name} on 120 MNIST training images (recipe of --scale paper: sgd "
+    )
     checkpoint = note[0].rpartition("cached for next time in ")[2]
     assert checkpoint.startswith(str(tmp_path / "cache" / "models" / "FC100-100-10-")) and os.path.exists(checkpoint)
 
@@ -422,8 +507,11 @@ def test_attack_bar_moves_during_a_chunk_and_names_what_is_attacked(monkeypatch)
     """One chunk of 60 images: half way through its engine rounds, the bar shows 40% of them done
     (it counts each finished solve of the c search, not only each finished image), all at the end."""
     made, options = [], []
-    monkeypatch.setattr(importlib.import_module("intriguing_fast.attack.progress"), "tqdm",
-                        lambda **k: made.append(_AttackBar(options, **k)) or made[-1])
+    monkeypatch.setattr(
+        importlib.import_module("intriguing_fast.attack.progress"),
+        "tqdm",
+        lambda **k: made.append(_AttackBar(options, **k)) or made[-1],
+    )
     images, labels = toy_data(60, seed=5)
     LBFGSAttack()(toy_mlp(), images, "random", labels=labels, progress="attack toy on test")
     (bar,), (made_with,) = made, options

@@ -1,5 +1,6 @@
 """Robustness curves from minimal distances (issue 31): robust accuracy at every epsilon, the
 curve's area and median, from an AttackResult or a bulk run's output, and the CLI's --curve."""
+
 import json
 import math
 
@@ -12,9 +13,11 @@ from intriguing_fast import robust_accuracy, robustness_curve
 from intriguing_fast.attack import LBFGSAttack, attack_engine, minimal_distances
 
 # Five rows: two broken at L2 0.5 and 2.0, one already adversarial, one the attack failed on, one at 1.0.
-OUTPUT = {"success": torch.tensor([True, True, True, False, True]),
-          "l2": torch.tensor([0.5, 2.0, 0.0, float("nan"), 1.0]),
-          "distortion": torch.tensor([0.5, 2.0, 0.0, float("nan"), 1.0]) / 28}
+OUTPUT = {
+    "success": torch.tensor([True, True, True, False, True]),
+    "l2": torch.tensor([0.5, 2.0, 0.0, float("nan"), 1.0]),
+    "distortion": torch.tensor([0.5, 2.0, 0.0, float("nan"), 1.0]) / 28,
+}
 
 
 def test_robust_accuracy_counts_the_rows_beyond_each_epsilon():
@@ -64,8 +67,19 @@ def test_bulk_run_draws_its_curve_and_prints_area_and_median(tmp_path, capsys):
     torch.jit.save(torch.jit.script(toy_mlp()), model)
     images, labels = toy_data(6, seed=9)
     torch.save({"images": images, "labels": labels}, tmp_path / "data.pt")
-    args = ["--model-file", str(model), "--trust-model-code", "--data", f"file:{tmp_path / 'data.pt'}",
-            "--targets", "untargeted", "--steps", "3", "--out", str(tmp_path / "out.pt")]
+    args = [
+        "--model-file",
+        str(model),
+        "--trust-model-code",
+        "--data",
+        f"file:{tmp_path / 'data.pt'}",
+        "--targets",
+        "untargeted",
+        "--steps",
+        "3",
+        "--out",
+        str(tmp_path / "out.pt"),
+    ]
     cli.main(args + ["--curve", str(tmp_path / "curve.png")])
     printed = capsys.readouterr().out
     assert "median L2" in printed and "robust-accuracy curve area" in printed

@@ -1,6 +1,7 @@
 """Half-precision models (float16, bfloat16) against their float32 twins: the attack's own
 variables stay in the inputs' dtype, and the rounding slack a success must clear is sized for
 16-bit logits (attack/boundary.py), so their adversarials succeed and stay adversarial."""
+
 import copy
 
 import pytest

@@ -1,5 +1,6 @@
 """The untargeted attack's class choice (attack/hedges.py): an untargeted first solve, then the
 c search targeted at the class it found, hedged by targeted problems at the next classes."""
+
 import numpy as np
 import pytest
 import torch
@@ -40,8 +41,12 @@ def test_untargeted_on_a_linear_model_against_the_exact_qp(hedges):
     inputs = torch.rand(B, n, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     W, b = model.weight.detach().numpy(), model.bias.detach().numpy()
     labels = model(inputs).argmax(1)
-    exact = np.array([min(minimal_distortion(W, b, inputs[i].numpy(), k) for k in range(CLASSES) if k != labels[i])
-                      for i in range(B)])
+    exact = np.array(
+        [
+            min(minimal_distortion(W, b, inputs[i].numpy(), k) for k in range(CLASSES) if k != labels[i])
+            for i in range(B)
+        ]
+    )
     res = lbfgs_attack(model, inputs, "untargeted", hedges=hedges, temperature=1.0 if hedges is None else None)
     ratio = res.distortion.numpy() / exact
     assert res.success.all() and ratio.min() >= 1 - 1e-6
@@ -54,10 +59,11 @@ def test_untargeted_result_does_not_depend_on_batch_mates_or_chunking(mlp, data)
     model = RowwiseMLP(mlp)
     full = lbfgs_attack(model, images, "untargeted", labels=labels, hedges=2)
     mates = torch.tensor([3, 17, 0, 9])
-    parts = [(lbfgs_attack(model, images[3:4], "untargeted", labels=labels[3:4], hedges=2), [3]),
-             (lbfgs_attack(model, images[mates], "untargeted", labels=labels[mates], hedges=2), mates.tolist()),
-             (lbfgs_attack(model, images, "untargeted", labels=labels, hedges=2, batch_size=5),
-              list(range(len(images))))]
+    parts = [
+        (lbfgs_attack(model, images[3:4], "untargeted", labels=labels[3:4], hedges=2), [3]),
+        (lbfgs_attack(model, images[mates], "untargeted", labels=labels[mates], hedges=2), mates.tolist()),
+        (lbfgs_attack(model, images, "untargeted", labels=labels, hedges=2, batch_size=5), list(range(len(images)))),
+    ]
     assert_rows_match(parts, full, exact=True)
 
 
@@ -77,7 +83,7 @@ def test_margin_and_loss_per_row_matches_each_mode():
     temperature = torch.tensor([0.1, 1.0, 0.3, 0.1, 2.0, 1.0])
     success, margin, loss = margin_and_loss(logits, classes, targeted, 0.5, temperature)
     for i in range(6):
-        one = margin_and_loss(logits[i:i + 1], classes[i:i + 1], bool(targeted[i]), 0.5, float(temperature[i]))
+        one = margin_and_loss(logits[i : i + 1], classes[i : i + 1], bool(targeted[i]), 0.5, float(temperature[i]))
         assert bool(success[i]) == bool(one[0]) and torch.allclose(margin[i], one[1][0])
         assert torch.allclose(loss[i], one[2][0])
 

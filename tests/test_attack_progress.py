@@ -1,5 +1,6 @@
 """An attack call's progress: silent by default, a tqdm bar on request, or a callback that hears
 of every finished solve (so it moves within one chunk), and a clear error for anything else."""
+
 import math
 
 import pytest

@@ -1,5 +1,6 @@
 """On a linear softmax model the minimal targeted perturbation is a convex QP; the attack's
 distortion must be within 2% of its exact optimum, found here independently via the dual."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """The batched attack against straightforward scipy implementations of the same attack."""
+
 import pytest
 import torch
 from test_attack import CLASSES, one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread: autouse fixture)

@@ -1,5 +1,6 @@
 """Restarts (AttackOptions.restarts, attack/restarts.py): more c searches per image from random
 points about it, the nearest adversarial of all returned."""
+
 import pytest
 import torch
 from test_attack import RowwiseMLP, assert_rows_match, data, mlp, one_thread  # noqa: F401
@@ -29,8 +30,10 @@ def test_restarts_do_not_depend_on_batch_mates_or_chunking(mlp, data):
     model = RowwiseMLP(mlp)
     full = lbfgs_attack(model, images, "random", labels=labels, restarts=1)
     mates = torch.tensor([4, 11, 1])
-    parts = [(lbfgs_attack(model, images[mates], full.targets[mates], labels=labels[mates], restarts=1), mates.tolist()),
-             (lbfgs_attack(model, images, "random", labels=labels, restarts=1, batch_size=6), list(range(len(images))))]
+    parts = [
+        (lbfgs_attack(model, images[mates], full.targets[mates], labels=labels[mates], restarts=1), mates.tolist()),
+        (lbfgs_attack(model, images, "random", labels=labels, restarts=1, batch_size=6), list(range(len(images)))),
+    ]
     assert_rows_match(parts, full, exact=True)
 
 
@@ -62,7 +65,13 @@ def test_restarts_are_checked_and_count_in_the_chunk(mlp, data):
     images, _ = data
     one = LBFGSAttack(memory_budget=2**22).images_per_chunk(mlp, images)
     assert LBFGSAttack(memory_budget=2**22, restarts=2).images_per_chunk(mlp, images) == max(1, one // 3)
-    assert LBFGSAttack(memory_budget=2**22, restarts=1).images_per_chunk(mlp, images, targeted=False) == max(1, one // 4)
+    assert LBFGSAttack(memory_budget=2**22, restarts=1).images_per_chunk(mlp, images, targeted=False) == max(
+        1, one // 4
+    )
     with pytest.raises(ValueError, match="restarts=0"):
-        lockstep_attack(mlp, images, torch.zeros(len(images), dtype=torch.long),
-                        LBFGSAttack(temperature=0.1, reuse_curvature=False, restarts=1))
+        lockstep_attack(
+            mlp,
+            images,
+            torch.zeros(len(images), dtype=torch.long),
+            LBFGSAttack(temperature=0.1, reuse_curvature=False, restarts=1),
+        )

@@ -1,6 +1,7 @@
 """The attack's rounds: each image moves to its next c as soon as its own solve stops. That is a
 schedule, not another algorithm: every image gets the same results as in lock-step c steps (one
 engine run per c step, every image waiting for the slowest), in fewer rounds."""
+
 import torch
 from test_attack import CLASSES, RowwiseMLP, one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread: autouse)
 

@@ -2,6 +2,7 @@
 for the current ALGORITHM_VERSION, so a change to the arithmetic that moves them fails until the
 version is bumped (and with it every cached result keyed by it is recomputed); a cosmetic change
 to the options' repr leaves the keys alone."""
+
 import pytest
 import torch
 from test_attack import one_thread  # noqa: F401  (autouse fixture)
@@ -12,10 +13,20 @@ from intriguing_fast.attack import options as attack_options
 # The results of `fixed_case()` for each algorithm version (distortions to 1e-6, evaluations
 # and iterations exactly): on a bump, add the new version's line; the old ones stay as history.
 RECORDED = {
-    1: {"random": {"nfev": [67, 61, 90, 101], "nit": [38, 30, 62, 73], "success": [True] * 4,
-                   "distortion": [0.063966, 0.005312, 0.153287, 0.247081]},
-        "untargeted": {"nfev": [92, 73, 87, 90], "nit": [57, 38, 50, 55], "success": [True] * 4,
-                       "distortion": [0.063959, 0.005312, 0.050853, 0.084064]}},
+    1: {
+        "random": {
+            "nfev": [67, 61, 90, 101],
+            "nit": [38, 30, 62, 73],
+            "success": [True] * 4,
+            "distortion": [0.063966, 0.005312, 0.153287, 0.247081],
+        },
+        "untargeted": {
+            "nfev": [92, 73, 87, 90],
+            "nit": [57, 38, 50, 55],
+            "success": [True] * 4,
+            "distortion": [0.063959, 0.005312, 0.050853, 0.084064],
+        },
+    },
 }
 
 
@@ -35,8 +46,12 @@ def fixed_case() -> dict:
     out = {}
     for mode in ("random", "untargeted"):
         res = lbfgs_attack(Net(), images, mode, seed=1, restarts=1)
-        out[mode] = {"nfev": res.nfev.tolist(), "nit": res.nit.tolist(), "success": res.success.tolist(),
-                     "distortion": [round(float(d), 6) for d in res.distortion]}
+        out[mode] = {
+            "nfev": res.nfev.tolist(),
+            "nit": res.nit.tolist(),
+            "success": res.success.tolist(),
+            "distortion": [round(float(d), 6) for d in res.distortion],
+        }
     return out
 
 
@@ -46,7 +61,8 @@ def test_the_fixed_case_gives_what_this_algorithm_version_recorded():
     assert version in RECORDED, f"record the results of ALGORITHM_VERSION {version} here: {got}"
     assert got == RECORDED[version], (
         f"the attack's results moved without a version bump: if its arithmetic changed on purpose, raise "
-        f"ALGORITHM_VERSION in intriguing_fast/attack/options.py to {version + 1} and record {got}")
+        f"ALGORITHM_VERSION in intriguing_fast/attack/options.py to {version + 1} and record {got}"
+    )
 
 
 def test_the_key_holds_the_version_and_every_option_not_the_repr(monkeypatch):

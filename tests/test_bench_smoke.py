@@ -5,6 +5,7 @@ Each runs as a subprocess in bench/ with one OpenMP thread, the cache root (chec
 checksum memo) in a temporary directory, no bytecode written, and downloads cut off by a dead proxy:
 a machine without MNIST on disk uses the embedded subset. Nothing is written into the repository.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -25,8 +26,14 @@ PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The scripts' environment; one cache root for the module's runs, so a zoo model is trained once."""
     kept = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARS}
-    return {**kept, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "http_proxy": DEAD_PROXY,
-            "https_proxy": DEAD_PROXY, "INTRIGUING_FAST_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    return {
+        **kept,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "http_proxy": DEAD_PROXY,
+        "https_proxy": DEAD_PROXY,
+        "INTRIGUING_FAST_CACHE": str(tmp_path_factory.mktemp("cache")),
+    }
 
 
 def run(env: dict[str, str], *args: str, timeout: float = 180) -> str:
@@ -52,8 +59,20 @@ def test_bench_attack(env: dict[str, str], model_cache: str, tmp_path: Path) -> 
 
 
 def test_bench_rounds(env: dict[str, str], model_cache: str) -> None:
-    text = run(env, "bench_rounds.py", "--count", "64", "--max-iter", "10", "--steps", "2", "--ops-batch", "8",
-               "--model-cache", model_cache)
+    text = run(
+        env,
+        "bench_rounds.py",
+        "--count",
+        "64",
+        "--max-iter",
+        "10",
+        "--steps",
+        "2",
+        "--ops-batch",
+        "8",
+        "--model-cache",
+        model_cache,
+    )
     assert "x fewer; wall time" in text and "syncing calls per round" in text
 
 
@@ -83,8 +102,22 @@ def test_train_zoo(env: dict[str, str]) -> None:
 @pytest.mark.skipif(importlib.util.find_spec("foolbox") is None, reason="gpu_check.py needs foolbox, not installed")
 def test_gpu_check_dry_run(env: dict[str, str], model_cache: str, tmp_path: Path) -> None:
     """--device cpu, without its first part (the Triton step tests, which the test suite runs anyway)."""
-    run(env, "gpu_check.py", "--device", "cpu", "--count", "16", "--cw-count", "1", "--skip", "tests",
-        "--model-cache", model_cache, "--out", str(tmp_path))
+    run(
+        env,
+        "gpu_check.py",
+        "--device",
+        "cpu",
+        "--count",
+        "16",
+        "--cw-count",
+        "1",
+        "--skip",
+        "tests",
+        "--model-cache",
+        model_cache,
+        "--out",
+        str(tmp_path),
+    )
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     assert report["engine"]["same_status"] and report["per_round"]
     assert [row["method"] for row in report["table"]][-1] == "foolbox Carlini-Wagner L2, 9 x 1000 steps"
@@ -93,8 +126,23 @@ def test_gpu_check_dry_run(env: dict[str, str], model_cache: str, tmp_path: Path
 def test_frontier(env: dict[str, str], model_cache: str, tmp_path: Path) -> None:
     """Ours, the scipy baselines and whichever peers import (foolbox, advertorch), at tiny budgets."""
     out = tmp_path / "BENCHMARKS.md"
-    run(env, "frontier.py", "--quick", "--count", "12", "--per-image-subset", "4", "--model-cache", model_cache,
-        "--out", str(tmp_path), "--json", str(tmp_path / "frontier.json"), "--write", str(out))
+    run(
+        env,
+        "frontier.py",
+        "--quick",
+        "--count",
+        "12",
+        "--per-image-subset",
+        "4",
+        "--model-cache",
+        model_cache,
+        "--out",
+        str(tmp_path),
+        "--json",
+        str(tmp_path / "frontier.json"),
+        "--write",
+        str(out),
+    )
     text = out.read_text()
     assert "| intriguing_fast | 7 c steps x 100 it |" in text and "| scipy per image |" in text
     assert (tmp_path / "frontier.png").stat().st_size > 0 and (tmp_path / "throughput.png").stat().st_size > 0
@@ -104,8 +152,20 @@ def test_frontier(env: dict[str, str], model_cache: str, tmp_path: Path) -> None
 
 def test_bench_boundary(env: dict[str, str], model_cache: str, tmp_path: Path) -> None:
     out = tmp_path / "BENCHMARKS.md"
-    run(env, "bench_boundary.py", "--count", "12", "--steps", "0,4", "--repeats", "1", "--model-cache", model_cache,
-        "--write", str(out))
+    run(
+        env,
+        "bench_boundary.py",
+        "--count",
+        "12",
+        "--steps",
+        "0,4",
+        "--repeats",
+        "1",
+        "--model-cache",
+        model_cache,
+        "--write",
+        str(out),
+    )
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert len(rows) == 8 and rows[1].startswith("| 7 x 100, T = 0.1 | 4 |")
 
@@ -118,17 +178,37 @@ def test_micro_benchmarks(env: dict[str, str]) -> None:
 
 def test_bench_denormals(env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "BENCHMARKS.md"
-    run(env, "bench_denormals.py", "--model", "FC10(1)", "--scale", "tiny", "--count", "8", "--repeats", "1",
-        "--write", str(out))
+    run(
+        env,
+        "bench_denormals.py",
+        "--model",
+        "FC10(1)",
+        "--scale",
+        "tiny",
+        "--count",
+        "8",
+        "--repeats",
+        "1",
+        "--write",
+        str(out),
+    )
     assert "| kept (IEEE) |" in out.read_text()
 
 
 def test_paper_scale(env: dict[str, str], tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    stages = [{"name": name, "wall_s": 2.0, "cached": cached, "finished_at": ""} for name, cached in (
-        ("model/FC10(1)", False), ("model/FC100-100-10 (P1)", True), ("attack/FC10(1)/train", False),
-        ("attack/FC100-100-10 (P1)/test", False), ("model/FC100-100-10 input pool", False), ("table1", False))]
+    stages = [
+        {"name": name, "wall_s": 2.0, "cached": cached, "finished_at": ""}
+        for name, cached in (
+            ("model/FC10(1)", False),
+            ("model/FC100-100-10 (P1)", True),
+            ("attack/FC10(1)/train", False),
+            ("attack/FC100-100-10 (P1)/test", False),
+            ("model/FC100-100-10 input pool", False),
+            ("table1", False),
+        )
+    ]
     (run_dir / "results.json").write_text(json.dumps({"meta": {"scale": "tiny", "wall_s": 12.5, "stages": stages}}))
     text = run(env, "paper_scale.py", str(run_dir))
     assert "| training the zoo models | 2 s (+1 cached or done by another rank) |" in text
@@ -137,18 +217,44 @@ def test_paper_scale(env: dict[str, str], tmp_path: Path) -> None:
 
 def test_attackbench(env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "BENCHMARKS.md"
-    run(env, "attackbench.py", "--quick", "--count", "6", "--subjects", "small_cnn,sigmoid_mlp", "--model-dir",
-        str(tmp_path / "models"), "--out", str(tmp_path), "--json", str(tmp_path / "r.json"), "--write", str(out),
-        timeout=600)
+    run(
+        env,
+        "attackbench.py",
+        "--quick",
+        "--count",
+        "6",
+        "--subjects",
+        "small_cnn,sigmoid_mlp",
+        "--model-dir",
+        str(tmp_path / "models"),
+        "--out",
+        str(tmp_path),
+        "--json",
+        str(tmp_path / "r.json"),
+        "--write",
+        str(out),
+        timeout=600,
+    )
     text = out.read_text()
     assert "## Ours against the minimum-norm attacks on CNNs and MLPs" in text and "### SmallCNN" in text
     results = json.loads((tmp_path / "r.json").read_text())["subjects"]
-    assert set(results) == {"small_cnn", "sigmoid_mlp"} and set(results["small_cnn"]["modes"]) == {"untargeted", "targeted"}
+    assert set(results) == {"small_cnn", "sigmoid_mlp"} and set(results["small_cnn"]["modes"]) == {
+        "untargeted",
+        "targeted",
+    }
     default = results["small_cnn"]["modes"]["untargeted"][0]
     assert default["family"] == "intriguing_fast" and 0 <= default["optimality"] <= 1
     assert (tmp_path / "attackbench_small_cnn.png").stat().st_size > 0
     assert "- SmallCNN, targeted: " in text and " of " in text  # the reading of the target
     (tmp_path / "attackbench_small_cnn.png").unlink()  # re-rendered from the JSON alone: the same section
-    run(env, "attackbench.py", "--from-json", str(tmp_path / "r.json"), "--out", str(tmp_path), "--write",
-        str(tmp_path / "again.md"))
+    run(
+        env,
+        "attackbench.py",
+        "--from-json",
+        str(tmp_path / "r.json"),
+        "--out",
+        str(tmp_path),
+        "--write",
+        str(tmp_path / "again.md"),
+    )
     assert (tmp_path / "again.md").read_text() == text and (tmp_path / "attackbench_small_cnn.png").stat().st_size > 0

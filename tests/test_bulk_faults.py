@@ -2,6 +2,7 @@
 SIGKILL at seeded random moments and resumed, run twice at once, its chunks damaged in every
 way, or handed malicious pickles, it must end with the output of an uninterrupted run (or
 refuse in one line), and never run code from a file."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,22 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).re
 
 
 def command(root: Path, out: Path) -> list[str]:
-    return ["--model-file", str(root / "fc10.pt"), "--arch", "FC10(1e-4)", "--data", f"file:{root / 'data.pt'}",
-            "--chunk-size", str(CHUNK), "--max-iter", "20", "--steps", "3", "--out", str(out)]
+    return [
+        "--model-file",
+        str(root / "fc10.pt"),
+        "--arch",
+        "FC10(1e-4)",
+        "--data",
+        f"file:{root / 'data.pt'}",
+        "--chunk-size",
+        str(CHUNK),
+        "--max-iter",
+        "20",
+        "--steps",
+        "3",
+        "--out",
+        str(out),
+    ]
 
 
 def subprocess_command(root: Path, out: Path) -> list[str]:
@@ -67,8 +82,9 @@ def test_sigkill_at_random_moments_then_resume_gives_identical_output(reference,
     out = tmp_path / "adv.pt"
     rng = random.Random(7)
     for after in (2, 7):  # kill a seeded random moment after `after` chunks are saved
-        proc = subprocess.Popen(subprocess_command(root, out), env=ENV, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            subprocess_command(root, out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 60
         while chunks(Path(f"{out}.parts")) < after and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -89,13 +105,18 @@ def test_two_runs_at_once_on_one_output(reference, tmp_path):
     first already finished, finds the output complete); neither crashes."""
     root, expected = reference
     out = tmp_path / "adv.pt"
-    procs = [subprocess.Popen(subprocess_command(root, out), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            subprocess_command(root, out), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     results = [(*p.communicate(), p.returncode) for p in procs]
     assert min(rc for _, _, rc in results) == 0, results
     for _, stderr, rc in results:
-        assert rc == 0 or (rc == 2 and re.search(rf"error: another run holds {re.escape(str(out))}.lock \(pid \d+\)$",
-                                                 stderr.strip())), (rc, stderr[-500:])
+        assert rc == 0 or (
+            rc == 2 and re.search(rf"error: another run holds {re.escape(str(out))}.lock \(pid \d+\)$", stderr.strip())
+        ), (rc, stderr[-500:])
     assert_same(out, expected)
 
 
@@ -167,15 +188,25 @@ def test_malicious_pickle_never_runs(reference, tmp_path, flag):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.pt"]
 
 
-@pytest.mark.parametrize("fault", [OSError(28, "No space left on device"), RuntimeError(
-    "[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file data/0: file write failed")])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        OSError(28, "No space left on device"),
+        RuntimeError(
+            "[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file data/0: file write failed"
+        ),
+    ],
+)
 def test_a_full_disk_is_named_with_the_file_and_the_space_left(tmp_path, fault):
     def write(handle):
         handle.write(b"partial")
         raise fault
 
-    with pytest.raises(WriteFailedError, match=rf"^{re.escape(str(tmp_path / 'out.pt'))}: could not be written "
-                                                  r"\(.*\); [0-9.]+ MiB free on its file system$"):
+    with pytest.raises(
+        WriteFailedError,
+        match=rf"^{re.escape(str(tmp_path / 'out.pt'))}: could not be written "
+        r"\(.*\); [0-9.]+ MiB free on its file system$",
+    ):
         atomic_write(tmp_path / "out.pt", write)
     assert not list(tmp_path.iterdir())  # no partial file left
 
@@ -187,16 +218,21 @@ def test_a_full_disk_at_the_merge_is_one_line_and_the_chunks_survive(reference, 
 
     def full(obj, f, *a, **k):  # the output's write fails as torch's zip writer reports a full disk
         if isinstance(obj, dict) and "sha256" in obj:
-            raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file "
-                               "data/0: file write failed")
+            raise RuntimeError(
+                "[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file "
+                "data/0: file write failed"
+            )
         return real_save(obj, f, *a, **k)
 
     monkeypatch.setattr(torch, "save", full)
     with pytest.raises(SystemExit) as exit_:
         cli.main(command(root, out))
     err = capsys.readouterr().err.strip().splitlines()
-    assert exit_.value.code == 2 and re.fullmatch(rf"{re.escape(cli.PROG)}: error: {re.escape(str(out))}: could not be "
-                                                  r"written \(.*\); [0-9.]+ MiB free on its file system", err[-1])
+    assert exit_.value.code == 2 and re.fullmatch(
+        rf"{re.escape(cli.PROG)}: error: {re.escape(str(out))}: could not be "
+        r"written \(.*\); [0-9.]+ MiB free on its file system",
+        err[-1],
+    )
     assert len(list(Path(f"{out}.parts").glob("chunk_*.pt"))) == IMAGES // CHUNK and not out.exists()
     monkeypatch.undo()
     cli.main(command(root, out))  # the chunks are reused: the same output as an uninterrupted run

@@ -2,6 +2,7 @@
 output split back into its chunks), computes only the new images, and gives each image the
 target a fresh run gives it; work a rerun would drop, or whose images or labels changed, is
 refused naming the argument."""
+
 import pytest
 import torch
 from test_attack import RowwiseMLP, one_thread, toy_mlp  # noqa: F401  (one_thread: autouse fixture)
@@ -67,13 +68,18 @@ def test_an_interrupted_growth_resumes_from_its_chunks(files, tmp_path, monkeypa
     assert torch.equal(grown["image_index"], torch.arange(1, 9))
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"count": 3}, "holds the attack of images 4..4 of --data file:{data}, which --start 1 --count 3 "
-                   "(images 1..3) leaves out"),
-    ({"start": 2, "count": 7}, "holds the attack of images 1..3 of --data file:{data}, which --start 2 --count 7"),
-    ({"images": 2}, "--data file:{data}: the images of images 1..3 are not those it was made with"),
-    ({"labels": 4}, "--data file:{data}: the labels of images 4..4 are not those it was made with"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"count": 3},
+            "holds the attack of images 4..4 of --data file:{data}, which --start 1 --count 3 (images 1..3) leaves out",
+        ),
+        ({"start": 2, "count": 7}, "holds the attack of images 1..3 of --data file:{data}, which --start 2 --count 7"),
+        ({"images": 2}, "--data file:{data}: the images of images 1..3 are not those it was made with"),
+        ({"labels": 4}, "--data file:{data}: the labels of images 4..4 are not those it was made with"),
+    ],
+)
 def test_dropped_or_changed_work_is_refused_naming_the_argument(files, tmp_path, capsys, change, message):
     data = tmp_path / "data.pt"
     data.write_bytes((files / "data.pt").read_bytes())

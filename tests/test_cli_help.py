@@ -1,6 +1,7 @@
 """The command lines read well: every option has help that shows its default, --data-dir lists
 the MNIST lookup in the order the code follows, --threads is applied, and an expected failure
 is one line with exit status 2."""
+
 import argparse
 import os
 import pickle
@@ -14,8 +15,11 @@ from intriguing_fast import bulk_attack, cli, reproduce
 from intriguing_fast.engine import __main__ as engine_cli
 from intriguing_fast.storage import exclusive_lock
 
-PARSERS = {"reproduce": reproduce.build_parser, "bulk_attack": bulk_attack.build_parser,
-           "engine": engine_cli.build_parser}
+PARSERS = {
+    "reproduce": reproduce.build_parser,
+    "bulk_attack": bulk_attack.build_parser,
+    "engine": engine_cli.build_parser,
+}
 
 
 @pytest.mark.parametrize("name", sorted(PARSERS))
@@ -36,16 +40,22 @@ def test_every_option_has_help_and_shows_its_default(name):
 def test_help_documents_the_cache_and_the_mnist_lookup_in_order(name):
     text = PARSERS[name]().format_help()
     assert "INTRIGUING_FAST_CACHE" in text.split("environment:")[1]
-    order = ["must exist", "$INTRIGUING_FAST_MNIST", "../shared/data/mnist", "$INTRIGUING_FAST_CACHE/mnist",
-             "~/.cache/intriguing_fast/mnist", "downloaded (MD5-checked)", "embedded in the package"]
+    order = [
+        "must exist",
+        "$INTRIGUING_FAST_MNIST",
+        "../shared/data/mnist",
+        "$INTRIGUING_FAST_CACHE/mnist",
+        "~/.cache/intriguing_fast/mnist",
+        "downloaded (MD5-checked)",
+        "embedded in the package",
+    ]
     places = [cli.DATA_DIR_HELP.find(part) for part in order]
     assert -1 not in places and places == sorted(places), dict(zip(order, places))
 
 
 @pytest.mark.parametrize("module", ["reproduce", "bulk_attack", "engine"])
 def test_module_help_runs(module):
-    done = subprocess.run([sys.executable, "-m", f"intriguing_fast.{module}", "--help"], capture_output=True,
-                          text=True)
+    done = subprocess.run([sys.executable, "-m", f"intriguing_fast.{module}", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "--threads N" in done.stdout and "default" in done.stdout
 
 
@@ -58,22 +68,40 @@ def test_threads_is_applied_right_after_parsing():
         torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("main, argv, message", [
-    (engine_cli.main, ["--threads", "0"], "--threads: expected an int >= 1, got 0"),
-    (engine_cli.main, ["--batch", "1000000000000", "--check", "1"], "the solver state of 1000000000000 problems"),
-    (reproduce.main, ["--threads", "0"], "--threads: expected an integer >= 1, got 0"),
-    (reproduce.main, ["--data-dir", "/nonexistent/mnist"], "no such directory: /nonexistent/mnist"),
-    (bulk_attack.main, ["--model", "FC10(1e-4)", "--data-dir", "/nonexistent/mnist"],
-     "no such directory: /nonexistent/mnist"),
-    (engine_cli.main, ["--seed", str(2**70)], "--seed: expected an integer in [0, 2**62), got 1180591620717411303424"),
-    (reproduce.main, ["--seed", "-1"], "--seed: expected an integer in [0, 2**62), got -1"),
-    (bulk_attack.main, ["--model", "FC10(1e-4)", "--seed", str(2**62)], "--seed: expected an integer in [0, 2**62)"),
-    (reproduce.main, ["--dist-timeout", "-5"], "--dist-timeout: expected a finite number of seconds > 0, got -5"),
-    (bulk_attack.main, ["--model", "FC10(1e-4)", "--dist-timeout", "nan"], "--dist-timeout: expected a finite number"),
-    (reproduce.main, ["--model-cache", "FILE"], "--model-cache FILE: not a directory"),
-    (reproduce.main, ["--alexnet-weights", "PICKLE"], "PICKLE: refused: not a torch file of tensors"),
-    (reproduce.main, ["--alexnet-weights", "FILE"], "FILE: refused: not a torch file of tensors"),
-])
+@pytest.mark.parametrize(
+    "main, argv, message",
+    [
+        (engine_cli.main, ["--threads", "0"], "--threads: expected an int >= 1, got 0"),
+        (engine_cli.main, ["--batch", "1000000000000", "--check", "1"], "the solver state of 1000000000000 problems"),
+        (reproduce.main, ["--threads", "0"], "--threads: expected an integer >= 1, got 0"),
+        (reproduce.main, ["--data-dir", "/nonexistent/mnist"], "no such directory: /nonexistent/mnist"),
+        (
+            bulk_attack.main,
+            ["--model", "FC10(1e-4)", "--data-dir", "/nonexistent/mnist"],
+            "no such directory: /nonexistent/mnist",
+        ),
+        (
+            engine_cli.main,
+            ["--seed", str(2**70)],
+            "--seed: expected an integer in [0, 2**62), got 1180591620717411303424",
+        ),
+        (reproduce.main, ["--seed", "-1"], "--seed: expected an integer in [0, 2**62), got -1"),
+        (
+            bulk_attack.main,
+            ["--model", "FC10(1e-4)", "--seed", str(2**62)],
+            "--seed: expected an integer in [0, 2**62)",
+        ),
+        (reproduce.main, ["--dist-timeout", "-5"], "--dist-timeout: expected a finite number of seconds > 0, got -5"),
+        (
+            bulk_attack.main,
+            ["--model", "FC10(1e-4)", "--dist-timeout", "nan"],
+            "--dist-timeout: expected a finite number",
+        ),
+        (reproduce.main, ["--model-cache", "FILE"], "--model-cache FILE: not a directory"),
+        (reproduce.main, ["--alexnet-weights", "PICKLE"], "PICKLE: refused: not a torch file of tensors"),
+        (reproduce.main, ["--alexnet-weights", "FILE"], "FILE: refused: not a torch file of tensors"),
+    ],
+)
 def test_an_expected_failure_is_one_line_and_exit_2(main, argv, message, tmp_path, capsys):
     """FILE: a file of random bytes, PICKLE: a pickle that would run code (a marker file says if it did)."""
     files = {"FILE": tmp_path / "random.bin", "PICKLE": tmp_path / "evil.pt"}
@@ -105,5 +133,7 @@ def test_reproduce_refuses_a_second_run_on_the_same_out(tmp_path, capsys):
         with pytest.raises(SystemExit) as exit_:
             reproduce.main(["--scale", "tiny", "--out", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert exit_.value.code == 2 and err[-1].endswith(f"error: another run holds {out / 'reproduce.lock'} (pid {os.getpid()})")
+    assert exit_.value.code == 2 and err[-1].endswith(
+        f"error: another run holds {out / 'reproduce.lock'} (pid {os.getpid()})"
+    )
     assert not (out / "reproduce.lock").exists()

@@ -2,6 +2,7 @@
 matplotlib, triton: together most of the 3-7 s that `--help` once took): those load in the
 functions that use them. Checked by the modules loaded, never by a clock (speed is measured in
 bench/, not in tests)."""
+
 import subprocess
 import sys
 
@@ -25,8 +26,9 @@ print("LOADED:" + ",".join(loaded))
 
 @pytest.mark.parametrize("module", ["intriguing_fast.reproduce", "intriguing_fast.bulk_attack"])
 def test_help_does_not_import_heavy_modules(module):
-    done = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY, module=module)], capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY, module=module)], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "--threads" in done.stdout  # the help was printed
     loaded = done.stdout.rsplit("LOADED:", 1)[1].strip()

@@ -1,4 +1,5 @@
 """MNIST loading: idx parsing and validation, lookup chain, download, offline fallback, P1/P2."""
+
 from __future__ import annotations
 
 import functools
@@ -40,7 +41,9 @@ from intriguing_fast.data.download import FILES
 from intriguing_fast.errors import IntriguingFastError
 
 SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
-needs_shared_mnist = pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="needs the original MNIST files in ../shared/data/mnist")
+needs_shared_mnist = pytest.mark.skipif(
+    not SHARED_MNIST.is_dir(), reason="needs the original MNIST files in ../shared/data/mnist"
+)
 UNREACHABLE = ("http://127.0.0.1:9/",)  # discard port: connection refused at once, no real network
 
 
@@ -65,7 +68,10 @@ def test_loads_small_idx_files(isolated, compress):
     np.testing.assert_allclose(train.flat.numpy() * 255, arrays["train-images"].reshape(20, 784), atol=1e-4)
     np.testing.assert_array_equal(test.labels.numpy(), arrays["test-labels"])
     names = "train-images-idx3-ubyte{0}, train-labels-idx1-ubyte{0}".format(".gz" if compress else "")
-    assert train.source == f"mnist-idx:{(isolated / 'mnist').resolve()} (MD5 NOT verified: {names} differ from the published files)"
+    assert (
+        train.source
+        == f"mnist-idx:{(isolated / 'mnist').resolve()} (MD5 NOT verified: {names} differ from the published files)"
+    )
     assert train.flat.data_ptr() == train.images.data_ptr()  # a view, not a copy
 
 
@@ -76,11 +82,17 @@ def corrupt_cases():
         "truncated": (good[:-5], False, "truncated"),
         "trailing": (good + b"\0", False, "trailing bytes"),
         "short header": (good[:10], False, "truncated header"),
-        "negative dims": (good[:4] + struct.pack(">3i", -4, 28, 28) + good[16:], False,
-                          r"negative header dimensions \(-4, 28, 28\)"),
+        "negative dims": (
+            good[:4] + struct.pack(">3i", -4, 28, 28) + good[16:],
+            False,
+            r"negative header dimensions \(-4, 28, 28\)",
+        ),
         # The product overflows int64; it must fail the size check, not wrap around.
-        "huge dims": (good[:4] + struct.pack(">3i", *[2**31 - 1] * 3) + good[16:], False,
-                      f"truncated: header dimensions .* need {(2**31 - 1) ** 3} data bytes"),
+        "huge dims": (
+            good[:4] + struct.pack(">3i", *[2**31 - 1] * 3) + good[16:],
+            False,
+            f"truncated: header dimensions .* need {(2**31 - 1) ** 3} data bytes",
+        ),
         "gzip truncated": (gzip.compress(good)[:-12], True, "truncated gzip"),
         "gzip checksum": (gzip.compress(good)[:-8] + b"\0\0\0\0" + gzip.compress(good)[-4:], True, "checksum"),
     }
@@ -139,7 +151,9 @@ def test_bad_split_name(isolated):
 
 def test_offline_without_the_subset_is_a_clear_error(isolated):
     (isolated / "empty").mkdir()
-    with pytest.raises(MnistUnavailableError, match="download failed.*127.0.0.1:9.*--data-dir.*INTRIGUING_FAST_MNIST") as info:
+    with pytest.raises(
+        MnistUnavailableError, match="download failed.*127.0.0.1:9.*--data-dir.*INTRIGUING_FAST_MNIST"
+    ) as info:
         load_mnist("train", isolated / "empty", subset=False)
     assert "\n" not in str(info.value) and "pass it as root" not in str(info.value)
     with pytest.raises(MnistUnavailableError, match="download=False"):
@@ -178,11 +192,18 @@ def test_embedded_subset_is_the_stated_cut_of_the_original_files(tmp_path):
     """Provenance: build_subset on the published files gives exactly the shipped digits."""
     from intriguing_fast.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 
-    full = {part: (read_idx(SHARED_MNIST / f"{FILES[f'{part}-images'].stem}.gz", IMAGES_MAGIC),
-                   read_idx(SHARED_MNIST / f"{FILES[f'{part}-labels'].stem}.gz", LABELS_MAGIC)) for part in ("train", "test")}
+    full = {
+        part: (
+            read_idx(SHARED_MNIST / f"{FILES[f'{part}-images'].stem}.gz", IMAGES_MAGIC),
+            read_idx(SHARED_MNIST / f"{FILES[f'{part}-labels'].stem}.gz", LABELS_MAGIC),
+        )
+        for part in ("train", "test")
+    }
     embedded_module.build_subset({k: v[0] for k, v in full.items()}, {k: v[1] for k, v in full.items()}, tmp_path)
     for key, (name, _) in embedded_module.SUBSET_FILES.items():
-        assert lzma.decompress((tmp_path / name).read_bytes()) == lzma.decompress((embedded_module.SUBSET_DIR / name).read_bytes()), key
+        assert lzma.decompress((tmp_path / name).read_bytes()) == lzma.decompress(
+            (embedded_module.SUBSET_DIR / name).read_bytes()
+        ), key
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -243,7 +264,9 @@ def test_data_errors_are_package_errors():
 
 def test_explicit_root_must_be_an_existing_directory(isolated):
     missing = isolated / "typo" / "mnist"
-    with pytest.raises(MnistUnavailableError, match=f"^root \\(--data-dir\\): no such directory: {re.escape(str(missing))}$"):
+    with pytest.raises(
+        MnistUnavailableError, match=f"^root \\(--data-dir\\): no such directory: {re.escape(str(missing))}$"
+    ):
         load_mnist("train", missing)
     assert not (isolated / "typo").exists()  # never created, nothing downloaded into it
     a_file = isolated / "file"
@@ -307,8 +330,9 @@ def test_regzipped_altered_labels_are_refused_unless_verify_false(isolated):
     found = hashlib.md5(labels.read_bytes()).hexdigest()
     assert str(info.value).startswith(f"{labels}: MD5 {found} differs from the published {FILES['test-labels'].md5}")
     test = load_mnist("test", directory, verify=False)
-    assert test.source == (f"mnist-idx:{directory.resolve()} "
-                           "(MD5 NOT verified: t10k-labels-idx1-ubyte.gz differs from the published file)")
+    assert test.source == (
+        f"mnist-idx:{directory.resolve()} (MD5 NOT verified: t10k-labels-idx1-ubyte.gz differs from the published file)"
+    )
     assert test.labels[:2].tolist() == [genuine[9], genuine[8]] and genuine[8] != genuine[9]
 
 
@@ -318,7 +342,9 @@ def test_unpacked_files_are_checked_once_until_they_change(isolated, monkeypatch
     assert load_mnist("test", directory).source == f"mnist-idx:{directory.resolve()} (MD5 verified)"
     memo = json.loads((isolated / "cache" / checksums_module.MEMO_NAME).read_text())
     assert {Path(key).name: entry["md5"] for key, entry in memo.items()} == {
-        FILES["test-images"].stem: FILES["test-images"].raw_md5, FILES["test-labels"].stem: FILES["test-labels"].raw_md5}
+        FILES["test-images"].stem: FILES["test-images"].raw_md5,
+        FILES["test-labels"].stem: FILES["test-labels"].raw_md5,
+    }
     hashed = []
     file_md5 = checksums_module._file_md5
     monkeypatch.setattr(checksums_module, "_file_md5", lambda path: hashed.append(path.name) or file_md5(path))
@@ -345,7 +371,9 @@ def test_damaged_or_unwritable_memo_is_ignored(isolated):
         memo.write_bytes(damaged)
         assert "NOT verified" in load_mnist("train", directory, verify=False).source
         assert sorted(Path(key).name for key in json.loads(memo.read_text())) == [
-            f"{FILES['train-images'].stem}.gz", f"{FILES['train-labels'].stem}.gz"]
+            f"{FILES['train-images'].stem}.gz",
+            f"{FILES['train-labels'].stem}.gz",
+        ]
     memo.unlink()
     memo.mkdir()  # neither readable nor writable as a file: the check still runs
     with pytest.raises(MnistChecksumError):

@@ -1,4 +1,5 @@
 """Subnormal floats flushed to zero on every thread of torch's pool, only inside the block."""
+
 from __future__ import annotations
 
 import platform
@@ -12,8 +13,10 @@ from intriguing_fast.kernels import native_available
 from intriguing_fast.kernels.denormals import flushed_denormals
 from intriguing_fast.kernels.native import native
 
-pytestmark = [pytest.mark.skipif(not native_available(), reason="the native extension intriguing_fast._C is not built"),
-              pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64", "i686"), reason="x86 FTZ/DAZ flags")]
+pytestmark = [
+    pytest.mark.skipif(not native_available(), reason="the native extension intriguing_fast._C is not built"),
+    pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64", "i686"), reason="x86 FTZ/DAZ flags"),
+]
 SUBNORMAL = 1e-39  # float32's smallest normal is 1.2e-38
 
 

@@ -1,6 +1,7 @@
 """`torchrun --nproc-per-node 2 -m intriguing_fast.bulk_attack` on CPU with gloo: the merged
 output equals the single-process one bit for bit, a rerun computes only the missing chunks,
 and a hung rank ends the run with one line within --dist-timeout instead of a hang."""
+
 from __future__ import annotations
 
 import json
@@ -29,18 +30,43 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).re
 
 
 def command(root: Path, out: Path, *extra: str) -> list[str]:
-    return ["--model-file", str(root / "model.pt"), "--trust-model-code", "--data", f"file:{root / 'data.pt'}",
-            "--chunk-size", str(CHUNK), "--max-iter", "20", "--steps", "3", "--no-progress", "--out", str(out), *extra]
+    return [
+        "--model-file",
+        str(root / "model.pt"),
+        "--trust-model-code",
+        "--data",
+        f"file:{root / 'data.pt'}",
+        "--chunk-size",
+        str(CHUNK),
+        "--max-iter",
+        "20",
+        "--steps",
+        "3",
+        "--no-progress",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def torchrun(root: Path, out: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(port),
-                "-m", "intriguing_fast.bulk_attack"]
-    return subprocess.run([*launcher, *command(root, out, *extra)], env=env or ENV, capture_output=True, text=True,
-                          timeout=120)
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        str(port),
+        "-m",
+        "intriguing_fast.bulk_attack",
+    ]
+    return subprocess.run(
+        [*launcher, *command(root, out, *extra)], env=env or ENV, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +135,7 @@ def test_rerun_computes_only_the_missing_chunks(reference, tmp_path, monkeypatch
     run = json_digest(json.loads(Path(f"{out}.parts/config.json").read_text()))  # the digest each chunk carries
     for k in (0, 3):
         piece = expected["config"]["pieces"][k]
-        chunk = {name: expected[name][k * CHUNK:(k + 1) * CHUNK].clone() for name in cli.SAVED_FIELDS}
+        chunk = {name: expected[name][k * CHUNK : (k + 1) * CHUNK].clone() for name in cli.SAVED_FIELDS}
         if k == 0:
             chunk["nit"].fill_(-7)
         save_verified(chunk | {"run": run, "piece": piece}, piece_path(Path(f"{out}.parts"), *piece["rows"]))
@@ -145,12 +171,26 @@ def test_a_hung_rank_ends_the_run_with_one_line(reference, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(port),
-                "-m", "intriguing_fast.bulk_attack"]
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        str(port),
+        "-m",
+        "intriguing_fast.bulk_attack",
+    ]
     marker = tmp_path.name
     start = time.monotonic()
-    proc = subprocess.Popen([*launcher, *command(root, out, "--dist-timeout", "10")], env={**ENV, "RUN_MARKER": marker},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*launcher, *command(root, out, "--dist-timeout", "10")],
+        env={**ENV, "RUN_MARKER": marker},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     hung = worker_pid(marker, 1)
     os.kill(hung, signal.SIGSTOP)
     try:
@@ -160,8 +200,10 @@ def test_a_hung_rank_ends_the_run_with_one_line(reference, tmp_path):
         _, stderr = proc.communicate(timeout=60)
     assert time.monotonic() - start < 90 and proc.returncode != 0
     # Stopped while joining the group or later, at a barrier: either way one line from rank 0.
-    line = (r"error: rank 0: (joining the process group|waiting for the other ranks) failed: another rank died or "
-            r"did not answer within --dist-timeout 10 s")
+    line = (
+        r"error: rank 0: (joining the process group|waiting for the other ranks) failed: another rank died or "
+        r"did not answer within --dist-timeout 10 s"
+    )
     assert re.search(line, stderr), stderr
 
 
@@ -186,16 +228,33 @@ def test_distributed_attack_gathers_the_chunks_in_order(reference, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-                          str(port), str(tmp_path / "script.py"), str(root / "model.pt"), str(root / "data.pt"),
-                          str(tmp_path / "res.pt")], env=ENV, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--master-port",
+            str(port),
+            str(tmp_path / "script.py"),
+            str(root / "model.pt"),
+            str(root / "data.pt"),
+            str(tmp_path / "res.pt"),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     got = torch.load(tmp_path / "res.pt")
     model, data = torch.jit.load(str(root / "model.pt")), torch.load(root / "data.pt")
     for begin in range(0, IMAGES, 7):
-        one = LBFGSAttack(steps=3, seed=4 + begin, batch_size=7)(model, data["images"][begin:begin + 7], "random",
-                                                   labels=data["labels"][begin:begin + 7])
+        one = LBFGSAttack(steps=3, seed=4 + begin, batch_size=7)(
+            model, data["images"][begin : begin + 7], "random", labels=data["labels"][begin : begin + 7]
+        )
         for name, value in vars(one).items():
             if name != "rounds":
                 expected = value + begin if name == "image_index" else value
-                assert torch.equal(got[name][begin:begin + 7], expected), name
+                assert torch.equal(got[name][begin : begin + 7], expected), name

@@ -1,4 +1,5 @@
 """Degenerate problems: fixed variables, everything active, no bounds, tiny shapes."""
+
 import pytest
 import torch
 
@@ -7,9 +8,11 @@ from intriguing_fast import Status, autograd_objective, minimize_lbfgsb
 
 def separable_quadratic(center: torch.Tensor):
     """f(x) = 0.5 ||x - center||^2 row by row: the optimum is the projection of center."""
+
     def fun(x, index):
         r = x - center[index]
         return 0.5 * (r * r).sum(dim=1), r
+
     return fun
 
 
@@ -34,8 +37,9 @@ def test_lower_equal_upper_keeps_fixed_variables(backend):
     lower = torch.full((3, 5), -1.0, dtype=torch.float64)
     upper = torch.full((3, 5), 1.0, dtype=torch.float64)
     lower[:, 1] = upper[:, 1] = 0.25
-    res = minimize_lbfgsb(separable_quadratic(center), torch.zeros(3, 5, dtype=torch.float64), lower, upper,
-                          backend=backend)
+    res = minimize_lbfgsb(
+        separable_quadratic(center), torch.zeros(3, 5, dtype=torch.float64), lower, upper, backend=backend
+    )
     assert bool(res.success.all())
     assert (res.x[:, 1] == 0.25).all()
     torch.testing.assert_close(res.x[:, [0, 2, 3, 4]], torch.ones(3, 4, dtype=torch.float64))
@@ -43,8 +47,9 @@ def test_lower_equal_upper_keeps_fixed_variables(backend):
 
 def test_every_variable_active_at_the_optimum(backend):
     center = torch.tensor([[5.0, -5.0, 7.0]], dtype=torch.float64)
-    res = minimize_lbfgsb(separable_quadratic(center), torch.zeros(1, 3, dtype=torch.float64), -1.0, 1.0,
-                          backend=backend)
+    res = minimize_lbfgsb(
+        separable_quadratic(center), torch.zeros(1, 3, dtype=torch.float64), -1.0, 1.0, backend=backend
+    )
     assert res.status[0] == Status.CONVERGED_GTOL
     assert res.x.tolist() == [[1.0, -1.0, 1.0]]
     assert res.pg_norm[0] == 0
@@ -60,8 +65,9 @@ def test_no_bounds_is_plain_lbfgs(backend):
 def test_zero_gradient_at_a_bound_converges_at_iteration_zero(backend):
     # x0 sits on the lower bound where the minimum is: the projected gradient is 0.
     center = torch.zeros(2, 4, dtype=torch.float64)
-    res = minimize_lbfgsb(separable_quadratic(center), torch.zeros(2, 4, dtype=torch.float64), 0.0, 1.0,
-                          backend=backend)
+    res = minimize_lbfgsb(
+        separable_quadratic(center), torch.zeros(2, 4, dtype=torch.float64), 0.0, 1.0, backend=backend
+    )
     assert res.status.tolist() == [Status.CONVERGED_GTOL] * 2
     assert res.nit.tolist() == [0, 0] and res.nfev.tolist() == [1, 1]
 
@@ -158,11 +164,18 @@ def test_bounds_shared_by_all_problems_match_dense_bounds(backend, form):
     result is bit-identical to the same bounds repeated for each problem."""
     gen = torch.Generator().manual_seed(1)
     center = 2 * torch.randn(6, 9, dtype=torch.float64, generator=gen)
-    lo_row, hi_row = -torch.rand(9, dtype=torch.float64, generator=gen), torch.rand(9, dtype=torch.float64, generator=gen)
+    lo_row, hi_row = (
+        -torch.rand(9, dtype=torch.float64, generator=gen),
+        torch.rand(9, dtype=torch.float64, generator=gen),
+    )
     if form == "scalar":
         lo_row, hi_row = torch.full_like(lo_row, -0.5), torch.full_like(hi_row, 0.5)
-    shared = {"scalar": (-0.5, 0.5), "vector": (lo_row, hi_row), "row": (lo_row[None], hi_row[None]),
-              "mixed": (lo_row, hi_row.expand(6, 9).clone())}[form]
+    shared = {
+        "scalar": (-0.5, 0.5),
+        "vector": (lo_row, hi_row),
+        "row": (lo_row[None], hi_row[None]),
+        "mixed": (lo_row, hi_row.expand(6, 9).clone()),
+    }[form]
     x0 = torch.zeros(6, 9, dtype=torch.float64)
     fun = separable_quadratic(center)
     want = minimize_lbfgsb(fun, x0, lo_row.expand(6, 9).clone(), hi_row.expand(6, 9).clone(), backend=backend)

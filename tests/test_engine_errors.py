@@ -1,4 +1,5 @@
 """Bad input gets an error that names the argument."""
+
 import pytest
 import torch
 
@@ -18,47 +19,61 @@ def quad(x, index):
 X0 = torch.zeros(3, 4, dtype=torch.float64)
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    (dict(x0=[[0.0]]), TypeError, "x0: expected a torch.Tensor"),
-    (dict(x0=torch.zeros(3, 4, dtype=torch.int64)), TypeError, "x0: expected dtype float32 or float64"),
-    (dict(x0=torch.zeros(1, 3, 4, dtype=torch.float64)), ValueError, r"x0: expected a 2-D tensor \[B, n\].*got shape"),
-    (dict(x0=torch.zeros(0, 4, dtype=torch.float64)), ValueError, "x0: expected a non-empty"),
-    (dict(x0=torch.tensor([[0.0, float("nan")]], dtype=torch.float64)), ValueError, "x0: contains NaN"),
-    (dict(x0=torch.tensor([[0.0, float("inf")]], dtype=torch.float64)), ValueError, "x0: contains NaN or inf"),
-    (dict(lower=torch.zeros(5, dtype=torch.float64)), ValueError, "lower: shape"),
-    (dict(upper=torch.ones(3, 4)), TypeError, "upper: expected dtype torch.float64"),
-    (dict(lower=float("nan")), ValueError, "lower: is NaN"),
-    (dict(upper=torch.full((3, 4), float("nan"), dtype=torch.float64)), ValueError, "upper: contains NaN"),
-    (dict(lower="0"), TypeError, "lower: expected a float"),
-    (dict(lower=1.0, upper=0.0), ValueError, "lower > upper"),
-    (dict(lower=float("inf")), ValueError, "lower must not be \\+inf"),
-    (dict(history=0), ValueError, "history: expected an int >= 1"),
-    (dict(max_iter=-1), ValueError, "max_iter"),
-    (dict(max_fun=1.5), ValueError, "max_fun"),
-    (dict(gtol=-1.0), ValueError, "gtol"),
-    (dict(ftol=float("nan")), ValueError, "ftol"),
-    (dict(max_ls=0), ValueError, "max_ls"),
-    (dict(c1=0.0), ValueError, r"c1: expected a float in \(0, 1\)"),
-    (dict(c2=1e-5), ValueError, r"c2: expected a float in \(c1, 1\)"),
-    (dict(c2=1.0), ValueError, r"c2: expected a float in \(c1, 1\)"),
-    (dict(box_first_step=1), TypeError, "box_first_step: expected a bool"),
-    (dict(backend="cuda"), ValueError, "backend: expected one of"),
-    (dict(x0=X0.float(), lower=-1e300), ValueError, r"lower: -1e\+300 lies beyond the range of x0's dtype torch.float32"),
-    (dict(fun=3), TypeError, r"fun: expected a callable fun\(x, index\) -> \(f, grad\), got int"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(x0=[[0.0]]), TypeError, "x0: expected a torch.Tensor"),
+        (dict(x0=torch.zeros(3, 4, dtype=torch.int64)), TypeError, "x0: expected dtype float32 or float64"),
+        (
+            dict(x0=torch.zeros(1, 3, 4, dtype=torch.float64)),
+            ValueError,
+            r"x0: expected a 2-D tensor \[B, n\].*got shape",
+        ),
+        (dict(x0=torch.zeros(0, 4, dtype=torch.float64)), ValueError, "x0: expected a non-empty"),
+        (dict(x0=torch.tensor([[0.0, float("nan")]], dtype=torch.float64)), ValueError, "x0: contains NaN"),
+        (dict(x0=torch.tensor([[0.0, float("inf")]], dtype=torch.float64)), ValueError, "x0: contains NaN or inf"),
+        (dict(lower=torch.zeros(5, dtype=torch.float64)), ValueError, "lower: shape"),
+        (dict(upper=torch.ones(3, 4)), TypeError, "upper: expected dtype torch.float64"),
+        (dict(lower=float("nan")), ValueError, "lower: is NaN"),
+        (dict(upper=torch.full((3, 4), float("nan"), dtype=torch.float64)), ValueError, "upper: contains NaN"),
+        (dict(lower="0"), TypeError, "lower: expected a float"),
+        (dict(lower=1.0, upper=0.0), ValueError, "lower > upper"),
+        (dict(lower=float("inf")), ValueError, "lower must not be \\+inf"),
+        (dict(history=0), ValueError, "history: expected an int >= 1"),
+        (dict(max_iter=-1), ValueError, "max_iter"),
+        (dict(max_fun=1.5), ValueError, "max_fun"),
+        (dict(gtol=-1.0), ValueError, "gtol"),
+        (dict(ftol=float("nan")), ValueError, "ftol"),
+        (dict(max_ls=0), ValueError, "max_ls"),
+        (dict(c1=0.0), ValueError, r"c1: expected a float in \(0, 1\)"),
+        (dict(c2=1e-5), ValueError, r"c2: expected a float in \(c1, 1\)"),
+        (dict(c2=1.0), ValueError, r"c2: expected a float in \(c1, 1\)"),
+        (dict(box_first_step=1), TypeError, "box_first_step: expected a bool"),
+        (dict(backend="cuda"), ValueError, "backend: expected one of"),
+        (
+            dict(x0=X0.float(), lower=-1e300),
+            ValueError,
+            r"lower: -1e\+300 lies beyond the range of x0's dtype torch.float32",
+        ),
+        (dict(fun=3), TypeError, r"fun: expected a callable fun\(x, index\) -> \(f, grad\), got int"),
+    ],
+)
 def test_bad_arguments(kwargs, error, match):
     args = dict(fun=quad, x0=X0) | kwargs
     with pytest.raises(error, match=match):
         minimize_lbfgsb(**args)
 
 
-@pytest.mark.parametrize("fun,error,match", [
-    (lambda x, i: (x * x).sum(1), TypeError, r"fun: expected a tuple \(f, grad\)"),
-    (lambda x, i: ((x * x).sum(1, keepdim=True), 2 * x), ValueError, r"fun: returned f of shape \(3, 1\)"),
-    (lambda x, i: ((x * x).sum(1), 2 * x[:, :2]), ValueError, r"fun: returned grad of shape \(3, 2\)"),
-    (lambda x, i: ((x * x).sum(1).float(), 2 * x), TypeError, "fun: returned f of dtype torch.float32"),
-    (lambda x, i: ((x * x).sum(1), (2 * x).numpy()), TypeError, "fun: returned grad of type ndarray"),
-])
+@pytest.mark.parametrize(
+    "fun,error,match",
+    [
+        (lambda x, i: (x * x).sum(1), TypeError, r"fun: expected a tuple \(f, grad\)"),
+        (lambda x, i: ((x * x).sum(1, keepdim=True), 2 * x), ValueError, r"fun: returned f of shape \(3, 1\)"),
+        (lambda x, i: ((x * x).sum(1), 2 * x[:, :2]), ValueError, r"fun: returned grad of shape \(3, 2\)"),
+        (lambda x, i: ((x * x).sum(1).float(), 2 * x), TypeError, "fun: returned f of dtype torch.float32"),
+        (lambda x, i: ((x * x).sum(1), (2 * x).numpy()), TypeError, "fun: returned grad of type ndarray"),
+    ],
+)
 def test_bad_fun_output(fun, error, match):
     with pytest.raises(error, match=match):
         minimize_lbfgsb(fun, X0)
@@ -90,11 +105,16 @@ def test_autograd_objective_checks_its_function():
 def test_state_larger_than_memory_is_refused_before_allocation():
     """history=10**12 would need ~200 TB: a clear error naming the options, not the OOM killer."""
     assert available_bytes(torch.device("cpu")) > 0
-    for solve in (lambda: minimize_lbfgsb(quad, X0, history=10**12),
-                  lambda: BatchSolver(quad, X0, 0.0, 1.0, LBFGSBOptions(history=10**12))):
-        with pytest.raises(StateMemoryError, match=r"history: the solver state of 3 problems x 4 variables with "
-                           r"history=1000000000000 needs 1.92e\+05 GB, but .* GB is available on cpu: lower history, "
-                           r"or solve fewer problems at once \(the batch size, 3\), or keep the pairs in bfloat16"):
+    for solve in (
+        lambda: minimize_lbfgsb(quad, X0, history=10**12),
+        lambda: BatchSolver(quad, X0, 0.0, 1.0, LBFGSBOptions(history=10**12)),
+    ):
+        with pytest.raises(
+            StateMemoryError,
+            match=r"history: the solver state of 3 problems x 4 variables with "
+            r"history=1000000000000 needs 1.92e\+05 GB, but .* GB is available on cpu: lower history, "
+            r"or solve fewer problems at once \(the batch size, 3\), or keep the pairs in bfloat16",
+        ):
             solve()
     assert issubclass(StateMemoryError, MemoryError) and issubclass(StateMemoryError, IntriguingFastError)
 
@@ -118,7 +138,7 @@ def test_engine_command_line_refuses_sizes_below_one(option, value, capsys):
 
 
 def test_autograd_objective_gives_each_row_its_gradient():
-    fun = autograd_objective(lambda x, i: (i[:, None] * x ** 3).sum(dim=1))
+    fun = autograd_objective(lambda x, i: (i[:, None] * x**3).sum(dim=1))
     x = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
     f, g = fun(x, torch.tensor([2, 5]))
     torch.testing.assert_close(f, torch.tensor([18.0, 455.0], dtype=torch.float64))

@@ -2,6 +2,7 @@
 (intriguing_fast/engine/suite.py; bench/scipy_parity.py runs all 216), and the cases a
 backtracking-only search used to get wrong: linear objectives, infinite trials, huge gradients,
 steps too small to move."""
+
 import statistics
 
 import numpy as np
@@ -22,8 +23,9 @@ SMALL = [p for p in suite() if p.x0.numel() <= 20 and not any(f"cond=1e+0{e}" in
 def scipy_solve(p) -> tuple[float, int, bool]:
     lo, hi = p.lower.numpy(), p.upper.numpy()
     bounds = list(zip(np.where(np.isinf(lo), None, lo), np.where(np.isinf(hi), None, hi)))
-    res = scipy.optimize.minimize(p.numpy_fun, p.x0.numpy(), jac=True, method="L-BFGS-B", bounds=bounds,
-                                  options=dict(maxiter=15000, maxfun=15000))
+    res = scipy.optimize.minimize(
+        p.numpy_fun, p.x0.numpy(), jac=True, method="L-BFGS-B", bounds=bounds, options=dict(maxiter=15000, maxfun=15000)
+    )
     return p.numpy_fun(res.x)[0], int(res.nfev), bool(res.success)
 
 
@@ -61,8 +63,10 @@ def test_first_step_in_a_box_goes_to_the_projected_gradient_step(backend, dtype)
     unit length like any gradient step."""
     for name in ("rosenbrock n=5 on a corner #1", "rosenbrock n=2 on a corner #1"):
         (p,) = [p for p in suite() if p.name == name]
-        args = (lambda x, i: tuple(v.to(dtype) for v in p.fun(x.double(), i)),
-                *(v[None].to(dtype) for v in (p.x0, p.lower, p.upper)))
+        args = (
+            lambda x, i: tuple(v.to(dtype) for v in p.fun(x.double(), i)),
+            *(v[None].to(dtype) for v in (p.x0, p.lower, p.upper)),
+        )
         res = minimize_lbfgsb(*args, backend=backend)
         assert int(res.nfev[0]) == 2 and torch.equal(res.x, torch.ones_like(res.x)) and float(res.fun[0]) == 0.0
     res = minimize_lbfgsb(*args, backend=backend, box_first_step=False)
@@ -93,8 +97,13 @@ def test_a_linear_objective_reaches_its_corner(backend):
     gets anywhere (backtracking alone took 15,000 evaluations and stopped short; scipy takes
     about 400 on the suite's two such problems)."""
     c = torch.randn(3, 100, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    res = minimize_lbfgsb(lambda x, i: ((x * c[i]).sum(1), c[i].clone()), torch.zeros(3, 100, dtype=torch.float64),
-                          -1000.0, 1000.0, backend=backend)
+    res = minimize_lbfgsb(
+        lambda x, i: ((x * c[i]).sum(1), c[i].clone()),
+        torch.zeros(3, 100, dtype=torch.float64),
+        -1000.0,
+        1000.0,
+        backend=backend,
+    )
     assert res.status.tolist() == [Status.CONVERGED_GTOL] * 3
     torch.testing.assert_close(res.x, -1000.0 * c.sign())
     assert int(res.nfev.max()) <= 200, res.nfev
@@ -118,8 +127,13 @@ def test_poisson_likelihood_reaches_its_optimum(backend):
 def test_huge_gradients_still_move(backend):
     """A gradient of 1e160 used to overflow the first step's length to zero, reported as ftol
     convergence at x0; the norm is computed without overflow, and the corner is reached."""
-    res = minimize_lbfgsb(lambda x, i: (1e160 * x.sum(1), torch.full_like(x, 1e160)),
-                          torch.full((2, 50), 0.5, dtype=torch.float64), 0.0, 1.0, backend=backend)
+    res = minimize_lbfgsb(
+        lambda x, i: (1e160 * x.sum(1), torch.full_like(x, 1e160)),
+        torch.full((2, 50), 0.5, dtype=torch.float64),
+        0.0,
+        1.0,
+        backend=backend,
+    )
     assert res.status.tolist() == [Status.CONVERGED_GTOL] * 2
     assert bool((res.x == 0).all())
 
@@ -128,6 +142,7 @@ def test_huge_gradients_still_move(backend):
 def test_a_step_too_small_to_move_is_no_convergence(backend):
     """At x = 1e20 a unit step does not change x in float64 (its spacing there is 16384): such a
     trial is never accepted, so the problem cannot stop as converged where it never moved."""
+
     def fun(x, i):
         return 1e-3 * ((x - 1e20 + 1e6) ** 2).sum(1), 2e-3 * (x - 1e20 + 1e6)
 

@@ -1,4 +1,5 @@
 """Invariants of the engine, checked with hypothesis on random box-constrained problems."""
+
 import pytest
 import torch
 from conftest import CPU_BACKENDS
@@ -19,10 +20,12 @@ SETTINGS = settings(max_examples=15, deadline=None)
 
 def recorded(fun, log):
     """fun that logs every (index, x, f) it is asked for."""
+
     def wrapped(x, index):
         f, g = fun(x, index)
         log.append((index.clone(), x.clone(), f.clone()))
         return f, g
+
     return wrapped
 
 
@@ -79,8 +82,9 @@ def test_result_does_not_depend_on_batch_mates(spec, backend, data):
     batch = minimize_lbfgsb(p.fun, p.x0, p.lower, p.upper, backend=backend, max_iter=50)
     b = data.draw(st.integers(0, B - 1))
     sub = torch.tensor([b])
-    alone = minimize_lbfgsb(lambda x, i: p.fun(x, sub[i]), p.x0[sub], p.lower[sub], p.upper[sub],
-                            backend=backend, max_iter=50)
+    alone = minimize_lbfgsb(
+        lambda x, i: p.fun(x, sub[i]), p.x0[sub], p.lower[sub], p.upper[sub], backend=backend, max_iter=50
+    )
     assert alone.nit[0] == batch.nit[b] and alone.status[0] == batch.status[b]
     torch.testing.assert_close(alone.x[0], batch.x[b], rtol=0, atol=1e-12)
 

@@ -1,5 +1,6 @@
 """BatchSolver.restart: a problem restarted between rounds continues as a fresh solve from its
 new point, and its batch-mates go on as if nothing happened (the attack's rounds rest on this)."""
+
 import pytest
 import torch
 
@@ -39,8 +40,14 @@ def test_restarted_problem_equals_a_fresh_solve(backend, dtype):
         return lambda x, index: problem.fun(x, rows[index])
 
     rows = torch.tensor([0, 3])
-    fresh = minimize_lbfgsb(fun_of(rows), torch.stack([new_start[0], new_start[3] + 5.0]), problem.lower[rows],
-                            problem.upper[rows], backend=backend, **OPTIONS)
+    fresh = minimize_lbfgsb(
+        fun_of(rows),
+        torch.stack([new_start[0], new_start[3] + 5.0]),
+        problem.lower[rows],
+        problem.upper[rows],
+        backend=backend,
+        **OPTIONS,
+    )
     assert restarted == {0, 3}
     assert_same(res, fresh, rows, torch.arange(2))
     assert (res.x >= problem.lower).all() and (res.x <= problem.upper).all()
@@ -102,8 +109,13 @@ def test_a_restart_with_a_curvature_shift_keeps_exact_pairs_of_the_new_objective
 
     def solve(shift):
         c.fill_(1.0)
-        solver = BatchSolver(fun, torch.zeros(B, n, dtype=torch.float64), -10.0, 10.0,
-                             LBFGSBOptions(backend=backend, gtol=1e-7, ftol=1e-6))
+        solver = BatchSolver(
+            fun,
+            torch.zeros(B, n, dtype=torch.float64),
+            -10.0,
+            10.0,
+            LBFGSBOptions(backend=backend, gtol=1e-7, ftol=1e-6),
+        )
         while solver.round():
             pass
         first = solver.result()
@@ -154,8 +166,9 @@ def test_waiting_problems_start_at_their_restart_and_stopped_ones_hold(backend):
         seen.append(index.tolist())
         return problem.fun(x, index)
 
-    solver = BatchSolver(fun, problem.x0, problem.lower, problem.upper, opt,
-                         start=torch.tensor([True, False, True, True]))
+    solver = BatchSolver(
+        fun, problem.x0, problem.lower, problem.upper, opt, start=torch.tensor([True, False, True, True])
+    )
     assert seen == [[0, 2, 3]] and solver.st.status[1] == Status.STOPPED and solver.st.nfev[1] == 0
     solver.round()
     solver.stop(torch.tensor([3]))

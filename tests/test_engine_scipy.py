@@ -1,4 +1,5 @@
 """The engine against scipy.optimize.minimize(method="L-BFGS-B"), problem by problem."""
+
 import numpy as np
 import pytest
 import scipy.optimize
@@ -13,8 +14,9 @@ def scipy_solve(problem, b: int) -> scipy.optimize.OptimizeResult:
     hi = problem.upper[b].double().numpy()
     bounds = list(zip(np.where(np.isinf(lo), None, lo), np.where(np.isinf(hi), None, hi)))
     x0 = np.clip(problem.x0[b].double().numpy(), lo, hi)
-    return scipy.optimize.minimize(problem.numpy_fun(b), x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                                   options=dict(maxiter=15000, maxfun=15000))
+    return scipy.optimize.minimize(
+        problem.numpy_fun(b), x0, jac=True, method="L-BFGS-B", bounds=bounds, options=dict(maxiter=15000, maxfun=15000)
+    )
 
 
 def assert_feasible(res, problem):
@@ -76,7 +78,9 @@ def test_softmax_attack_objective_matches_scipy(backend, dtype, rel):
     for b in range(8):
         ref = scipy_solve(problem, b)
         assert res.fun[b].item() == pytest.approx(ref.fun, rel=rel)
-        assert_stationary_like_scipy(res.pg_norm[b].item(), problem, b, ref, factor=10 if dtype == torch.float64 else 1e3)
+        assert_stationary_like_scipy(
+            res.pg_norm[b].item(), problem, b, ref, factor=10 if dtype == torch.float64 else 1e3
+        )
 
 
 def test_each_problem_reads_as_scipys_optimize_result():
@@ -96,8 +100,9 @@ def test_each_problem_reads_as_scipys_optimize_result():
         assert ours.fun == float(res.fun[b]) and ours.nit == int(res.nit[b])
     # A limit reached: scipy's status 1 and its message.
     capped = minimize_lbfgsb(problem.fun, problem.x0, problem.lower, problem.upper, max_iter=1)
-    ref = scipy.optimize.minimize(problem.numpy_fun(0), problem.x0[0].numpy(), jac=True, method="L-BFGS-B",
-                                  options=dict(maxiter=1))
+    ref = scipy.optimize.minimize(
+        problem.numpy_fun(0), problem.x0[0].numpy(), jac=True, method="L-BFGS-B", options=dict(maxiter=1)
+    )
     assert capped[0].status == ref.status == 1 and capped[0].message == ref.message
     assert res[-1].x.tolist() == res.x[3].tolist()
     with pytest.raises(IndexError, match=r"i: expected a problem index in \[-4, 3\], got 4"):

@@ -1,4 +1,5 @@
 """A 1-D x0 is one problem: solved as [1, n] and returned as scipy's L-BFGS-B returns it."""
+
 import numpy as np
 import pytest
 import torch
@@ -30,9 +31,16 @@ def scipy_solve(fun, x0, lower, upper):
     def one(x):
         f, g = fun(torch.from_numpy(x)[None], torch.zeros(1, dtype=torch.long))
         return float(f[0]), g[0].numpy()
+
     bounds = list(zip(lower.numpy(), upper.numpy()))
-    return minimize(one, x0.numpy(), jac=True, method="L-BFGS-B", bounds=bounds,
-                    options=dict(gtol=TIGHT["gtol"], ftol=TIGHT["ftol"], maxls=20))
+    return minimize(
+        one,
+        x0.numpy(),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options=dict(gtol=TIGHT["gtol"], ftol=TIGHT["ftol"], maxls=20),
+    )
 
 
 @pytest.mark.parametrize("fun,n,low,high", [(rosenbrock, 6, -2.0, 0.8), (quadratic, 7, -1.0, 2.0)])
@@ -55,7 +63,11 @@ def test_one_problem_is_row_zero_of_the_batch():
     one = minimize_lbfgsb(quadratic, x0, -1.0, 2.0)
     batch = minimize_lbfgsb(quadratic, x0[None], -1.0, 2.0)[0]
     assert np.array_equal(one.x, batch.x) and (one.fun, one.nit, one.nfev, one.status) == (
-        batch.fun, batch.nit, batch.nfev, batch.status)
+        batch.fun,
+        batch.nit,
+        batch.nfev,
+        batch.status,
+    )
 
 
 def test_one_problem_fun_sees_batches():

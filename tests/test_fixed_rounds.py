@@ -3,6 +3,7 @@ that never change and with no host synchronisation but a look every `check_every
 round can run on CUDA without waiting for the host and be captured as a CUDA graph. Proven on
 CPU: a recorder of every operator a round dispatches (tests/round_recorder.py), and the compact
 rounds' results, bitwise, where fun's rows do not depend on their batch-mates."""
+
 import dataclasses
 
 import pytest
@@ -20,15 +21,20 @@ from intriguing_fast.engine.solver import BatchSolver
 from intriguing_fast.kernels import TorchKernels
 
 FIELDS = ("x", "fun", "grad", "pg_norm", "nit", "nfev", "status")
-PROBLEMS = {"quadratic": lambda: convex_quadratic(12, 10), "rosenbrock": lambda: rosenbrock(6, 5),
-            "softmax": lambda: softmax_attack(5, 40, c=0.05)}
+PROBLEMS = {
+    "quadratic": lambda: convex_quadratic(12, 10),
+    "rosenbrock": lambda: rosenbrock(6, 5),
+    "softmax": lambda: softmax_attack(5, 40, c=0.05),
+}
 
 
 def rowwise(fun):
     """fun one row at a time: each row's (f, grad) bitwise independent of its batch-mates."""
+
     def each(x: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = [fun(x[i:i + 1], index[i:i + 1]) for i in range(x.shape[0])]
+        rows = [fun(x[i : i + 1], index[i : i + 1]) for i in range(x.shape[0])]
         return torch.cat([f for f, _ in rows]), torch.cat([g for _, g in rows])
+
     return each
 
 
@@ -43,7 +49,7 @@ def test_reference_steps_over_every_row_match_them_over_running_rows(step):
     f_all, g_all = every_row(every, f_t, g_t)
     run_step(TorchKernels(), step, compact, rows, f_t, g_t)
     run_step(TorchKernels(), step, every, torch.arange(14), f_all, g_all)
-    assert torch.equal(every.x_trial[rows], compact.x_trial[:len(rows)])
+    assert torch.equal(every.x_trial[rows], compact.x_trial[: len(rows)])
     for field in (f.name for f in dataclasses.fields(st) if f.name != "x_trial"):
         assert torch.equal(getattr(every, field), getattr(compact, field)), field
 
@@ -53,9 +59,19 @@ def test_reference_steps_over_every_row_match_them_over_running_rows(step):
 def test_engine_fixed_rounds_give_the_compact_results(name, check_every):
     problem = PROBLEMS[name]()
     fun = rowwise(problem.fun)
-    results = {rounds: minimize_lbfgsb(fun, problem.x0, problem.lower, problem.upper, backend="torch", rounds=rounds,
-                                       check_every=check_every, max_iter=300)
-               for rounds in ("compact", "fixed")}
+    results = {
+        rounds: minimize_lbfgsb(
+            fun,
+            problem.x0,
+            problem.lower,
+            problem.upper,
+            backend="torch",
+            rounds=rounds,
+            check_every=check_every,
+            max_iter=300,
+        )
+        for rounds in ("compact", "fixed")
+    }
     for field in FIELDS:
         assert torch.equal(getattr(results["compact"], field), getattr(results["fixed"], field)), field
 
@@ -64,8 +80,13 @@ def solve_with_restarts(rounds: str) -> tuple[torch.Tensor, ...]:
     """Each problem, when it first stops, starts again from half its minimiser: the even ones
     keeping their curvature pairs (a zero shift), the odd ones with a new history."""
     problem = convex_quadratic(6, 5)
-    solver = batch_solver(rowwise(problem.fun), problem.x0, problem.lower, problem.upper,
-                          LBFGSBOptions(backend="torch", rounds=rounds, check_every=2))
+    solver = batch_solver(
+        rowwise(problem.fun),
+        problem.x0,
+        problem.lower,
+        problem.upper,
+        LBFGSBOptions(backend="torch", rounds=rounds, check_every=2),
+    )
     restarted = torch.zeros(6, dtype=torch.bool)
     shift = torch.where(torch.arange(6) % 2 == 0, 0.0, float("nan")).double()
     while True:
@@ -86,21 +107,32 @@ def test_engine_fixed_rounds_restart_as_compact_ones():
 
 def test_engine_fixed_rounds_never_synchronise_and_keep_their_shapes():
     problem = convex_quadratic(8, 6)
-    fixed = FixedShapeSolver(problem.fun, problem.x0, problem.lower, problem.upper,
-                             LBFGSBOptions(backend="torch", rounds="fixed", check_every=100))
+    fixed = FixedShapeSolver(
+        problem.fun,
+        problem.x0,
+        problem.lower,
+        problem.upper,
+        LBFGSBOptions(backend="torch", rounds="fixed", check_every=100),
+    )
     rounds = [record(fixed.round) for _ in range(6)]
     assert all(not r.synchronising() for r in rounds)
     assert all(r.calls == rounds[0].calls for r in rounds)
     # The recorder does see what the compact rounds do: they select the running problems.
-    compact = BatchSolver(problem.fun, problem.x0, problem.lower, problem.upper,
-                          LBFGSBOptions(backend="torch", rounds="compact"))
+    compact = BatchSolver(
+        problem.fun, problem.x0, problem.lower, problem.upper, LBFGSBOptions(backend="torch", rounds="compact")
+    )
     assert "aten.nonzero.default" in record(compact.round).synchronising()
 
 
 def test_engine_looks_every_check_every_rounds_and_stops_within_two_looks():
     problem = convex_quadratic(8, 6)
-    solver = FixedShapeSolver(problem.fun, problem.x0, problem.lower, problem.upper,
-                              LBFGSBOptions(backend="torch", rounds="fixed", check_every=4))
+    solver = FixedShapeSolver(
+        problem.fun,
+        problem.x0,
+        problem.lower,
+        problem.upper,
+        LBFGSBOptions(backend="torch", rounds="fixed", check_every=4),
+    )
     recorded = []
     while True:
         recorder = RoundRecorder()
@@ -131,8 +163,12 @@ def test_fixed_rounds_options_are_checked():
         BatchSolver(problem.fun, problem.x0, -1.0, 1.0, LBFGSBOptions(rounds="fixed"))
 
 
-ATTACKS = [({}, True), ({}, False), ({"boundary_steps": 0, "restarts": 1}, True),
-           ({"boundary_steps": 0, "restarts": 1, "reuse_curvature": False}, False)]
+ATTACKS = [
+    ({}, True),
+    ({}, False),
+    ({"boundary_steps": 0, "restarts": 1}, True),
+    ({"boundary_steps": 0, "restarts": 1, "reuse_curvature": False}, False),
+]
 
 
 @pytest.mark.parametrize("options,targeted", ATTACKS)
@@ -140,9 +176,12 @@ def test_attack_fixed_rounds_give_the_compact_results(options, targeted):
     model = RowwiseMLP(toy_mlp())  # each row's output is bitwise independent of its batch-mates
     images, labels = toy_data(40, seed=2)  # enough problems that the bucket shrinks (MIN_BUCKET)
     targets = random_targets(labels, CLASSES, seed=1) if targeted else "untargeted"
-    results = {rounds: LBFGSAttack(engine=attack_engine(backend="torch", rounds=rounds, check_every=4),
-                                   **options)(model, images, targets, labels=labels)
-               for rounds in ("compact", "fixed")}
+    results = {
+        rounds: LBFGSAttack(engine=attack_engine(backend="torch", rounds=rounds, check_every=4), **options)(
+            model, images, targets, labels=labels
+        )
+        for rounds in ("compact", "fixed")
+    }
     compact, fixed = results["compact"], results["fixed"]
     assert compact.success.all()
     for field in ("adversarial", "l2", "c", "nit", "nfev", "success", "predicted"):
@@ -171,7 +210,8 @@ def test_attack_fixed_rounds_never_synchronise_and_keep_their_shapes(monkeypatch
     monkeypatch.setattr(FixedShapeSolver, "round", recorded_round)
     images, labels = toy_data(12, seed=2)
     result = LBFGSAttack(engine=attack_engine(rounds="fixed", check_every=8), restarts=1)(
-        toy_mlp(), images, "untargeted", labels=labels)
+        toy_mlp(), images, "untargeted", labels=labels
+    )
     assert result.success.all() and len(rounds) > 30
     looks = [recorder for at, _, recorder in rounds if at and at % 8 == 0]
     buckets: dict[int, list[RoundRecorder]] = {}
@@ -190,8 +230,9 @@ def test_buckets_shrink_and_keep_every_problem_result():
     the rest moves to a smaller one, and the results stay those of the compact rounds."""
     problem = convex_quadratic(100, 8)
     fun = rowwise(problem.fun)
-    solver = FixedShapeSolver(fun, problem.x0, problem.lower, problem.upper,
-                              LBFGSBOptions(backend="torch", rounds="fixed", check_every=2))
+    solver = FixedShapeSolver(
+        fun, problem.x0, problem.lower, problem.upper, LBFGSBOptions(backend="torch", rounds="fixed", check_every=2)
+    )
     sizes = set()
     while solver.round():
         solver.retire(solver.just_stopped)

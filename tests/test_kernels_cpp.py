@@ -1,4 +1,5 @@
 """The fused C++ steps (csrc/) against the torch reference, step by step and end to end."""
+
 import pytest
 import torch
 from kernel_cases import OPTIONS, assert_states_match, clone_state, random_state, step_rows, trial_outcome
@@ -25,8 +26,17 @@ def run_step(step: str, kernels, st, f_t=None, g_t=None) -> None:
 
 
 @pytest.mark.parametrize("dtype,history_dtype", CASES)
-@pytest.mark.parametrize("n,fixed,shared", [(1, "mixed", False), (37, "mixed", False), (300, "none", False),
-                                            (64, "all", False), (37, "mixed", True), (64, "all", True)])
+@pytest.mark.parametrize(
+    "n,fixed,shared",
+    [
+        (1, "mixed", False),
+        (37, "mixed", False),
+        (300, "none", False),
+        (64, "all", False),
+        (37, "mixed", True),
+        (64, "all", True),
+    ],
+)
 @pytest.mark.parametrize("step", ["direction", "trial", "propose", "accept"])
 def test_step_matches_reference(step, n, fixed, shared, dtype, history_dtype):
     st = random_state(24, n, 4, dtype, seed=n, fixed=fixed, history_dtype=history_dtype, shared_bounds=shared)
@@ -61,8 +71,10 @@ def test_rejects_a_state_it_cannot_write_in_place():
         CppKernels().trial(st, step_rows(st))
 
 
-@pytest.mark.parametrize("rows,match", [([0, 4], r"indices in \[0, 4\), got 4"), ([1, 1], "distinct indices"),
-                                        ([-1], r"got -1 at position 0")])
+@pytest.mark.parametrize(
+    "rows,match",
+    [([0, 4], r"indices in \[0, 4\), got 4"), ([1, 1], "distinct indices"), ([-1], r"got -1 at position 0")],
+)
 @pytest.mark.parametrize("step", ["direction", "trial", "propose"])
 def test_rejects_a_row_list_that_could_corrupt_memory(step, rows, match):
     st = random_state(4, 8, 2, torch.float64)

@@ -1,4 +1,5 @@
 """backend= resolution: auto picks the fused backend for the device; an impossible request is an error."""
+
 import importlib.util
 
 import pytest

@@ -1,6 +1,7 @@
 """The Triton steps against the torch reference. Without a GPU they run on CPU tensors in
 Triton's interpreter (TRITON_INTERPRET=1, set here before triton is imported), so shapes
 stay small; with CUDA they run compiled on the GPU."""
+
 import importlib.util
 import os
 import sys
@@ -13,8 +14,10 @@ if importlib.util.find_spec("triton") is None:
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 if DEVICE == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
     if "triton" in sys.modules:  # its language functions were built for compilation, not interpretation
-        pytest.skip("triton was imported before TRITON_INTERPRET=1 could be set: run with TRITON_INTERPRET=1",
-                    allow_module_level=True)
+        pytest.skip(
+            "triton was imported before TRITON_INTERPRET=1 could be set: run with TRITON_INTERPRET=1",
+            allow_module_level=True,
+        )
     os.environ["TRITON_INTERPRET"] = "1"
 
 from kernel_cases import assert_states_match, clone_state, every_row, random_state, run_step, step_rows, trial_outcome  # noqa: E402
@@ -38,10 +41,12 @@ def to_device(st):
     return st
 
 
-@pytest.mark.parametrize("dtype,history_dtype", [(torch.float64, None), (torch.float32, None),
-                                                 (torch.float32, torch.bfloat16)])
-@pytest.mark.parametrize("n,fixed,shared", [(37, "mixed", False), (20, "all", False), (45, "none", False),
-                                            (37, "mixed", True)])
+@pytest.mark.parametrize(
+    "dtype,history_dtype", [(torch.float64, None), (torch.float32, None), (torch.float32, torch.bfloat16)]
+)
+@pytest.mark.parametrize(
+    "n,fixed,shared", [(37, "mixed", False), (20, "all", False), (45, "none", False), (37, "mixed", True)]
+)
 @pytest.mark.parametrize("layout", ["block", "chunked"])
 @pytest.mark.parametrize("step", ["direction", "trial", "accept"])
 def test_step_matches_reference(step, layout, n, fixed, shared, dtype, history_dtype):

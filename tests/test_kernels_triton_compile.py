@@ -2,6 +2,7 @@
 specialisation with alignment and divisibility hints, compiler) down to a cubin for an H100/H200
 (sm_90), with no GPU: the checks the interpreter cannot make (it neither binds arguments like
 the launcher nor compiles, so it accepts a kernel that no GPU launch would)."""
+
 import importlib.util
 import os
 import subprocess
@@ -16,8 +17,13 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("triton") is None, reas
 def test_every_launch_binds_and_compiles_for_sm90():
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["TRITON_DEFAULT_FP_FUSION"] = "1"
-    out = subprocess.run([sys.executable, "-m", "intriguing_fast.kernels.triton_aot", "--arch", "90"], env=env,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "intriguing_fast.kernels.triton_aot", "--arch", "90"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.splitlines()[1:]
     # 12 cases (2 row lengths x 3 dtype pairings x shared or per-problem bounds) x 3 steps.

@@ -2,6 +2,7 @@
 factory imported by name, nothing unpickled), a torch.export archive and a TorchScript one (code:
 only with --trust-model-code), and the refusals, each naming the routes that work. Inputs of
 other shapes (3x32x32, flat) and other numbers of classes."""
+
 import pytest
 import torch
 
@@ -64,8 +65,11 @@ def test_factory_and_state_dict_attack_a_colour_model_with_five_classes(tmp_path
     model = module.ColourNet().eval()
     torch.save(model.state_dict(), tmp_path / "colour.pt")
     data = data_file(tmp_path / "data.pt", model, (3, 32, 32))
-    got = attack(["--model-file", str(tmp_path / "colour.pt"), "--model-class", f"{user_models}:ColourNet"], data,
-                 tmp_path / "adv.pt")
+    got = attack(
+        ["--model-file", str(tmp_path / "colour.pt"), "--model-class", f"{user_models}:ColourNet"],
+        data,
+        tmp_path / "adv.pt",
+    )
     assert got["adversarial"].shape == (4, 3, 32, 32) and int(got["targets"].max()) < 5
     check_fooled(model, got)
 
@@ -73,8 +77,11 @@ def test_factory_and_state_dict_attack_a_colour_model_with_five_classes(tmp_path
 def test_factory_function_with_flat_inputs(tmp_path, user_models):
     model = __import__(user_models).flat_net().eval()
     torch.save({"state_dict": model.state_dict()}, tmp_path / "flat.pt")
-    got = attack(["--model-file", str(tmp_path / "flat.pt"), "--model-class", f"{user_models}:flat_net"],
-                 data_file(tmp_path / "data.pt", model, (64,)), tmp_path / "adv.pt")
+    got = attack(
+        ["--model-file", str(tmp_path / "flat.pt"), "--model-class", f"{user_models}:flat_net"],
+        data_file(tmp_path / "data.pt", model, (64,)),
+        tmp_path / "adv.pt",
+    )
     check_fooled(model, got)
 
 
@@ -95,8 +102,9 @@ def test_export_archive_is_attacked_with_trust_and_refused_without(tmp_path, use
     model = __import__(user_models).ColourNet().eval()
     export(model, tmp_path / "colour.pt2", torch.rand(2, 3, 32, 32))
     data = data_file(tmp_path / "data.pt", model, (3, 32, 32))
-    check_fooled(model, attack(["--model-file", str(tmp_path / "colour.pt2"), "--trust-model-code"], data,
-                               tmp_path / "adv.pt"))
+    check_fooled(
+        model, attack(["--model-file", str(tmp_path / "colour.pt2"), "--trust-model-code"], data, tmp_path / "adv.pt")
+    )
     capsys.readouterr()
     loads = []
     monkeypatch.setattr(torch.export, "load", lambda *a, **k: loads.append(a))
@@ -113,8 +121,10 @@ def test_exported_module_is_used_as_exported():
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(6, 3)).eval()
     from intriguing_fast.models.files import ExportedModel
-    wrapped = ExportedModel(torch.export.export(net, (torch.rand(2, 6),),
-                                                dynamic_shapes=({0: torch.export.Dim("batch")},)))
+
+    wrapped = ExportedModel(
+        torch.export.export(net, (torch.rand(2, 6),), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    )
     x = torch.rand(5, 6)
     assert torch.equal(wrapped.train().eval()(x), net(x)) and not wrapped.training
 
@@ -128,22 +138,32 @@ def test_export_with_a_fixed_batch_is_refused_with_the_fix(tmp_path):
 
 def test_a_pickled_module_is_refused_naming_every_route(tmp_path):
     from intriguing_fast.errors import UnsafeFileError
+
     torch.save(torch.nn.Linear(6, 3), tmp_path / "whole.pt")
     with pytest.raises(UnsafeFileError) as err:
         load_model_file(tmp_path / "whole.pt", arch="FC10(1e-4)")
     message = str(err.value)
-    for route in ("never unpickled", "--arch", "--model-class package.module:Factory", "torch.export.save",
-                  "torch.jit.script", "--trust-model-code"):
+    for route in (
+        "never unpickled",
+        "--arch",
+        "--model-class package.module:Factory",
+        "torch.export.save",
+        "torch.jit.script",
+        "--trust-model-code",
+    ):
         assert route in message
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("ColourNet", "expected package.module:Factory"),
-    ("no_such_module_xyz:Net", "cannot import no_such_module_xyz"),
-    ("MODULE:Missing", "has no Missing"),
-    ("MODULE:not_a_model", r"not_a_model\(\) returned a int, not a torch.nn.Module"),
-    ("torch:tensor", r"tensor\(\) failed: TypeError: .*argument"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("ColourNet", "expected package.module:Factory"),
+        ("no_such_module_xyz:Net", "cannot import no_such_module_xyz"),
+        ("MODULE:Missing", "has no Missing"),
+        ("MODULE:not_a_model", r"not_a_model\(\) returned a int, not a torch.nn.Module"),
+        ("torch:tensor", r"tensor\(\) failed: TypeError: .*argument"),
+    ],
+)
 def test_bad_model_class_is_named(tmp_path, user_models, spec, message):
     torch.save(__import__(user_models).ColourNet().state_dict(), tmp_path / "colour.pt")
     with pytest.raises(ValueError, match=message):
@@ -155,8 +175,10 @@ def test_a_state_dict_of_another_architecture_lists_whole_names(tmp_path, user_m
     torch.save(__import__(user_models).flat_net().state_dict(), tmp_path / "flat.pt")
     with pytest.raises(ValueError) as err:
         load_model_file(tmp_path / "flat.pt", model_class=f"{user_models}:ColourNet")
-    assert str(err.value).endswith("entries 4 missing (conv.weight, conv.bias, fc.weight and 1 more); "
-                                   "4 unexpected (0.weight, 0.bias, 2.weight and 1 more)")
+    assert str(err.value).endswith(
+        "entries 4 missing (conv.weight, conv.bias, fc.weight and 1 more); "
+        "4 unexpected (0.weight, 0.bias, 2.weight and 1 more)"
+    )
     with pytest.raises(ValueError, match=r"not a state dict of FC10\(1e-4\): entries 2 missing"):
         load_model_file(tmp_path / "flat.pt", arch="FC10(1e-4)")
 

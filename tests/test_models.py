@@ -1,4 +1,5 @@
 """Model zoo: architectures, weight decay, training, registry and the checkpoint cache."""
+
 from __future__ import annotations
 
 import threading
@@ -134,7 +135,9 @@ def test_short_training_lowers_the_loss_deterministically(name, factor):
 def test_autoencoder_is_not_fine_tuned():
     spec, data = get_spec("AE400-10"), toy_mnist(200)
     short = train_model(spec.build, data, spec.recipe.capped(1), progress=False)
-    longer = train_model(spec.build, data, replace(spec.recipe.capped(1), train=replace(spec.recipe.train, epochs=20)), progress=False)
+    longer = train_model(
+        spec.build, data, replace(spec.recipe.capped(1), train=replace(spec.recipe.train, epochs=20)), progress=False
+    )
     assert torch.equal(short.encoder.weight, longer.encoder.weight)  # the supervised phase leaves the code alone
     assert not torch.equal(short.head.weight, longer.head.weight)
     assert all(p.requires_grad for p in longer.parameters())
@@ -177,8 +180,14 @@ def test_a_second_run_waits_for_a_model_in_training_then_loads_it(tmp_path):
     data, training, results = toy_mnist(100), threading.Event(), {}
 
     def first():
-        results["first"] = load_or_train("FC10(1e-2)", data, tmp_path, recipe=TINY, progress=False,
-                                         on_train=lambda *a: (training.set(), time.sleep(0.5)))
+        results["first"] = load_or_train(
+            "FC10(1e-2)",
+            data,
+            tmp_path,
+            recipe=TINY,
+            progress=False,
+            on_train=lambda *a: (training.set(), time.sleep(0.5)),
+        )
 
     thread = threading.Thread(target=first)
     thread.start()

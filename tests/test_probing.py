@@ -1,6 +1,7 @@
 """Unit probing (Section 3): a planted class unit is found with perfect coherence and a random
 direction of pure noise is not; streaming top-k equals one pass; seeds fix everything; bad
 inputs are named; the stage computes JSON and its renderer draws its figures."""
+
 import json
 import re
 from pathlib import Path
@@ -53,7 +54,7 @@ def planted_data(per_class: int = 40) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_planted_unit_is_coherent_and_noise_direction_is_not():
     model, (x, labels) = Planted(), planted_data()
-    batches = [(x[i:i + 64], labels[i:i + 64]) for i in range(0, len(x), 64)]
+    batches = [(x[i : i + 64], labels[i : i + 64]) for i in range(0, len(x), 64)]
     unit = probe(model, "signal", batches, unit_directions(6, [0]), k=32)
     assert unit.labels.tolist() == labels[unit.indices].tolist()
     assert majority_share(unit.labels).item() == 1.0 and set(unit.labels[0].tolist()) == {PLANTED}
@@ -91,18 +92,39 @@ class TupleOut(nn.Module):
         return self.pair(x)[0]
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda m, x: probe(m, "nope", x, unit_directions(6, [0]), 2), "'nope' is not a module of the model; known layers: '', 'signal', 'noise'"),
-    (lambda m, x: probe(m, "signal", x, unit_directions(6, [0]), 401), "k: 401 is larger than the dataset (400 images)"),
-    (lambda m, x: probe(m, "signal", iter([x[:5]]), unit_directions(6, [0]), 6), "k: 6 is larger than the dataset (5 images)"),
-    (lambda m, x: probe(m, "signal", x, unit_directions(6, [0]), 0), "k: expected at least 1, got 0"),
-    (lambda m, x: probe(m, "signal", x, torch.ones(2, 5), 2), "layer 'signal' has width 6, directions have 5"),
-    (lambda m, x: probe(m, "signal", x, torch.ones(6), 2), "directions: expected a [D, width] matrix"),
-    (lambda m, x: probe(m, "signal", [x[:3], (x[3:6], torch.zeros(3))], unit_directions(6, [0]), 2), "some batches carry labels"),
-    (lambda m, x: probe(m, "signal", ["bad"], unit_directions(6, [0]), 2), "expected batches that are tensors or (images, labels)"),
-    (lambda m, x: unit_directions(6, [6]), "units: expected indices in [0, 6), got [6]"),
-    (lambda m, x: probe(m, "signal", x, unit_directions(6, [0]), 2).images(x[:10]), "expected the 400 images that were probed"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda m, x: probe(m, "nope", x, unit_directions(6, [0]), 2),
+            "'nope' is not a module of the model; known layers: '', 'signal', 'noise'",
+        ),
+        (
+            lambda m, x: probe(m, "signal", x, unit_directions(6, [0]), 401),
+            "k: 401 is larger than the dataset (400 images)",
+        ),
+        (
+            lambda m, x: probe(m, "signal", iter([x[:5]]), unit_directions(6, [0]), 6),
+            "k: 6 is larger than the dataset (5 images)",
+        ),
+        (lambda m, x: probe(m, "signal", x, unit_directions(6, [0]), 0), "k: expected at least 1, got 0"),
+        (lambda m, x: probe(m, "signal", x, torch.ones(2, 5), 2), "layer 'signal' has width 6, directions have 5"),
+        (lambda m, x: probe(m, "signal", x, torch.ones(6), 2), "directions: expected a [D, width] matrix"),
+        (
+            lambda m, x: probe(m, "signal", [x[:3], (x[3:6], torch.zeros(3))], unit_directions(6, [0]), 2),
+            "some batches carry labels",
+        ),
+        (
+            lambda m, x: probe(m, "signal", ["bad"], unit_directions(6, [0]), 2),
+            "expected batches that are tensors or (images, labels)",
+        ),
+        (lambda m, x: unit_directions(6, [6]), "units: expected indices in [0, 6), got [6]"),
+        (
+            lambda m, x: probe(m, "signal", x, unit_directions(6, [0]), 2).images(x[:10]),
+            "expected the 400 images that were probed",
+        ),
+    ],
+)
 def test_bad_inputs_are_named(call, message):
     with pytest.raises(ValueError) as err:
         call(Planted(), planted_data()[0])
@@ -152,8 +174,13 @@ def test_the_stage_computes_json_and_the_renderer_draws_its_figures(tmp_path):
     settings = {**SETTINGS, "directions": 12, "ks": (8, 16)}
     stage = Stage("probing", "Section 3", "unit_probing", ("ConvNet", "FC100-100-10"), None, compute, settings)
     result = json.loads(json.dumps(compute(fake_run(), stage), allow_nan=False))
-    assert set(result["layers"]) == {"ConvNet/conv1", "ConvNet/conv2", "ConvNet/fc", "FC100-100-10/layers.0",
-                                     "FC100-100-10/layers.1"}
+    assert set(result["layers"]) == {
+        "ConvNet/conv1",
+        "ConvNet/conv2",
+        "ConvNet/fc",
+        "FC100-100-10/layers.0",
+        "FC100-100-10/layers.1",
+    }
     entry = result["layers"]["ConvNet/conv1"]["by_k"][0]
     assert len(entry["metrics"]["majority"]["units"]) + entry["excluded"]["units"] == 12
     fc = result["layers"]["ConvNet/fc"]  # 12 of its 100 units: the grid names them by their index in the layer

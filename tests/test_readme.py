@@ -1,4 +1,5 @@
 """README.md's code runs as written."""
+
 from __future__ import annotations
 
 import re

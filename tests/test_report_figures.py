@@ -1,5 +1,6 @@
 """The report's figures explain themselves: drawn from a small synthetic results dict shaped like
 a real results.json, each is written, non-trivial, labelled, and embedded in REPORT.md."""
+
 import math
 
 import numpy as np
@@ -21,8 +22,16 @@ from intriguing_fast.report.figures import (
 )
 from intriguing_fast.report.sections import transfer_cells
 
-FIGURES = {"adversarial_grid.png", "distortions.png", "table1_vs_paper.png", "table2_transfer.png",
-           "table2_vs_paper.png", "table3_vs_paper.png", "table4_transfer.png", "table4_vs_paper.png"}
+FIGURES = {
+    "adversarial_grid.png",
+    "distortions.png",
+    "table1_vs_paper.png",
+    "table2_transfer.png",
+    "table2_vs_paper.png",
+    "table3_vs_paper.png",
+    "table4_transfer.png",
+    "table4_vs_paper.png",
+}
 
 
 def rate(errors, total=200):
@@ -32,23 +41,40 @@ def rate(errors, total=200):
 def model_row(seed, errors, paper_columns):
     distortions = np.random.default_rng(seed).gamma(4.0, 0.015, 200)
     distortions[0] = np.nan  # a failed attack
-    return {**{c: rate(errors + i) for i, c in enumerate(paper_columns)}, "attacked": 200, "success": rate(199),
-            "distortion": float(np.nanmean(distortions)), "distortion_std": float(np.nanstd(distortions)),
-            "distortions": distortions.tolist(),
-            "paper": {**{c: 1.5 + i for i, c in enumerate(paper_columns)}, "distortion": 0.06}}
+    return {
+        **{c: rate(errors + i) for i, c in enumerate(paper_columns)},
+        "attacked": 200,
+        "success": rate(199),
+        "distortion": float(np.nanmean(distortions)),
+        "distortion_std": float(np.nanstd(distortions)),
+        "distortions": distortions.tolist(),
+        "paper": {**{c: 1.5 + i for i, c in enumerate(paper_columns)}, "distortion": 0.06},
+    }
 
 
 def transfer(models, amplified=False):
-    rows = {m: {"kind": "adversarial", "distortion": 0.06,
-                "errors": {c: rate(200 if c == m else 40 + 20 * j) for j, c in enumerate(models)},
-                "paper": {"errors": {c: 100 if c == m else 10.0 + j for j, c in enumerate(models)}, "distortion": 0.06}}
-            for m in models}
-    rows["Gaussian noise, stddev=0.1"] = {"kind": "noise", "distortion": 0.1, "errors": {c: rate(9) for c in models},
-                                          "paper": {"errors": {c: 3.0 for c in models}, "distortion": 0.1}}
+    rows = {
+        m: {
+            "kind": "adversarial",
+            "distortion": 0.06,
+            "errors": {c: rate(200 if c == m else 40 + 20 * j) for j, c in enumerate(models)},
+            "paper": {"errors": {c: 100 if c == m else 10.0 + j for j, c in enumerate(models)}, "distortion": 0.06},
+        }
+        for m in models
+    }
+    rows["Gaussian noise, stddev=0.1"] = {
+        "kind": "noise",
+        "distortion": 0.1,
+        "errors": {c: rate(9) for c in models},
+        "paper": {"errors": {c: 3.0 for c in models}, "distortion": 0.1},
+    }
     if amplified:
         rows[f"{models[0]} amplified to stddev 0.1"] = {
-            "kind": "amplified", "distortion": 0.1, "errors": {c: rate(150) for c in models},
-            "paper": {"errors": {c: 60.0 for c in models}, "distortion": 0.1}}
+            "kind": "amplified",
+            "distortion": 0.1,
+            "errors": {c: rate(150) for c in models},
+            "paper": {"errors": {c: 60.0 for c in models}, "distortion": 0.1},
+        }
     return {"columns": list(models), "rows": rows}
 
 
@@ -60,25 +86,43 @@ def examples(models, with_classes):
         adversarial = (original + 0.03 * torch.randn(4, 784, generator=gen)).clamp(0, 1)
         out[m] = {"original": original, "adversarial": adversarial}
         if with_classes:
-            out[m].update(labels=torch.tensor([7, 2, 1, 0]), targets=torch.tensor([3, 9, 4, 7]),
-                          predicted=torch.tensor([3, 9, 4, 7]))
+            out[m].update(
+                labels=torch.tensor([7, 2, 1, 0]),
+                targets=torch.tensor([3, 9, 4, 7]),
+                predicted=torch.tensor([3, 9, 4, 7]),
+            )
     return out
 
 
 @pytest.fixture
 def results():
     t1, t3 = ["FC10(1e-4)", "FC100-100-10"], ["FC100-100-10 (P1)", "FC100-100-10' (P2)"]
-    sections = {"table1": ("Table 1: models", "distortion_table"), "table2": ("Table 2: transfer", "transfer_table"),
-                "table3": ("Table 3: halves", "distortion_table"), "table4": ("Table 4: transfer", "transfer_table")}
-    meta = {"scale": "tiny", "seed": 0, "device": "cpu", "data_source": "synthetic", "train_examples": 600,
-            "test_examples": 120, "wall_s": 1.0, "versions": {"python": "3"}, "stages": [],
-            "sections": {k: {"title": t, "section": s} for k, (t, s) in sections.items()}}
-    return {"meta": meta,
-            "table1": {m: model_row(i, 10 + i, ["train_error", "test_error"]) for i, m in enumerate(t1)},
-            "table2": transfer(t1),
-            "table3": {m: model_row(i, 5, ["P1_error", "P2_error", "test_error"]) for i, m in enumerate(t3)},
-            "table4": transfer(t3, amplified=True),
-            "examples": {**examples(t1, True), **examples(t3, False)}}
+    sections = {
+        "table1": ("Table 1: models", "distortion_table"),
+        "table2": ("Table 2: transfer", "transfer_table"),
+        "table3": ("Table 3: halves", "distortion_table"),
+        "table4": ("Table 4: transfer", "transfer_table"),
+    }
+    meta = {
+        "scale": "tiny",
+        "seed": 0,
+        "device": "cpu",
+        "data_source": "synthetic",
+        "train_examples": 600,
+        "test_examples": 120,
+        "wall_s": 1.0,
+        "versions": {"python": "3"},
+        "stages": [],
+        "sections": {k: {"title": t, "section": s} for k, (t, s) in sections.items()},
+    }
+    return {
+        "meta": meta,
+        "table1": {m: model_row(i, 10 + i, ["train_error", "test_error"]) for i, m in enumerate(t1)},
+        "table2": transfer(t1),
+        "table3": {m: model_row(i, 5, ["P1_error", "P2_error", "test_error"]) for i, m in enumerate(t3)},
+        "table4": transfer(t3, amplified=True),
+        "examples": {**examples(t1, True), **examples(t3, False)},
+    }
 
 
 def test_report_embeds_every_figure_under_its_table(results, tmp_path):
@@ -94,8 +138,13 @@ def test_report_embeds_every_figure_under_its_table(results, tmp_path):
 
 
 def test_transfer_heatmap_names_its_axes_and_keeps_the_colour_bar_label(tmp_path):
-    fig = transfer_heatmap(np.array([[100.0, 20.0], [5.0, 100.0]]), ["A", "B amplified to stddev 0.1"], ["A", "B"],
-                           tmp_path / "t.png", "Table 4")
+    fig = transfer_heatmap(
+        np.array([[100.0, 20.0], [5.0, 100.0]]),
+        ["A", "B amplified to stddev 0.1"],
+        ["A", "B"],
+        tmp_path / "t.png",
+        "Table 4",
+    )
     ax, bar = fig.axes
     assert "examples made for (rows)" in ax.get_ylabel() and "evaluated on (columns)" in ax.get_xlabel()
     assert "error rate" in bar.get_ylabel()

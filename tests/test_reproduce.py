@@ -1,4 +1,5 @@
 """The whole reproduction pipeline at a tiny scale, offline, on learnable synthetic digits."""
+
 import json
 
 import pytest
@@ -15,16 +16,23 @@ from intriguing_fast.report import write_report
 from intriguing_fast.reproduce import main
 from intriguing_fast.storage import load_verified
 
-TINY = Scale("tiny", train_images=12, test_images=12, minibatch_epochs=40, data_subset=None, attack_max_iter=40,
-             min_steps=400)
+TINY = Scale(
+    "tiny", train_images=12, test_images=12, minibatch_epochs=40, data_subset=None, attack_max_iter=40, min_steps=400
+)
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("reproduce")
     write_mnist(root / "mnist", n_train=600, n_test=120, learnable=True)
-    cfg = RunConfig(scale=TINY, out=root / "out", data_dir=root / "mnist", model_cache=root / "models", progress=False,
-                    verify_data=False)
+    cfg = RunConfig(
+        scale=TINY,
+        out=root / "out",
+        data_dir=root / "mnist",
+        model_cache=root / "models",
+        progress=False,
+        verify_data=False,
+    )
     results = run(cfg)
     report = write_report(results, cfg.out)
     return cfg, results, report
@@ -37,7 +45,17 @@ def rate(d):
 def test_report_structure(tiny_run):
     cfg, results, report = tiny_run
     text = report.read_text()
-    for heading in ("## Table 1", "## Table 2", "## Table 3", "## Table 4", "## Section 3", "## Table 5", "## Section 4.2", "## Findings", "## Run"):
+    for heading in (
+        "## Table 1",
+        "## Table 2",
+        "## Table 3",
+        "## Table 4",
+        "## Section 3",
+        "## Table 5",
+        "## Section 4.2",
+        "## Findings",
+        "## Run",
+    ):
         assert heading in text
     for name in TABLE1 + TABLE3:
         assert name in text
@@ -93,14 +111,31 @@ def test_rerun_resumes_from_stages(tiny_run):
 def test_cli_runs_selected_stages(tiny_run, monkeypatch, capsys):
     cfg, _, _ = tiny_run
     monkeypatch.setitem(__import__("intriguing_fast.experiments.scales", fromlist=["SCALES"]).SCALES, "tiny", TINY)
-    path = main(["--scale", "tiny", "--data-dir", str(cfg.data_dir), "--out", str(cfg.out / "cli"), "--only",
-                 "table3", "--model-cache", str(cfg.model_cache), "--no-progress", "--no-verify-mnist"])
+    path = main(
+        [
+            "--scale",
+            "tiny",
+            "--data-dir",
+            str(cfg.data_dir),
+            "--out",
+            str(cfg.out / "cli"),
+            "--only",
+            "table3",
+            "--model-cache",
+            str(cfg.model_cache),
+            "--no-progress",
+            "--no-verify-mnist",
+        ]
+    )
     text = path.read_text()
     assert "## Table 3" in text and "## Table 1" not in text
     for only in ("table9", "", " , "):
         with pytest.raises(SystemExit):
             main(["--only", only])
-        assert "--only: expected one or more of table1,table2,table3,table4,probing,spectral,adversarial_training" in capsys.readouterr().err
+        assert (
+            "--only: expected one or more of table1,table2,table3,table4,probing,spectral,adversarial_training"
+            in capsys.readouterr().err
+        )
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit):
             main(["--device", "cuda"])
@@ -138,4 +173,6 @@ def test_fresh_offline_machine_gets_a_report_on_the_embedded_subset(tmp_path, mo
     assert "Computed on the MNIST subset embedded in the package" in text
     assert "## Table 3: models trained on disjoint halves P1 and P2 (on the embedded MNIST subset)" in text
     stored = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert stored["meta"]["data_source"].startswith("embedded MNIST subset") and stored["meta"]["train_examples"] == 1200
+    assert (
+        stored["meta"]["data_source"].startswith("embedded MNIST subset") and stored["meta"]["train_examples"] == 1200
+    )

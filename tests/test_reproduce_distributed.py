@@ -1,6 +1,7 @@
 """`torchrun --nproc-per-node 2 -m intriguing_fast.reproduce` on CPU with gloo: the ranks share
 out the training and the attacks, and rank 0's report holds exactly the numbers of a single
 process; a rerun after a lost attack recomputes that attack only."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,20 @@ TIMING = {"seconds", "attack_seconds", "eval_attack_seconds", "from_cache"}  # h
 
 
 def arguments(root: Path, out: Path) -> list[str]:
-    return ["--scale", "tiny", "--data-dir", str(root / "mnist"), "--no-verify-mnist", "--only", STAGES, "--out",
-            str(out), "--no-progress", "--threads", "1"]  # one thread everywhere, rank 0 alone too
+    return [
+        "--scale",
+        "tiny",
+        "--data-dir",
+        str(root / "mnist"),
+        "--no-verify-mnist",
+        "--only",
+        STAGES,
+        "--out",
+        str(out),
+        "--no-progress",
+        "--threads",
+        "1",
+    ]  # one thread everywhere, rank 0 alone too
 
 
 def torchrun(root: Path, out: Path, cache: Path) -> subprocess.CompletedProcess:
@@ -32,8 +45,17 @@ def torchrun(root: Path, out: Path, cache: Path) -> subprocess.CompletedProcess:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "INTRIGUING_FAST_CACHE": str(cache)}
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(port),
-                "-m", "intriguing_fast.reproduce"]
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        str(port),
+        "-m",
+        "intriguing_fast.reproduce",
+    ]
     return subprocess.run([*launcher, *arguments(root, out)], env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -67,7 +89,8 @@ def test_two_ranks_write_the_single_process_report(single):
     assert rows_two.keys() == rows_one.keys()
     for name, row in rows_one.items():
         assert {k: v for k, v in rows_two[name].items() if k not in TIMING} == {
-            k: v for k, v in row.items() if k not in TIMING}, name
+            k: v for k, v in row.items() if k not in TIMING
+        }, name
     attacks = sorted((single / "single" / "stages").glob("attack_*.pt"))
     assert len(attacks) == 3
     for path in attacks:  # every attack stored bit for bit as one process stores it
@@ -77,7 +100,8 @@ def test_two_ranks_write_the_single_process_report(single):
             assert torch.equal(value, b["value"][field]), (path.name, field)
     # the models were trained once each, by one rank or the other, and rank 0 computed the stages
     assert {name for name in records(single / "two") if name.startswith("model/")} == {
-        name for name in records(single / "single") if name.startswith("model/")}
+        name for name in records(single / "single") if name.startswith("model/")
+    }
 
 
 def test_a_lost_attack_is_all_a_rerun_recomputes(single):

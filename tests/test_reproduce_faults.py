@@ -1,6 +1,7 @@
 """Faults injected into `python -m intriguing_fast.reproduce` at tiny scale: killed with SIGKILL
 at seeded random moments and resumed, or its stored stages damaged, it must end with results
 identical to an uninterrupted run, and name every file it had to recompute."""
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,23 @@ TABLES = ("table3", "table4")  # three models: enough stages to kill between, an
 
 
 def command(data: Path, out: Path, models: Path) -> list[str]:
-    return [sys.executable, "-m", "intriguing_fast.reproduce", "--scale", "tiny", "--only", ",".join(TABLES),
-            "--data-dir", str(data), "--out", str(out), "--model-cache", str(models), "--no-progress",
-            "--no-verify-mnist"]
+    return [
+        sys.executable,
+        "-m",
+        "intriguing_fast.reproduce",
+        "--scale",
+        "tiny",
+        "--only",
+        ",".join(TABLES),
+        "--data-dir",
+        str(data),
+        "--out",
+        str(out),
+        "--model-cache",
+        str(models),
+        "--no-progress",
+        "--no-verify-mnist",
+    ]
 
 
 def tables(out: Path) -> dict:
@@ -37,8 +52,7 @@ def reference(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
     write_mnist(root / "mnist", n_train=600, n_test=120, learnable=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    subprocess.run(command(root / "mnist", root / "ref", root / "ref-models"), env=env, check=True,
-                   capture_output=True)
+    subprocess.run(command(root / "mnist", root / "ref", root / "ref-models"), env=env, check=True, capture_output=True)
     return root, env, tables(root / "ref")
 
 
@@ -75,8 +89,14 @@ def test_ctrl_c_or_sigterm_ends_in_one_line_that_resumes(reference, sig, status,
     out, models = root / f"stopped-{status}", root / f"stopped-{status}-models"
     cmd = command(root / "mnist", out, models)
     # SIGINT as a terminal's Ctrl-C delivers it, even where pytest runs as a background job (SIGINT ignored).
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while count(models) < 1 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -98,8 +118,22 @@ def test_damaged_stage_files_are_named_moved_aside_and_recomputed(reference, tmp
     stages = sorted((out / "stages").rglob("*.pt"))
     damaged = {path: damage_file(path, kind) for path, kind in zip(stages, DAMAGES)}
     with pytest.warns(RuntimeWarning) as caught:
-        main(["--scale", "tiny", "--only", ",".join(TABLES), "--data-dir", str(root / "mnist"), "--out", str(out), "--model-cache",
-              str(root / "ref-models"), "--no-progress", "--no-verify-mnist"])
+        main(
+            [
+                "--scale",
+                "tiny",
+                "--only",
+                ",".join(TABLES),
+                "--data-dir",
+                str(root / "mnist"),
+                "--out",
+                str(out),
+                "--model-cache",
+                str(root / "ref-models"),
+                "--no-progress",
+                "--no-verify-mnist",
+            ]
+        )
     messages = [str(w.message) for w in caught]
     for path, pattern in damaged.items():
         assert any(str(path) in m and __import__("re").search(pattern, m) for m in messages), (path, messages)

@@ -1,5 +1,6 @@
 """Spectral bounds (Sec. 4.3, Table 5): the Fourier construction against power iteration, the
 layer rules against measured gains, unsupported layers, AlexNet's layout, the stage and its section."""
+
 from __future__ import annotations
 
 import json
@@ -30,17 +31,29 @@ from intriguing_fast.models.alexnet import AlexNet, alexnet_paper, alexnet_torch
 from intriguing_fast.report.spectral_section import spectral_section
 
 TIGHT = PowerIteration(rtol=1e-11, max_iter=20000)
-TORCHVISION_KEYS = {f"{part}.{i}.{p}" for part, idx in (("features", (0, 3, 6, 8, 10)), ("classifier", (1, 4, 6)))
-                    for i in idx for p in ("weight", "bias")}
+TORCHVISION_KEYS = {
+    f"{part}.{i}.{p}"
+    for part, idx in (("features", (0, 3, 6, 8, 10)), ("classifier", (1, 4, 6)))
+    for i in idx
+    for p in ("weight", "bias")
+}
 
 
 def _weight(c_out: int, c_in: int, k: int, seed: int = 0) -> torch.Tensor:
     return torch.randn(c_out, c_in, k, k, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
-@pytest.mark.parametrize("c_out,c_in,k,stride,n", [
-    (4, 3, 3, 1, 8), (2, 5, 4, 1, 6), (5, 2, 4, 2, 8), (3, 3, 5, 2, 10), (6, 2, 3, 4, 12), (3, 1, 11, 4, 16),
-])
+@pytest.mark.parametrize(
+    "c_out,c_in,k,stride,n",
+    [
+        (4, 3, 3, 1, 8),
+        (2, 5, 4, 1, 6),
+        (5, 2, 4, 2, 8),
+        (3, 3, 5, 2, 10),
+        (6, 2, 3, 4, 12),
+        (3, 1, 11, 4, 16),
+    ],
+)
 def test_fourier_equals_power_iteration_on_circular_convolution(c_out, c_in, k, stride, n):
     """The periodic convolution (input padded circularly by k - 1 after the end, so outputs are the
     n / stride periodic ones): its power-iteration norm is the Fourier one."""
@@ -58,24 +71,33 @@ def test_fourier_equals_power_iteration_on_circular_convolution(c_out, c_in, k, 
 def test_circular_conv2d_layer_bound_is_its_exact_norm(stride, groups, dilation):
     """nn.Conv2d(padding_mode="circular") with 'same' outputs: bound (Fourier) == exact (power iteration)."""
     torch.manual_seed(0)
-    conv = nn.Conv2d(4, 6, 3, stride=stride, padding=dilation, dilation=dilation, groups=groups,
-                     padding_mode="circular").double()
+    conv = nn.Conv2d(
+        4, 6, 3, stride=stride, padding=dilation, dilation=dilation, groups=groups, padding_mode="circular"
+    ).double()
     [bound] = layer_bounds([("conv", conv)], (4, 8, 8), TIGHT)
     assert bound.method.startswith("Fourier: circular convolution on 8x8")
     assert bound.bound == pytest.approx(bound.exact, rel=1e-4)
 
 
-@pytest.mark.parametrize("c_out,c_in,k,stride,padding,n", [
-    (3, 2, 3, 1, 0, 9), (4, 3, 5, 1, 2, 7), (2, 3, 4, 2, 1, 8), (5, 2, 3, 2, 1, 9), (3, 3, 11, 4, 2, 21),
-])
+@pytest.mark.parametrize(
+    "c_out,c_in,k,stride,padding,n",
+    [
+        (3, 2, 3, 1, 0, 9),
+        (4, 3, 5, 1, 2, 7),
+        (2, 3, 4, 2, 1, 8),
+        (5, 2, 3, 2, 1, 9),
+        (3, 3, 11, 4, 2, 21),
+    ],
+)
 def test_zero_padded_norm_never_exceeds_circular_on_the_embedding(c_out, c_in, k, stride, padding, n):
     """Zero padding is a restriction of the circular convolution on N >= n + padding (a multiple of
     the stride), so its norm is at most the Fourier one there; with padding 0 that N is n itself
     when the stride divides n. It also matches the SVD of the layer's explicit matrix."""
     w = _weight(c_out, c_in, k, seed=1)
     exact = conv_zero_padded_norm(w, (c_in, n, n), (stride,) * 2, (padding,) * 2, (1, 1), settings=TIGHT)
-    jac = torch.autograd.functional.jacobian(lambda x: F.conv2d(x, w, stride=stride, padding=padding),
-                                             torch.zeros(1, c_in, n, n, dtype=torch.float64))
+    jac = torch.autograd.functional.jacobian(
+        lambda x: F.conv2d(x, w, stride=stride, padding=padding), torch.zeros(1, c_in, n, n, dtype=torch.float64)
+    )
     assert exact.sigma == pytest.approx(float(torch.linalg.matrix_norm(jac.reshape(-1, c_in * n * n), 2)), rel=1e-6)
     out = F.conv2d(torch.zeros(1, c_in, n, n, dtype=torch.float64), w, stride=stride, padding=padding).shape[2:]
     size = fourier_size_for_zero_padding((n, n), tuple(out), (padding,) * 2, (stride,) * 2)
@@ -109,12 +131,33 @@ def _zoo_of_layers() -> dict[str, tuple[list, tuple[int, ...]]]:
     bn.running_var.uniform_(0.2, 2.0)
     bn.weight.data.uniform_(-2, 2)
     return {
-        "sigmoid mlp": ([nn.Flatten(), nn.Linear(36, 20), nn.Sigmoid(), nn.Linear(20, 5), nn.Tanh(), nn.Linear(5, 3)],
-                        (1, 6, 6)),
-        "convnet": ([nn.Conv2d(1, 6, 3, stride=2, padding=1), bn.eval(), nn.LeakyReLU(1.5),
-                     nn.MaxPool2d(3, 1, padding=1), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(6 * 9, 4)], (1, 12, 12)),
-        "lrn": ([nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.LocalResponseNorm(3, alpha=0.5, beta=0.75, k=1.0),
-                 nn.Flatten(), nn.Dropout(0.3).eval(), nn.Linear(8 * 36, 3)], (1, 6, 6)),
+        "sigmoid mlp": (
+            [nn.Flatten(), nn.Linear(36, 20), nn.Sigmoid(), nn.Linear(20, 5), nn.Tanh(), nn.Linear(5, 3)],
+            (1, 6, 6),
+        ),
+        "convnet": (
+            [
+                nn.Conv2d(1, 6, 3, stride=2, padding=1),
+                bn.eval(),
+                nn.LeakyReLU(1.5),
+                nn.MaxPool2d(3, 1, padding=1),
+                nn.AvgPool2d(2),
+                nn.Flatten(),
+                nn.Linear(6 * 9, 4),
+            ],
+            (1, 12, 12),
+        ),
+        "lrn": (
+            [
+                nn.Conv2d(1, 8, 3, padding=1),
+                nn.ReLU(),
+                nn.LocalResponseNorm(3, alpha=0.5, beta=0.75, k=1.0),
+                nn.Flatten(),
+                nn.Dropout(0.3).eval(),
+                nn.Linear(8 * 36, 3),
+            ],
+            (1, 6, 6),
+        ),
     }
 
 
@@ -159,7 +202,7 @@ def test_local_response_norm_bounds_its_jacobian():
                 worst = max(worst, float(torch.linalg.matrix_norm(jac, 2)))
         assert worst <= bound.bound
         if size > 2 * channels:
-            assert bound.bound == pytest.approx(2.0 ** -0.75)
+            assert bound.bound == pytest.approx(2.0**-0.75)
 
 
 def test_unsupported_and_ambiguous_layers_raise_naming_them():
@@ -177,8 +220,11 @@ def test_alexnet_layouts_shapes_and_torchvision_names(tmp_path):
     paper, tv = alexnet_paper().eval(), alexnet_torchvision().eval()
     convs = [tuple(m.weight.shape) for m in paper.features if isinstance(m, nn.Conv2d)]
     assert convs == [(96, 3, 11, 11), (256, 96, 5, 5), (384, 256, 3, 3), (384, 384, 3, 3), (256, 384, 3, 3)]
-    assert [tuple(m.weight.shape) for m in paper.classifier if isinstance(m, nn.Linear)] == \
-        [(4096, 9216), (4096, 4096), (1000, 4096)]
+    assert [tuple(m.weight.shape) for m in paper.classifier if isinstance(m, nn.Linear)] == [
+        (4096, 9216),
+        (4096, 4096),
+        (1000, 4096),
+    ]
     with torch.no_grad():
         assert paper.features(torch.zeros(1, 3, 224, 224)).shape == (1, 256, 6, 6)
         assert tv(torch.zeros(2, 3, 224, 224)).shape == (2, 1000)
@@ -204,16 +250,32 @@ def test_stage_result_is_json_and_renders(monkeypatch):
     torch.manual_seed(6)
     zoo = {"MLP": MLP((784, 16, 10)).eval(), "ConvNet": ConvNet().eval()}
     x = torch.rand(20, 1, 28, 28)
-    pairs = SimpleNamespace(images=x, adversarial=(x + 0.05 * torch.randn_like(x)).clamp(0, 1),
-                            success=torch.ones(20, dtype=torch.bool), distortion=torch.full((20,), 0.05))
+    pairs = SimpleNamespace(
+        images=x,
+        adversarial=(x + 0.05 * torch.randn_like(x)).clamp(0, 1),
+        success=torch.ones(20, dtype=torch.bool),
+        distortion=torch.full((20,), 0.05),
+    )
     zoo["MLP (not attacked)"] = MLP((784, 12, 10)).eval()
-    run = SimpleNamespace(cfg=SimpleNamespace(seed=0, alexnet_weights=None), model=zoo.__getitem__, attacked=lambda name, image_set: pairs,
-                          splits={"test": SimpleNamespace(images=x)})
+    run = SimpleNamespace(
+        cfg=SimpleNamespace(seed=0, alexnet_weights=None),
+        model=zoo.__getitem__,
+        attacked=lambda name, image_set: pairs,
+        splits={"test": SimpleNamespace(images=x)},
+    )
     monkeypatch.setattr(spectral_stage, "alexnet_paper", lambda: AlexNet((8, 8, 8, 8, 8), lrn=True, hidden=32))
     monkeypatch.setattr(spectral_stage, "INPUT_SHAPE", (3, 67, 67))
     table5 = {row: ("size", 1, 2.0) for row in spectral_stage.TABLE5_ROWS}
-    stage = Stage("table5", "Table 5", "spectral_table", tuple(zoo), None, spectral_stage.spectral_table,
-                  {"pairs": {"train": ("MLP", "ConvNet")}, "power_rtol": 1e-6, "power_max_iter": 200}, table5)
+    stage = Stage(
+        "table5",
+        "Table 5",
+        "spectral_table",
+        tuple(zoo),
+        None,
+        spectral_stage.spectral_table,
+        {"pairs": {"train": ("MLP", "ConvNet")}, "power_rtol": 1e-6, "power_max_iter": 200},
+        table5,
+    )
     result = json.loads(json.dumps(spectral_stage.spectral_table(run, stage)))
     assert result["models"]["ConvNet"]["bound_exact"] <= result["models"]["ConvNet"]["bound"]
     assert [row["table5"] for row in result["alexnet"]["layers"] if "table5" in row] == list(spectral_stage.TABLE5_ROWS)
@@ -237,6 +299,7 @@ def test_table5_with_user_weights_is_keyed_by_their_content(tmp_path):
     first = Run(cfg).settings()["alexnet_weights"]
     torch.save(alexnet_torchvision().state_dict(), path)  # other weights under the same name
     assert first != Run(cfg).settings()["alexnet_weights"] and len(first) == 64
-    result = spectral_stage._alexnet(path, dict.fromkeys(spectral_stage.TABLE5_ROWS, ("size", 1, 2.0)),
-                                     spectral_stage.PowerIteration(1e-3, 5, 0), 0)
+    result = spectral_stage._alexnet(
+        path, dict.fromkeys(spectral_stage.TABLE5_ROWS, ("size", 1, 2.0)), spectral_stage.PowerIteration(1e-3, 5, 0), 0
+    )
     assert result["layout"] == "torchvision" and result["weights"] == f"file {path}"

@@ -1,5 +1,6 @@
 """Every zoo model trains at quick scale on the MNIST subset embedded in the package, the data a
 fresh offline machine runs the main job on: none may end near chance level."""
+
 from __future__ import annotations
 
 import pytest
@@ -36,8 +37,9 @@ def subset(tmp_path_factory):
 def test_every_zoo_model_trains_on_the_embedded_subset(subset, tmp_path_factory, name):
     train, test = subset
     spec = get_spec(name)
-    trained = load_or_train(name, train, tmp_path_factory.mktemp("models"), recipe=SCALES["quick"].recipe(spec.recipe),
-                            progress=False)
+    trained = load_or_train(
+        name, train, tmp_path_factory.mktemp("models"), recipe=SCALES["quick"].recipe(spec.recipe), progress=False
+    )
     own = training_data(spec, train)
     assert not training_failed(error(trained.model, own.images, own.labels))
     assert error(trained.model, test.images, test.labels).percent <= MAX_TEST_ERROR[name]

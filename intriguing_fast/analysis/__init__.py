@@ -1,6 +1,7 @@
 """Analyses of trained torch models, importing torch only: unit probing (Sec. 3: probing.py,
 probing_stats.py, imported by module) and the spectral bounds of Sec. 4.3 exported here (per-layer
 Lipschitz upper bounds, their product, and the gains measured on perturbed pairs beside them)."""
+
 from .instability import Gains, gain_table, log_shares, measure_gains, summary
 from .network import Layers, Traced, forward, leaves, trace
 from .operator_norms import (

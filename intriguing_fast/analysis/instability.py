@@ -6,6 +6,7 @@ layer's input and output captured by hooks as it runs; for the network ||f(x + r
 Along a chain the layer ratios of one pair multiply to the network's ratio, so their logarithms
 split the network's gain into the layers' shares.
 """
+
 from __future__ import annotations
 
 import math
@@ -63,10 +64,18 @@ def summary(ratios: torch.Tensor) -> dict:
     """Count, quantiles, max and geometric mean of the finite ratios (NaN when there are none)."""
     finite = ratios[torch.isfinite(ratios)].double()
     if finite.numel() == 0:
-        return {"pairs": 0, "max": math.nan, "geo_mean": math.nan, **{f"q{round(q * 100)}": math.nan for q in QUANTILES}}
-    return {"pairs": int(finite.numel()), "max": float(finite.max()),
-            "geo_mean": float(finite.clamp_min(1e-300).log().mean().exp()),
-            **{f"q{round(q * 100)}": float(finite.quantile(q)) for q in QUANTILES}}
+        return {
+            "pairs": 0,
+            "max": math.nan,
+            "geo_mean": math.nan,
+            **{f"q{round(q * 100)}": math.nan for q in QUANTILES},
+        }
+    return {
+        "pairs": int(finite.numel()),
+        "max": float(finite.max()),
+        "geo_mean": float(finite.clamp_min(1e-300).log().mean().exp()),
+        **{f"q{round(q * 100)}": float(finite.quantile(q)) for q in QUANTILES},
+    }
 
 
 def log_shares(gains: Gains) -> list[float]:
@@ -86,6 +95,12 @@ def gain_table(bounds: Sequence[LayerBound], gains: Gains) -> list[dict]:
     rows = []
     for b, ratios, share in zip(bounds, gains.layers, log_shares(gains)):
         measured = summary(ratios)
-        rows.append({**b.row(), "measured": measured, "mean_log_gain": share,
-                     "looseness": math.inf if measured["max"] == 0 else b.bound / measured["max"]})
+        rows.append(
+            {
+                **b.row(),
+                "measured": measured,
+                "mean_log_gain": share,
+                "looseness": math.inf if measured["max"] == 0 else b.bound / measured["max"],
+            }
+        )
     return rows

@@ -6,6 +6,7 @@ once, with only reshapes between them: true of ``nn.Sequential`` and of torchvis
 or a list of layers, ``nn.Module`` or ``(name, module)``, applied in order. Functional steps
 inside a forward (``torch.sigmoid(x)``) are invisible to hooks: give such models as a list.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
@@ -59,6 +60,7 @@ def hooked(layers: Layers, on_call: Hook) -> Iterator[None]:
     before the module runs, so an in-place module (``ReLU(inplace=True)``) cannot change it first."""
     handles, inputs = [], {}
     for path, module in leaves(layers):
+
         def pre(mod: nn.Module, args: tuple, path: str = path) -> None:
             inputs[path] = args[0].clone()
 
@@ -85,8 +87,10 @@ def require_eval(layers: Layers) -> None:
     for path, m in leaves(layers):
         batch_stats = isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or m.running_var is None)
         if batch_stats or (isinstance(m, nn.modules.dropout._DropoutNd) and m.training):
-            raise ValueError(f"{path}: {type(m).__name__} in training mode or without running statistics: its "
-                             "output depends on the batch or on chance; call .eval()")
+            raise ValueError(
+                f"{path}: {type(m).__name__} in training mode or without running statistics: its "
+                "output depends on the batch or on chance; call .eval()"
+            )
 
 
 def trace(layers: Layers, input_shape: Sequence[int]) -> list[Traced]:
@@ -104,6 +108,8 @@ def trace(layers: Layers, input_shape: Sequence[int]) -> list[Traced]:
     twice = sorted({p for p in paths if paths.count(p) > 1})
     never = [p for p, _ in leaves(layers) if p not in paths]
     if twice or never:
-        raise ValueError(f"layers: not a chain of leaf modules: called more than once {twice}, never called {never}; "
-                         "give the layers that compute the output, in order, as a list")
+        raise ValueError(
+            f"layers: not a chain of leaf modules: called more than once {twice}, never called {never}; "
+            "give the layers that compute the output, in order, as a list"
+        )
     return seen

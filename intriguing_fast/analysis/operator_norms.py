@@ -8,6 +8,7 @@ collects the ``s1 * s2`` aliased input frequencies ``v + t * N/s``. Stacking the
 2-D transforms at those frequencies gives one ``C_out x (s1 s2 C_in)`` matrix ``A(v)`` per output
 frequency, and the operator norm is ``max_v sigma_max(A(v)) / sqrt(s1 s2)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,9 +43,13 @@ class PowerResult:
     converged: bool
 
 
-def power_iteration(forward: Callable[[torch.Tensor], torch.Tensor], adjoint: Callable[[torch.Tensor], torch.Tensor],
-                    shape: tuple[int, ...], settings: PowerIteration = DEFAULT_POWER,
-                    dtype: torch.dtype = torch.float64) -> PowerResult:
+def power_iteration(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    adjoint: Callable[[torch.Tensor], torch.Tensor],
+    shape: tuple[int, ...],
+    settings: PowerIteration = DEFAULT_POWER,
+    dtype: torch.dtype = torch.float64,
+) -> PowerResult:
     """Largest singular value of the linear map `forward` on inputs of `shape`, iterating
     v <- A^T A v; `adjoint` must be A^T (checked by the tests, not here)."""
     gen = torch.Generator().manual_seed(settings.seed)
@@ -65,27 +70,41 @@ def power_iteration(forward: Callable[[torch.Tensor], torch.Tensor], adjoint: Ca
     return PowerResult(sigma, settings.max_iter, False)
 
 
-def autograd_adjoint(forward: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...],
-                     dtype: torch.dtype) -> Callable[[torch.Tensor], torch.Tensor]:
+def autograd_adjoint(
+    forward: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...], dtype: torch.dtype
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """The adjoint of the linear map `forward` (inputs of `shape`), as its vector-Jacobian product."""
     _, vjp = torch.func.vjp(forward, torch.zeros(shape, dtype=dtype))
     return lambda u: vjp(u)[0]
 
 
-def linear_map_norm(forward: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...],
-                    settings: PowerIteration = DEFAULT_POWER, dtype: torch.dtype = torch.float64) -> PowerResult:
+def linear_map_norm(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    shape: tuple[int, ...],
+    settings: PowerIteration = DEFAULT_POWER,
+    dtype: torch.dtype = torch.float64,
+) -> PowerResult:
     """Operator norm of any linear map (pooling, padded convolutions) with its adjoint by autograd."""
     return power_iteration(forward, autograd_adjoint(forward, shape, dtype), shape, settings, dtype)
 
 
-def conv_zero_padded_norm(weight: torch.Tensor, in_shape: tuple[int, int, int], stride: Pair, padding: Pair,
-                          dilation: Pair, groups: int = 1, settings: PowerIteration = DEFAULT_POWER) -> PowerResult:
+def conv_zero_padded_norm(
+    weight: torch.Tensor,
+    in_shape: tuple[int, int, int],
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    groups: int = 1,
+    settings: PowerIteration = DEFAULT_POWER,
+) -> PowerResult:
     """Operator norm of ``conv2d`` with zero padding (as PyTorch computes it) on ``in_shape = (C, H, W)``:
     power iteration with ``conv_transpose2d`` as the adjoint (``output_padding`` restores H x W)."""
     shape = (1, *in_shape)
     out = F.conv2d(torch.zeros(shape, dtype=weight.dtype), weight, None, stride, padding, dilation, groups).shape
-    out_pad = tuple(n + 2 * p - d * (k - 1) - 1 - (m - 1) * s for n, p, d, k, m, s in
-                    zip(in_shape[1:], padding, dilation, weight.shape[2:], out[2:], stride))
+    out_pad = tuple(
+        n + 2 * p - d * (k - 1) - 1 - (m - 1) * s
+        for n, p, d, k, m, s in zip(in_shape[1:], padding, dilation, weight.shape[2:], out[2:], stride)
+    )
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, weight, None, stride, padding, dilation, groups)
@@ -96,8 +115,9 @@ def conv_zero_padded_norm(weight: torch.Tensor, in_shape: tuple[int, int, int], 
     return power_iteration(forward, adjoint, shape, settings, weight.dtype)
 
 
-def conv_fourier_norm(weight: torch.Tensor, size: Pair, stride: Pair = (1, 1), dilation: Pair = (1, 1),
-                      groups: int = 1) -> float:
+def conv_fourier_norm(
+    weight: torch.Tensor, size: Pair, stride: Pair = (1, 1), dilation: Pair = (1, 1), groups: int = 1
+) -> float:
     """Exact operator norm of the circular (periodic) convolution with `weight` on a ``size``
     periodic input, stride folded in: needs ``size`` divisible by ``stride``. Padding only
     shifts a periodic signal, so it does not enter. Computed in the weight's precision."""
@@ -110,8 +130,12 @@ def conv_fourier_norm(weight: torch.Tensor, size: Pair, stride: Pair = (1, 1), d
     # v2 <= m2 / 2 cover every singular value. Their aliases t * m2 + v2 in the second axis:
     cols = (torch.arange(s2)[:, None] * m2 + torch.arange(half)[None, :]).reshape(-1)
     kernel = weight.reshape(groups, c_out // groups, c_in, k1, k2).to(_complex(weight.dtype))
-    spectrum = torch.einsum("xa,goiab,yb->gxyoi", _dft(torch.arange(n1), k1, dilation[0], n1, kernel.dtype), kernel,
-                            _dft(cols, k2, dilation[1], n2, kernel.dtype))  # [g, N1, s2 * half, Co/g, Ci/g]
+    spectrum = torch.einsum(
+        "xa,goiab,yb->gxyoi",
+        _dft(torch.arange(n1), k1, dilation[0], n1, kernel.dtype),
+        kernel,
+        _dft(cols, k2, dilation[1], n2, kernel.dtype),
+    )  # [g, N1, s2 * half, Co/g, Ci/g]
     blocks = spectrum.reshape(groups, s1, m1, s2, half, c_out // groups, c_in)
     stacked = blocks.permute(0, 2, 4, 5, 1, 3, 6).reshape(groups, m1 * half, c_out // groups, s1 * s2 * c_in)
     return largest_singular_value(stacked) / math.sqrt(s1 * s2)

@@ -8,6 +8,7 @@ it by ``torch.topk`` over the concatenation), so memory stays bounded for any da
 A hook sees a module's output, not what a model's forward does to it next with a functional
 call (``torch.relu(self.fc(h))``): ``transform`` applies that step (phi = transform(output)).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -66,8 +67,16 @@ def random_directions(width: int, count: int, seed: int) -> torch.Tensor:
     return (v / v.norm(dim=1, keepdim=True)).float()
 
 
-def probe(model: nn.Module, layer: str, data: Data, directions: torch.Tensor, k: int, *,
-          batch_size: int = 512, transform: Transform | None = None) -> Probe:
+def probe(
+    model: nn.Module,
+    layer: str,
+    data: Data,
+    directions: torch.Tensor,
+    k: int,
+    *,
+    batch_size: int = 512,
+    transform: Transform | None = None,
+) -> Probe:
     """The top-k images of `data` for each row of `directions` [D, width] in phi = transform(the
     output of `layer`), flattened per image; ties are broken arbitrarily. `data` is an image
     tensor (batched here by `batch_size`) or an iterable of batches: tensors or (images, labels).
@@ -90,18 +99,30 @@ def probe(model: nn.Module, layer: str, data: Data, directions: torch.Tensor, k:
         total += phi.sum(0, dtype=torch.float64)
     if top.count < k:
         raise ValueError(f"k: {k} is larger than the dataset ({top.count} images)")
-    return Probe(layer, directions.detach().cpu().float(), top.indices.cpu(), top.values.cpu(),
-                 None if top.labels is None else top.labels.cpu(), (total / top.count).float().cpu(), top.count)
+    return Probe(
+        layer,
+        directions.detach().cpu().float(),
+        top.indices.cpu(),
+        top.values.cpu(),
+        None if top.labels is None else top.labels.cpu(),
+        (total / top.count).float().cpu(),
+        top.count,
+    )
 
 
-def features(model: nn.Module, layer: str, images: torch.Tensor, transform: Transform | None = None,
-             batch_size: int = 512) -> torch.Tensor:
+def features(
+    model: nn.Module, layer: str, images: torch.Tensor, transform: Transform | None = None, batch_size: int = 512
+) -> torch.Tensor:
     """phi(images) at `layer` (its first call, if the forward calls it more than once), flattened
     per image, [N, width] (float64 if the transform gives float64, else float32), batch by batch
     (eval mode, no_grad, on the model's device)."""
     device = _device(model)
-    return torch.cat([_phi(model, layer, images[i:i + batch_size].to(device), transform)
-                      for i in range(0, images.shape[0], batch_size)])
+    return torch.cat(
+        [
+            _phi(model, layer, images[i : i + batch_size].to(device), transform)
+            for i in range(0, images.shape[0], batch_size)
+        ]
+    )
 
 
 class _Captured(Exception):
@@ -153,7 +174,9 @@ class _TopK:
         if self.count and (labels is None) != (self.labels is None):
             raise ValueError("data: some batches carry labels and some do not")
         values = torch.cat([self.values, scores.T], dim=1)
-        indices = torch.cat([self.indices, torch.arange(self.count, self.count + n, device=scores.device).expand(d, n)], 1)
+        indices = torch.cat(
+            [self.indices, torch.arange(self.count, self.count + n, device=scores.device).expand(d, n)], 1
+        )
         self.values, pos = values.topk(min(self.k, values.shape[1]), dim=1)
         self.indices = indices.gather(1, pos)
         if labels is not None:
@@ -166,7 +189,7 @@ def _batches(data: Data, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.
     """(images, labels or None) batch by batch, from a tensor or an iterable of batches."""
     if isinstance(data, torch.Tensor):
         for start in range(0, data.shape[0], batch_size):
-            yield data[start:start + batch_size], None
+            yield data[start : start + batch_size], None
         return
     for batch in data:
         if isinstance(batch, torch.Tensor):
@@ -174,7 +197,9 @@ def _batches(data: Data, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.
         elif isinstance(batch, (tuple, list)) and len(batch) == 2 and all(isinstance(t, torch.Tensor) for t in batch):
             yield batch[0], batch[1]
         else:
-            raise ValueError(f"data: expected batches that are tensors or (images, labels) pairs, got {type(batch).__name__}")
+            raise ValueError(
+                f"data: expected batches that are tensors or (images, labels) pairs, got {type(batch).__name__}"
+            )
 
 
 def _module(model: nn.Module, layer: str) -> nn.Module:

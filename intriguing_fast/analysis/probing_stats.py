@@ -7,6 +7,7 @@ ReLU) or pixels would otherwise make every pair look alike. The comparison of tw
 directions is a two-sided Mann-Whitney U test with its effect size and a seeded bootstrap
 interval for the difference of medians.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -85,9 +86,20 @@ def compare(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: int = 2000) 
 
     u, p = mannwhitneyu(a, b, alternative="two-sided")
     cles = float(u) / (a.size * b.size)
-    return Comparison(a.size, b.size, float(np.median(a)), float(np.median(b)), float(a.mean()), float(b.mean()),
-                      float(u), float(p), cles, 2 * cles - 1, float(np.median(a) - np.median(b)),
-                      bootstrap_median_diff(a, b, seed, resamples))
+    return Comparison(
+        a.size,
+        b.size,
+        float(np.median(a)),
+        float(np.median(b)),
+        float(a.mean()),
+        float(b.mean()),
+        float(u),
+        float(p),
+        cles,
+        2 * cles - 1,
+        float(np.median(a) - np.median(b)),
+        bootstrap_median_diff(a, b, seed, resamples),
+    )
 
 
 def bootstrap_median_diff(a: np.ndarray, b: np.ndarray, seed: int, resamples: int = 2000) -> tuple[float, float]:

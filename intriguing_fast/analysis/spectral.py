@@ -8,6 +8,7 @@ by power iteration; 1-Lipschitz activations and reshapes 1, sigmoid 1/4; max-poo
 root of the most windows a pixel belongs to; normalisations as derived in docs/spectral.md.
 Anything else is an error naming the layer: nothing is skipped.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,14 +56,24 @@ Found = tuple[float, str, "PowerResult | None"]  # bound, method, the exact norm
 Rule = Callable[[Traced, PowerIteration], Found]
 
 
-def layer_bounds(layers: Layers, input_shape: Sequence[int],
-                 settings: PowerIteration = DEFAULT_POWER) -> list[LayerBound]:
+def layer_bounds(
+    layers: Layers, input_shape: Sequence[int], settings: PowerIteration = DEFAULT_POWER
+) -> list[LayerBound]:
     """Every leaf layer's bound, in call order, for one input of `input_shape` (no batch dim)."""
     out = []
     for t in trace(layers, input_shape):
         bound, method, power = _rule(t)(t, settings)
-        out.append(LayerBound(t.path, type(t.module).__name__, t.in_shape, t.out_shape, bound, method,
-                              *((power.sigma, power.iterations, power.converged) if power else ())))
+        out.append(
+            LayerBound(
+                t.path,
+                type(t.module).__name__,
+                t.in_shape,
+                t.out_shape,
+                bound,
+                method,
+                *((power.sigma, power.iterations, power.converged) if power else ()),
+            )
+        )
     return out
 
 
@@ -79,19 +90,27 @@ def _conv2d(t: Traced, settings: PowerIteration) -> Found:
     in_size, out_size = t.in_shape[1:], t.out_shape[1:]
     if m.padding_mode == "circular":
         if any(n % s or o > n // s for n, o, s in zip(in_size, out_size, m.stride)):
-            raise ValueError(f"{t.path}: circular Conv2d with outputs {out_size} not a subset of the periodic ones "
-                             f"on {in_size} with stride {m.stride}")
+            raise ValueError(
+                f"{t.path}: circular Conv2d with outputs {out_size} not a subset of the periodic ones "
+                f"on {in_size} with stride {m.stride}"
+            )
         bias_free = partial(m._conv_forward, weight=w.double(), bias=None)
-        return (conv_fourier_norm(w, in_size, m.stride, m.dilation, m.groups),
-                f"Fourier: circular convolution on {in_size[0]}x{in_size[1]} (exact)",
-                linear_map_norm(bias_free, (1, *t.in_shape), settings))
+        return (
+            conv_fourier_norm(w, in_size, m.stride, m.dilation, m.groups),
+            f"Fourier: circular convolution on {in_size[0]}x{in_size[1]} (exact)",
+            linear_map_norm(bias_free, (1, *t.in_shape), settings),
+        )
     if m.padding_mode != "zeros":
-        raise ValueError(f"{t.path}: Conv2d with padding_mode={m.padding_mode!r}: only 'zeros' and 'circular' are bounded")
+        raise ValueError(
+            f"{t.path}: Conv2d with padding_mode={m.padding_mode!r}: only 'zeros' and 'circular' are bounded"
+        )
     padding = _numeric_padding(t)
     size = fourier_size_for_zero_padding(in_size, out_size, padding, m.stride)
-    return (conv_fourier_norm(w, size, m.stride, m.dilation, m.groups),
-            f"Fourier: circular convolution on {size[0]}x{size[1]} (contains the zero-padded layer)",
-            conv_zero_padded_norm(w, t.in_shape, m.stride, padding, m.dilation, m.groups, settings))
+    return (
+        conv_fourier_norm(w, size, m.stride, m.dilation, m.groups),
+        f"Fourier: circular convolution on {size[0]}x{size[1]} (contains the zero-padded layer)",
+        conv_zero_padded_norm(w, t.in_shape, m.stride, padding, m.dilation, m.groups, settings),
+    )
 
 
 def _numeric_padding(t: Traced) -> tuple[int, int]:
@@ -102,7 +121,9 @@ def _numeric_padding(t: Traced) -> tuple[int, int]:
     if m.padding == "same":
         total = [d * (k - 1) for d, k in zip(m.dilation, m.kernel_size)]
         if any(x % 2 for x in total):
-            raise ValueError(f"{t.path}: Conv2d padding='same' is asymmetric here (kernel {m.kernel_size}); give numbers")
+            raise ValueError(
+                f"{t.path}: Conv2d padding='same' is asymmetric here (kernel {m.kernel_size}); give numbers"
+            )
         return (total[0] // 2, total[1] // 2)
     return tuple(m.padding)
 
@@ -111,9 +132,17 @@ def _max_pool(t: Traced, settings: PowerIteration) -> Found:
     """sqrt(c), c the most windows one pixel belongs to: |max u - max v| <= ||u - v|| per window,
     summed over windows each pixel counts c times; attained by raising one such pixel over zeros."""
     m: nn.MaxPool2d = t.module
-    counts = [_most_windows(n, o, k, s, p, d) for n, o, k, s, p, d in
-              zip(t.in_shape[1:], t.out_shape[1:], _pair(m.kernel_size), _pair(m.stride or m.kernel_size),
-                  _pair(m.padding), _pair(m.dilation))]
+    counts = [
+        _most_windows(n, o, k, s, p, d)
+        for n, o, k, s, p, d in zip(
+            t.in_shape[1:],
+            t.out_shape[1:],
+            _pair(m.kernel_size),
+            _pair(m.stride or m.kernel_size),
+            _pair(m.padding),
+            _pair(m.dilation),
+        )
+    ]
     c = counts[0] * counts[1]
     return math.sqrt(c), f"max-pooling: sqrt(windows per pixel) = sqrt({c})", None
 
@@ -154,16 +183,22 @@ def _local_response_norm(t: Traced, settings: PowerIteration) -> Found:
     m: nn.LocalResponseNorm = t.module
     k, beta, size, channels = float(m.k), float(m.beta), m.size, t.in_shape[0]
     if (size - 1) // 2 >= channels - 1 and beta <= 1:
-        return k ** -beta, "contrast normalisation over all channels: k^-beta (the paper's eps^-gamma)", None
-    cross = 2 * beta * math.sqrt(min(size, channels)) * beta ** beta / (1 + beta) ** (1 + beta)
-    return k ** -beta * (1 + cross), "local response normalisation: k^-beta (1 + 2b sqrt(n) b^b / (1+b)^(1+b))", None
+        return k**-beta, "contrast normalisation over all channels: k^-beta (the paper's eps^-gamma)", None
+    cross = 2 * beta * math.sqrt(min(size, channels)) * beta**beta / (1 + beta) ** (1 + beta)
+    return k**-beta * (1 + cross), "local response normalisation: k^-beta (1 + 2b sqrt(n) b^b / (1+b)^(1+b))", None
 
 
 _ONE = (1.0, "elementwise, slope at most 1", None)
 _RESHAPE = (1.0, "reshape or identity: norm-preserving", None)
 CONSTANT: dict[type, Found] = {
-    nn.Identity: _RESHAPE, nn.Flatten: _RESHAPE, nn.Unflatten: _RESHAPE,
-    nn.ReLU: _ONE, nn.ReLU6: _ONE, nn.Hardtanh: _ONE, nn.Tanh: _ONE, nn.Softplus: _ONE,
+    nn.Identity: _RESHAPE,
+    nn.Flatten: _RESHAPE,
+    nn.Unflatten: _RESHAPE,
+    nn.ReLU: _ONE,
+    nn.ReLU6: _ONE,
+    nn.Hardtanh: _ONE,
+    nn.Tanh: _ONE,
+    nn.Softplus: _ONE,
     nn.Sigmoid: (0.25, "elementwise, slope at most 1/4", None),
 }
 RULES: dict[type, Rule] = {
@@ -190,5 +225,7 @@ def _rule(t: Traced) -> Rule:
         return lambda t, s: (1.0, "dropout in eval mode: identity", None)
     if isinstance(t.module, nn.modules.batchnorm._BatchNorm):
         return _batch_norm
-    raise ValueError(f"{t.path}: no Lipschitz bound for {kind.__name__}; supported: "
-                     f"{', '.join(sorted(k.__name__ for k in (*CONSTANT, *RULES)))}, dropout and batch norm (eval)")
+    raise ValueError(
+        f"{t.path}: no Lipschitz bound for {kind.__name__}; supported: "
+        f"{', '.join(sorted(k.__name__ for k in (*CONSTANT, *RULES)))}, dropout and batch norm (eval)"
+    )

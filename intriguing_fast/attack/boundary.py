@@ -10,6 +10,7 @@ halved, so neither end sticks), keeps a successful point nearest the crossing; e
 within 1-99% of its segment, so an end whose margin rounds to 0 still leaves room. Forward passes
 only: with few c steps it recovers most of the distortion the search left (BENCHMARKS.md).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -42,8 +43,14 @@ def rounding_slack(logits: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return units * torch.finfo(dtype).eps * logits.abs().amax(dim=1).clamp_min(1.0)
 
 
-def search_boundary(margins: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], inside: torch.Tensor,
-                    outside: torch.Tensor, outside_margin: torch.Tensor, steps: int, dtype: torch.dtype) -> torch.Tensor:
+def search_boundary(
+    margins: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    inside: torch.Tensor,
+    outside: torch.Tensor,
+    outside_margin: torch.Tensor,
+    steps: int,
+    dtype: torch.dtype,
+) -> torch.Tensor:
     """Rows [k, n]: for each, the point nearest the boundary found by `steps` regula falsi steps on
     the segment from `inside` (successful) to `outside` (failing, with `outside_margin`) whose
     margin is at least the rounding slack (`rounding_slack`, for a model computing in `dtype`);

@@ -1,6 +1,7 @@
 """The files of a chunked bulk attack (`python -m intriguing_fast.bulk_attack`): its verified
 chunks, each checked against the rows it must cover, the error naming the input that changed
 and the merged output with its digest; the classes of a model and the progress bar's postfix."""
+
 from __future__ import annotations
 
 import math
@@ -15,12 +16,28 @@ from ..errors import CorruptFileError, InputChangedError
 from ..storage import json_digest, load_verified, load_weights_only, one_line, quarantine, tensor_digest
 from .curves import robustness_curve
 
-SAVED_FIELDS = ("adversarial", "l2", "distortion", "success", "already_adversarial", "c", "nit", "nfev",
-                "predicted", "targets", "labels", "image_index")
+SAVED_FIELDS = (
+    "adversarial",
+    "l2",
+    "distortion",
+    "success",
+    "already_adversarial",
+    "c",
+    "nit",
+    "nfev",
+    "predicted",
+    "targets",
+    "labels",
+    "image_index",
+)
 # What a resumed run must share with the saved work, in the order a difference is reported.
-CONFIG_KEYS = {"version": "intriguing_fast version", "model": "model (weights or code)", "args": "arguments",
-               "attack": "attack options",
-               "arithmetic": "threads or device (they change the last bits of the arithmetic)"}
+CONFIG_KEYS = {
+    "version": "intriguing_fast version",
+    "model": "model (weights or code)",
+    "args": "arguments",
+    "attack": "attack options",
+    "arithmetic": "threads or device (they change the last bits of the arithmetic)",
+}
 
 
 def load_adversarials(path: str | Path) -> dict:
@@ -43,13 +60,16 @@ def summary(result: dict) -> str:
     ok = result["success"]
     curve = robustness_curve(result)
     median = f"{curve.median:.4f}" if math.isfinite(curve.median) else "inf (half or more resisted)"
-    return (f"{ok.numel()} rows, success rate {ok.double().mean():.4f}, "
-            f"mean distortion {result['distortion'][ok].double().mean():.4f}, median L2 {median}, "
-            f"robust-accuracy curve area {curve.area:.4f} (L2 0 to {float(curve.epsilons[-1]):.4f})")
+    return (
+        f"{ok.numel()} rows, success rate {ok.double().mean():.4f}, "
+        f"mean distortion {result['distortion'][ok].double().mean():.4f}, median L2 {median}, "
+        f"robust-accuracy curve area {curve.area:.4f} (L2 0 to {float(curve.epsilons[-1]):.4f})"
+    )
 
 
-def saved_chunk(path: Path, run: str, index: torch.Tensor | None = None, images: torch.Tensor | None = None
-                ) -> dict | None:
+def saved_chunk(
+    path: Path, run: str, index: torch.Tensor | None = None, images: torch.Tensor | None = None
+) -> dict | None:
     """The chunk at ``path`` if it is there, sound and this run's: digest, fields, the digest of
     the run's config that every chunk carries (``run``: one copied from a run with another seed,
     model or options is not this run's work), the record of its inputs ("piece"), and, if given,
@@ -62,8 +82,9 @@ def saved_chunk(path: Path, run: str, index: torch.Tensor | None = None, images:
         if not isinstance(part, dict) or not all(isinstance(part.get(n), torch.Tensor) for n in SAVED_FIELDS):
             raise CorruptFileError(path, f"not a chunk (expected tensors {', '.join(SAVED_FIELDS)})")
         if part.get("run") != run:
-            raise CorruptFileError(path, f"made by another run (config digest {str(part.get('run'))[:12]}, this "
-                                         f"run's {run[:12]})")
+            raise CorruptFileError(
+                path, f"made by another run (config digest {str(part.get('run'))[:12]}, this run's {run[:12]})"
+            )
         if not (isinstance(part.get("piece"), dict) and {"rows", "images", "labels"} <= part["piece"].keys()):
             raise CorruptFileError(path, "does not record the images it was made from")
         if index is not None:
@@ -71,8 +92,12 @@ def saved_chunk(path: Path, run: str, index: torch.Tensor | None = None, images:
             if rows != {index.shape[0]}:
                 raise CorruptFileError(path, f"has {sorted(rows)} rows, expected {index.shape[0]}")
             adversarial, saved_index = part["adversarial"], part["image_index"]
-            if (adversarial.shape[1:] != images.shape[1:] or adversarial.dtype != images.dtype
-                    or saved_index.dtype != index.dtype or not torch.equal(saved_index, index)):
+            if (
+                adversarial.shape[1:] != images.shape[1:]
+                or adversarial.dtype != images.dtype
+                or saved_index.dtype != index.dtype
+                or not torch.equal(saved_index, index)
+            ):
                 raise CorruptFileError(path, f"does not hold the rows of images {int(index[0])}..{int(index[-1])}")
         return part
     except CorruptFileError as exc:
@@ -91,8 +116,12 @@ def merge_chunks(parts: list[dict], config: dict) -> dict:
 
 def check_result(path: Path, result: Any) -> dict:
     """``result`` (read from ``path``) if it is an output of `merge_chunks` that matches its digest."""
-    if not (isinstance(result, dict) and all(isinstance(result.get(n), torch.Tensor) for n in SAVED_FIELDS)
-            and isinstance(result.get("config"), dict) and isinstance(result.get("sha256"), str)):
+    if not (
+        isinstance(result, dict)
+        and all(isinstance(result.get(n), torch.Tensor) for n in SAVED_FIELDS)
+        and isinstance(result.get("config"), dict)
+        and isinstance(result.get("sha256"), str)
+    ):
         raise CorruptFileError(path, "not a bulk_attack output (tensors, config and sha256)")
     if result["sha256"] != result_digest(result):
         raise CorruptFileError(path, "content does not match its stored SHA-256 (altered)")
@@ -112,31 +141,46 @@ def changed_inputs(where: Path, old: Any, new: dict) -> InputChangedError:
         return InputChangedError(f"{where}: made with another config; rerun with --overwrite to discard it")
     if key == "args":
         previous = old.get("args") if isinstance(old.get("args"), dict) else {}
-        detail = ", ".join(f"--{k.replace('_', '-')} {previous.get(k)!r} -> {v!r}"
-                           for k, v in new["args"].items() if previous.get(k) != v)
+        detail = ", ".join(
+            f"--{k.replace('_', '-')} {previous.get(k)!r} -> {v!r}"
+            for k, v in new["args"].items()
+            if previous.get(k) != v
+        )
     elif key == "arithmetic":
         detail = f"{_threads_on(old.get(key))} -> {_threads_on(new[key])}"
     elif key == "model":
         detail = f"sha256 {str(old.get(key))[:12]} -> {new[key][:12]}"
     else:
         detail = ", ".join(_changes(old.get(key), new[key]))
-    same = (f"rerun with --threads {old['arithmetic'].get('threads')} on {old['arithmetic'].get('device')} to resume "
-            "it, or " if key == "arithmetic" and isinstance(old.get(key), dict) else "rerun ")
-    return InputChangedError(f"{where}: made with other inputs: the {CONFIG_KEYS[key]} changed ({detail}); "
-                             f"{same}with --overwrite to discard it and start again, or use another --out")
+    same = (
+        f"rerun with --threads {old['arithmetic'].get('threads')} on {old['arithmetic'].get('device')} to resume "
+        "it, or "
+        if key == "arithmetic" and isinstance(old.get(key), dict)
+        else "rerun "
+    )
+    return InputChangedError(
+        f"{where}: made with other inputs: the {CONFIG_KEYS[key]} changed ({detail}); "
+        f"{same}with --overwrite to discard it and start again, or use another --out"
+    )
 
 
 def _changes(old: object, new: object, name: str = "") -> list[str]:
     """The leaves that differ between two JSON values, e.g. ["engine.rounds 'compact' -> 'fixed'"]."""
     if isinstance(old, dict) and isinstance(new, dict):
-        return [change for k in sorted(old.keys() | new.keys())
-                for change in _changes(old.get(k), new.get(k), f"{name}.{k}" if name else k)]
+        return [
+            change
+            for k in sorted(old.keys() | new.keys())
+            for change in _changes(old.get(k), new.get(k), f"{name}.{k}" if name else k)
+        ]
     return [] if old == new else [f"{name} {old!r} -> {new!r}".lstrip()]
 
 
 def _threads_on(arithmetic: object) -> str:
-    return (f"{arithmetic.get('threads')} threads on {arithmetic.get('device')}" if isinstance(arithmetic, dict)
-            else repr(arithmetic))
+    return (
+        f"{arithmetic.get('threads')} threads on {arithmetic.get('device')}"
+        if isinstance(arithmetic, dict)
+        else repr(arithmetic)
+    )
 
 
 def num_classes(model: torch.nn.Module, images: torch.Tensor) -> int:

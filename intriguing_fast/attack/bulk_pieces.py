@@ -3,6 +3,7 @@ of a range of the data set's images, saved with the digests of those images and 
 keeps every piece inside its own range whose images and labels are unchanged (a finished output
 is split back into its pieces), computes the gaps in chunks, and refuses, naming the argument,
 work it would drop (--start, --count) or whose images changed under it (--data)."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,11 @@ class Rows:
     def piece(self, begin: int, end: int) -> dict:
         """What a piece of images ``begin .. end - 1`` records of its inputs."""
         i, j = begin - self.start, end - self.start
-        return {"rows": [begin, end], "images": tensor_digest(self.images[i:j]),
-                "labels": tensor_digest(self.labels[i:j])}
+        return {
+            "rows": [begin, end],
+            "images": tensor_digest(self.images[i:j]),
+            "labels": tensor_digest(self.labels[i:j]),
+        }
 
     def index(self, begin: int, end: int) -> torch.Tensor:
         """The data-set index of each row of that piece."""
@@ -51,13 +55,15 @@ class Rows:
             raise InputChangedError(
                 f"{where}: holds the attack of images {begin}..{end - 1} of --data {self.data}, which --start "
                 f"{self.start} --count {self.stop - self.start} (images {self.start}..{self.stop - 1}) leaves out; a "
-                "run may grow, not drop saved work: include them, use another --out, or --overwrite to discard it")
+                "run may grow, not drop saved work: include them, use another --out, or --overwrite to discard it"
+            )
         expected = self.piece(begin, end)
         for what in ("images", "labels"):
             if piece[what] != expected[what]:
                 raise InputChangedError(
                     f"{where}: --data {self.data}: the {what} of images {begin}..{end - 1} are not those it was made "
-                    "with; use another --out, or --overwrite to discard it and start again")
+                    "with; use another --out, or --overwrite to discard it and start again"
+                )
 
 
 def piece_path(parts_dir: Path, begin: int, end: int) -> Path:
@@ -115,8 +121,10 @@ def _prepare_parts(parts_dir: Path, common: dict, rows: Rows) -> list[tuple[int,
             saved = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             what = "missing" if not path.exists() else f"unreadable ({one_line(exc)})"
-            raise InputChangedError(f"{path}: {what}, so the chunks beside it cannot be matched to their inputs; "
-                                    "rerun with --overwrite to discard them") from None
+            raise InputChangedError(
+                f"{path}: {what}, so the chunks beside it cannot be matched to their inputs; "
+                "rerun with --overwrite to discard them"
+            ) from None
         if saved != common:
             raise changed_inputs(parts_dir, saved, common)
     atomic_write_bytes(path, json.dumps(common, sort_keys=True).encode())
@@ -143,7 +151,6 @@ def _split(done: dict, parts_dir: Path, common: dict) -> None:
     for piece in done["config"]["pieces"]:
         begin, end = piece["rows"]
         count = int((done["image_index"][at:] < end).sum())  # rows are in index order: this piece's come first
-        part = {name: done[name][at:at + count].clone() for name in SAVED_FIELDS}
-        save_verified({**part, "run": json_digest(common), "piece": piece},
-                      piece_path(parts_dir, begin, end))
+        part = {name: done[name][at : at + count].clone() for name in SAVED_FIELDS}
+        save_verified({**part, "run": json_digest(common), "piece": piece}, piece_path(parts_dir, begin, end))
         at += count

@@ -1,4 +1,5 @@
 """One chunk of the attack: the c search of every image in one engine run, then the verified result."""
+
 from __future__ import annotations
 
 import torch
@@ -14,9 +15,18 @@ from .result import distortion
 from .search import CSearch
 
 
-def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: torch.dtype, images: torch.Tensor,
-                 classes: torch.Tensor, targeted: bool, lower: torch.Tensor, upper: torch.Tensor,
-                 report: Progress, num_classes: int | None = None) -> tuple[dict, int]:
+def attack_chunk(
+    attack: AttackOptions,
+    model: torch.nn.Module,
+    model_dtype: torch.dtype,
+    images: torch.Tensor,
+    classes: torch.Tensor,
+    targeted: bool,
+    lower: torch.Tensor,
+    upper: torch.Tensor,
+    report: Progress,
+    num_classes: int | None = None,
+) -> tuple[dict, int]:
     """The c search for one chunk of images [N, ...] in one engine run: each problem (an image and
     a class) moves to its next c as soon as its own solve stops (restarted from its best
     adversarial so far, or its last minimiser), so none waits for the slowest of its c step; an
@@ -33,7 +43,9 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     shape = tuple(images.shape[1:])
     images = images.flatten(1)
     N = images.shape[0]
-    probe = AttackObjective(model, images, shape, classes, targeted, attack.kappa, temperature, model_dtype, num_classes)
+    probe = AttackObjective(
+        model, images, shape, classes, targeted, attack.kappa, temperature, model_dtype, num_classes
+    )
     already, clean_margin = probe.classify(images, torch.arange(N, device=images.device))
     active = (~already).nonzero().squeeze(1)
     report.advance(N - active.numel())  # the images already adversarial are done
@@ -42,28 +54,46 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
     A, copies = active.numel(), 1 + attack.restarts
     hedged = not targeted and attack.hedges is not None
     # An image's c searches are copies of it (copy a + A s: active image a's s-th restart), each with its hedges.
-    hedges = Hedges(probe.last_logits[active].repeat(copies, 1), classes[active].repeat(copies),
-                    attack.hedges if hedged else 0, attack.kappa)
+    hedges = Hedges(
+        probe.last_logits[active].repeat(copies, 1),
+        classes[active].repeat(copies),
+        attack.hedges if hedged else 0,
+        attack.kappa,
+    )
     copy = hedges.image(torch.arange(hedges.problems, device=images.device))
     image = copy % A  # each problem's image in `active`
     if hedged:  # the untargeted problems, then the targeted hedges
         targeted = hedges.targeted()
     if hedged or explore:  # a temperature per problem, the first one until it changes
         temperature = torch.full_like(clean_margin[image], attack.first_temperature)
-    obj = AttackObjective(model, images[active][image], shape, classes[active][image], targeted, attack.kappa,
-                          temperature, model_dtype, probe.num_classes)
+    obj = AttackObjective(
+        model,
+        images[active][image],
+        shape,
+        classes[active][image],
+        targeted,
+        attack.kappa,
+        temperature,
+        model_dtype,
+        probe.num_classes,
+    )
     origin = obj.images
     if attack.restarts:  # each copy's problems start where its restart does (the first copy: the image)
         first = torch.arange(A, device=images.device)  # the first copy's own problems
         distance = obj.linear_distance(first).repeat(copies)
-        origin = random_starts(images[active].repeat(copies, 1), torch.arange(A * copies, device=images.device) // A,
-                               distance, lower, upper, attack.seed)[copy]
+        origin = random_starts(
+            images[active].repeat(copies, 1),
+            torch.arange(A * copies, device=images.device) // A,
+            distance,
+            lower,
+            upper,
+            attack.seed,
+        )[copy]
     cs = CSearch(clean_margin[active][image], attack.search, c_init)
     run = _Search(attack, steps, explore, obj, cs, hedges if hedged else None, origin, lower, upper)
     solver = run.solver
     while True:  # in fixed-shape rounds progress is read at the engine's looks only (a read waits for the device)
-        if (run.after_round() and not report.quiet
-                and (not solver.fixed or solver.rounds % solver.opt.check_every == 0)):
+        if run.after_round() and not report.quiet and (not solver.fixed or solver.rounds % solver.opt.check_every == 0):
             done = torch.zeros_like(active).scatter_reduce_(0, image, run.solves, "amax").clamp_(max=steps).double()
             step = float((done + 1).clamp_(max=steps).mean())  # each image's c step (a finished one: its last)
             report.advance(N - A + float(done.sum()) / steps, f"round {solver.rounds}, mean c step {step:.1f}/{steps}")
@@ -82,8 +112,18 @@ def attack_chunk(attack: AttackOptions, model: torch.nn.Module, model_dtype: tor
 class _Search:
     """The engine run of a chunk's problems and their c searches, between rounds."""
 
-    def __init__(self, attack: AttackOptions, steps: int, explore: bool, obj: AttackObjective, cs: CSearch,
-                 hedges: Hedges | None, origin: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> None:
+    def __init__(
+        self,
+        attack: AttackOptions,
+        steps: int,
+        explore: bool,
+        obj: AttackObjective,
+        cs: CSearch,
+        hedges: Hedges | None,
+        origin: torch.Tensor,
+        lower: torch.Tensor,
+        upper: torch.Tensor,
+    ) -> None:
         """`explore`: each problem's temperature changes from the first to the final one once a
         solve of it finds an adversarial. `hedges`: the class choice of an untargeted attack
         (None: none, every problem keeps its loss and class). `origin` [P, n]: where each
@@ -93,14 +133,19 @@ class _Search:
         P = obj.images.shape[0]
         obj.c.copy_(cs.c)
         problem = self.problem = torch.arange(P, device=cs.c.device)
-        self.solver = batch_solver(obj, origin, lower, upper, attack.engine,
-                                   start=problem < hedges.M if hedges is not None else None)  # the hedges wait
+        self.solver = batch_solver(
+            obj, origin, lower, upper, attack.engine, start=problem < hedges.M if hedges is not None else None
+        )  # the hedges wait
         if self.solver.fixed:  # every round evaluates every problem: only the live ones count
             obj.counted = self.solver.live
         self.at_x_success = torch.zeros(P, dtype=torch.bool, device=cs.c.device)  # each solve's current point: success,
         self.at_x_margin = torch.zeros_like(cs.c)  # its margin,
         self.at_x_other = torch.zeros_like(problem)  # and the other class nearest it
-        self.nit, self.nfev, self.solves = torch.zeros_like(problem), torch.zeros_like(problem), torch.zeros_like(problem)
+        self.nit, self.nfev, self.solves = (
+            torch.zeros_like(problem),
+            torch.zeros_like(problem),
+            torch.zeros_like(problem),
+        )
         self.go_on = torch.ones_like(problem, dtype=torch.bool)  # not stopped by its image's choice
         self.fresh = torch.zeros_like(self.go_on)  # its objective changed: its next solve drops its curvature pairs
         self.explore, self.exploring = explore, torch.full_like(self.go_on, explore)  # still at the first T
@@ -112,8 +157,11 @@ class _Search:
         problem, not selections: in fixed-shape rounds, no host synchronisation."""
         solver, obj, cs = self.solver, self.obj, self.cs
         evaluated, moved = solver.evaluated, solver.moved
-        for mine, last in ((self.at_x_success, obj.last_success), (self.at_x_margin, obj.last_margin),
-                           (self.at_x_other, obj.last_other)):
+        for mine, last in (
+            (self.at_x_success, obj.last_success),
+            (self.at_x_margin, obj.last_margin),
+            (self.at_x_other, obj.last_other),
+        ):
             mine[evaluated] = torch.where(moved, last, mine[evaluated])
         stopped = solver.just_stopped
         if not solver.fixed and not stopped.any():
@@ -209,9 +257,17 @@ class _Search:
         self.exploring &= ~rows
 
 
-def _finish(probe: AttackObjective, obj: AttackObjective | None, images: torch.Tensor, already: torch.Tensor,
-            active: torch.Tensor, image: torch.Tensor | None, cs: CSearch | None, nit: torch.Tensor | None,
-            nfev: torch.Tensor | None) -> dict:
+def _finish(
+    probe: AttackObjective,
+    obj: AttackObjective | None,
+    images: torch.Tensor,
+    already: torch.Tensor,
+    active: torch.Tensor,
+    image: torch.Tensor | None,
+    cs: CSearch | None,
+    nit: torch.Tensor | None,
+    nfev: torch.Tensor | None,
+) -> dict:
     """Each image's nearest adversarial over its problems (`image`: each one's in `active`; the
     first of equals), rechecked with a fresh forward pass of every image of the chunk at once;
     the chunk's result fields."""
@@ -223,9 +279,12 @@ def _finish(probe: AttackObjective, obj: AttackObjective | None, images: torch.T
     if obj is not None:
         P = image.numel()
         problem = torch.arange(P, device=images.device)
-        nearest = torch.full_like(obj.best_sq[:active.numel()], float("inf")).scatter_reduce_(0, image, obj.best_sq, "amin")
+        nearest = torch.full_like(obj.best_sq[: active.numel()], float("inf")).scatter_reduce_(
+            0, image, obj.best_sq, "amin"
+        )
         pick = torch.full_like(active, P).scatter_reduce_(
-            0, image, torch.where(obj.best_sq == nearest[image], problem, P), "amin")
+            0, image, torch.where(obj.best_sq == nearest[image], problem, P), "amin"
+        )
         best_x[active], best_sq[active] = obj.best_x[pick], obj.best_sq[pick]
         c[active] = torch.where(cs.c_ok[pick] > 0, cs.c_ok[pick], float("nan"))
         nit_image[active] = torch.zeros_like(active).index_add_(0, image, nit)
@@ -238,7 +297,15 @@ def _finish(probe: AttackObjective, obj: AttackObjective | None, images: torch.T
     r = adversarial - images
     failed = torch.full_like(best_sq, float("nan"))
     shape = probe.shape
-    return dict(adversarial=adversarial.reshape(N, *shape), perturbation=r.reshape(N, *shape),
-                l2=torch.where(success, r.norm(dim=1), failed), distortion=torch.where(success, distortion(r), failed),
-                success=success, already_adversarial=already, c=c, nit=nit_image, nfev=nfev_image + 1,
-                predicted=logits.argmax(dim=1))
+    return dict(
+        adversarial=adversarial.reshape(N, *shape),
+        perturbation=r.reshape(N, *shape),
+        l2=torch.where(success, r.norm(dim=1), failed),
+        distortion=torch.where(success, distortion(r), failed),
+        success=success,
+        already_adversarial=already,
+        c=c,
+        nit=nit_image,
+        nfev=nfev_image + 1,
+        predicted=logits.argmax(dim=1),
+    )

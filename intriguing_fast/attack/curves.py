@@ -3,6 +3,7 @@ the model's robust accuracy at every epsilon at once, the security-evaluation cu
 AttackBench (Cina et al., 2024) and RobustBench. An image the attack did not break counts as
 robust at every epsilon (the curve is then an upper bound); one already misclassified (or
 already at its target) at none."""
+
 from __future__ import annotations
 
 import math
@@ -24,14 +25,19 @@ def minimal_distances(result: AttackResult | Mapping, measure: str = "l2") -> to
         raise ValueError(f"measure: expected one of {MEASURES}, got {measure!r}")
     get = result.get if isinstance(result, Mapping) else lambda name: getattr(result, name, None)
     success, distance = get("success"), get(measure)
-    if not isinstance(success, torch.Tensor) or not isinstance(distance, torch.Tensor) \
-            or success.shape != distance.shape or success.dim() != 1:
+    if (
+        not isinstance(success, torch.Tensor)
+        or not isinstance(distance, torch.Tensor)
+        or success.shape != distance.shape
+        or success.dim() != 1
+    ):
         raise TypeError(f"result: expected an AttackResult or a mapping with 1-D 'success' and '{measure}' tensors")
     return torch.where(success, distance.double(), math.inf)
 
 
-def robust_accuracy(result: AttackResult | Mapping, epsilons: float | Sequence[float] | torch.Tensor,
-                    measure: str = "l2") -> torch.Tensor:
+def robust_accuracy(
+    result: AttackResult | Mapping, epsilons: float | Sequence[float] | torch.Tensor, measure: str = "l2"
+) -> torch.Tensor:
     """[E] float64: for each epsilon, the fraction of rows whose minimal distance exceeds it (no
     adversarial within epsilon was found): robust accuracy, untargeted; targeted, the fraction
     whose target is out of reach."""
@@ -59,12 +65,21 @@ class RobustnessCurve:
 
     def as_dict(self) -> dict:
         """Plain numbers, for JSON."""
-        return {"measure": self.measure, "epsilons": self.epsilons.tolist(), "robust_accuracy": self.accuracy.tolist(),
-                "area": self.area, "median": self.median if math.isfinite(self.median) else None}
+        return {
+            "measure": self.measure,
+            "epsilons": self.epsilons.tolist(),
+            "robust_accuracy": self.accuracy.tolist(),
+            "area": self.area,
+            "median": self.median if math.isfinite(self.median) else None,
+        }
 
 
-def robustness_curve(result: AttackResult | Mapping, epsilons: Sequence[float] | torch.Tensor | None = None,
-                     measure: str = "l2", points: int = 101) -> RobustnessCurve:
+def robustness_curve(
+    result: AttackResult | Mapping,
+    epsilons: Sequence[float] | torch.Tensor | None = None,
+    measure: str = "l2",
+    points: int = 101,
+) -> RobustnessCurve:
     """The curve of `robust_accuracy` at `epsilons` (default: `points` from 0 to the largest
     minimal distance found)."""
     if isinstance(points, bool) or not isinstance(points, int) or points < 2:

@@ -1,6 +1,7 @@
 """The exact minimal targeted perturbation of a linear classifier over the box [0, 1]^n: a convex
 QP, solved through its dual and certified by a closed duality gap. The attack's independent
 reference on linear models (tests/test_attack_qp.py, bench/temperature.py)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,8 +38,9 @@ def minimal_perturbation_sq(W: np.ndarray, b: np.ndarray, x: np.ndarray, target:
         slack = D @ r + e
         return -(r @ r - lam @ slack), slack
 
-    lam, neg_g, _ = scipy.optimize.fmin_l_bfgs_b(neg_dual, np.zeros(len(others)), bounds=[(0, None)] * len(others),
-                                                 m=20, factr=10.0, pgtol=1e-12, maxiter=10000)
+    lam, neg_g, _ = scipy.optimize.fmin_l_bfgs_b(
+        neg_dual, np.zeros(len(others)), bounds=[(0, None)] * len(others), m=20, factr=10.0, pgtol=1e-12, maxiter=10000
+    )
     r = r_of(lam)
     if (D @ r + e).min() < -1e-6 * np.abs(e).max():
         raise NotCertifiedError("the dual solution is not primal feasible")

@@ -10,6 +10,7 @@ scored by its nearest adversarial at the end of its first solve that found one (
 third, if none did): their c searches start alike, so the scores compare. Once all are scored
 the nearest goes on with its c search and the others stop.
 """
+
 from __future__ import annotations
 
 import torch
@@ -52,7 +53,7 @@ class Hedges:
         logits = self.clean_logits[rows]
         excluded = torch.zeros_like(logits, dtype=torch.bool)
         excluded.scatter_(1, self.labels[rows, None], True).scatter_(1, found[:, None], True)
-        ranked = logits.masked_fill(excluded, -float("inf")).argsort(dim=1, descending=True)[:, :self.hedges]
+        ranked = logits.masked_fill(excluded, -float("inf")).argsort(dim=1, descending=True)[:, : self.hedges]
         problems = rows[:, None] + self.M * torch.arange(self.hedges + 1, device=rows.device)
         classes = torch.cat([found[:, None], ranked], dim=1).reshape(-1)
         onehot = class_mask(classes, logits.shape[1])

@@ -1,5 +1,6 @@
 """The box-constrained L-BFGS attack of Szegedy et al. (2014), batched over images and c:
 its options made callable on data (`LBFGSAttack`), and the functional form `lbfgs_attack`."""
+
 from __future__ import annotations
 
 import warnings
@@ -77,8 +78,11 @@ class LBFGSAttack(AttackOptions):
         lower, upper = check_bounds(bounds, inputs)
         check_c_init(self.resolved()[2], inputs.dtype)
         if any(m.training and isinstance(m, MODE_DEPENDENT) for m in model.modules()):
-            warnings.warn("model: it is in train mode; the attack runs it in eval mode (dropout off, batch norm on its "
-                          "running statistics) and restores its mode afterwards", stacklevel=2)
+            warnings.warn(
+                "model: it is in train mode; the attack runs it in eval mode (dropout off, batch norm on its "
+                "running statistics) and restores its mode afterwards",
+                stacklevel=2,
+            )
         with attack_mode(model), flushed_denormals(self.flush_denormals and inputs.device.type == "cpu"):
             model_dtype = _model_dtype(model, inputs)
             check_forward(model, inputs, model_dtype)
@@ -86,8 +90,11 @@ class LBFGSAttack(AttackOptions):
             logits = _logits(model, inputs, model_dtype, chunk)
             num_classes = logits.shape[1]
             given = labels is not None
-            labels = (check_labels(labels, "labels", inputs.shape[0], num_classes, inputs.device) if given
-                      else logits.argmax(dim=1))
+            labels = (
+                check_labels(labels, "labels", inputs.shape[0], num_classes, inputs.device)
+                if given
+                else logits.argmax(dim=1)
+            )
             index, classes, targeted = _resolve_targets(targets, labels, given, logits, self.seed)
             if self.batch_size is None:
                 chunk = max(1, chunk // self.problems_per_image(targeted))
@@ -95,12 +102,23 @@ class LBFGSAttack(AttackOptions):
             parts: list[AttackResult] = []
             with reporting(progress, N) as report:
                 for start in range(0, N, chunk):
-                    rows = index[start:start + chunk]
-                    fields, rounds = attack_chunk(self, model, model_dtype, inputs[rows], classes[start:start + chunk],
-                                                  targeted, lower, upper, report, num_classes)
-                    target = classes[start:start + chunk] if targeted else torch.full_like(rows, -1)
-                    parts.append(AttackResult(**fields, targets=target, labels=labels[rows], image_index=rows,
-                                              rounds=rounds))
+                    rows = index[start : start + chunk]
+                    fields, rounds = attack_chunk(
+                        self,
+                        model,
+                        model_dtype,
+                        inputs[rows],
+                        classes[start : start + chunk],
+                        targeted,
+                        lower,
+                        upper,
+                        report,
+                        num_classes,
+                    )
+                    target = classes[start : start + chunk] if targeted else torch.full_like(rows, -1)
+                    parts.append(
+                        AttackResult(**fields, targets=target, labels=labels[rows], image_index=rows, rounds=rounds)
+                    )
                     report.chunk_done(parts[-1])
         return AttackResult.concatenate(parts)
 
@@ -145,14 +163,16 @@ def _logits(model: torch.nn.Module, inputs: torch.Tensor, model_dtype: torch.dty
     out = []
     with torch.no_grad():
         for start in range(0, inputs.shape[0], chunk):
-            x = inputs[start:start + chunk]
-            out.append(check_logits(model(x.to(model_dtype)), x.shape[0], out[0].shape[1] if out else None)
-                       .to(inputs.dtype))
+            x = inputs[start : start + chunk]
+            out.append(
+                check_logits(model(x.to(model_dtype)), x.shape[0], out[0].shape[1] if out else None).to(inputs.dtype)
+            )
     return check_clean_logits(torch.cat(out))
 
 
-def _resolve_targets(targets: torch.Tensor | str, labels: torch.Tensor, labels_given: bool, logits: torch.Tensor,
-                     seed: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
+def _resolve_targets(
+    targets: torch.Tensor | str, labels: torch.Tensor, labels_given: bool, logits: torch.Tensor, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """(image_index, classes, targeted): classes are the targets, or the labels if untargeted.
     Explicit targets must differ from explicit labels (the predicted ones may already be a target)."""
     B, num_classes = logits.shape

@@ -2,6 +2,7 @@
 over all images, so each step lasts as long as its slowest image. Kept as the reference that
 tests/test_attack_rounds.py holds the rounds against (same results, image by image) and the
 baseline of bench/bench_rounds.py."""
+
 from __future__ import annotations
 
 import torch
@@ -12,8 +13,9 @@ from .options import AttackOptions
 from .search import CSearch
 
 
-def lockstep_attack(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
-                    attack: AttackOptions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, torch.Tensor]:
+def lockstep_attack(
+    model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, attack: AttackOptions
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, torch.Tensor]:
     """Targeted attack of images [N, ...] (inside [0, 1]) with the options of `attack`; returns
     (best adversarials [k, n], c_ok [k], engine iterations [k], rounds, the k image indices not
     already adversarial). Each c step is a new engine run, so its history starts afresh: the
@@ -21,8 +23,7 @@ def lockstep_attack(model: torch.nn.Module, images: torch.Tensor, targets: torch
     if attack.reuse_curvature:
         raise ValueError("attack: lock step starts every c step's history afresh; pass reuse_curvature=False")
     if attack.first_temperature != attack.resolved()[0] or attack.restarts:
-        raise ValueError("attack: lock step keeps one temperature; pass temperature=... explicitly "
-                         "and restarts=0")
+        raise ValueError("attack: lock step keeps one temperature; pass temperature=... explicitly and restarts=0")
     temperature, steps, c_init = attack.resolved()
     flat = images.flatten(1)
     with attack_mode(model):
@@ -30,8 +31,9 @@ def lockstep_attack(model: torch.nn.Module, images: torch.Tensor, targets: torch
         probe = AttackObjective(model, flat, tuple(images.shape[1:]), targets, True, attack.kappa, temperature, dtype)
         already, clean_margin = probe.classify(flat, torch.arange(len(flat), device=flat.device))
         active = (~already).nonzero().squeeze(1)
-        obj = AttackObjective(model, flat[active], tuple(images.shape[1:]), targets[active], True, attack.kappa,
-                              temperature, dtype)
+        obj = AttackObjective(
+            model, flat[active], tuple(images.shape[1:]), targets[active], True, attack.kappa, temperature, dtype
+        )
         problems = torch.arange(len(active), device=flat.device)
         cs = CSearch(clean_margin[active], attack.search, c_init)
         outside, outside_margin = flat[active], clean_margin[active]

@@ -1,4 +1,5 @@
 """How many images fit in one chunk of the attack under a memory budget."""
+
 from __future__ import annotations
 
 import torch
@@ -38,7 +39,9 @@ def chunk_size(model: torch.nn.Module, image: torch.Tensor, history: int, budget
     per_image = image.numel() * image.element_size() * (2 * history + 25) + 3 * activation_bytes(model, image)
     free = available_bytes(image.device)
     if free is not None and per_image > free:
-        raise StateMemoryError(f"engine.history: one image with history={history} needs {per_image / 1e9:.3g} GB of "
-                               f"solver state and activations, but {free / 1e9:.3g} GB is available on "
-                               f"{image.device}: lower the history (attack_engine(history=...))")
+        raise StateMemoryError(
+            f"engine.history: one image with history={history} needs {per_image / 1e9:.3g} GB of "
+            f"solver state and activations, but {free / 1e9:.3g} GB is available on "
+            f"{image.device}: lower the history (attack_engine(history=...))"
+        )
     return max(1, budget // per_image)

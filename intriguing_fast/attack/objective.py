@@ -1,5 +1,6 @@
 """The attack's batched objective c ||r||^2 + loss(f(x + r)), which also records the best
 adversarial seen at every evaluation (line-search probes included)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -42,8 +43,13 @@ def class_mask(classes: torch.Tensor, num_classes: int) -> torch.Tensor:
     return classes[:, None] == torch.arange(num_classes, device=classes.device)
 
 
-def margin_and_loss(logits: torch.Tensor, classes: torch.Tensor, targeted: bool | torch.Tensor, kappa: float,
-                    temperature: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def margin_and_loss(
+    logits: torch.Tensor,
+    classes: torch.Tensor,
+    targeted: bool | torch.Tensor,
+    kappa: float,
+    temperature: float | torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-row success, margin (how far past the success threshold: >= 0 where it succeeds) and
     a smooth loss whose minimisation drives towards success.
 
@@ -55,7 +61,9 @@ def margin_and_loss(logits: torch.Tensor, classes: torch.Tensor, targeted: bool 
     `targeted` and `temperature` may be given per row ([k] tensors): each row takes its own.
     """
     if isinstance(targeted, torch.Tensor):
-        (s1, m1, l1), (s0, m0, l0) = (margin_and_loss(logits, classes, mode, kappa, temperature) for mode in (True, False))
+        (s1, m1, l1), (s0, m0, l0) = (
+            margin_and_loss(logits, classes, mode, kappa, temperature) for mode in (True, False)
+        )
         return torch.where(targeted, s1, s0), torch.where(targeted, m1, m0), torch.where(targeted, l1, l0)
     per_entry = temperature[:, None] if isinstance(temperature, torch.Tensor) else temperature
     onehot = class_mask(classes, logits.shape[1])
@@ -88,9 +96,18 @@ class AttackObjective:
     last_logits: those of the last `classify`.
     """
 
-    def __init__(self, model: torch.nn.Module, images: torch.Tensor, shape: tuple[int, ...],
-                 classes: torch.Tensor, targeted: bool | torch.Tensor, kappa: float, temperature: float | torch.Tensor,
-                 model_dtype: torch.dtype, num_classes: int | None = None) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        images: torch.Tensor,
+        shape: tuple[int, ...],
+        classes: torch.Tensor,
+        targeted: bool | torch.Tensor,
+        kappa: float,
+        temperature: float | torch.Tensor,
+        model_dtype: torch.dtype,
+        num_classes: int | None = None,
+    ) -> None:
         """`num_classes`: the model's classes, as the caller saw them (None: from its first call here)."""
         self.model, self.images, self.shape, self.model_dtype = model, images, shape, model_dtype
         self.classes, self.targeted, self.kappa, self.temperature = classes, targeted, kappa, temperature
@@ -108,12 +125,15 @@ class AttackObjective:
         self.last_other = torch.zeros_like(self.best_class)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        out = check_logits(self.model(x.reshape(x.shape[0], *self.shape).to(self.model_dtype)), x.shape[0],
-                           self.num_classes)
+        out = check_logits(
+            self.model(x.reshape(x.shape[0], *self.shape).to(self.model_dtype)), x.shape[0], self.num_classes
+        )
         self.num_classes = out.shape[1]
         return out.to(x.dtype)
 
-    def margin_and_loss(self, logits: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def margin_and_loss(
+        self, logits: torch.Tensor, rows: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`margin_and_loss` of problems `rows` (their classes, modes and temperatures)."""
         targeted = self.targeted[rows] if isinstance(self.targeted, torch.Tensor) else self.targeted
         temperature = self.temperature[rows] if isinstance(self.temperature, torch.Tensor) else self.temperature
@@ -139,7 +159,9 @@ class AttackObjective:
             logits = self.logits(x)
             onehot = class_mask(self.classes[rows], logits.shape[1])
             # The margin is +- this gap (less kappa), targeted or not: the same gradient's norm.
-            gap = logits.gather(1, self.classes[rows, None]).squeeze(1) - logits.masked_fill(onehot, -float("inf")).amax(1)
+            gap = logits.gather(1, self.classes[rows, None]).squeeze(1) - logits.masked_fill(
+                onehot, -float("inf")
+            ).amax(1)
             (grad,) = torch.autograd.grad(gap.sum(), x)
         margin = self.margin_and_loss(logits.detach(), rows)[1]
         return margin.abs() / torch.linalg.vector_norm(grad, dim=1)
@@ -150,8 +172,14 @@ class AttackObjective:
         batch or with other threads (a point whose margin is within rounding of 0 may not)."""
         return success & (margin >= rounding_slack(logits.detach(), self.model_dtype))
 
-    def record(self, x: torch.Tensor, rows: torch.Tensor, success: torch.Tensor, sq: torch.Tensor,
-               logits: torch.Tensor | None = None) -> None:
+    def record(
+        self,
+        x: torch.Tensor,
+        rows: torch.Tensor,
+        success: torch.Tensor,
+        sq: torch.Tensor,
+        logits: torch.Tensor | None = None,
+    ) -> None:
         """Keep x as problem rows' best adversarial where it succeeds with a smaller ||r||^2 = sq
         (and its class, where its `logits` are given), among the rows `counted` marks if set.
         Masks, not a selection: no host synchronisation."""
@@ -165,8 +193,9 @@ class AttackObjective:
         if logits is not None:
             self.best_class[problems] = torch.where(better, logits[at].argmax(dim=1), self.best_class[problems])
 
-    def search_boundary(self, rows: torch.Tensor, outside: torch.Tensor, outside_margin: torch.Tensor,
-                        steps: int) -> torch.Tensor:
+    def search_boundary(
+        self, rows: torch.Tensor, outside: torch.Tensor, outside_margin: torch.Tensor, steps: int
+    ) -> torch.Tensor:
         """`steps` steps of the search for the boundary (attack/boundary.py) between problems rows'
         best adversarials and `outside` [len(rows), n], failing with `outside_margin`; what it
         finds replaces the best adversarial if nearer the image. Returns the forward passes spent

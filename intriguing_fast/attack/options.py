@@ -1,4 +1,5 @@
 """The attack's options: one typed, frozen object, checked when it is built."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,16 @@ def attack_engine(max_iter: int = 100, **settings) -> LBFGSBOptions:
     `settings` override any `LBFGSBOptions` field."""
     if not _int(max_iter) or max_iter < 1:
         raise ValueError(f"max_iter: expected an int >= 1 (a solve may make 2 max_iter evaluations), got {max_iter!r}")
-    return LBFGSBOptions(**{"max_iter": max_iter, "max_fun": 2 * max_iter, "gtol": 1e-5, "ftol": ATTACK_FTOL,
-                            "box_first_step": False, **settings})
+    return LBFGSBOptions(
+        **{
+            "max_iter": max_iter,
+            "max_fun": 2 * max_iter,
+            "gtol": 1e-5,
+            "ftol": ATTACK_FTOL,
+            "box_first_step": False,
+            **settings,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -118,8 +127,10 @@ class AttackOptions:
             raise ValueError(f"kappa: expected a finite float >= 0, got {self.kappa!r}")
         low, high = TEMPERATURE_RANGE
         if self.temperature is not None and (not _real(self.temperature) or not low <= self.temperature <= high):
-            raise ValueError(f"temperature: expected None or a finite float in [{low:g}, {high:g}] (outside it logits / T "
-                             f"overflow or the loss goes flat), got {self.temperature!r}")
+            raise ValueError(
+                f"temperature: expected None or a finite float in [{low:g}, {high:g}] (outside it logits / T "
+                f"overflow or the loss goes flat), got {self.temperature!r}"
+            )
         if self.c_init is not None and (not _real(self.c_init) or not 0 < self.c_init < math.inf):
             raise ValueError(f"c_init: expected None or a finite float > 0, got {self.c_init!r}")
         if self.search not in SEARCHES:
@@ -127,8 +138,9 @@ class AttackOptions:
         for name in ("steps", "batch_size", "memory_budget"):
             value = getattr(self, name)
             if value is not None and (not _int(value) or value < 1):
-                raise ValueError(f"{name}: expected {'' if name == 'memory_budget' else 'None or '}an int >= 1, "
-                                 f"got {value!r}")
+                raise ValueError(
+                    f"{name}: expected {'' if name == 'memory_budget' else 'None or '}an int >= 1, got {value!r}"
+                )
         if self.hedges is not None and (not _int(self.hedges) or self.hedges < 0):
             raise ValueError(f"hedges: expected None or an int >= 0, got {self.hedges!r}")
         if not _int(self.restarts) or self.restarts < 0:
@@ -155,8 +167,11 @@ class AttackOptions:
         """(temperature, steps, c_init) with the search's defaults filled in: the temperature the
         c search refines at, its steps, and its first c (at `first_temperature`)."""
         temperature = self.temperature or DEFAULT_TEMPERATURE[self.search]
-        return temperature, self.steps or DEFAULT_STEPS[self.search], self.c_init or default_c(self.search,
-                                                                                                 self.first_temperature)
+        return (
+            temperature,
+            self.steps or DEFAULT_STEPS[self.search],
+            self.c_init or default_c(self.search, self.first_temperature),
+        )
 
     @property
     def first_temperature(self) -> float:
@@ -179,8 +194,15 @@ class AttackOptions:
         ftol 1e-6, the untargeted loss throughout an untargeted attack (no hedges) and no boundary
         search (adversarials on the boundary itself would change what Table 2 measures).
         `options` override any field."""
-        return cls(**{"temperature": 0.1, "hedges": None, "boundary_steps": 0,
-                      "engine": attack_engine(max_iter, ftol=PAPER_FTOL), **options})
+        return cls(
+            **{
+                "temperature": 0.1,
+                "hedges": None,
+                "boundary_steps": 0,
+                "engine": attack_engine(max_iter, ftol=PAPER_FTOL),
+                **options,
+            }
+        )
 
 
 def _real(value: object) -> bool:

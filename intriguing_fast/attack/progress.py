@@ -1,6 +1,7 @@
 """How an attack call reports its progress: nothing (the default), a tqdm bar, or a callback
 given an `AttackProgress`, so that notebooks and services can follow a long call without tqdm.
 The c search reports to a `Progress` and never sees a bar."""
+
 from __future__ import annotations
 
 import math
@@ -34,16 +35,19 @@ ProgressOption = bool | str | Callable[[AttackProgress], object] | None
 def check_progress(progress: object) -> ProgressOption:
     if progress is None or isinstance(progress, (bool, str)) or callable(progress):
         return progress
-    raise TypeError(f"progress: expected a bool, a str (the bar's description) or a callable taking an "
-                    f"AttackProgress, got {type(progress).__name__} {progress!r}")
+    raise TypeError(
+        f"progress: expected a bool, a str (the bar's description) or a callable taking an "
+        f"AttackProgress, got {type(progress).__name__} {progress!r}"
+    )
 
 
 class Progress:
     """The sink of one attack call: the chunk in its search reports `advance`, the call each
     finished chunk (`chunk_done`); `quiet`: nobody listens, so nothing need be counted."""
 
-    def __init__(self, total: int, bar: tqdm | None = None,
-                 callback: Callable[[AttackProgress], object] | None = None) -> None:
+    def __init__(
+        self, total: int, bar: tqdm | None = None, callback: Callable[[AttackProgress], object] | None = None
+    ) -> None:
         self.total, self.bar, self.callback = total, bar, callback
         self.quiet = bar is None and callback is None
         self.done, self.shown = 0.0, 0  # images done, and the whole ones the bar shows
@@ -70,8 +74,9 @@ class Progress:
         state = self.state()
         if self.bar is not None:
             self._show(self.finished)
-            self.bar.set_postfix(success=f"{state.succeeded / state.finished:.3f}",
-                                 distortion=f"{state.mean_distortion:.4f}")
+            self.bar.set_postfix(
+                success=f"{state.succeeded / state.finished:.3f}", distortion=f"{state.mean_distortion:.4f}"
+            )
         if self.callback is not None:
             self.callback(state)
 
@@ -92,8 +97,14 @@ def reporting(progress: ProgressOption, total: int) -> Iterator[Progress]:
     if callable(progress):
         yield Progress(total, callback=progress)
     elif progress or isinstance(progress, str):
-        with tqdm(total=total, desc=progress if isinstance(progress, str) else None, unit="img", disable=False,
-                  dynamic_ncols=True, leave=None) as bar:
+        with tqdm(
+            total=total,
+            desc=progress if isinstance(progress, str) else None,
+            unit="img",
+            disable=False,
+            dynamic_ncols=True,
+            leave=None,
+        ) as bar:
             yield Progress(total, bar=bar)
     else:
         yield Progress(total)

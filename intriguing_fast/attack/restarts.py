@@ -11,6 +11,7 @@ direction is drawn from a generator seeded by the image's bytes, the attack's se
 restart's number, so an image's starts do not depend on its batch-mates, the chunking or the
 order of the images.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,8 +25,14 @@ import torch
 RESTART_SCALE = 2.0
 
 
-def random_starts(images: torch.Tensor, restart: torch.Tensor, distance: torch.Tensor, lower: torch.Tensor,
-                  upper: torch.Tensor, seed: int) -> torch.Tensor:
+def random_starts(
+    images: torch.Tensor,
+    restart: torch.Tensor,
+    distance: torch.Tensor,
+    lower: torch.Tensor,
+    upper: torch.Tensor,
+    seed: int,
+) -> torch.Tensor:
     """Rows [k, n]: for each of `images` [k, n] its restart number `restart` [k] (0: the image
     itself), a point at RESTART_SCALE * `distance` [k] from it in a seeded random direction,
     projected onto the box [`lower`, `upper`]. A distance that is not finite (a flat logit)

@@ -1,4 +1,5 @@
 """The plain result object of the attack, in the manner of scipy's OptimizeResult."""
+
 from __future__ import annotations
 
 import math
@@ -65,11 +66,15 @@ class AttackResult:
     @staticmethod
     def concatenate(parts: list[AttackResult]) -> AttackResult:
         """Join per-chunk results in order."""
-        joined = {f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(AttackResult) if f.name != "rounds"}
+        joined = {
+            f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(AttackResult) if f.name != "rounds"
+        }
         return AttackResult(**joined, rounds=sum(p.rounds for p in parts))
 
     def __repr__(self) -> str:
-        return (f"AttackResult(n={len(self)}, success_rate={self.success_rate:.4f}, "
-                f"already_adversarial={int(self.already_adversarial.sum())}, "
-                f"mean_distortion={self.mean_distortion:.4f}, mean nfev={self.nfev.double().mean():.1f}, "
-                f"rounds={self.rounds})")
+        return (
+            f"AttackResult(n={len(self)}, success_rate={self.success_rate:.4f}, "
+            f"already_adversarial={int(self.already_adversarial.sum())}, "
+            f"mean_distortion={self.mean_distortion:.4f}, mean nfev={self.nfev.double().mean():.1f}, "
+            f"rounds={self.rounds})"
+        )

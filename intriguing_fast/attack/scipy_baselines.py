@@ -8,6 +8,7 @@ Both stop a solve at our attack's relative decrease `ftol` (scipy's factr = ftol
 (the sum of the per-image objectives), the approach of cleverhans and advertorch.
 Both keep, per image, the smallest successful minimiser of any c step.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,15 @@ EPS = float(np.finfo(np.float64).eps)
 class _Scorer:
     """Objective, gradient and success of rows of images, in float64 numpy for scipy."""
 
-    def __init__(self, model: torch.nn.Module, images: torch.Tensor, classes: torch.Tensor, targeted: bool,
-                 kappa: float, temperature: float) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        images: torch.Tensor,
+        classes: torch.Tensor,
+        targeted: bool,
+        kappa: float,
+        temperature: float,
+    ) -> None:
         self.model, self.images, self.classes = model, images.flatten(1).double(), classes
         self.targeted, self.kappa, self.temperature, self.shape = targeted, kappa, temperature, images.shape[1:]
         self.dtype = next(p.dtype for p in model.parameters())
@@ -51,8 +59,9 @@ class _Scorer:
         return *margin_and_loss(logits, self.classes[rows], self.targeted, self.kappa, self.temperature)[:2], logits
 
 
-def _search(solve, scorer: _Scorer, steps: int, c_init: float, convention: str,
-            boundary_steps: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+def _search(
+    solve, scorer: _Scorer, steps: int, c_init: float, convention: str, boundary_steps: int
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Run the c search with `solve(c [B]) -> (x [B, n], nfev)`, then search the boundary; (best
     x, its distortion (inf where no c succeeded), total nfev, a boundary step counted as one)."""
     B = scorer.images.shape[0]
@@ -73,8 +82,14 @@ def _search(solve, scorer: _Scorer, steps: int, c_init: float, convention: str,
         cs.update(ok, margin)
     at = rows[torch.isfinite(best_d)]
     if boundary_steps and at.numel():
-        x = search_boundary(lambda x: scorer.classify(x, at)[1:], best_x[at], outside[at], outside_margin[at],
-                            boundary_steps, scorer.dtype)
+        x = search_boundary(
+            lambda x: scorer.classify(x, at)[1:],
+            best_x[at],
+            outside[at],
+            outside_margin[at],
+            boundary_steps,
+            scorer.dtype,
+        )
         d = distortion(x - scorer.images[at])
         better = d < best_d[at]
         best_x[at[better]], best_d[at[better]] = x[better], d[better]
@@ -82,11 +97,22 @@ def _search(solve, scorer: _Scorer, steps: int, c_init: float, convention: str,
     return best_x, best_d, nfev
 
 
-def scipy_per_image(model: torch.nn.Module, images: torch.Tensor, classes: torch.Tensor, *, targeted: bool = True,
-                    kappa: float = 0.0, temperature: float = 0.1, steps: int = DEFAULT_STEPS["ours"], c_init: float = 10.0,
-                    convention: str = "ours",
-                    max_iter: int = 100, history: int = 10, ftol: float = ATTACK_FTOL,
-                    boundary_steps: int = BOUNDARY_STEPS) -> tuple[torch.Tensor, torch.Tensor, int]:
+def scipy_per_image(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    classes: torch.Tensor,
+    *,
+    targeted: bool = True,
+    kappa: float = 0.0,
+    temperature: float = 0.1,
+    steps: int = DEFAULT_STEPS["ours"],
+    c_init: float = 10.0,
+    convention: str = "ours",
+    max_iter: int = 100,
+    history: int = 10,
+    ftol: float = ATTACK_FTOL,
+    boundary_steps: int = BOUNDARY_STEPS,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(adversarials [B, n] float64, distortion [B] (inf where failed), total evaluations)."""
     with attack_mode(model):
         scorer = _Scorer(model, images, classes, targeted, kappa, temperature)
@@ -96,9 +122,15 @@ def scipy_per_image(model: torch.nn.Module, images: torch.Tensor, classes: torch
             xs, total = [], 0
             for b in range(c.shape[0]):
                 rows = torch.tensor([b])
-                x, _, info = scipy.optimize.fmin_l_bfgs_b(scorer.objective, scorer.images[b].numpy(),
-                                                          args=(rows, c[b:b + 1]), bounds=[(0.0, 1.0)] * n,
-                                                          m=history, maxiter=max_iter, factr=ftol / EPS)
+                x, _, info = scipy.optimize.fmin_l_bfgs_b(
+                    scorer.objective,
+                    scorer.images[b].numpy(),
+                    args=(rows, c[b : b + 1]),
+                    bounds=[(0.0, 1.0)] * n,
+                    m=history,
+                    maxiter=max_iter,
+                    factr=ftol / EPS,
+                )
                 xs.append(torch.from_numpy(x))
                 total += info["funcalls"]
             return torch.stack(xs), total
@@ -106,11 +138,22 @@ def scipy_per_image(model: torch.nn.Module, images: torch.Tensor, classes: torch
         return _search(solve, scorer, steps, c_init, convention, boundary_steps)
 
 
-def scipy_flat_batch(model: torch.nn.Module, images: torch.Tensor, classes: torch.Tensor, *, targeted: bool = True,
-                     kappa: float = 0.0, temperature: float = 0.1, steps: int = DEFAULT_STEPS["ours"], c_init: float = 10.0,
-                     convention: str = "ours",
-                     max_iter: int = 100, history: int = 10, ftol: float = ATTACK_FTOL,
-                     boundary_steps: int = BOUNDARY_STEPS) -> tuple[torch.Tensor, torch.Tensor, int]:
+def scipy_flat_batch(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    classes: torch.Tensor,
+    *,
+    targeted: bool = True,
+    kappa: float = 0.0,
+    temperature: float = 0.1,
+    steps: int = DEFAULT_STEPS["ours"],
+    c_init: float = 10.0,
+    convention: str = "ours",
+    max_iter: int = 100,
+    history: int = 10,
+    ftol: float = ATTACK_FTOL,
+    boundary_steps: int = BOUNDARY_STEPS,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """As `scipy_per_image`, with one scipy call per c step over the flattened batch;
     total evaluations count each batched call once per image."""
     with attack_mode(model):
@@ -119,10 +162,15 @@ def scipy_flat_batch(model: torch.nn.Module, images: torch.Tensor, classes: torc
         rows = torch.arange(B)
 
         def solve(c: torch.Tensor) -> tuple[torch.Tensor, int]:
-            x, _, info = scipy.optimize.fmin_l_bfgs_b(scorer.objective, scorer.images.numpy().ravel(),
-                                                      args=(rows, c), bounds=[(0.0, 1.0)] * (B * n),
-                                                      m=history, maxiter=max_iter, factr=ftol / EPS)
+            x, _, info = scipy.optimize.fmin_l_bfgs_b(
+                scorer.objective,
+                scorer.images.numpy().ravel(),
+                args=(rows, c),
+                bounds=[(0.0, 1.0)] * (B * n),
+                m=history,
+                maxiter=max_iter,
+                factr=ftol / EPS,
+            )
             return torch.from_numpy(x).reshape(B, n), info["funcalls"] * B
 
         return _search(solve, scorer, steps, c_init, convention, boundary_steps)
-

@@ -19,6 +19,7 @@ Conventions:
       then bisects const arithmetically (a harmonic mean in c); a success before any
       failure halves const (c x 2).
 """
+
 from __future__ import annotations
 
 import torch

@@ -7,6 +7,7 @@ stages) chunk ``k`` is images ``k * chunk .. (k + 1) * chunk``, attacked exactly
 process attacks it (with ``--targets random``, seed ``attack.seed + begin``), so the gathered
 result equals the single-process one row for row; the bulk CLI shards its own spans.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -45,8 +46,9 @@ class Launch:
         world = int(env.get("WORLD_SIZE", "1"))
         if world <= 1:
             return cls()
-        return cls(int(env["RANK"]), world, int(env.get("LOCAL_RANK", "0")),
-                   int(env.get("LOCAL_WORLD_SIZE", str(world))))
+        return cls(
+            int(env["RANK"]), world, int(env.get("LOCAL_RANK", "0")), int(env.get("LOCAL_WORLD_SIZE", str(world)))
+        )
 
     def threads(self) -> int:
         """This rank's fair share of the node's cores: max(1, cores // ranks on the node)."""
@@ -66,11 +68,15 @@ class Launch:
             return device
         count = torch.cuda.device_count() if cuda_devices is None else cuda_devices
         if self.world > 1 and device.index is not None:
-            raise ValueError(f"--device {requested}: under torchrun pass --device cuda; each rank takes cuda:LOCAL_RANK")
+            raise ValueError(
+                f"--device {requested}: under torchrun pass --device cuda; each rank takes cuda:LOCAL_RANK"
+            )
         index = self.local_rank if self.world > 1 else (device.index or 0)
         if index >= count:
-            raise ValueError(f"--device {requested}: this process needs cuda:{index}, and {count} CUDA device(s) "
-                             f"{'is' if count == 1 else 'are'} visible")
+            raise ValueError(
+                f"--device {requested}: this process needs cuda:{index}, and {count} CUDA device(s) "
+                f"{'is' if count == 1 else 'are'} visible"
+            )
         return torch.device("cuda", index)
 
 
@@ -89,8 +95,12 @@ class Group:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         with self.collective("joining the process group"):
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=launch.rank,
-                                    world_size=launch.world, timeout=datetime.timedelta(seconds=timeout))
+            dist.init_process_group(
+                "nccl" if device.type == "cuda" else "gloo",
+                rank=launch.rank,
+                world_size=launch.world,
+                timeout=datetime.timedelta(seconds=timeout),
+            )
 
     @contextmanager
     def collective(self, what: str) -> Iterator[None]:
@@ -101,7 +111,8 @@ class Group:
             raise IntriguingFastError(
                 f"rank {self.launch.rank}: {what} failed: another rank died or did not answer within "
                 f"--dist-timeout {self.timeout:g} s ({one_line(exc)}); rerun the same command to resume "
-                "from the saved chunks") from None
+                "from the saved chunks"
+            ) from None
 
     def broadcast(self, obj: Any) -> Any:
         """Rank 0's ``obj``, on every rank."""
@@ -150,8 +161,15 @@ def start_run(out: Path, prepare: Callable[[], T], group: Group | None, stack: E
     return answer
 
 
-def distributed_attack(attack: LBFGSAttack, model: torch.nn.Module, images: torch.Tensor, targets: Any,
-                       group: Group, labels: torch.Tensor | None = None, chunk: int = 1000) -> AttackResult:
+def distributed_attack(
+    attack: LBFGSAttack,
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    targets: Any,
+    group: Group,
+    labels: torch.Tensor | None = None,
+    chunk: int = 1000,
+) -> AttackResult:
     """Attack this rank's chunks of ``images`` (chunk k of ``chunk`` images: rank k % world,
     random targets seeded ``attack.seed + begin``) and gather every rank's rows, in order: the
     result of attacking the chunks one after another in one process, on every rank. ``targets``
@@ -161,8 +179,11 @@ def distributed_attack(attack: LBFGSAttack, model: torch.nn.Module, images: torc
     for k in shard(len(spans), group.launch.rank, group.launch.world):
         b, e = spans[k]
         res = replace(attack, seed=attack.seed + b)(
-            model, images[b:e], targets if isinstance(targets, str) else targets[b:e],
-            labels=None if labels is None else labels[b:e])
+            model,
+            images[b:e],
+            targets if isinstance(targets, str) else targets[b:e],
+            labels=None if labels is None else labels[b:e],
+        )
         res.image_index = res.image_index + b
         mine[k] = {f.name: getattr(res, f.name) for f in fields(AttackResult)}
     gathered = {k: part for parts in group.gather(mine) for k, part in parts.items()}

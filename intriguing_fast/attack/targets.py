@@ -1,4 +1,5 @@
 """Target labels for the attack: random other class, every other class, least likely."""
+
 from __future__ import annotations
 
 import torch

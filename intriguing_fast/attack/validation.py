@@ -1,4 +1,5 @@
 """Checks of the attack's inputs; every error names the argument and what was expected."""
+
 from __future__ import annotations
 
 from numbers import Real
@@ -20,15 +21,19 @@ def check_inputs(inputs: object) -> torch.Tensor:
     if inputs.device.type not in ("cpu", "cuda"):
         raise ValueError(f"inputs: expected a tensor on a CPU or CUDA device, got {inputs.device}")
     if inputs.dim() < 2 or inputs.shape[0] == 0 or inputs[0].numel() == 0:
-        raise ValueError(f"inputs: expected a non-empty batch [B, ...] with B >= 1 (use x[None] for one image), "
-                         f"got shape {tuple(inputs.shape)}")
+        raise ValueError(
+            f"inputs: expected a non-empty batch [B, ...] with B >= 1 (use x[None] for one image), "
+            f"got shape {tuple(inputs.shape)}"
+        )
     if not torch.isfinite(inputs).all():
         bad = (~torch.isfinite(inputs.flatten(1))).any(dim=1).nonzero().squeeze(1)[:5].tolist()
         raise ValueError(f"inputs: contain NaN or inf (images {bad})")
     return inputs.detach()
 
 
-def check_bounds(bounds: tuple[float | torch.Tensor, float | torch.Tensor], inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def check_bounds(
+    bounds: tuple[float | torch.Tensor, float | torch.Tensor], inputs: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(lower, upper) scalars or tensors broadcastable to one image; inputs must lie inside."""
     if not isinstance(bounds, tuple) or len(bounds) != 2:
         raise TypeError(f"bounds: expected a pair (lower, upper), got {bounds!r}")
@@ -41,8 +46,9 @@ def check_bounds(bounds: tuple[float | torch.Tensor, float | torch.Tensor], inpu
         try:
             b = b.to(inputs.dtype).to(inputs.device).expand(inputs.shape[1:]).reshape(-1)
         except RuntimeError:
-            raise ValueError(f"bounds: {name} of shape {tuple(b.shape)} does not broadcast to one image "
-                             f"{tuple(inputs.shape[1:])}") from None
+            raise ValueError(
+                f"bounds: {name} of shape {tuple(b.shape)} does not broadcast to one image {tuple(inputs.shape[1:])}"
+            ) from None
         if torch.isnan(b).any():
             raise ValueError(f"bounds: {name} contains NaN")
         out.append(b)
@@ -65,8 +71,10 @@ def check_labels(labels: object, name: str, batch: int, num_classes: int, device
     if tuple(labels.shape) != (batch,):
         raise ValueError(f"{name}: expected shape ({batch},), one label per input, got {tuple(labels.shape)}")
     if batch and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"{name}: class indices must lie in [0, {num_classes - 1}] (the model has {num_classes} "
-                         f"classes), got values in [{int(labels.min())}, {int(labels.max())}]")
+        raise ValueError(
+            f"{name}: class indices must lie in [0, {num_classes - 1}] (the model has {num_classes} "
+            f"classes), got values in [{int(labels.min())}, {int(labels.max())}]"
+        )
     return labels.to(device=device, dtype=torch.long)
 
 
@@ -76,22 +84,28 @@ def check_targets_differ(targets: torch.Tensor, labels: torch.Tensor) -> None:
     same = (targets == labels).nonzero().squeeze(1)
     if same.numel():
         more = f"... ({same.numel()} rows)" if same.numel() > 5 else ""
-        raise ValueError(f"targets: rows {same[:5].tolist()}{more} equal the image's label; a target must differ from "
-                         "the image's label (drop those rows, or pass targets='random')")
+        raise ValueError(
+            f"targets: rows {same[:5].tolist()}{more} equal the image's label; a target must differ from "
+            "the image's label (drop those rows, or pass targets='random')"
+        )
 
 
 def check_c_init(c_init: float, dtype: torch.dtype) -> None:
     info = torch.finfo(dtype)
     if not info.tiny <= c_init <= info.max:
-        raise ValueError(f"c_init: expected a float in [{info.tiny:.4g}, {info.max:.4g}], the range of the images' "
-                         f"dtype {dtype}, got {c_init!r}")
+        raise ValueError(
+            f"c_init: expected a float in [{info.tiny:.4g}, {info.max:.4g}], the range of the images' "
+            f"dtype {dtype}, got {c_init!r}"
+        )
 
 
 def check_model_device(model: torch.nn.Module, inputs: torch.Tensor) -> None:
     devices = {t.device for t in (*model.parameters(), *model.buffers())}
     if devices and inputs.device not in devices:
-        raise ValueError(f"model: its parameters are on {', '.join(sorted(map(str, devices)))} but inputs on "
-                         f"{inputs.device}: move one of them (model.to(inputs.device))")
+        raise ValueError(
+            f"model: its parameters are on {', '.join(sorted(map(str, devices)))} but inputs on "
+            f"{inputs.device}: move one of them (model.to(inputs.device))"
+        )
 
 
 def check_forward(model: torch.nn.Module, inputs: torch.Tensor, model_dtype: torch.dtype) -> None:
@@ -106,15 +120,21 @@ def check_forward(model: torch.nn.Module, inputs: torch.Tensor, model_dtype: tor
     except (MemoryError, torch.cuda.OutOfMemoryError):
         raise
     except Exception as exc:
-        hint = ("does it expect flattened images? then pass inputs.flatten(1) or put torch.nn.Flatten() first"
-                if inputs.dim() > 2 else "does it expect images [B, C, H, W]? then reshape inputs")
+        hint = (
+            "does it expect flattened images? then pass inputs.flatten(1) or put torch.nn.Flatten() first"
+            if inputs.dim() > 2
+            else "does it expect images [B, C, H, W]? then reshape inputs"
+        )
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ValueError(f"model: failed on inputs of shape {tuple(inputs.shape)} ({hint}; it runs in "
-                         f"{model_dtype}): {first}") from exc
+        raise ValueError(
+            f"model: failed on inputs of shape {tuple(inputs.shape)} ({hint}; it runs in {model_dtype}): {first}"
+        ) from exc
     if not torch.equal(x, inputs[:1].to(model_dtype)):
-        raise ValueError("model: it changes its input in place (an in-place operation such as x.clamp_(0, 1) on "
-                         "its argument); the attack differentiates through the input: use the out-of-place form "
-                         "(x = x.clamp(0, 1))")
+        raise ValueError(
+            "model: it changes its input in place (an in-place operation such as x.clamp_(0, 1) on "
+            "its argument); the attack differentiates through the input: use the out-of-place form "
+            "(x = x.clamp(0, 1))"
+        )
 
 
 def check_logits(logits: object, k: int, classes: int | None = None) -> torch.Tensor:
@@ -122,15 +142,20 @@ def check_logits(logits: object, k: int, classes: int | None = None) -> torch.Te
     `classes` of them where the model gave that many before."""
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != k:
         got = f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(f"model: expected its output to be logits of shape [{k}, num_classes] for {k} inputs, "
-                         f"got {got}")
+        raise ValueError(
+            f"model: expected its output to be logits of shape [{k}, num_classes] for {k} inputs, got {got}"
+        )
     if logits.shape[1] < 2:
-        raise ValueError(f"model: expected logits [{k}, num_classes] with num_classes >= 2, got shape "
-                         f"{tuple(logits.shape)}: the attack needs a class other than the label (random targets "
-                         "need at least 2 classes)")
+        raise ValueError(
+            f"model: expected logits [{k}, num_classes] with num_classes >= 2, got shape "
+            f"{tuple(logits.shape)}: the attack needs a class other than the label (random targets "
+            "need at least 2 classes)"
+        )
     if classes is not None and logits.shape[1] != classes:
-        raise ValueError(f"model: its logits changed from {classes} to {logits.shape[1]} classes between calls "
-                         f"(shape {tuple(logits.shape)}); a model must give the same classes on every call")
+        raise ValueError(
+            f"model: its logits changed from {classes} to {logits.shape[1]} classes between calls "
+            f"(shape {tuple(logits.shape)}); a model must give the same classes on every call"
+        )
     return logits
 
 
@@ -140,12 +165,15 @@ def check_clean_logits(logits: torch.Tensor) -> torch.Tensor:
     a margin in probability is not one in logits), so kappa and the c search lose their meaning."""
     bad = (~torch.isfinite(logits)).any(dim=1).nonzero().squeeze(1)
     if bad.numel():
-        raise ValueError(f"model: gives NaN or inf logits on inputs {bad[:5].tolist()}"
-                         f"{'...' if bad.numel() > 5 else ''}")
+        raise ValueError(
+            f"model: gives NaN or inf logits on inputs {bad[:5].tolist()}{'...' if bad.numel() > 5 else ''}"
+        )
     sums = logits.double().sum(dim=1)
     if logits.shape[0] and ((logits >= 0) & (logits <= 1)).all() and ((sums - 1).abs() <= 1e-3).all():
-        raise ValueError(f"model: its outputs on the {logits.shape[0]} inputs are probabilities (every row in [0, 1], "
-                         "summing to 1: a softmax at its end?); the attack needs logits, the scores before a softmax: "
-                         "remove the final softmax, or attack a wrapper that returns their log (torch.log(p) is a "
-                         "valid set of logits)")
+        raise ValueError(
+            f"model: its outputs on the {logits.shape[0]} inputs are probabilities (every row in [0, 1], "
+            "summing to 1: a softmax at its end?); the attack needs logits, the scores before a softmax: "
+            "remove the final softmax, or attack a wrapper that returns their log (torch.log(p) is a "
+            "valid set of logits)"
+        )
     return logits

@@ -1,4 +1,5 @@
 """MNIST for the reproduction: idx loading with lookup, MD5 checks, download, the embedded offline subset; P1/P2 split."""
+
 from .checksums import MnistChecksumError
 from .dataset import MnistSplit
 from .download import MIRRORS, MnistDownloadError, download_mnist

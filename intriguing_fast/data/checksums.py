@@ -5,6 +5,7 @@ its resolved path with its size and modification time, so later loads only ``sta
 file changed since (new size or mtime) is hashed again. A missing, unreadable or damaged memo is
 ignored and rewritten.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,9 @@ def check_published(paths: list[Path], verify: bool = True) -> str:
     if not wrong:
         return "MD5 verified"
     names = ", ".join(path.name for path in wrong)
-    return f"MD5 NOT verified: {names} " + ("differs from the published file" if len(wrong) == 1
-                                            else "differ from the published files")
+    return f"MD5 NOT verified: {names} " + (
+        "differs from the published file" if len(wrong) == 1 else "differ from the published files"
+    )
 
 
 def _md5s(paths: list[Path]) -> dict[Path, str]:

@@ -1,4 +1,5 @@
 """The dataset object every MNIST split is handed around as."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,9 +25,13 @@ class MnistSplit:
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.float32 or self.images.ndim != 4 or self.images.shape[1:] != (1, 28, 28):
-            raise ValueError(f"images: expected float32 [N, 1, 28, 28], got {self.images.dtype} {tuple(self.images.shape)}")
+            raise ValueError(
+                f"images: expected float32 [N, 1, 28, 28], got {self.images.dtype} {tuple(self.images.shape)}"
+            )
         if self.labels.dtype != torch.int64 or self.labels.shape != (self.images.shape[0],):
-            raise ValueError(f"labels: expected int64 [{self.images.shape[0]}], got {self.labels.dtype} {tuple(self.labels.shape)}")
+            raise ValueError(
+                f"labels: expected int64 [{self.images.shape[0]}], got {self.labels.dtype} {tuple(self.labels.shape)}"
+            )
 
     def __len__(self) -> int:
         return self.images.shape[0]

@@ -1,4 +1,5 @@
 """Download the four MNIST idx files from the usual mirrors, verify their MD5, cache atomically."""
+
 from __future__ import annotations
 
 import hashlib
@@ -29,14 +30,18 @@ class MnistFile(NamedTuple):
 # md5: the published sums of the distributed .gz files. raw_md5: computed here from the genuine
 # files (whose .gz MD5s match the published ones) with `zcat NAME.gz | md5sum`.
 FILES: dict[str, MnistFile] = {
-    "train-images": MnistFile("train-images-idx3-ubyte", "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-                              "6bbc9ace898e44ae57da46a324031adb"),
-    "train-labels": MnistFile("train-labels-idx1-ubyte", "d53e105ee54ea40749a09fcbcd1e9432",
-                              "a25bea736e30d166cdddb491f175f624"),
-    "test-images": MnistFile("t10k-images-idx3-ubyte", "9fb629c4189551a2d022fa330f9573f3",
-                             "2646ac647ad5339dbf082846283269ea"),
-    "test-labels": MnistFile("t10k-labels-idx1-ubyte", "ec29112dd5afa0611ce80d1b7f02629c",
-                             "27ae3e4e09519cfbb04c329615203637"),
+    "train-images": MnistFile(
+        "train-images-idx3-ubyte", "f68b3c2dcbeaaa9fbdd348bbdeb94873", "6bbc9ace898e44ae57da46a324031adb"
+    ),
+    "train-labels": MnistFile(
+        "train-labels-idx1-ubyte", "d53e105ee54ea40749a09fcbcd1e9432", "a25bea736e30d166cdddb491f175f624"
+    ),
+    "test-images": MnistFile(
+        "t10k-images-idx3-ubyte", "9fb629c4189551a2d022fa330f9573f3", "2646ac647ad5339dbf082846283269ea"
+    ),
+    "test-labels": MnistFile(
+        "t10k-labels-idx1-ubyte", "ec29112dd5afa0611ce80d1b7f02629c", "27ae3e4e09519cfbb04c329615203637"
+    ),
 }
 
 
@@ -73,4 +78,3 @@ def download_mnist(directory: Path, *, mirrors: tuple[str, ...] | None = None, t
             break
         else:
             raise MnistDownloadError(f"could not download {target.name}: " + "; ".join(failures))
-

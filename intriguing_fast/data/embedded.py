@@ -12,6 +12,7 @@ MNIST is by Yann LeCun, Corinna Cortes and Christopher J.C. Burges
 available under the terms of the Creative Commons Attribution-Share Alike 3.0 licence, and
 this subset is redistributed under the same terms.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,14 +29,10 @@ PER_CLASS = {"train": 1000, "test": 200}
 SUBSET_SOURCE = "embedded MNIST subset (10,000 train / 2,000 test digits of the original files)"
 # SHA-256 of the shipped files, as build_subset wrote them.
 SUBSET_FILES = {
-    "train-images": ("train-images-idx3-ubyte.xz",
-                  "24a98a01493c53355f9d96ce3db1cf66a120303638fcefa41a36e67c3f69d60a"),
-    "train-labels": ("train-labels-idx1-ubyte.xz",
-                  "3c014d4055b8e6a1e98d86a9af25c79a6a29ab25a5762a3845f35d3f53fa05ac"),
-    "test-images": ("t10k-images-idx3-ubyte.xz",
-                  "3046a6d8a02f2955117ea1c2b35586ff4c4d7bc48e31eeeda21984ed616b88e8"),
-    "test-labels": ("t10k-labels-idx1-ubyte.xz",
-                  "4fc383cf88a7554c78cad3898e974b719b53a5c019f14781ba16a96c66c2e351"),
+    "train-images": ("train-images-idx3-ubyte.xz", "24a98a01493c53355f9d96ce3db1cf66a120303638fcefa41a36e67c3f69d60a"),
+    "train-labels": ("train-labels-idx1-ubyte.xz", "3c014d4055b8e6a1e98d86a9af25c79a6a29ab25a5762a3845f35d3f53fa05ac"),
+    "test-images": ("t10k-images-idx3-ubyte.xz", "3046a6d8a02f2955117ea1c2b35586ff4c4d7bc48e31eeeda21984ed616b88e8"),
+    "test-labels": ("t10k-labels-idx1-ubyte.xz", "4fc383cf88a7554c78cad3898e974b719b53a5c019f14781ba16a96c66c2e351"),
 }
 
 
@@ -47,8 +44,9 @@ def read_subset(split: str) -> tuple[np.ndarray, np.ndarray]:
         name, sha256 = SUBSET_FILES[f"{part}-{kind}"]
         path = SUBSET_DIR / name
         if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
-            raise IdxFormatError(f"{path}: the embedded MNIST subset is missing or altered (SHA-256 mismatch); "
-                                 "reinstall intriguing_fast")
+            raise IdxFormatError(
+                f"{path}: the embedded MNIST subset is missing or altered (SHA-256 mismatch); reinstall intriguing_fast"
+            )
         arrays.append(read_idx(path, magic))
     return arrays[0], arrays[1]
 

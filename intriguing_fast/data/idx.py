@@ -3,6 +3,7 @@
 Every failure raises :class:`IdxFormatError` naming the file and what is wrong with it
 (gzip damage or CRC mismatch, magic number, header dimensions, payload size).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -43,9 +44,7 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     got = len(data) - header
     if got != expected:
         problem = "truncated" if got < expected else "has trailing bytes"
-        raise IdxFormatError(
-            f"{path}: {problem}: header dimensions {shape} need {expected} data bytes, file has {got}"
-        )
+        raise IdxFormatError(f"{path}: {problem}: header dimensions {shape} need {expected} data bytes, file has {got}")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 

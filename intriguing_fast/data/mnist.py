@@ -1,4 +1,5 @@
 """The MNIST dataset object and :func:`load_mnist`, which finds, checks (MD5), downloads or falls back."""
+
 from __future__ import annotations
 
 import functools
@@ -30,8 +31,15 @@ class MnistSubsetWarning(UserWarning):
     """Results are computed on the embedded MNIST subset, not on full MNIST."""
 
 
-def load_mnist(split: Split, root: str | Path | None = None, *, download: bool = True, split_seed: int = 0,
-               verify: bool = True, subset: bool = True) -> MnistSplit:
+def load_mnist(
+    split: Split,
+    root: str | Path | None = None,
+    *,
+    download: bool = True,
+    split_seed: int = 0,
+    verify: bool = True,
+    subset: bool = True,
+) -> MnistSplit:
     """Load one MNIST split; "P1"/"P2" are the paper's disjoint training halves (seeded).
 
     With ``root`` (an existing directory, never created) the files must be in, or are downloaded
@@ -47,8 +55,9 @@ def load_mnist(split: Split, root: str | Path | None = None, *, download: bool =
     if split not in SPLITS:
         raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
     if split in ("P1", "P2"):
-        p1, p2 = p1_p2_split(load_mnist("train", root, download=download, verify=verify, subset=subset),
-                             seed=split_seed)
+        p1, p2 = p1_p2_split(
+            load_mnist("train", root, download=download, verify=verify, subset=subset), seed=split_seed
+        )
         return p1 if split == "P1" else p2
     files, problem, detail = _locate(root, download)
     if files is not None:
@@ -138,8 +147,11 @@ def _load_subset(split: str, problem: str, detail: str, allowed: bool) -> MnistS
             "download them, or allow the embedded subset (subset=True)."
         )
     # One text and one location (this line) for every split: Python's default filter shows it once per run.
-    warnings.warn(f"full MNIST not found and not downloadable; using the {SUBSET_SOURCE}: results are NOT on "
-                  "full MNIST", MnistSubsetWarning, stacklevel=1)
+    warnings.warn(
+        f"full MNIST not found and not downloadable; using the {SUBSET_SOURCE}: results are NOT on full MNIST",
+        MnistSubsetWarning,
+        stacklevel=1,
+    )
     images, labels = read_subset(split)
     return _to_split(images, labels, SUBSET_SOURCE, split)
 

@@ -5,6 +5,7 @@ the repository's sibling ``../shared/data/mnist`` (the project's original files)
 ``<cache root>/mnist``. The cache root is ``$INTRIGUING_FAST_CACHE`` or
 ``~/.cache/intriguing_fast``; trained checkpoints go under it too, never into the git tree.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The paper's P1/P2 split: two disjoint, equal, seeded halves of the training set (Section 4.3)."""
+
 from __future__ import annotations
 
 import torch

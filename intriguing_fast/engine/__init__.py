@@ -1,4 +1,5 @@
 """The batched projected L-BFGS-B engine."""
+
 from ..kernels import LBFGSBOptions, Status
 from .lbfgsb import minimize_lbfgsb
 from .objective import autograd_objective

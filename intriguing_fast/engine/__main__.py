@@ -1,5 +1,6 @@
 """`python -m intriguing_fast.engine`: solve a batch of box-constrained problems and check them
 against scipy's L-BFGS-B, problem by problem."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,11 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     parser.add_argument("--batch", type=int, default=256, help="number of problems B (default: %(default)s)")
     parser.add_argument("--dim", type=int, default=784, help="variables per problem n (default: %(default)s)")
-    parser.add_argument("--check", type=int, default=32,
-                        help="problems re-solved with scipy, one by one (default: %(default)s)")
+    parser.add_argument(
+        "--check", type=int, default=32, help="problems re-solved with scipy, one by one (default: %(default)s)"
+    )
     parser.add_argument("--seed", type=seed_int, default=0, help="seed of the random problems (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help=THREADS_HELP)
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help=THREADS_HELP)
     parser.add_argument("--debug", action="store_true", help="show the traceback of an expected failure")
     return parser
 
@@ -55,8 +56,10 @@ def demo(batch: int, dim: int, check: int, seed: int) -> None:
     # Refuse a batch too large for memory before building it (no allocation: a zero-stride view).
     check_memory(torch.zeros(1, 1, dtype=torch.float64).expand(batch, dim), LBFGSBOptions().history, None)
     problem = softmax_attack(batch, dim, c=0.05, seed=seed)
-    print(f"{batch} problems: c||x - x_b||^2 + CE(Wx + w0, l_b) over [0,1]^{dim} (float64); "
-          f"native core: {'built' if native_available() else 'missing'}")
+    print(
+        f"{batch} problems: c||x - x_b||^2 + CE(Wx + w0, l_b) over [0,1]^{dim} (float64); "
+        f"native core: {'built' if native_available() else 'missing'}"
+    )
     start = time.perf_counter()
     res = minimize_lbfgsb(problem.fun, problem.x0, problem.lower, problem.upper)
     batched = time.perf_counter() - start
@@ -64,14 +67,22 @@ def demo(batch: int, dim: int, check: int, seed: int) -> None:
 
     k = min(check, batch)
     start = time.perf_counter()
-    ref = [scipy.optimize.minimize(problem.numpy_fun(b), problem.x0[b].numpy(), jac=True, method="L-BFGS-B",
-                                   bounds=[(0.0, 1.0)] * dim) for b in range(k)]
+    ref = [
+        scipy.optimize.minimize(
+            problem.numpy_fun(b), problem.x0[b].numpy(), jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * dim
+        )
+        for b in range(k)
+    ]
     per_problem = (time.perf_counter() - start) / k
     gap = np.array([(res.fun[b].item() - r.fun) / abs(r.fun) for b, r in enumerate(ref)])
-    print(f"scipy, one by one: {per_problem * batch:.3f} s for all {batch} (timed on {k})  "
-          f"-> speed-up {per_problem * batch / batched:.1f}x")
-    print(f"objective vs scipy on {k} problems: max relative gap {gap.max():+.2e} (negative = ours lower), "
-          f"mean {gap.mean():+.2e}")
+    print(
+        f"scipy, one by one: {per_problem * batch:.3f} s for all {batch} (timed on {k})  "
+        f"-> speed-up {per_problem * batch / batched:.1f}x"
+    )
+    print(
+        f"objective vs scipy on {k} problems: max relative gap {gap.max():+.2e} (negative = ours lower), "
+        f"mean {gap.mean():+.2e}"
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ graph. Problems that will never run again (`retire`) leave at a look once they a
 bucket: the others are compacted into the next smaller power-of-two bucket (one
 synchronisation, then fixed shapes again). The caller sees one row per problem throughout:
 `evaluated` holds problem ids, `problem_state` gathers the buckets' rows back."""
+
 from __future__ import annotations
 
 import torch
@@ -17,8 +18,14 @@ from .validation import check_fun_output
 MIN_BUCKET = 32
 
 
-def batch_solver(fun: Fun, x0: torch.Tensor, lower: float | torch.Tensor, upper: float | torch.Tensor,
-                 options: LBFGSBOptions, start: torch.Tensor | None = None) -> BatchSolver:
+def batch_solver(
+    fun: Fun,
+    x0: torch.Tensor,
+    lower: float | torch.Tensor,
+    upper: float | torch.Tensor,
+    options: LBFGSBOptions,
+    start: torch.Tensor | None = None,
+) -> BatchSolver:
     """The solver `options` ask for on x0's device: fixed-shape rounds, or compact ones."""
     fixed = isinstance(options, LBFGSBOptions) and isinstance(x0, torch.Tensor) and fixed_rounds(options, x0.device)
     return (FixedShapeSolver if fixed else BatchSolver)(fun, x0, lower, upper, options, start)
@@ -35,19 +42,36 @@ class FixedShapeSolver(BatchSolver):
     fixed = True
 
     @torch.no_grad()
-    def __init__(self, fun: Fun, x0: torch.Tensor, lower: float | torch.Tensor, upper: float | torch.Tensor,
-                 options: LBFGSBOptions, start: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        fun: Fun,
+        x0: torch.Tensor,
+        lower: float | torch.Tensor,
+        upper: float | torch.Tensor,
+        options: LBFGSBOptions,
+        start: torch.Tensor | None = None,
+    ) -> None:
         x, lower, upper = self._check(fun, x0, lower, upper, options)
         if not self.kernels.every_row:  # cpp takes running rows only: auto falls back to the torch steps
             if options.backend != "auto":
-                raise ValueError(f"backend: the fixed-shape rounds need steps that take every problem (torch, "
-                                 f"triton), got {self.kernels.name!r}; pass another backend or rounds='compact'")
+                raise ValueError(
+                    f"backend: the fixed-shape rounds need steps that take every problem (torch, "
+                    f"triton), got {self.kernels.name!r}; pass another backend or rounds='compact'"
+                )
             self.kernels = TorchKernels()
         B = x.shape[0]
         if start is not None:
             _start_rows(start, x)  # checks it
-        self.st = BatchState.start(x, x.new_zeros(B), torch.zeros_like(x), lower, upper, options.history,
-                                   options.history_dtype, options.box_first_step)
+        self.st = BatchState.start(
+            x,
+            x.new_zeros(B),
+            torch.zeros_like(x),
+            lower,
+            upper,
+            options.history,
+            options.history_dtype,
+            options.box_first_step,
+        )
         self.st.status.fill_(int(Status.STOPPED))
         self.st.nfev.zero_()
         self.ids = torch.arange(B, device=x.device)  # the problem of each row of the bucket
@@ -88,8 +112,13 @@ class FixedShapeSolver(BatchSolver):
         if not _check_mask_restart(rows, x, curvature_shift, B, n, self.live.device):
             mask = self._mask(rows)
             full = torch.zeros(B, n, dtype=self.st.x.dtype, device=x.device).index_copy_(0, rows, x.to(self.st.x.dtype))
-            curvature_shift = None if curvature_shift is None else torch.zeros(
-                B, dtype=self.st.x.dtype, device=x.device).index_copy_(0, rows, curvature_shift.to(self.st.x.dtype))
+            curvature_shift = (
+                None
+                if curvature_shift is None
+                else torch.zeros(B, dtype=self.st.x.dtype, device=x.device).index_copy_(
+                    0, rows, curvature_shift.to(self.st.x.dtype)
+                )
+            )
             rows, x = mask, full
             self._queued = True  # seen at the next look, even if nothing runs
         st, ids = self.st, self.ids
@@ -149,8 +178,9 @@ class FixedShapeSolver(BatchSolver):
         if ran and size > MIN_BUCKET and unretired <= size // 2:
             self._shrink()
         st = self.st
-        flag = torch.stack([((st.status == Status.RUNNING).any() | self._restart_mask.any()).long(),
-                            (~self.retired[self.ids]).sum()])
+        flag = torch.stack(
+            [((st.status == Status.RUNNING).any() | self._restart_mask.any()).long(), (~self.retired[self.ids]).sum()]
+        )
         self._flag.copy_(flag, non_blocking=True)
         if self._flag_copied is not None:
             self._flag_copied.record()
@@ -166,7 +196,7 @@ class FixedShapeSolver(BatchSolver):
         if size >= st.x.shape[0]:
             return
         dropped = (~keep).nonzero().squeeze(1)
-        rows = torch.cat([kept, dropped[:size - kept.numel()]]).sort().values  # problem order kept
+        rows = torch.cat([kept, dropped[: size - kept.numel()]]).sort().values  # problem order kept
         if self._final is None:
             self._final = {field: getattr(st, field).clone() for field in RESULT_FIELDS}
         gone = torch.ones_like(keep).index_fill_(0, rows, False).nonzero().squeeze(1)

@@ -1,5 +1,6 @@
 """Batched projected L-BFGS-B: B independent box-constrained problems solved at once (or one,
 returned as scipy returns it)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -97,13 +98,27 @@ def minimize_lbfgsb(
         whose search exhausts on such trials, ends NONFINITE at its last finite point. No
         problem affects the others.
     """
-    opt = LBFGSBOptions(history=history, max_iter=max_iter, max_fun=max_fun, gtol=gtol, ftol=ftol, max_ls=max_ls,
-                        c1=c1, c2=c2, box_first_step=box_first_step, backend=backend, history_dtype=history_dtype,
-                        rounds=rounds, check_every=check_every)
+    opt = LBFGSBOptions(
+        history=history,
+        max_iter=max_iter,
+        max_fun=max_fun,
+        gtol=gtol,
+        ftol=ftol,
+        max_ls=max_ls,
+        c1=c1,
+        c2=c2,
+        box_first_step=box_first_step,
+        backend=backend,
+        history_dtype=history_dtype,
+        rounds=rounds,
+        check_every=check_every,
+    )
     single = isinstance(x0, torch.Tensor) and x0.dim() == 1
     if isinstance(x0, torch.Tensor) and x0.dim() not in (1, 2):
-        raise ValueError(f"x0: expected a 2-D tensor [B, n] (one row per problem) or a 1-D tensor [n] (one problem), "
-                         f"got shape {tuple(x0.shape)}")
+        raise ValueError(
+            f"x0: expected a 2-D tensor [B, n] (one row per problem) or a 1-D tensor [n] (one problem), "
+            f"got shape {tuple(x0.shape)}"
+        )
     solver = batch_solver(fun, x0[None] if single else x0, lower, upper, opt)
     while solver.round():
         if solver.fixed:  # here a stopped problem never restarts: its bucket may drop it

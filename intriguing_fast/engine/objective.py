@@ -1,4 +1,5 @@
 """Build the engine's (f, grad) callback from a differentiable torch function."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -23,8 +24,10 @@ def autograd_objective(func: Callable[[torch.Tensor, torch.Tensor], torch.Tensor
             f = _check_output(func(xr, index), x)
             (grad,) = torch.autograd.grad(f.sum(), xr, allow_unused=True) if f.requires_grad else (None,)
         if grad is None:
-            raise ValueError(f"func: its output (shape {tuple(f.shape)}) does not depend on x through autograd "
-                             "(no gradient): is it constant, detached from x, or computed outside torch?")
+            raise ValueError(
+                f"func: its output (shape {tuple(f.shape)}) does not depend on x through autograd "
+                "(no gradient): is it constant, detached from x, or computed outside torch?"
+            )
         return f.detach(), grad
 
     return fun
@@ -34,8 +37,9 @@ def _check_output(f: object, x: torch.Tensor) -> torch.Tensor:
     """func's output must be one value per row of x, in x's dtype."""
     if not isinstance(f, torch.Tensor) or f.shape != (x.shape[0],):
         got = f"shape {tuple(f.shape)}" if isinstance(f, torch.Tensor) else type(f).__name__
-        raise ValueError(f"func: expected its output to be a tensor of shape ({x.shape[0]},), one value per row, "
-                         f"got {got}")
+        raise ValueError(
+            f"func: expected its output to be a tensor of shape ({x.shape[0]},), one value per row, got {got}"
+        )
     if f.dtype != x.dtype:
         raise TypeError(f"func: expected its output in x's dtype {x.dtype}, got {f.dtype}")
     return f

@@ -3,6 +3,7 @@
 Each builder returns a `Problem`: the engine's `fun(x, index)`, a starting point, the box,
 and `numpy_fun(b)`, problem b alone as a scipy-style `x -> (f, grad)` in float64.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -23,8 +24,9 @@ class Problem:
     numpy_fun: Callable[[int], NumpyFun]
 
 
-def convex_quadratic(B: int, n: int, *, seed: int = 0, dtype: torch.dtype = torch.float64,
-                     infinite_fraction: float = 0.2) -> Problem:
+def convex_quadratic(
+    B: int, n: int, *, seed: int = 0, dtype: torch.dtype = torch.float64, infinite_fraction: float = 0.2
+) -> Problem:
     """f_b(x) = 0.5 x'H_b x - c_b'x with H_b positive definite; a fraction of the bounds is
     infinite and the linear term is large enough that many bounds are active at the optimum."""
     gen = torch.Generator().manual_seed(seed)
@@ -69,13 +71,15 @@ def rosenbrock(B: int, n: int, *, seed: int = 0, dtype: torch.dtype = torch.floa
         def f(x: np.ndarray) -> tuple[float, np.ndarray]:
             ft, gt = fun(torch.from_numpy(x)[None], torch.tensor([b]))
             return float(ft[0]), gt[0].numpy()
+
         return f
 
     return Problem(fun, x0, lower, upper, numpy_fun)
 
 
-def softmax_attack(B: int, n: int = 784, classes: int = 10, *, c: float = 0.1, seed: int = 0,
-                   dtype: torch.dtype = torch.float64) -> Problem:
+def softmax_attack(
+    B: int, n: int = 784, classes: int = 10, *, c: float = 0.1, seed: int = 0, dtype: torch.dtype = torch.float64
+) -> Problem:
     """The paper's attack objective on a linear softmax model, over the box [0, 1]^n:
     f_b(x) = c ||x - x_b||^2 + CE(W x + w0, l_b), with x_b in [0, 1] and a target l_b."""
     gen = torch.Generator().manual_seed(seed)
@@ -97,6 +101,7 @@ def softmax_attack(B: int, n: int = 784, classes: int = 10, *, c: float = 0.1, s
         def f(x: np.ndarray) -> tuple[float, np.ndarray]:
             ft, gt = fun(torch.from_numpy(x).to(dtype)[None], torch.tensor([b]))
             return float(ft[0]), gt[0].double().numpy()
+
         return f
 
     return Problem(fun, xt.clone(), torch.zeros(B, n, dtype=dtype), torch.ones(B, n, dtype=dtype), numpy_fun)

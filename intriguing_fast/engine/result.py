@@ -1,4 +1,5 @@
 """The plain result object of `minimize_lbfgsb`, in the manner of scipy's OptimizeResult."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,10 +45,19 @@ class LBFGSBResult:
         if isinstance(i, bool) or not isinstance(i, int) or not -B <= i < B:
             raise IndexError(f"i: expected a problem index in [-{B}, {B - 1}], got {i!r}")
         status = Status(int(self.status[i]))
-        return OptimizeResult(x=self.x[i].detach().cpu().numpy(), fun=float(self.fun[i]),
-                              jac=self.grad[i].detach().cpu().numpy(), nit=int(self.nit[i]), nfev=int(self.nfev[i]),
-                              njev=int(self.nfev[i]), status=status.scipy_status, success=status.scipy_status == 0,
-                              message=status.message, engine_status=status, pg_norm=float(self.pg_norm[i]))
+        return OptimizeResult(
+            x=self.x[i].detach().cpu().numpy(),
+            fun=float(self.fun[i]),
+            jac=self.grad[i].detach().cpu().numpy(),
+            nit=int(self.nit[i]),
+            nfev=int(self.nfev[i]),
+            njev=int(self.nfev[i]),
+            status=status.scipy_status,
+            success=status.scipy_status == 0,
+            message=status.message,
+            engine_status=status,
+            pg_norm=float(self.pg_norm[i]),
+        )
 
     def __getitem__(self, i: int) -> OptimizeResult:
         """`res[i]`: `problem(i)`."""

@@ -3,6 +3,7 @@ stopped; a caller that gives problems new work as they stop (the attack moves ea
 its next c) restarts them between rounds, so the batch never waits for its slowest problem.
 This module holds the compact rounds (the CPU default); engine/fixed_rounds.py the fixed-shape
 ones (the CUDA default) and `batch_solver`, which gives the one the options ask for."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -37,14 +38,23 @@ class BatchSolver:
     """
 
     @torch.no_grad()
-    def __init__(self, fun: Fun, x0: torch.Tensor, lower: float | torch.Tensor, upper: float | torch.Tensor,
-                 options: LBFGSBOptions, start: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        fun: Fun,
+        x0: torch.Tensor,
+        lower: float | torch.Tensor,
+        upper: float | torch.Tensor,
+        options: LBFGSBOptions,
+        start: torch.Tensor | None = None,
+    ) -> None:
         """`start` [B] bool: the problems that start now (default: all); the others wait, never
         evaluated, with status STOPPED, until `restart` gives them a point."""
         x, lower, upper = self._check(fun, x0, lower, upper, options)
         if fixed_rounds(options, x.device):
-            raise ValueError(f"options: rounds={options.rounds!r} asks for fixed-shape rounds on {x.device}: build the "
-                             "solver with engine.fixed_rounds.batch_solver (or pass rounds='compact')")
+            raise ValueError(
+                f"options: rounds={options.rounds!r} asks for fixed-shape rounds on {x.device}: build the "
+                "solver with engine.fixed_rounds.batch_solver (or pass rounds='compact')"
+            )
         self.evaluated = torch.arange(x.shape[0], device=x.device) if start is None else _start_rows(start, x)
         # fun gets its own copy of the row indices: one that changed them in place would corrupt the rounds' bookkeeping
         f_start, g_start = check_fun_output(self.fun(x[self.evaluated], self.evaluated.clone()), x[self.evaluated])
@@ -52,8 +62,9 @@ class BatchSolver:
         if start is not None:  # the waiting problems hold zeros until they are restarted
             f = x.new_zeros(x.shape[0]).index_copy_(0, self.evaluated, f_start)
             g = torch.zeros_like(x).index_copy_(0, self.evaluated, g_start)
-        self.st = BatchState.start(x, f, g, lower, upper, options.history, options.history_dtype,
-                                   options.box_first_step)
+        self.st = BatchState.start(
+            x, f, g, lower, upper, options.history, options.history_dtype, options.box_first_step
+        )
         self.st.status.copy_(start_status(self.st.f, self.st.g, self.st.pg_norm, options))
         if start is not None:
             self.st.status.masked_fill_(~start, int(Status.STOPPED))
@@ -63,8 +74,14 @@ class BatchSolver:
         self._restarts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = []
         self.rounds = 1
 
-    def _check(self, fun: Fun, x0: torch.Tensor, lower: float | torch.Tensor, upper: float | torch.Tensor,
-               options: LBFGSBOptions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _check(
+        self,
+        fun: Fun,
+        x0: torch.Tensor,
+        lower: float | torch.Tensor,
+        upper: float | torch.Tensor,
+        options: LBFGSBOptions,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Checks the arguments, sets fun, opt and kernels; returns x0 projected onto the box and the bounds."""
         if not isinstance(options, LBFGSBOptions):
             raise TypeError(f"options: expected an LBFGSBOptions, got {type(options).__name__}")
@@ -106,12 +123,16 @@ class BatchSolver:
             raise ValueError(f"rows, x: expected [k] and [k, {n}], got {tuple(rows.shape)} and {tuple(x.shape)}")
         if (st.status[rows] == Status.RUNNING).any() or rows.unique().numel() != rows.numel():
             raise ValueError("rows: a problem restarts only once it has stopped, and once per round")
-        if curvature_shift is not None and (not isinstance(curvature_shift, torch.Tensor)
-                                            or curvature_shift.shape != rows.shape
-                                            or curvature_shift.device != st.x.device
-                                            or torch.isinf(curvature_shift).any()):
-            raise ValueError(f"curvature_shift: expected None or a tensor of shape {tuple(rows.shape)} on "
-                             f"{st.x.device}, finite or NaN")
+        if curvature_shift is not None and (
+            not isinstance(curvature_shift, torch.Tensor)
+            or curvature_shift.shape != rows.shape
+            or curvature_shift.device != st.x.device
+            or torch.isinf(curvature_shift).any()
+        ):
+            raise ValueError(
+                f"curvature_shift: expected None or a tensor of shape {tuple(rows.shape)} on "
+                f"{st.x.device}, finite or NaN"
+            )
         shift = None if curvature_shift is None else curvature_shift.to(st.x.dtype)
         self._restarts.append((rows, torch.clamp(x.to(st.x.dtype), *st.bounds(rows)), shift))
 
@@ -134,8 +155,12 @@ class BatchSolver:
     def _mask(self, rows: torch.Tensor) -> torch.Tensor:
         """[B] bool of problem indices `rows`, or `rows` itself if it is that mask."""
         device, B = self.st.x.device, self.problems
-        if not isinstance(rows, torch.Tensor) or rows.dtype not in (torch.int64, torch.bool) or rows.device != device \
-                or (rows.dtype == torch.bool and rows.shape != (B,)):
+        if (
+            not isinstance(rows, torch.Tensor)
+            or rows.dtype not in (torch.int64, torch.bool)
+            or rows.device != device
+            or (rows.dtype == torch.bool and rows.shape != (B,))
+        ):
             raise TypeError(f"rows: expected an int64 tensor of problem indices or a bool mask [{B}] on {device}")
         if rows.dtype == torch.bool:
             return rows
@@ -157,12 +182,17 @@ class BatchSolver:
         self.evaluated = rows
         if restarts:
             restarted = torch.cat([r for r, _, _ in restarts])
-            st.x_trial[k:k + len(restarted)] = torch.cat([x for _, x, _ in restarts])
+            st.x_trial[k : k + len(restarted)] = torch.cat([x for _, x, _ in restarts])
             # NaN: no shift given, a new history
-            shift = None if all(s is None for _, _, s in restarts) else torch.cat(
-                [torch.full_like(r, float("nan"), dtype=st.x.dtype) if s is None else s for r, _, s in restarts])
+            shift = (
+                None
+                if all(s is None for _, _, s in restarts)
+                else torch.cat(
+                    [torch.full_like(r, float("nan"), dtype=st.x.dtype) if s is None else s for r, _, s in restarts]
+                )
+            )
             self.evaluated = torch.cat([rows, restarted])
-        x_eval = st.x_trial[:len(self.evaluated)]
+        x_eval = st.x_trial[: len(self.evaluated)]
         f_t, g_t = check_fun_output(self.fun(x_eval, self.evaluated.clone()), x_eval)
         self._trials, self._nit_before = rows, st.nit[rows]
         if k:
@@ -218,8 +248,13 @@ def _check_mask_restart(rows: object, x: object, shift: object, B: int, n: int, 
     form, on `device`); False for indices."""
     if not (isinstance(rows, torch.Tensor) and rows.dtype == torch.bool):
         return False
-    if rows.shape != (B,) or rows.device != device or not isinstance(x, torch.Tensor) \
-            or x.shape != (B, n) or x.device != device:
+    if (
+        rows.shape != (B,)
+        or rows.device != device
+        or not isinstance(x, torch.Tensor)
+        or x.shape != (B, n)
+        or x.device != device
+    ):
         raise ValueError(f"rows, x: a mask restart takes a bool [{B}] and x [{B}, {n}] on {device}")
     if shift is not None and (not isinstance(shift, torch.Tensor) or shift.shape != (B,)):
         raise ValueError(f"curvature_shift: expected None or a tensor of shape ({B},)")
@@ -227,7 +262,11 @@ def _check_mask_restart(rows: object, x: object, shift: object, B: int, n: int, 
 
 
 def _start_rows(start: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    if not isinstance(start, torch.Tensor) or start.dtype != torch.bool or start.shape != x.shape[:1] \
-            or start.device != x.device:
+    if (
+        not isinstance(start, torch.Tensor)
+        or start.dtype != torch.bool
+        or start.shape != x.shape[:1]
+        or start.device != x.device
+    ):
         raise ValueError(f"start: expected None or a bool tensor of shape [{x.shape[0]}] on {x.device}")
     return start.nonzero().squeeze(1)

@@ -4,6 +4,7 @@ L-BFGS-B problem by problem (bench/scipy_parity.py runs all of them, the tests a
 Each problem is a differentiable torch function of x [k, n] (one value per row), a start and a
 box, all float64; `problem.fun` is the engine's callback and `problem.numpy_fun` scipy's.
 """
+
 from __future__ import annotations
 
 import math
@@ -66,8 +67,17 @@ def quadratics(gen: torch.Generator) -> list[SuiteProblem]:
                     upper = torch.where(cut & (u > 0), u - gap, upper)
                     lower = torch.where(cut & (u <= 0), u + gap, lower)
                     x0 = lower + (upper - lower) * torch.rand(n, generator=gen, dtype=torch.float64)
-                    out.append(SuiteProblem(f"quadratic n={n} cond={cond:.0e} cut={active:.0%} #{rep}", "quadratic",
-                                            _quadratic(H, u), x0, lower, upper, True))
+                    out.append(
+                        SuiteProblem(
+                            f"quadratic n={n} cond={cond:.0e} cut={active:.0%} #{rep}",
+                            "quadratic",
+                            _quadratic(H, u),
+                            x0,
+                            lower,
+                            upper,
+                            True,
+                        )
+                    )
     return out
 
 
@@ -80,14 +90,23 @@ def rosenbrocks(gen: torch.Generator) -> list[SuiteProblem]:
     """Rosenbrock in a loose box, a tight one, one cutting off the optimum, one with it on a corner."""
     out = []
     for n in (2, 5, 10, 50, 100, 1000):
-        boxes = {"loose": _box(n, -5.0, 5.0), "tight": _box(n, -0.5, 0.5), "on a corner": _box(n, -2.0, 1.0),
-                 "cut": (torch.full((n,), -2.0, dtype=torch.float64),
-                         0.25 + 0.7 * torch.rand(n, generator=gen, dtype=torch.float64))}
+        boxes = {
+            "loose": _box(n, -5.0, 5.0),
+            "tight": _box(n, -0.5, 0.5),
+            "on a corner": _box(n, -2.0, 1.0),
+            "cut": (
+                torch.full((n,), -2.0, dtype=torch.float64),
+                0.25 + 0.7 * torch.rand(n, generator=gen, dtype=torch.float64),
+            ),
+        }
         for box, (lower, upper) in boxes.items():
             for rep in range(2):
-                x0 = lower.clamp_min(-2) + (upper - lower.clamp_min(-2)) * torch.rand(n, generator=gen, dtype=torch.float64)
-                out.append(SuiteProblem(f"rosenbrock n={n} {box} #{rep}", "rosenbrock", _rosenbrock, x0, lower, upper,
-                                        False))
+                x0 = lower.clamp_min(-2) + (upper - lower.clamp_min(-2)) * torch.rand(
+                    n, generator=gen, dtype=torch.float64
+                )
+                out.append(
+                    SuiteProblem(f"rosenbrock n={n} {box} #{rep}", "rosenbrock", _rosenbrock, x0, lower, upper, False)
+                )
     return out
 
 
@@ -106,8 +125,17 @@ def logistic_regressions(gen: torch.Generator) -> list[SuiteProblem]:
                         return torch.nn.functional.softplus(-y * (x @ A.T)).mean(dim=1) + 0.5 * lam * (x * x).sum(dim=1)
 
                     lower, upper = _box(d, -a, a)
-                    out.append(SuiteProblem(f"logistic d={d} lam={lam:g} box={a:g} #{rep}", "logistic", func,
-                                            torch.zeros(d, dtype=torch.float64), lower, upper, True))
+                    out.append(
+                        SuiteProblem(
+                            f"logistic d={d} lam={lam:g} box={a:g} #{rep}",
+                            "logistic",
+                            func,
+                            torch.zeros(d, dtype=torch.float64),
+                            lower,
+                            upper,
+                            True,
+                        )
+                    )
     return out
 
 
@@ -120,9 +148,17 @@ def nonnegative_least_squares(gen: torch.Generator) -> list[SuiteProblem]:
                 A = torch.randn(rows, n, generator=gen, dtype=torch.float64)
                 b = torch.randn(rows, generator=gen, dtype=torch.float64)
                 lower, upper = _box(n, 0.0, INF)
-                out.append(SuiteProblem(f"nnls {rows}x{n} #{rep}", "nnls",
-                                        lambda x, A=A, b=b: 0.5 * ((x @ A.T - b) ** 2).sum(dim=1),
-                                        torch.ones(n, dtype=torch.float64), lower, upper, True))
+                out.append(
+                    SuiteProblem(
+                        f"nnls {rows}x{n} #{rep}",
+                        "nnls",
+                        lambda x, A=A, b=b: 0.5 * ((x @ A.T - b) ** 2).sum(dim=1),
+                        torch.ones(n, dtype=torch.float64),
+                        lower,
+                        upper,
+                        True,
+                    )
+                )
     return out
 
 
@@ -133,15 +169,31 @@ def nonconvex(gen: torch.Generator) -> list[SuiteProblem]:
         for rep in range(2):
             lower, upper = _box(n, -5.0, 4.0)
             x0 = -4 + 8 * torch.rand(n, generator=gen, dtype=torch.float64)
-            out.append(SuiteProblem(f"styblinski-tang n={n} #{rep}", "nonconvex",
-                                    lambda x: 0.5 * (x**4 - 16 * x**2 + 5 * x).sum(dim=1), x0.clamp(lower, upper),
-                                    lower, upper, False))
+            out.append(
+                SuiteProblem(
+                    f"styblinski-tang n={n} #{rep}",
+                    "nonconvex",
+                    lambda x: 0.5 * (x**4 - 16 * x**2 + 5 * x).sum(dim=1),
+                    x0.clamp(lower, upper),
+                    lower,
+                    upper,
+                    False,
+                )
+            )
             shift = torch.randn(n, generator=gen, dtype=torch.float64)
             lower, upper = _box(n, -2.0, 3.0)
             x0 = -2 + 5 * torch.rand(n, generator=gen, dtype=torch.float64)
-            out.append(SuiteProblem(f"trigonometric n={n} #{rep}", "nonconvex",
-                                    lambda x, s=shift: (torch.sin(3 * (x - s)) + 0.1 * (x - s) ** 2).sum(dim=1), x0,
-                                    lower, upper, False))
+            out.append(
+                SuiteProblem(
+                    f"trigonometric n={n} #{rep}",
+                    "nonconvex",
+                    lambda x, s=shift: (torch.sin(3 * (x - s)) + 0.1 * (x - s) ** 2).sum(dim=1),
+                    x0,
+                    lower,
+                    upper,
+                    False,
+                )
+            )
     return out
 
 
@@ -156,14 +208,32 @@ def far_outside(gen: torch.Generator) -> list[SuiteProblem]:
                 H = Q @ torch.diag(torch.logspace(0, math.log10(cond), n, dtype=torch.float64)) @ Q.T
                 u = 100.0 * torch.randn(n, generator=gen, dtype=torch.float64)
                 lower, upper = _box(n, -1.0, 1.0)
-                out.append(SuiteProblem(f"far quadratic n={n} cond={cond:.0e} #{rep}", "far outside", _quadratic(H, u),
-                                        torch.zeros(n, dtype=torch.float64), lower, upper, True))
+                out.append(
+                    SuiteProblem(
+                        f"far quadratic n={n} cond={cond:.0e} #{rep}",
+                        "far outside",
+                        _quadratic(H, u),
+                        torch.zeros(n, dtype=torch.float64),
+                        lower,
+                        upper,
+                        True,
+                    )
+                )
     for L in (1.0, 10.0, 100.0, 1000.0):
         for rep in range(2):
             c = torch.randn(100, generator=gen, dtype=torch.float64)
             lower, upper = _box(100, -L, L)
-            out.append(SuiteProblem(f"linear L={L:g} #{rep}", "far outside", lambda x, c=c: x @ c,
-                                    torch.zeros(100, dtype=torch.float64), lower, upper, True))
+            out.append(
+                SuiteProblem(
+                    f"linear L={L:g} #{rep}",
+                    "far outside",
+                    lambda x, c=c: x @ c,
+                    torch.zeros(100, dtype=torch.float64),
+                    lower,
+                    upper,
+                    True,
+                )
+            )
     return out
 
 
@@ -175,25 +245,64 @@ def at_a_bound(gen: torch.Generator) -> list[SuiteProblem]:
         for rep in range(2):
             lower = -torch.rand(n, generator=gen, dtype=torch.float64)
             w = torch.logspace(0, 2, n, dtype=torch.float64)
-            centre = torch.where(torch.rand(n, generator=gen) < 0.5, lower, lower + torch.rand(n, generator=gen, dtype=torch.float64))
-            out.append(SuiteProblem(f"zero gradient at bound n={n} #{rep}", "at a bound",
-                                    lambda x, w=w, c=centre: (w * (x - c) ** 2).sum(dim=1), lower + 1.5, lower,
-                                    torch.full((n,), INF, dtype=torch.float64), True))
+            centre = torch.where(
+                torch.rand(n, generator=gen) < 0.5, lower, lower + torch.rand(n, generator=gen, dtype=torch.float64)
+            )
+            out.append(
+                SuiteProblem(
+                    f"zero gradient at bound n={n} #{rep}",
+                    "at a bound",
+                    lambda x, w=w, c=centre: (w * (x - c) ** 2).sum(dim=1),
+                    lower + 1.5,
+                    lower,
+                    torch.full((n,), INF, dtype=torch.float64),
+                    True,
+                )
+            )
             k = 1.0 + torch.poisson(5.0 * torch.rand(n, generator=gen, dtype=torch.float64), generator=gen)
-            out.append(SuiteProblem(f"poisson n={n} #{rep}", "at a bound",
-                                    lambda x, k=k: (x - torch.xlogy(k, x)).sum(dim=1),
-                                    torch.full((n,), 0.5, dtype=torch.float64), *_box(n, 0.0, INF), True))
+            out.append(
+                SuiteProblem(
+                    f"poisson n={n} #{rep}",
+                    "at a bound",
+                    lambda x, k=k: (x - torch.xlogy(k, x)).sum(dim=1),
+                    torch.full((n,), 0.5, dtype=torch.float64),
+                    *_box(n, 0.0, INF),
+                    True,
+                )
+            )
             c = 4.0 * torch.randn(n, generator=gen, dtype=torch.float64)
-            out.append(SuiteProblem(f"log barrier n={n} #{rep}", "at a bound",
-                                    lambda x, c=c: (x @ c) - (torch.log(x) + torch.log1p(-x)).sum(dim=1),
-                                    torch.full((n,), 0.5, dtype=torch.float64), *_box(n, 0.0, 1.0), True))
-            out.append(SuiteProblem(f"entropy n={n} #{rep}", "at a bound",
-                                    lambda x, c=c: (torch.xlogy(x, x) + x * c).sum(dim=1),
-                                    torch.full((n,), 0.5, dtype=torch.float64), *_box(n, 0.0, 1.0), True))
+            out.append(
+                SuiteProblem(
+                    f"log barrier n={n} #{rep}",
+                    "at a bound",
+                    lambda x, c=c: (x @ c) - (torch.log(x) + torch.log1p(-x)).sum(dim=1),
+                    torch.full((n,), 0.5, dtype=torch.float64),
+                    *_box(n, 0.0, 1.0),
+                    True,
+                )
+            )
+            out.append(
+                SuiteProblem(
+                    f"entropy n={n} #{rep}",
+                    "at a bound",
+                    lambda x, c=c: (torch.xlogy(x, x) + x * c).sum(dim=1),
+                    torch.full((n,), 0.5, dtype=torch.float64),
+                    *_box(n, 0.0, 1.0),
+                    True,
+                )
+            )
     return out
 
 
-FAMILIES = (quadratics, rosenbrocks, logistic_regressions, nonnegative_least_squares, nonconvex, far_outside, at_a_bound)
+FAMILIES = (
+    quadratics,
+    rosenbrocks,
+    logistic_regressions,
+    nonnegative_least_squares,
+    nonconvex,
+    far_outside,
+    at_a_bound,
+)
 
 
 def suite(seed: int = 0) -> list[SuiteProblem]:

@@ -1,4 +1,5 @@
 """Checks of the engine's inputs; every error names the argument and what was expected."""
+
 from __future__ import annotations
 
 import inspect
@@ -31,9 +32,11 @@ def check_fun(fun: object) -> Callable:
     try:
         signature.bind(None, None)
     except TypeError:
-        raise TypeError(f"fun: expected fun(x, index) -> (f, grad), called with a batch x [k, n] and the k problem "
-                        f"ids, got a callable of signature {signature} (scipy's one-argument fun(x) takes one "
-                        "problem: wrap it, e.g. lambda x, index: ...)") from None
+        raise TypeError(
+            f"fun: expected fun(x, index) -> (f, grad), called with a batch x [k, n] and the k problem "
+            f"ids, got a callable of signature {signature} (scipy's one-argument fun(x) takes one "
+            "problem: wrap it, e.g. lambda x, index: ...)"
+        ) from None
     return fun
 
 
@@ -45,8 +48,10 @@ def check_x0(x0: torch.Tensor) -> torch.Tensor:
     if x0.device.type not in ("cpu", "cuda"):
         raise ValueError(f"x0: expected a tensor on a CPU or CUDA device, got {x0.device}")
     if x0.dim() != 2 or x0.shape[0] == 0 or x0.shape[1] == 0:
-        raise ValueError(f"x0: expected a non-empty 2-D tensor [B, n] (one row per problem; "
-                         f"use x0[None] for a single problem), got shape {tuple(x0.shape)}")
+        raise ValueError(
+            f"x0: expected a non-empty 2-D tensor [B, n] (one row per problem; "
+            f"use x0[None] for a single problem), got shape {tuple(x0.shape)}"
+        )
     if not torch.isfinite(x0).all():
         bad = (~torch.isfinite(x0)).any(dim=1).nonzero().squeeze(1)[:5].tolist()
         raise ValueError(f"x0: contains NaN or inf (rows {bad}...)")
@@ -61,8 +66,10 @@ def check_bound(bound: float | torch.Tensor, name: str, x0: torch.Tensor) -> tor
         if math.isnan(bound):
             raise ValueError(f"{name}: is NaN")
         if math.isfinite(bound) and abs(bound) > torch.finfo(x0.dtype).max:
-            raise ValueError(f"{name}: {bound!r} lies beyond the range of x0's dtype {x0.dtype} "
-                             f"(max {torch.finfo(x0.dtype).max:.4g}); use +-inf for no bound")
+            raise ValueError(
+                f"{name}: {bound!r} lies beyond the range of x0's dtype {x0.dtype} "
+                f"(max {torch.finfo(x0.dtype).max:.4g}); use +-inf for no bound"
+            )
         return torch.full_like(x0[:1], float(bound))
     if not isinstance(bound, torch.Tensor):
         raise TypeError(f"{name}: expected a float or a torch.Tensor, got {type(bound).__name__}")
@@ -73,7 +80,9 @@ def check_bound(bound: float | torch.Tensor, name: str, x0: torch.Tensor) -> tor
     try:
         dense = bound.expand(x0.shape)
     except RuntimeError:
-        raise ValueError(f"{name}: shape {tuple(bound.shape)} does not broadcast to x0's shape {tuple(x0.shape)}") from None
+        raise ValueError(
+            f"{name}: shape {tuple(bound.shape)} does not broadcast to x0's shape {tuple(x0.shape)}"
+        ) from None
     if torch.isnan(dense).any():
         raise ValueError(f"{name}: contains NaN")
     return (dense[:1] if dense.stride(0) == 0 else dense).contiguous()
@@ -93,7 +102,9 @@ def check_bounds(lower: torch.Tensor, upper: torch.Tensor) -> tuple[torch.Tensor
 
 def check_history_dtype(history_dtype: torch.dtype | None, x0: torch.Tensor) -> None:
     if history_dtype not in (None, x0.dtype, torch.bfloat16):
-        raise TypeError(f"history_dtype: expected None, {x0.dtype} (x0's dtype) or torch.bfloat16, got {history_dtype!r}")
+        raise TypeError(
+            f"history_dtype: expected None, {x0.dtype} (x0's dtype) or torch.bfloat16, got {history_dtype!r}"
+        )
 
 
 def check_fun_output(out: object, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,6 +156,8 @@ def check_memory(x0: torch.Tensor, history: int, history_dtype: torch.dtype | No
     if free is None or need <= free:
         return
     bf16 = "" if history_dtype == torch.bfloat16 else ", or keep the pairs in bfloat16 (history_dtype=torch.bfloat16)"
-    raise StateMemoryError(f"history: the solver state of {B} problems x {n} variables with history={history} "
-                           f"needs {need / 1e9:.3g} GB, but {free / 1e9:.3g} GB is available on {x0.device}: "
-                           f"lower history, or solve fewer problems at once (the batch size, {B}){bf16}")
+    raise StateMemoryError(
+        f"history: the solver state of {B} problems x {n} variables with history={history} "
+        f"needs {need / 1e9:.3g} GB, but {free / 1e9:.3g} GB is available on {x0.device}: "
+        f"lower history, or solve fewer problems at once (the batch size, {B}){bf16}"
+    )

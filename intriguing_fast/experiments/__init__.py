@@ -1,4 +1,5 @@
 """The paper's experiments: scales, the table of stages, the run context, evaluation, statistics."""
+
 from .context import RunConfig
 from .pipeline import run
 from .scales import SCALES, Scale

@@ -8,6 +8,7 @@ the run's attack needs on a seeded subset of test images, the error it makes on 
 adversarials made for the weight-decay-only model, and its training time with the share
 spent making pool examples.
 """
+
 from __future__ import annotations
 
 import time
@@ -30,8 +31,14 @@ SIZES = (784, 100, 100, 10)
 WEIGHT_DECAY = (1e-5, 1e-5, 1e-6)  # the paper's lambda for FC100-100-10 (Table 1)
 PLAIN = "weight decay"
 # variant -> the layers given a pool ("dropout": none, but dropout on every layer's input)
-VARIANTS = {PLAIN: (), "dropout": (), "input pool": ("input",), "hidden 1 pool": ("hidden1",),
-            "hidden 2 pool": ("hidden2",), "hidden 1+2 pools": ("hidden1", "hidden2")}
+VARIANTS = {
+    PLAIN: (),
+    "dropout": (),
+    "input pool": ("input",),
+    "hidden 1 pool": ("hidden1",),
+    "hidden 2 pool": ("hidden2",),
+    "hidden 1+2 pools": ("hidden1", "hidden2"),
+}
 TEST_SEED_OFFSET = 2  # the attacked test images: drawn apart from the other stages' (offsets 0, 1)
 
 # Per scale. epochs, batch_size, lr: the SGD schedule of every variant (cosine decay);
@@ -42,16 +49,54 @@ TEST_SEED_OFFSET = 2  # the attacked test images: drawn apart from the other sta
 # (0.2, 0.2), (0, 0.1) after 5 epochs, docs/adversarial_training.md); attacked: test images
 # attacked per variant.
 SETTINGS = {
-    "quick": {"epochs": 5, "batch_size": 64, "lr": 0.4, "pool_size": 1000, "refresh_fraction": 0.1,
-              "refresh_every": 100, "mix": 0.25, "warmup_epochs": 1, "targets": "random", "attack_steps": 3,
-              "attack_max_iter": 15, "dropout": (0.0, 0.1), "attacked": 500, "variants": tuple(VARIANTS)},
-    "paper": {"epochs": 40, "batch_size": 64, "lr": 0.4, "pool_size": 5000, "refresh_fraction": 0.1,
-              "refresh_every": 100, "mix": 0.25, "warmup_epochs": 1, "targets": "random", "attack_steps": 4,
-              "attack_max_iter": 20, "dropout": (0.1, 0.25), "attacked": 2000, "variants": tuple(VARIANTS)},
-    "tiny": {"epochs": 10, "batch_size": 32, "lr": 0.4, "pool_size": 64, "refresh_fraction": 0.25,
-             "refresh_every": 20, "mix": 0.25, "warmup_epochs": 1, "targets": "random", "attack_steps": 2,
-             "attack_max_iter": 10, "dropout": (0.2, 0.5), "attacked": 12,
-             "variants": (PLAIN, "dropout", "input pool", "hidden 2 pool")},
+    "quick": {
+        "epochs": 5,
+        "batch_size": 64,
+        "lr": 0.4,
+        "pool_size": 1000,
+        "refresh_fraction": 0.1,
+        "refresh_every": 100,
+        "mix": 0.25,
+        "warmup_epochs": 1,
+        "targets": "random",
+        "attack_steps": 3,
+        "attack_max_iter": 15,
+        "dropout": (0.0, 0.1),
+        "attacked": 500,
+        "variants": tuple(VARIANTS),
+    },
+    "paper": {
+        "epochs": 40,
+        "batch_size": 64,
+        "lr": 0.4,
+        "pool_size": 5000,
+        "refresh_fraction": 0.1,
+        "refresh_every": 100,
+        "mix": 0.25,
+        "warmup_epochs": 1,
+        "targets": "random",
+        "attack_steps": 4,
+        "attack_max_iter": 20,
+        "dropout": (0.1, 0.25),
+        "attacked": 2000,
+        "variants": tuple(VARIANTS),
+    },
+    "tiny": {
+        "epochs": 10,
+        "batch_size": 32,
+        "lr": 0.4,
+        "pool_size": 64,
+        "refresh_fraction": 0.25,
+        "refresh_every": 20,
+        "mix": 0.25,
+        "warmup_epochs": 1,
+        "targets": "random",
+        "attack_steps": 2,
+        "attack_max_iter": 10,
+        "dropout": (0.2, 0.5),
+        "attacked": 12,
+        "variants": (PLAIN, "dropout", "input pool", "hidden 2 pool"),
+    },
 }
 
 
@@ -71,8 +116,9 @@ def adversarial_training(run: Run, stage: Stage) -> dict:
         plain_adversarials = result.adversarial if plain_adversarials is None else plain_adversarials
         rows[name] = {
             "test_error": error(model, test.images.to(run.cfg.device), test.labels.to(run.cfg.device)).as_dict(),
-            "training_failed": training_failed(error(model, train.images.to(run.cfg.device),
-                                                     train.labels.to(run.cfg.device))),
+            "training_failed": training_failed(
+                error(model, train.images.to(run.cfg.device), train.labels.to(run.cfg.device))
+            ),
             "paper": stage.paper.get(name),
             "success": Rate(int(result.success.sum()), len(result)).as_dict(),
             "distortion": result.mean_distortion,
@@ -83,8 +129,14 @@ def adversarial_training(run: Run, stage: Stage) -> dict:
             "from_cache": variant.from_cache,
             **{k: variant.info[k] for k in ("seconds", "attack_seconds", "generated", "fooled", "refreshes")},
         }
-    return {"settings": dict(settings), "plain": PLAIN, "weight_decay": list(WEIGHT_DECAY),
-            "attacked": int(labels.shape[0]), "train_examples": len(train), "rows": rows}
+    return {
+        "settings": dict(settings),
+        "plain": PLAIN,
+        "weight_decay": list(WEIGHT_DECAY),
+        "attacked": int(labels.shape[0]),
+        "train_examples": len(train),
+        "rows": rows,
+    }
 
 
 def variant_jobs(run: Run, stage: Stage) -> list[Callable[[], object]]:
@@ -115,15 +167,23 @@ def attacked_images(run: Run, count: int) -> tuple[torch.Tensor, torch.Tensor]:
 def variant_recipe(name: str, settings: dict) -> AdversarialRecipe:
     """The recipe of one variant: the shared schedule, its pools or its dropout."""
     layers = VARIANTS[name]
-    phase = Phase("sgd", epochs=settings["epochs"], weight_decay=WEIGHT_DECAY, lr=settings["lr"],
-                  batch_size=settings["batch_size"])
-    pools = tuple(PoolSettings(layer, settings["pool_size"], settings["refresh_fraction"],
-                               settings["mix"] / len(layers)) for layer in layers)
+    phase = Phase(
+        "sgd",
+        epochs=settings["epochs"],
+        weight_decay=WEIGHT_DECAY,
+        lr=settings["lr"],
+        batch_size=settings["batch_size"],
+    )
+    pools = tuple(
+        PoolSettings(layer, settings["pool_size"], settings["refresh_fraction"], settings["mix"] / len(layers))
+        for layer in layers
+    )
     p_input, p_hidden = settings["dropout"]
     dropout = (("layers.0", p_input), ("layers.1", p_hidden), ("layers.2", p_hidden)) if name == "dropout" else ()
     attack = LBFGSAttack.paper(settings["attack_max_iter"], steps=settings["attack_steps"])  # as in Run.attack
-    return AdversarialRecipe(phase, pools, settings["refresh_every"], settings["warmup_epochs"], settings["targets"],
-                             attack, dropout)
+    return AdversarialRecipe(
+        phase, pools, settings["refresh_every"], settings["warmup_epochs"], settings["targets"], attack, dropout
+    )
 
 
 def train_variant(run: Run, name: str, settings: dict) -> AdversarialModel:
@@ -131,8 +191,15 @@ def train_variant(run: Run, name: str, settings: dict) -> AdversarialModel:
     train = run.splits["train"]
     cache = run.cfg.model_cache if run.cfg.model_cache is not None else cache_root() / "models"
     began = time.perf_counter()
-    variant = load_or_train_adversarial(f"FC100-100-10 {name}", partial(MLP, SIZES), train.images, train.labels,
-                                        variant_recipe(name, settings), cache, data_digest=run.fingerprints["train"],
-                                        progress=run.cfg.progress)
+    variant = load_or_train_adversarial(
+        f"FC100-100-10 {name}",
+        partial(MLP, SIZES),
+        train.images,
+        train.labels,
+        variant_recipe(name, settings),
+        cache,
+        data_digest=run.fingerprints["train"],
+        progress=run.cfg.progress,
+    )
     run.store.note(f"model/FC100-100-10 {name}", time.perf_counter() - began, variant.from_cache)
     return variant

@@ -1,5 +1,6 @@
 """What the stages of a run share: its settings, data, trained models and attacked image sets,
 each made once per run and keyed by the content it was made from."""
+
 from __future__ import annotations
 
 import time
@@ -30,7 +31,9 @@ class RunConfig:
     seed: int = 0
     model_cache: Path | None = None
     progress: bool = True
-    engine: LBFGSBOptions | None = None  # the attack's engine settings; None: LBFGSAttack.paper's at scale.attack_max_iter
+    engine: LBFGSBOptions | None = (
+        None  # the attack's engine settings; None: LBFGSAttack.paper's at scale.attack_max_iter
+    )
     verify_data: bool = True  # False: use MNIST files that differ from the published ones (the report says so)
     alexnet_weights: Path | None = None  # a local AlexNet state dict for Table 5; None: a seeded random init
 
@@ -99,8 +102,14 @@ class Run:
         if name not in self._models:
             cache = self.cfg.model_cache if self.cfg.model_cache is not None else cache_root() / "models"
             began = time.perf_counter()
-            trained = load_or_train(name, self.splits["train"], cache, recipe=self.cfg.scale.recipe(get_spec(name).recipe),
-                                    split_seed=self.cfg.seed, progress=self.cfg.progress)
+            trained = load_or_train(
+                name,
+                self.splits["train"],
+                cache,
+                recipe=self.cfg.scale.recipe(get_spec(name).recipe),
+                split_seed=self.cfg.seed,
+                progress=self.cfg.progress,
+            )
             self.store.note(f"model/{name}", time.perf_counter() - began, trained.from_cache)
             self._models[name] = trained
         return self._models[name]
@@ -126,21 +135,37 @@ class Run:
             stage, key = self.attack_stage(name, image_set)
 
             def compute() -> dict:
-                return stored_attack(self.attack(self.model(name), images, "random", labels=labels,
-                                                 progress=self.cfg.progress and f"attack {name} on {image_set}"))
+                return stored_attack(
+                    self.attack(
+                        self.model(name),
+                        images,
+                        "random",
+                        labels=labels,
+                        progress=self.cfg.progress and f"attack {name} on {image_set}",
+                    )
+                )
 
             value = self.store.run(stage, key, compute)
-            self._attacks[name, image_set] = Attacked(images, labels, value["adversarial"].to(images.device),
-                                                      value["distortion"], value["success"], json_digest(key),
-                                                      value["targets"])
+            self._attacks[name, image_set] = Attacked(
+                images,
+                labels,
+                value["adversarial"].to(images.device),
+                value["distortion"],
+                value["success"],
+                json_digest(key),
+                value["targets"],
+            )
         return self._attacks[name, image_set]
 
     def attack_stage(self, name: str, image_set: str) -> tuple[str, dict]:
         """The stage name and key that the attack of model `name` on `image_set` is stored under."""
         images, labels = self.images(image_set)
-        return f"attack/{name}/{image_set}", {"weights": self.trained(name).weights,
-                                              "images": tensor_digest(images, labels), "targets": "random",
-                                              "attack": self.attack.key()}
+        return f"attack/{name}/{image_set}", {
+            "weights": self.trained(name).weights,
+            "images": tensor_digest(images, labels),
+            "targets": "random",
+            "attack": self.attack.key(),
+        }
 
     def examples(self, count: int = 4) -> dict[str, dict]:
         """A few successful, really perturbed examples per attacked model, for the figure grid, with
@@ -149,20 +174,33 @@ class Run:
         for (name, _), a in self._attacks.items():
             rows = (a.success & (a.distortion > 0)).nonzero().squeeze(1)[:count]
             adversarial = a.adversarial[rows]
-            out[name] = {"original": a.images[rows].cpu(), "adversarial": adversarial.cpu(),
-                         "labels": a.labels[rows].cpu(), "targets": a.targets[rows].cpu(),
-                         "predicted": predictions(self.model(name), adversarial).cpu()}
+            out[name] = {
+                "original": a.images[rows].cpu(),
+                "adversarial": adversarial.cpu(),
+                "labels": a.labels[rows].cpu(),
+                "targets": a.targets[rows].cpu(),
+                "predicted": predictions(self.model(name), adversarial).cpu(),
+            }
         return out
 
     def settings(self) -> dict:
         """The run's settings every stage is keyed by (the AlexNet weights by their content)."""
         weights = self.cfg.alexnet_weights
-        return {"scale": asdict(self.cfg.scale), "seed": self.cfg.seed, "attack": self.attack.key(),
-                "alexnet_weights": file_digest(weights) if weights is not None else None}
+        return {
+            "scale": asdict(self.cfg.scale),
+            "seed": self.cfg.seed,
+            "attack": self.attack.key(),
+            "alexnet_weights": file_digest(weights) if weights is not None else None,
+        }
 
 
 def stored_attack(result: AttackResult) -> dict:
     """What an attack stage stores of its result (on the CPU)."""
-    return {"adversarial": result.adversarial.cpu(), "distortion": result.distortion.cpu(),
-            "success": result.success.cpu(), "targets": result.targets.cpu(), "c": result.c.cpu(),
-            "nfev": result.nfev.cpu()}
+    return {
+        "adversarial": result.adversarial.cpu(),
+        "distortion": result.distortion.cpu(),
+        "success": result.success.cpu(),
+        "targets": result.targets.cpu(),
+        "c": result.c.cpu(),
+        "nfev": result.nfev.cpu(),
+    }

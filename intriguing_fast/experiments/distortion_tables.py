@@ -1,4 +1,5 @@
 """Tables 1 and 3: each model's error rates and the minimal distortion of its adversarials."""
+
 from __future__ import annotations
 
 from ..models import get_spec
@@ -18,8 +19,12 @@ def errors_and_distortion(run: Run, stage: Stage) -> dict:
     for name in stage.models:
         model = run.model(name)
         rows[name] = {
-            **{f"{split}_error": error(model, run.splits[split].images.to(device), run.splits[split].labels.to(device))
-               .as_dict() for split in splits},
+            **{
+                f"{split}_error": error(
+                    model, run.splits[split].images.to(device), run.splits[split].labels.to(device)
+                ).as_dict()
+                for split in splits
+            },
             **distortion_summary(run.attacked(name, stage.image_set)),
             "paper": dict(zip(columns, stage.paper[name])),
         }
@@ -30,7 +35,10 @@ def errors_and_distortion(run: Run, stage: Stage) -> dict:
 
 def distortion_summary(a: Attacked) -> dict:
     d = a.distortion[a.success].double()
-    return {"attacked": int(a.success.numel()), "success": Rate(int(a.success.sum()), int(a.success.numel())).as_dict(),
-            "distortion": float(d.mean()) if d.numel() else float("nan"),
-            "distortion_std": float(d.std()) if d.numel() > 1 else float("nan"),
-            "distortions": a.distortion.tolist()}
+    return {
+        "attacked": int(a.success.numel()),
+        "success": Rate(int(a.success.sum()), int(a.success.numel())).as_dict(),
+        "distortion": float(d.mean()) if d.numel() else float("nan"),
+        "distortion_std": float(d.std()) if d.numel() > 1 else float("nan"),
+        "distortions": a.distortion.tolist(),
+    }

@@ -7,6 +7,7 @@ work, done by rank k % world; each attack is split into the chunks one process a
 with the targets that process would draw, chunk k attacked by rank k % world and gathered, and
 rank 0 stores it. What is cached already is not redone.
 """
+
 from __future__ import annotations
 
 import sys
@@ -27,8 +28,9 @@ def share_out(run: Run, stages: tuple[Stage, ...], group: Group) -> None:
     for job in work(run, stages)[rank::world]:
         job()
     group.sum(0)  # every model is in the checkpoint cache
-    attacks = dict.fromkeys((name, stage.image_set) for stage in stages if stage.image_set is not None
-                            for name in stage.models)
+    attacks = dict.fromkeys(
+        (name, stage.image_set) for stage in stages if stage.image_set is not None for name in stage.models
+    )
     for name, image_set in attacks:
         attack_together(run, name, image_set, group)
 
@@ -37,7 +39,8 @@ def work(run: Run, stages: tuple[Stage, ...]) -> list[Callable[[], object]]:
     """The independent pieces of work of `stages`, in the same order on every rank."""
     models = dict.fromkeys(name for stage in stages for name in stage.models)
     return [partial(run.trained, name) for name in models] + [
-        job for stage in stages if stage.jobs is not None for job in stage.jobs(run, stage)]
+        job for stage in stages if stage.jobs is not None for job in stage.jobs(run, stage)
+    ]
 
 
 def attack_together(run: Run, name: str, image_set: str, group: Group) -> None:
@@ -51,10 +54,13 @@ def attack_together(run: Run, name: str, image_set: str, group: Group) -> None:
     model, attack = run.model(name), run.attack
     chunk = attack.images_per_chunk(model, images)
     if run.cfg.progress and group.launch.rank == 0:
-        print(f"attack {name} on {image_set}: {images.shape[0]:,} images in chunks of {chunk:,} over "
-              f"{group.launch.world} ranks", file=sys.stderr, flush=True)
+        print(
+            f"attack {name} on {image_set}: {images.shape[0]:,} images in chunks of {chunk:,} over "
+            f"{group.launch.world} ranks",
+            file=sys.stderr,
+            flush=True,
+        )
     targets = random_targets(labels, num_classes(model, images), attack.seed)  # what attack(..., "random") draws
     result = distributed_attack(attack, model, images, targets, group, labels=labels, chunk=chunk)
     if group.launch.rank == 0:
         run.store.save(stage, key, stored_attack(result), time.perf_counter() - began)
-

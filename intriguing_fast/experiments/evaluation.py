@@ -1,4 +1,5 @@
 """Error rates of models on clean, noisy, adversarial and amplified images."""
+
 from __future__ import annotations
 
 import torch
@@ -10,7 +11,7 @@ from .stats import Rate
 
 @torch.no_grad()
 def predictions(model: nn.Module, images: torch.Tensor, batch_size: int = 10_000) -> torch.Tensor:
-    return torch.cat([model(images[i:i + batch_size]).argmax(dim=1) for i in range(0, images.shape[0], batch_size)])
+    return torch.cat([model(images[i : i + batch_size]).argmax(dim=1) for i in range(0, images.shape[0], batch_size)])
 
 
 def error(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> Rate:

@@ -1,4 +1,5 @@
 """The paper's numbers (Szegedy et al., 2014, Tables 1-4), to print beside ours."""
+
 from __future__ import annotations
 
 # model -> (train error %, test error %, average minimal distortion)
@@ -46,9 +47,14 @@ TABLE4 = {
 
 # Table 5 (AlexNet): layer -> (size, stride or None, upper bound)
 TABLE5 = {
-    "Conv. 1": ("3x11x11x96", 4, 2.75), "Conv. 2": ("96x5x5x256", 1, 10.0), "Conv. 3": ("256x3x3x384", 1, 7.0),
-    "Conv. 4": ("384x3x3x384", 1, 7.5), "Conv. 5": ("384x3x3x256", 1, 11.0), "FC. 1": ("9216x4096", None, 3.12),
-    "FC. 2": ("4096x4096", None, 4.0), "FC. 3": ("4096x1000", None, 4.0),
+    "Conv. 1": ("3x11x11x96", 4, 2.75),
+    "Conv. 2": ("96x5x5x256", 1, 10.0),
+    "Conv. 3": ("256x3x3x384", 1, 7.0),
+    "Conv. 4": ("384x3x3x384", 1, 7.5),
+    "Conv. 5": ("384x3x3x256", 1, 11.0),
+    "FC. 1": ("9216x4096", None, 3.12),
+    "FC. 2": ("4096x4096", None, 4.0),
+    "FC. 3": ("4096x1000", None, 4.0),
 }
 
 # Section 4.2, FC100-100-10 -> test error %: weight decay alone, "carefully applied" dropout (about),

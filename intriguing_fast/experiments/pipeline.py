@@ -1,6 +1,7 @@
 """The reproduction of the paper's MNIST experiments: the stages of `stages.STAGES` asked for,
 each computed once and stored under OUT/stages keyed by the content of its inputs, so a killed
 run resumes where it stopped and an unchanged stage is never recomputed."""
+
 from __future__ import annotations
 
 import platform
@@ -35,14 +36,26 @@ def run(cfg: RunConfig, group: Group | None = None) -> dict | None:
         if group.launch.rank != 0:
             return None
     train, test = ctx.splits["train"], ctx.splits["test"]
-    results: dict = {"meta": {
-        "scale": cfg.scale.name, "scale_settings": vars(cfg.scale).copy(), "seed": cfg.seed, "device": cfg.device,
-        "data_source": train.source, "train_examples": len(train), "test_examples": len(test),
-        "attack": repr(ctx.attack),
-        "versions": {"intriguing_fast": __version__, "torch": torch.__version__, "numpy": np.__version__,
-                     "python": platform.python_version(), "platform": platform.platform()},
-        "sections": {stage.name: {"title": stage.title, "section": stage.section} for stage in stages},
-    }}
+    results: dict = {
+        "meta": {
+            "scale": cfg.scale.name,
+            "scale_settings": vars(cfg.scale).copy(),
+            "seed": cfg.seed,
+            "device": cfg.device,
+            "data_source": train.source,
+            "train_examples": len(train),
+            "test_examples": len(test),
+            "attack": repr(ctx.attack),
+            "versions": {
+                "intriguing_fast": __version__,
+                "torch": torch.__version__,
+                "numpy": np.__version__,
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+            },
+            "sections": {stage.name: {"title": stage.title, "section": stage.section} for stage in stages},
+        }
+    }
     for stage in stages:
         results[stage.name] = ctx.store.run(stage.name, stage.key(ctx), lambda: stage.compute(ctx, stage))
     results["examples"] = ctx.examples()

@@ -7,6 +7,7 @@ sample) and as many random directions (uniform on the sphere, seeded by the run'
 MNIST test set is the held-out set. Directions whose top-k projections are all equal (a dead
 ReLU unit) rank nothing and are left out of that k's statistics (their count is kept).
 """
+
 from __future__ import annotations
 
 import torch
@@ -32,8 +33,10 @@ def _sigmoid64(h: torch.Tensor) -> torch.Tensor:
 ACTIVATIONS: dict[str, Transform] = {"relu": torch.relu, "relu_pool": _relu_pool, "sigmoid": _sigmoid64}
 
 SETTINGS = {
-    "layers": {"ConvNet": {"conv1": "relu_pool", "conv2": "relu_pool", "fc": "relu"},
-               "FC100-100-10": {"layers.0": "sigmoid", "layers.1": "sigmoid"}},
+    "layers": {
+        "ConvNet": {"conv1": "relu_pool", "conv2": "relu_pool", "fc": "relu"},
+        "FC100-100-10": {"layers.0": "sigmoid", "layers.1": "sigmoid"},
+    },
     "grid_layers": {"ConvNet": "fc", "FC100-100-10": "layers.1"},  # the paper's phi: the last hidden layer
     "directions": 100,  # units and random directions per layer
     "ks": (8, 32, 128),
@@ -54,21 +57,34 @@ def unit_probing(run: Run, stage: Stage) -> dict:
     for name in stage.models:
         model = run.model(name)
         for layer, activation in s["layers"][name].items():
-            units, found = _probe_layer(model, layer, ACTIVATIONS[activation], images, s["directions"], max(ks),
-                                        run.cfg.seed)
+            units, found = _probe_layer(
+                model, layer, ACTIVATIONS[activation], images, s["directions"], max(ks), run.cfg.seed
+            )
             coherence = _coherence(model, layer, ACTIVATIONS[activation], found, images, labels, ks)
             layers[f"{name}/{layer}"] = {
-                "model": name, "layer": layer, "activation": activation, "width": found.mean.numel(),
-                "units": units, "by_k": [_by_k(found, coherence[k], len(units), k, run.cfg.seed) for k in ks]}
+                "model": name,
+                "layer": layer,
+                "activation": activation,
+                "width": found.mean.numel(),
+                "units": units,
+                "by_k": [_by_k(found, coherence[k], len(units), k, run.cfg.seed) for k in ks],
+            }
             if s["grid_layers"].get(name) == layer:
                 grids[f"{name}/{layer}"] = _grid(found, images, labels, units, *s["grid"])
-    return {"held_out": "MNIST test", "images": len(test), "ks": ks, "metrics": list(METRICS),
-            "directions": "units: natural basis e_i; random: standard normal, normalised (uniform on the sphere)",
-            "layers": layers, "grids": grids}
+    return {
+        "held_out": "MNIST test",
+        "images": len(test),
+        "ks": ks,
+        "metrics": list(METRICS),
+        "directions": "units: natural basis e_i; random: standard normal, normalised (uniform on the sphere)",
+        "layers": layers,
+        "grids": grids,
+    }
 
 
-def _probe_layer(model: nn.Module, layer: str, activation: Transform, images: torch.Tensor, count: int, k: int,
-                 seed: int) -> tuple[list[int], Probe]:
+def _probe_layer(
+    model: nn.Module, layer: str, activation: Transform, images: torch.Tensor, count: int, k: int, seed: int
+) -> tuple[list[int], Probe]:
     """The probed units (a seeded sample when the layer has more than `count`) and the probe
     of those units followed by as many random directions."""
     width = layer_width(model, layer, images[:1], activation)
@@ -78,17 +94,35 @@ def _probe_layer(model: nn.Module, layer: str, activation: Transform, images: to
     return units, probe(model, layer, images, directions, k, transform=activation)
 
 
-def _coherence(model: nn.Module, layer: str, activation: Transform, found: Probe, images: torch.Tensor,
-               labels: torch.Tensor, ks: list[int]) -> dict[int, dict[str, torch.Tensor]]:
+def _coherence(
+    model: nn.Module,
+    layer: str,
+    activation: Transform,
+    found: Probe,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    ks: list[int],
+) -> dict[int, dict[str, torch.Tensor]]:
     """Per k and coherence measure: the value for each direction's top-k images, [D]."""
     shown, where = found.indices.unique(return_inverse=True)  # phi once per image that is in some top-k
     pictures = images[shown.to(images.device)]
-    spaces = {"layer_cosine": (features(model, layer, pictures, activation).cpu(), found.mean),
-              "pixel_cosine": (pictures.flatten(1).cpu(), images.mean(0).cpu())}
-    grams = {m: torch.cat([cosine_gram(x[where[start:start + CHUNK]], center)
-                           for start in range(0, where.shape[0], CHUNK)]) for m, (x, center) in spaces.items()}
-    return {k: {"majority": majority_share(labels[found.indices[:, :k]]),
-                **{m: mean_off_diagonal(g[:, :k, :k]) for m, g in grams.items()}} for k in ks}
+    spaces = {
+        "layer_cosine": (features(model, layer, pictures, activation).cpu(), found.mean),
+        "pixel_cosine": (pictures.flatten(1).cpu(), images.mean(0).cpu()),
+    }
+    grams = {
+        m: torch.cat(
+            [cosine_gram(x[where[start : start + CHUNK]], center) for start in range(0, where.shape[0], CHUNK)]
+        )
+        for m, (x, center) in spaces.items()
+    }
+    return {
+        k: {
+            "majority": majority_share(labels[found.indices[:, :k]]),
+            **{m: mean_off_diagonal(g[:, :k, :k]) for m, g in grams.items()},
+        }
+        for k in ks
+    }
 
 
 def _by_k(found: Probe, coherence: dict[str, torch.Tensor], n_units: int, k: int, seed: int) -> dict:
@@ -117,7 +151,10 @@ def _grid(found: Probe, images: torch.Tensor, labels: torch.Tensor, units: list[
     for kind, chosen in rows.items():
         top = found.indices[chosen, :k]
         pixels = (images[top.to(images.device)].cpu() * 255).round().clamp(0, 255).to(torch.uint8)
-        out[kind] = {"directions": [names[kind](i) for i in chosen.tolist()],
-                     "images": [[img.numpy().tobytes().hex() for img in row] for row in pixels],
-                     "labels": labels[top].tolist(), "values": found.values[chosen, :k].tolist()}
+        out[kind] = {
+            "directions": [names[kind](i) for i in chosen.tolist()],
+            "images": [[img.numpy().tobytes().hex() for img in row] for row in pixels],
+            "labels": labels[top].tolist(),
+            "values": found.values[chosen, :k].tolist(),
+        }
     return out

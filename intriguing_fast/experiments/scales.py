@@ -1,4 +1,5 @@
 """How big a reproduction run is: the quick default, the paper's protocol, or tiny for tests."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

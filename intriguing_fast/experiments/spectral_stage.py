@@ -1,6 +1,7 @@
 """Table 5 (Sec. 4.3): per-layer upper bounds of the Lipschitz constant and their product for
 each zoo model, beside the instability measured on the attack's adversarial pairs (and on random
 perturbations of the same norm), and the bounds of AlexNet beside the paper's."""
+
 from __future__ import annotations
 
 import copy
@@ -36,8 +37,11 @@ def spectral_table(run: Run, stage: Stage) -> dict:
     power = PowerIteration(stage.settings["power_rtol"], stage.settings["power_max_iter"], run.cfg.seed)
     image_sets = {name: image_set for image_set, names in stage.settings["pairs"].items() for name in names}
     models = {name: _zoo_model(run, name, image_sets.get(name), power) for name in stage.models}
-    return {"models": models, "alexnet": _alexnet(run.cfg.alexnet_weights, stage.paper, power, run.cfg.seed),
-            "power_iteration": {"rtol": power.rtol, "max_iter": power.max_iter, "seed": power.seed}}
+    return {
+        "models": models,
+        "alexnet": _alexnet(run.cfg.alexnet_weights, stage.paper, power, run.cfg.seed),
+        "power_iteration": {"rtol": power.rtol, "max_iter": power.max_iter, "seed": power.seed},
+    }
 
 
 def zoo_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -50,11 +54,23 @@ def zoo_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     if isinstance(model, AutoencoderClassifier):
         return [("flatten", nn.Flatten()), ("encoder", model.encoder), ("sigmoid", nn.Sigmoid()), ("head", model.head)]
     if isinstance(model, ConvNet):
-        return [("flatten", nn.Flatten()), ("unflatten", nn.Unflatten(1, (1, 28, 28))),
-                ("conv1", model.conv1), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
-                ("conv2", model.conv2), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
-                ("flatten2", nn.Flatten()), ("fc", model.fc), ("relu3", nn.ReLU()), ("out", model.out)]
-    raise ValueError(f"model: no layer chain for {type(model).__name__}; expected MLP, AutoencoderClassifier or ConvNet")
+        return [
+            ("flatten", nn.Flatten()),
+            ("unflatten", nn.Unflatten(1, (1, 28, 28))),
+            ("conv1", model.conv1),
+            ("relu1", nn.ReLU()),
+            ("pool1", nn.MaxPool2d(2)),
+            ("conv2", model.conv2),
+            ("relu2", nn.ReLU()),
+            ("pool2", nn.MaxPool2d(2)),
+            ("flatten2", nn.Flatten()),
+            ("fc", model.fc),
+            ("relu3", nn.ReLU()),
+            ("out", model.out),
+        ]
+    raise ValueError(
+        f"model: no layer chain for {type(model).__name__}; expected MLP, AutoencoderClassifier or ConvNet"
+    )
 
 
 def _zoo_model(run: Run, name: str, image_set: str | None, power: PowerIteration) -> dict:
@@ -71,7 +87,9 @@ def _zoo_model(run: Run, name: str, image_set: str | None, power: PowerIteration
     with torch.no_grad():
         chain, direct = nn.Sequential(*(m for _, m in layers))(x), model(x)
     if not torch.allclose(chain, direct, rtol=1e-4, atol=1e-5):
-        raise RuntimeError(f"{name}: its layer chain does not compute the model (max diff {(chain - direct).abs().max()})")
+        raise RuntimeError(
+            f"{name}: its layer chain does not compute the model (max diff {(chain - direct).abs().max()})"
+        )
     bounds = layer_bounds(layers, tuple(x.shape[1:]), power)
     if image_set is None:
         return _bounds_record(bounds)
@@ -90,8 +108,14 @@ def _same_norm_noise(r: torch.Tensor, seed: int) -> torch.Tensor:
 def _bounds_record(bounds: list[LayerBound]) -> dict:
     """A model's bounds alone (no adversarial pairs to measure gains on)."""
     has_conv = any(b.exact is not None for b in bounds)
-    return {"pairs": 0, "bound": network_bound(bounds), "layers": [b.row() for b in bounds], "network": None,
-            "bound_exact": network_bound(bounds, exact=True) if has_conv else None, "looseness": math.nan}
+    return {
+        "pairs": 0,
+        "bound": network_bound(bounds),
+        "layers": [b.row() for b in bounds],
+        "network": None,
+        "bound_exact": network_bound(bounds, exact=True) if has_conv else None,
+        "looseness": math.nan,
+    }
 
 
 def _model_record(bounds: list[LayerBound], adversarial: Gains, noise: Gains) -> dict:
@@ -102,10 +126,14 @@ def _model_record(bounds: list[LayerBound], adversarial: Gains, noise: Gains) ->
         row["random"], row["random_mean_log_gain"] = summary(ratios), share
     measured = summary(adversarial.network)
     has_conv = any(b.exact is not None for b in bounds)
-    return {"pairs": int(adversarial.network.numel()), "bound": bound,
-            "bound_exact": network_bound(bounds, exact=True) if has_conv else None, "layers": rows,
-            "network": {"adversarial": measured, "random": summary(noise.network)},
-            "looseness": bound / measured["max"] if measured["max"] > 0 else math.nan}
+    return {
+        "pairs": int(adversarial.network.numel()),
+        "bound": bound,
+        "bound_exact": network_bound(bounds, exact=True) if has_conv else None,
+        "layers": rows,
+        "network": {"adversarial": measured, "random": summary(noise.network)},
+        "looseness": bound / measured["max"] if measured["max"] > 0 else math.nan,
+    }
 
 
 def _alexnet(path: Path | None, paper: Mapping[str, tuple], power: PowerIteration, seed: int) -> dict:
@@ -115,8 +143,10 @@ def _alexnet(path: Path | None, paper: Mapping[str, tuple], power: PowerIteratio
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             model = alexnet_paper().eval()
-        weights = (f"random: torch's default initialisation, seed {seed} (no trained weights configured; set the "
-                   "reproduce option --alexnet-weights to a state-dict file): compare the layers, not the values")
+        weights = (
+            f"random: torch's default initialisation, seed {seed} (no trained weights configured; set the "
+            "reproduce option --alexnet-weights to a state-dict file): compare the layers, not the values"
+        )
     else:
         model, weights = load_alexnet(path), f"file {path}"
     bounds = layer_bounds(model, INPUT_SHAPE, power)
@@ -128,8 +158,14 @@ def _alexnet(path: Path | None, paper: Mapping[str, tuple], power: PowerIteratio
         row["table5"], row["size"] = name, _size(modules[row["path"]])
         row["paper"] = {"size": size, "stride": stride, "bound": bound}
     layout = "paper" if model.features[0].out_channels == PAPER_WIDTHS[0] else "torchvision"
-    return {"weights": weights, "layout": layout, "input_shape": list(INPUT_SHAPE), "layers": rows,
-            "bound": network_bound(bounds), "bound_exact": network_bound(bounds, exact=True)}
+    return {
+        "weights": weights,
+        "layout": layout,
+        "input_shape": list(INPUT_SHAPE),
+        "layers": rows,
+        "bound": network_bound(bounds),
+        "bound_exact": network_bound(bounds, exact=True),
+    }
 
 
 def _size(layer: nn.Module) -> str:

@@ -1,4 +1,5 @@
 """What a stage of the reproduction is (experiments/stages.py holds the table of them)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -24,8 +25,13 @@ class Stage:
 
     def key(self, run: Run) -> dict:
         """Everything the stage's value depends on, by content."""
-        return {"stage": self.name, "settings": dict(self.settings), "run": run.settings(),
-                "data": run.fingerprints,
-                "models": {name: run.trained(name).weights for name in self.models},
-                "attacks": {name: run.attacked(name, self.image_set).key for name in self.models}
-                if self.image_set is not None else {}}
+        return {
+            "stage": self.name,
+            "settings": dict(self.settings),
+            "run": run.settings(),
+            "data": run.fingerprints,
+            "models": {name: run.trained(name).weights for name in self.models},
+            "attacks": {name: run.attacked(name, self.image_set).key for name in self.models}
+            if self.image_set is not None
+            else {},
+        }

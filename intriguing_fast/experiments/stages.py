@@ -10,6 +10,7 @@ fingerprints, its settings and the run's; `pipeline.run` stores the value under 
 To add a stage: write its compute function in a module of its own here, add a `Stage` to
 `STAGES`, and (for a new kind of table) a renderer in `report/sections.py`.
 """
+
 from __future__ import annotations
 
 from ..models import MODEL_ZOO
@@ -24,24 +25,82 @@ from .stage import Stage
 from .transfer import transfer_table
 
 STAGES: tuple[Stage, ...] = (
-    Stage("table1", "Table 1: models, errors and minimal distortion", "distortion_table",
-          paper.TABLE1_MODELS, "train", errors_and_distortion, {"error_splits": ("train", "test")}, paper.TABLE1),
-    Stage("table2", "Table 2: cross-model generalization (adversarials made on training images)", "transfer_table",
-          paper.TABLE1_MODELS, "train", transfer_table, {"noise": (0.1, 0.3), "amplify": False}, paper.TABLE2),
-    Stage("table3", "Table 3: models trained on disjoint halves P1 and P2", "distortion_table",
-          paper.TABLE3_MODELS, "test", errors_and_distortion, {"error_splits": ("P1", "P2", "test")}, paper.TABLE3),
-    Stage("table4", "Table 4: cross-training-set generalization (adversarials made on test images)", "transfer_table",
-          paper.TABLE3_MODELS, "test", transfer_table, {"noise": (0.06, 0.1), "amplify": True}, paper.TABLE4),
-    Stage("probing", "Section 3: units against random directions (Figures 1-2)", "unit_probing",
-          ("ConvNet", "FC100-100-10"), None, unit_probing, PROBING_SETTINGS),
+    Stage(
+        "table1",
+        "Table 1: models, errors and minimal distortion",
+        "distortion_table",
+        paper.TABLE1_MODELS,
+        "train",
+        errors_and_distortion,
+        {"error_splits": ("train", "test")},
+        paper.TABLE1,
+    ),
+    Stage(
+        "table2",
+        "Table 2: cross-model generalization (adversarials made on training images)",
+        "transfer_table",
+        paper.TABLE1_MODELS,
+        "train",
+        transfer_table,
+        {"noise": (0.1, 0.3), "amplify": False},
+        paper.TABLE2,
+    ),
+    Stage(
+        "table3",
+        "Table 3: models trained on disjoint halves P1 and P2",
+        "distortion_table",
+        paper.TABLE3_MODELS,
+        "test",
+        errors_and_distortion,
+        {"error_splits": ("P1", "P2", "test")},
+        paper.TABLE3,
+    ),
+    Stage(
+        "table4",
+        "Table 4: cross-training-set generalization (adversarials made on test images)",
+        "transfer_table",
+        paper.TABLE3_MODELS,
+        "test",
+        transfer_table,
+        {"noise": (0.06, 0.1), "amplify": True},
+        paper.TABLE4,
+    ),
+    Stage(
+        "probing",
+        "Section 3: units against random directions (Figures 1-2)",
+        "unit_probing",
+        ("ConvNet", "FC100-100-10"),
+        None,
+        unit_probing,
+        PROBING_SETTINGS,
+    ),
     # Every zoo model's bounds; the gains measured on the adversarial pairs Tables 1 and 3 make
     # anyway (attacking the ConvNet too would add minutes at quick scale); AlexNet's bounds.
-    Stage("spectral", "Table 5: spectral analysis of instability (Section 4.3)", "spectral_table",
-          tuple(MODEL_ZOO), None, spectral_table,
-          {"pairs": {"train": paper.TABLE1_MODELS, "test": paper.TABLE3_MODELS}, "power_rtol": 1e-6,
-           "power_max_iter": 100}, paper.TABLE5),
-    Stage("adversarial_training", "Section 4.2: adversarial training with pools (FC100-100-10)",
-          "adversarial_training", (), None, adversarial_training, ADVTRAIN_SETTINGS, paper.SECTION42, variant_jobs),
+    Stage(
+        "spectral",
+        "Table 5: spectral analysis of instability (Section 4.3)",
+        "spectral_table",
+        tuple(MODEL_ZOO),
+        None,
+        spectral_table,
+        {
+            "pairs": {"train": paper.TABLE1_MODELS, "test": paper.TABLE3_MODELS},
+            "power_rtol": 1e-6,
+            "power_max_iter": 100,
+        },
+        paper.TABLE5,
+    ),
+    Stage(
+        "adversarial_training",
+        "Section 4.2: adversarial training with pools (FC100-100-10)",
+        "adversarial_training",
+        (),
+        None,
+        adversarial_training,
+        ADVTRAIN_SETTINGS,
+        paper.SECTION42,
+        variant_jobs,
+    ),
 )
 STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)
 

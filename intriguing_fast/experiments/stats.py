@@ -1,4 +1,5 @@
 """Error rates with confidence intervals (the paper gives none)."""
+
 from __future__ import annotations
 
 import math

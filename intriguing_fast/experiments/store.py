@@ -1,6 +1,7 @@
 """Cached, resumable stages: each value stored under OUT/stages with the key it was computed
 for, written atomically with its digest, so a killed run restarts where it stopped and a
 damaged file is moved aside and recomputed, never loaded."""
+
 from __future__ import annotations
 
 import time
@@ -63,8 +64,9 @@ class StageStore:
     def save(self, name: str, key: Any, value: Any, wall_s: float) -> None:
         """Store `value` of stage `name`, computed for `key` in `wall_s` seconds."""
         finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        save_verified({"key": json_digest(key), "value": value, "wall_s": wall_s, "finished_at": finished},
-                      self.path(name))
+        save_verified(
+            {"key": json_digest(key), "value": value, "wall_s": wall_s, "finished_at": finished}, self.path(name)
+        )
         self.records.append(StageRecord(name, wall_s, False, finished))
 
     @staticmethod

@@ -1,5 +1,6 @@
 """Tables 2 and 4: how often adversarials made for one model fool the others, beside
 Gaussian-noise controls (and, for Table 4, the adversarials magnified)."""
+
 from __future__ import annotations
 
 import torch
@@ -29,8 +30,11 @@ def transfer_table(run: Run, stage: Stage) -> dict:
     models = {name: run.model(name) for name in stage.models}
     rows = {}
     for row, (x, kind) in sets.items():
-        rows[row] = {"kind": kind, "distortion": float(distortion(images, x).mean()),
-                     "errors": {col: error(m, x, labels).as_dict() for col, m in models.items()}}
+        rows[row] = {
+            "kind": kind,
+            "distortion": float(distortion(images, x).mean()),
+            "errors": {col: error(m, x, labels).as_dict() for col, m in models.items()},
+        }
         if row in stage.paper:
             errors, dist = stage.paper[row]
             rows[row]["paper"] = {"errors": dict(zip(stage.models, errors)), "distortion": dist}

@@ -1,4 +1,5 @@
 """Backends for the engine's per-iteration steps: a torch reference and fused kernels."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -46,12 +47,28 @@ def resolve_backend(backend: str, device: torch.device) -> Kernels:
         if not triton_available():
             raise ValueError("backend='triton' needs the triton package, which is not installed")
         if device.type != "cuda" and not (device.type == "cpu" and triton_interpreted()):
-            raise ValueError(f"backend='triton' runs on CUDA tensors, got tensors on {device} "
-                             "(CPU tensors only in Triton's interpreter, TRITON_INTERPRET=1)")
+            raise ValueError(
+                f"backend='triton' runs on CUDA tensors, got tensors on {device} "
+                "(CPU tensors only in Triton's interpreter, TRITON_INTERPRET=1)"
+            )
         from .triton_backend import TritonKernels  # imports triton: only when asked for
+
         return TritonKernels()
     return TorchKernels()
 
 
-__all__ = ["BACKENDS", "ROUNDS", "BatchState", "CppKernels", "Kernels", "LBFGSBOptions", "Status", "TorchKernels",
-           "native_available", "projected_gradient_norm", "resolve_backend", "start_status", "triton_available"]
+__all__ = [
+    "BACKENDS",
+    "ROUNDS",
+    "BatchState",
+    "CppKernels",
+    "Kernels",
+    "LBFGSBOptions",
+    "Status",
+    "TorchKernels",
+    "native_available",
+    "projected_gradient_norm",
+    "resolve_backend",
+    "start_status",
+    "triton_available",
+]

@@ -1,4 +1,5 @@
 """What every backend implements: the steps of an iteration, defined by kernels/reference.py."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -23,8 +24,9 @@ class Kernels(ABC):
     def trial(self, st: BatchState, rows: torch.Tensor) -> None: ...
 
     @abstractmethod
-    def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor,
-               opt: LBFGSBOptions) -> None: ...
+    def accept(
+        self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: LBFGSBOptions
+    ) -> None: ...
 
     def propose(self, st: BatchState, rows: torch.Tensor) -> None:
         """The next trial point of every problem of `rows`: a new direction where one is

@@ -1,4 +1,5 @@
 """CPU backend: the three steps as fused C++/OpenMP kernels of the native core `_C`."""
+
 from __future__ import annotations
 
 import torch
@@ -8,8 +9,30 @@ from .native import native
 from .state import BatchState, LBFGSBOptions
 
 # The BatchState fields the kernels read or write in place.
-FIELDS = ("lower", "upper", "x", "f", "g", "S", "Y", "gamma", "hist_len", "head", "d", "gd", "t",
-          "x_trial", "slope", "ls_iter", "need_dir", "box_first", "status", "nit", "nfev", "pg_norm")
+FIELDS = (
+    "lower",
+    "upper",
+    "x",
+    "f",
+    "g",
+    "S",
+    "Y",
+    "gamma",
+    "hist_len",
+    "head",
+    "d",
+    "gd",
+    "t",
+    "x_trial",
+    "slope",
+    "ls_iter",
+    "need_dir",
+    "box_first",
+    "status",
+    "nit",
+    "nfev",
+    "pg_norm",
+)
 
 
 def numpy_view(t: torch.Tensor):
@@ -49,7 +72,19 @@ class CppKernels(Kernels):
     def propose(self, st: BatchState, rows: torch.Tensor) -> None:
         self._C.propose(self.views(st), rows.numpy())
 
-    def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor,
-               opt: LBFGSBOptions) -> None:
-        self._C.accept(self.views(st), rows.numpy(), f_t.contiguous().numpy(), g_t.contiguous().numpy(),
-                       opt.max_iter, opt.max_fun, opt.max_ls, opt.gtol, opt.ftol, opt.c1, opt.c2)
+    def accept(
+        self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: LBFGSBOptions
+    ) -> None:
+        self._C.accept(
+            self.views(st),
+            rows.numpy(),
+            f_t.contiguous().numpy(),
+            g_t.contiguous().numpy(),
+            opt.max_iter,
+            opt.max_fun,
+            opt.max_ls,
+            opt.gtol,
+            opt.ftol,
+            opt.c1,
+            opt.c2,
+        )

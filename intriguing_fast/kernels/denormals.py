@@ -8,6 +8,7 @@ encoder saturates, ran 10x slower than with them flushed to zero, at the same di
 thread only, and torch's OpenMP workers keep theirs; the native core sets them on the whole
 pool. Without the native core, or on a CPU without the flags, nothing changes.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

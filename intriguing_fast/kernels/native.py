@@ -1,4 +1,5 @@
 """Loads the compiled extension `intriguing_fast._C`, if it was built."""
+
 from __future__ import annotations
 
 import os
@@ -6,6 +7,7 @@ from types import ModuleType
 
 try:
     import intriguing_fast._C as _native  # the compiled core, below every Python module
+
     _IMPORT_ERROR: ImportError | None = None
 except ImportError as exc:  # a source checkout without a build, or a failed build
     _native = None

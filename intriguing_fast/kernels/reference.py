@@ -5,6 +5,7 @@ All steps act on the problems listed in `rows` (distinct indices) and leave ever
 problem untouched, so one that has stopped never changes. The trial point, f and gradient of
 problem rows[i] are row i of x_trial, f_t and g_t: the caller's fun sees a compact batch.
 """
+
 from __future__ import annotations
 
 import torch
@@ -55,8 +56,9 @@ def free_mask(x: torch.Tensor, g: torch.Tensor, lower: torch.Tensor, upper: torc
     return ~(((x <= lower) & (g > 0)) | ((x >= upper) & (g < 0)))
 
 
-def segment_to_projected_gradient_step(x: torch.Tensor, g: torch.Tensor, lower: torch.Tensor,
-                                       upper: torch.Tensor) -> torch.Tensor:
+def segment_to_projected_gradient_step(
+    x: torch.Tensor, g: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor
+) -> torch.Tensor:
     """P(x - g) - x, scipy's first step in a box, each component that ends at a bound lengthened
     by 4 eps max(|x|, |P(x - g)|), more than the rounding of x + d, so that x + d lands on it."""
     c = torch.clamp(x - g, lower, upper)
@@ -111,8 +113,9 @@ class TorchKernels(Kernels):
         st.x_trial[: len(rows)] = xt
         st.slope[rows] = torch.where(running, torch.linalg.vecdot(st.g[rows], xt - x), st.slope[rows])
 
-    def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor,
-               opt: LBFGSBOptions) -> None:
+    def accept(
+        self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: LBFGSBOptions
+    ) -> None:
         """Armijo test, history update, convergence and status for the problems in `rows`.
 
         f_t [k] and g_t [k, n] are the objective and gradient at the k rows of x_trial.

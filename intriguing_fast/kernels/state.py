@@ -1,5 +1,6 @@
 """The solver's settings and its per-problem state, kept as batched tensors so every step is a
 few fused ops: what the engine and every backend share."""
+
 from __future__ import annotations
 
 import math
@@ -100,9 +101,17 @@ class BatchState:
     pg_norm: torch.Tensor
 
     @classmethod
-    def start(cls, x: torch.Tensor, f: torch.Tensor, g: torch.Tensor, lower: torch.Tensor,
-              upper: torch.Tensor, history: int, history_dtype: torch.dtype | None = None,
-              box_first_step: bool = True) -> BatchState:
+    def start(
+        cls,
+        x: torch.Tensor,
+        f: torch.Tensor,
+        g: torch.Tensor,
+        lower: torch.Tensor,
+        upper: torch.Tensor,
+        history: int,
+        history_dtype: torch.dtype | None = None,
+        box_first_step: bool = True,
+    ) -> BatchState:
         """The state before the first iteration. f and g are copied: fused backends update
         the state in place and must never write into tensors returned by the caller's fun.
         box_first_step: a problem whose bounds are all finite makes its first step (of the
@@ -112,25 +121,41 @@ class BatchState:
         ints = dict(dtype=torch.int64, device=x.device)
         hist = dict(dtype=history_dtype or x.dtype, device=x.device)
         return cls(
-            lower=lower, upper=upper, x=x,
-            f=f.clone(memory_format=torch.contiguous_format), g=g.clone(memory_format=torch.contiguous_format),
-            S=torch.zeros(B, history, n, **hist), Y=torch.zeros(B, history, n, **hist),
+            lower=lower,
+            upper=upper,
+            x=x,
+            f=f.clone(memory_format=torch.contiguous_format),
+            g=g.clone(memory_format=torch.contiguous_format),
+            S=torch.zeros(B, history, n, **hist),
+            Y=torch.zeros(B, history, n, **hist),
             gamma=torch.ones(B, **opts),
-            hist_len=torch.zeros(B, **ints), head=torch.zeros(B, **ints),
-            d=torch.zeros_like(x), gd=torch.zeros(B, **opts), t=torch.ones(B, **opts),
-            x_trial=x.clone(), slope=torch.zeros(B, **opts), ls_iter=torch.zeros(B, **ints),
+            hist_len=torch.zeros(B, **ints),
+            head=torch.zeros(B, **ints),
+            d=torch.zeros_like(x),
+            gd=torch.zeros(B, **opts),
+            t=torch.ones(B, **opts),
+            x_trial=x.clone(),
+            slope=torch.zeros(B, **opts),
+            ls_iter=torch.zeros(B, **ints),
             need_dir=torch.ones(B, dtype=torch.bool, device=x.device),
             box_first=((lower.isfinite() & upper.isfinite()).all(dim=1) & box_first_step).expand(B).contiguous(),
             status=torch.full((B,), int(Status.RUNNING), **ints),
-            nit=torch.zeros(B, **ints), nfev=torch.ones(B, **ints),
+            nit=torch.zeros(B, **ints),
+            nfev=torch.ones(B, **ints),
             pg_norm=projected_gradient_norm(x, g, lower, upper),
         )
 
     def take(self, rows: torch.Tensor) -> BatchState:
         """The state of problems `rows` alone, in that order (shared bounds stay shared)."""
         shared = self.lower.shape[0] == 1
-        return BatchState(**{f.name: getattr(self, f.name) if shared and f.name in ("lower", "upper")
-                             else getattr(self, f.name)[rows] for f in fields(self)})
+        return BatchState(
+            **{
+                f.name: getattr(self, f.name)
+                if shared and f.name in ("lower", "upper")
+                else getattr(self, f.name)[rows]
+                for f in fields(self)
+            }
+        )
 
     def bounds(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(lower, upper) of the problems `rows`: their rows, or the one row they all share."""
@@ -138,14 +163,22 @@ class BatchState:
             return self.lower, self.upper
         return self.lower[rows], self.upper[rows]
 
-    def begin(self, rows: torch.Tensor, x: torch.Tensor, f: torch.Tensor, g: torch.Tensor,
-              opt: LBFGSBOptions, curvature_shift: torch.Tensor | None = None,
-              only: torch.Tensor | None = None) -> None:
+    def begin(
+        self,
+        rows: torch.Tensor,
+        x: torch.Tensor,
+        f: torch.Tensor,
+        g: torch.Tensor,
+        opt: LBFGSBOptions,
+        curvature_shift: torch.Tensor | None = None,
+        only: torch.Tensor | None = None,
+    ) -> None:
         """Problems `rows` start afresh from x (inside their box) with f and g at it: counters as
         after one evaluation, status RUNNING unless already final at x, and an empty history,
         except where curvature_shift [len(rows)] is a number: there the pairs stay, y + shift s
         (BatchSolver.restart). `only` [len(rows)] bool: just these of `rows` begin (the
         fixed-shape rounds pass every row and a mask). The others are untouched."""
+
         def put(name: str, new: torch.Tensor | float) -> None:
             field = getattr(self, name)
             if only is not None:

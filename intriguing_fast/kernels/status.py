@@ -1,4 +1,5 @@
 """Why a problem stopped: the status codes every backend writes (csrc/batch.h mirrors them)."""
+
 from __future__ import annotations
 
 import enum

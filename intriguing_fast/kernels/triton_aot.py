@@ -9,6 +9,7 @@ the interpreter cannot: that the launcher accepts the arguments (a kernel parame
 like one of the launcher's own locals breaks every launch) and that the variants that will
 really run lower through Triton's compiler.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,10 @@ class CompileOnlyKernels(TritonKernels):
     def launch(self, kernel, grid: tuple[int, ...], *args, **meta) -> None:
         out = kernel.warmup(*args, grid=grid, **meta)
         hints = sum(1 for attr in out.src.attrs.values() if attr)
-        self.compiled.append(f"{kernel.fn.__name__}: cubin {len(out.asm['cubin'])} bytes, "
-                             f"{hints} arguments with alignment/divisibility hints")
+        self.compiled.append(
+            f"{kernel.fn.__name__}: cubin {len(out.asm['cubin'])} bytes, "
+            f"{hints} arguments with alignment/divisibility hints"
+        )
 
 
 @dataclass(frozen=True)
@@ -83,9 +86,12 @@ class Case:
         return BatchState.start(x, (x * x).sum(1), x.clone(), lower, upper, m, self.history_dtype)
 
 
-CASES = tuple(Case(n, dtype, history, shared) for n in (784, 5000)  # one register block; chunked rows
-              for dtype, history in ((torch.float32, None), (torch.float64, None), (torch.float32, torch.bfloat16))
-              for shared in (True, False))
+CASES = tuple(
+    Case(n, dtype, history, shared)
+    for n in (784, 5000)  # one register block; chunked rows
+    for dtype, history in ((torch.float32, None), (torch.float64, None), (torch.float32, torch.bfloat16))
+    for shared in (True, False)
+)
 
 
 def compile_all(arch: int) -> list[str]:
@@ -101,14 +107,18 @@ def compile_all(arch: int) -> list[str]:
         kernels.trial(st, rows)
         kernels.accept(st, rows, st.f.clone(), st.g.clone(), LBFGSBOptions(max_iter=100, max_fun=200))
         history = case.history_dtype or case.dtype
-        lines += [f"n={case.n} {case.dtype}/{history} shared_bounds={case.shared_bounds} {line}"
-                  for line in kernels.compiled]
+        lines += [
+            f"n={case.n} {case.dtype}/{history} shared_bounds={case.shared_bounds} {line}" for line in kernels.compiled
+        ]
     return lines
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m intriguing_fast.kernels.triton_aot", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m intriguing_fast.kernels.triton_aot",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--arch", type=int, default=90, help="CUDA compute capability x 10 (default 90: H100, H200)")
     args = parser.parse_args(argv)
     print(f"triton {triton.__version__}, target sm_{args.arch}")

@@ -2,6 +2,7 @@
 kernels/triton_steps.py), one program per problem of the step's row list (the running ones in
 compact rounds, every one in fixed-shape rounds, where a stopped problem's program returns at
 once): no host synchronisation inside a step."""
+
 from __future__ import annotations
 
 import contextlib
@@ -37,8 +38,9 @@ class TritonKernels(Kernels):
         key = (x.dtype, x.device, opt.c1, opt.ftol, opt.gtol, opt.c2)
         if key not in self._settings:
             fi = torch.finfo(x.dtype)
-            self._settings[key] = torch.tensor([opt.c1, opt.ftol, opt.gtol, fi.tiny, fi.eps, opt.c2], dtype=x.dtype,
-                                               device=x.device)
+            self._settings[key] = torch.tensor(
+                [opt.c1, opt.ftol, opt.gtol, fi.tiny, fi.eps, opt.c2], dtype=x.dtype, device=x.device
+            )
         return self._settings[key]
 
     def launch(self, kernel, grid: tuple[int, ...], *args, **meta) -> None:
@@ -52,8 +54,27 @@ class TritonKernels(Kernels):
 
     def direction(self, st: BatchState, rows: torch.Tensor) -> None:
         _, m, n = st.S.shape
-        args = (rows, st.x, st.g, st.lower, st.upper, st.S, st.Y, st.gamma, st.hist_len, st.head, st.d, st.gd, st.t,
-                st.ls_iter, st.need_dir, st.status, st.nit, st.box_first, self.settings(st.x))
+        args = (
+            rows,
+            st.x,
+            st.g,
+            st.lower,
+            st.upper,
+            st.S,
+            st.Y,
+            st.gamma,
+            st.hist_len,
+            st.head,
+            st.d,
+            st.gd,
+            st.t,
+            st.ls_iter,
+            st.need_dir,
+            st.status,
+            st.nit,
+            st.box_first,
+            self.settings(st.x),
+        )
         if triton.next_power_of_2(n) <= self.max_block:
             block = triton.next_power_of_2(n)
             kernel = direction_block_kernel
@@ -61,24 +82,82 @@ class TritonKernels(Kernels):
             block = self.block_chunk
             kernel = direction_chunked_kernel
             args += (torch.empty(len(rows), n, dtype=torch.bool, device=st.x.device),)
-        self.launch(kernel, (len(rows),), *args, n, m, bound_stride(st), BLOCK=block, M_PAD=triton.next_power_of_2(m),
-                    num_warps=num_warps(block))
+        self.launch(
+            kernel,
+            (len(rows),),
+            *args,
+            n,
+            m,
+            bound_stride(st),
+            BLOCK=block,
+            M_PAD=triton.next_power_of_2(m),
+            num_warps=num_warps(block),
+        )
 
     def trial(self, st: BatchState, rows: torch.Tensor) -> None:
         n = st.x.shape[1]
         block = self.block(n)
-        self.launch(trial_kernel, (len(rows),), rows, st.x, st.g, st.lower, st.upper, st.d, st.t, st.x_trial,
-                    st.slope, st.status, n, bound_stride(st), BLOCK=block, num_warps=num_warps(block))
+        self.launch(
+            trial_kernel,
+            (len(rows),),
+            rows,
+            st.x,
+            st.g,
+            st.lower,
+            st.upper,
+            st.d,
+            st.t,
+            st.x_trial,
+            st.slope,
+            st.status,
+            n,
+            bound_stride(st),
+            BLOCK=block,
+            num_warps=num_warps(block),
+        )
 
-    def accept(self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor,
-               opt: LBFGSBOptions) -> None:
+    def accept(
+        self, st: BatchState, rows: torch.Tensor, f_t: torch.Tensor, g_t: torch.Tensor, opt: LBFGSBOptions
+    ) -> None:
         _, m, n = st.S.shape
         block = self.block(n)
-        self.launch(accept_kernel, (len(rows),), rows, f_t.contiguous(), g_t.contiguous(), st.x, st.f, st.g,
-                    st.lower, st.upper, st.S, st.Y, st.gamma, st.hist_len, st.head, st.d, st.gd, st.t,
-                    st.x_trial, st.slope, st.ls_iter, st.need_dir, st.status, st.nit, st.nfev, st.pg_norm,
-                    self.settings(st.x, opt), n, m, bound_stride(st), opt.max_iter, opt.max_fun, opt.max_ls,
-                    BLOCK=block, num_warps=num_warps(block))
+        self.launch(
+            accept_kernel,
+            (len(rows),),
+            rows,
+            f_t.contiguous(),
+            g_t.contiguous(),
+            st.x,
+            st.f,
+            st.g,
+            st.lower,
+            st.upper,
+            st.S,
+            st.Y,
+            st.gamma,
+            st.hist_len,
+            st.head,
+            st.d,
+            st.gd,
+            st.t,
+            st.x_trial,
+            st.slope,
+            st.ls_iter,
+            st.need_dir,
+            st.status,
+            st.nit,
+            st.nfev,
+            st.pg_norm,
+            self.settings(st.x, opt),
+            n,
+            m,
+            bound_stride(st),
+            opt.max_iter,
+            opt.max_fun,
+            opt.max_ls,
+            BLOCK=block,
+            num_warps=num_warps(block),
+        )
 
 
 def device_guard(device: torch.device) -> contextlib.AbstractContextManager:

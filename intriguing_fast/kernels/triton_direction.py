@@ -7,6 +7,7 @@ The two-loop recursion restricts every curvature pair to the free set F: y_F = y
 rho = 1 / s.y_F, the scaling s.y_F / y_F.y_F of the newest pair with s.y_F > eps y_F.y_F (else
 the stored gamma), and a pair failing that test is skipped (rho = 0).
 """
+
 from __future__ import annotations
 
 import triton
@@ -52,8 +53,15 @@ def _recursion_start(b, x, hist_len, head, settings, M_PAD: tl.constexpr):
     """Row b's history length and head, eps, and the recursion's registers: slot ids, alphas
     and rhos (one per pair), the scaling (NaN until the newest valid pair sets it)."""
     zeros = tl.zeros([M_PAD], dtype=x.dtype.element_ty)
-    return (tl.load(hist_len + b), tl.load(head + b), tl.load(settings + 4), tl.arange(0, M_PAD), zeros, zeros,
-            tl.full([], float("nan"), dtype=x.dtype.element_ty))
+    return (
+        tl.load(hist_len + b),
+        tl.load(head + b),
+        tl.load(settings + 4),
+        tl.arange(0, M_PAD),
+        zeros,
+        zeros,
+        tl.full([], float("nan"), dtype=x.dtype.element_ty),
+    )
 
 
 @triton.jit
@@ -70,9 +78,32 @@ def _finish_direction(b, gd, qq, hl, hist_len, head, gd_out, ls_iter, need_dir):
 
 
 @triton.jit
-def direction_block_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, head, d, gd_out, t_out, ls_iter,
-                           need_dir, status, nit, box_first, settings, n, m, bound_stride, BLOCK: tl.constexpr,
-                           M_PAD: tl.constexpr):
+def direction_block_kernel(
+    rows,
+    x,
+    g,
+    lower,
+    upper,
+    S,
+    Y,
+    gamma,
+    hist_len,
+    head,
+    d,
+    gd_out,
+    t_out,
+    ls_iter,
+    need_dir,
+    status,
+    nit,
+    box_first,
+    settings,
+    n,
+    m,
+    bound_stride,
+    BLOCK: tl.constexpr,
+    M_PAD: tl.constexpr,
+):
     """Direction for n <= BLOCK: r and the free set stay in registers through the whole two-loop recursion."""
     b = tl.load(rows + tl.program_id(0))
     if (tl.load(need_dir + b) != 0) & (tl.load(status + b) == RUNNING):
@@ -105,8 +136,9 @@ def direction_block_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, head
             beta = tl.where(rho_i != 0, rho_i * tl.sum(y * r), 0.0)
             s = tl.where(free, tl.load(S + pair + offs, mask=inb, other=0.0).to(r.dtype), 0.0)
             r += (_pick(alpha, slots, i) - beta) * s
-        restart, hl = _finish_direction(b, tl.sum(gv * -r), tl.sum(q * q), hl, hist_len, head, gd_out, ls_iter,
-                                        need_dir)
+        restart, hl = _finish_direction(
+            b, tl.sum(gv * -r), tl.sum(q * q), hl, hist_len, head, gd_out, ls_iter, need_dir
+        )
         dv = tl.where(restart, -q, -r)
         tiny = tl.load(settings + 3)
         scale = tl.maximum(tl.max(tl.abs(dv)), tiny)
@@ -122,9 +154,33 @@ def direction_block_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, head
 
 
 @triton.jit
-def direction_chunked_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, head, d, gd_out, t_out, ls_iter,
-                             need_dir, status, nit, box_first, settings, free_set, n, m, bound_stride, BLOCK: tl.constexpr,
-                             M_PAD: tl.constexpr):
+def direction_chunked_kernel(
+    rows,
+    x,
+    g,
+    lower,
+    upper,
+    S,
+    Y,
+    gamma,
+    hist_len,
+    head,
+    d,
+    gd_out,
+    t_out,
+    ls_iter,
+    need_dir,
+    status,
+    nit,
+    box_first,
+    settings,
+    free_set,
+    n,
+    m,
+    bound_stride,
+    BLOCK: tl.constexpr,
+    M_PAD: tl.constexpr,
+):
     """Direction for any n (ImageNet-sized rows): r lives in the row of d and the free set in row
     i of the scratch `free_set`, both in global memory, and every sweep loops over BLOCK-sized
     chunks; barriers order the sweeps of a program."""
@@ -140,9 +196,12 @@ def direction_chunked_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, he
             offs = c + tl.arange(0, BLOCK)
             inb = offs < n
             gv = tl.load(g + row + offs, mask=inb, other=0.0)
-            free = _free(tl.load(x + row + offs, mask=inb, other=0.0), gv,
-                         tl.load(lower + brow + offs, mask=inb, other=0.0),
-                         tl.load(upper + brow + offs, mask=inb, other=0.0))
+            free = _free(
+                tl.load(x + row + offs, mask=inb, other=0.0),
+                gv,
+                tl.load(lower + brow + offs, mask=inb, other=0.0),
+                tl.load(upper + brow + offs, mask=inb, other=0.0),
+            )
             q = tl.where(free, gv, 0.0)
             acc += q * q
             tl.store(r + offs, q, mask=inb)
@@ -185,9 +244,13 @@ def direction_chunked_kernel(rows, x, g, lower, upper, S, Y, gamma, hist_len, he
                 offs = c + tl.arange(0, BLOCK)
                 inb = offs < n
                 gv = tl.load(g + row + offs, mask=inb, other=0.0)
-                dv = _segment(tl.load(x + row + offs, mask=inb, other=0.0), gv,
-                              tl.load(lower + brow + offs, mask=inb, other=0.0),
-                              tl.load(upper + brow + offs, mask=inb, other=0.0), eps)
+                dv = _segment(
+                    tl.load(x + row + offs, mask=inb, other=0.0),
+                    gv,
+                    tl.load(lower + brow + offs, mask=inb, other=0.0),
+                    tl.load(upper + brow + offs, mask=inb, other=0.0),
+                    eps,
+                )
                 acc_gd += gv * dv
                 tl.store(r + offs, dv, mask=inb)
             tl.store(gd_out + b, tl.sum(acc_gd))

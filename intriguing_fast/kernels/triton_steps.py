@@ -8,6 +8,7 @@ dtype and stores round to the history dtype (float32/float64 or bfloat16).
 Scalar settings arrive in `settings`, a tensor of the compute dtype holding
 [c1, ftol, gtol, tiny, eps, c2], so float64 problems keep full-precision thresholds.
 """
+
 from __future__ import annotations
 
 import triton
@@ -76,8 +77,10 @@ def trial_kernel(rows, x, g, lower, upper, d, t, x_trial, slope, status, n, boun
         inb = offs < n
         xv = tl.load(x + row + offs, mask=inb, other=0.0)
         xt = xv + tb * tl.load(d + row + offs, mask=inb, other=0.0)
-        xt = tl.minimum(tl.maximum(xt, tl.load(lower + brow + offs, mask=inb, other=0.0)),
-                        tl.load(upper + brow + offs, mask=inb, other=0.0))
+        xt = tl.minimum(
+            tl.maximum(xt, tl.load(lower + brow + offs, mask=inb, other=0.0)),
+            tl.load(upper + brow + offs, mask=inb, other=0.0),
+        )
         xt = tl.where(running, xt, xv)
         tl.store(x_trial + i * n + offs, xt, mask=inb)
         acc += tl.load(g + row + offs, mask=inb, other=0.0) * (xt - xv)
@@ -85,9 +88,40 @@ def trial_kernel(rows, x, g, lower, upper, d, t, x_trial, slope, status, n, boun
 
 
 @triton.jit
-def accept_kernel(rows, f_t, g_t, x, f, g, lower, upper, S, Y, gamma, hist_len, head, d, gd, t, x_trial, slope,
-                  ls_iter, need_dir, status, nit, nfev, pg_norm, settings, n, m, bound_stride,
-                  max_iter, max_fun, max_ls, BLOCK: tl.constexpr):
+def accept_kernel(
+    rows,
+    f_t,
+    g_t,
+    x,
+    f,
+    g,
+    lower,
+    upper,
+    S,
+    Y,
+    gamma,
+    hist_len,
+    head,
+    d,
+    gd,
+    t,
+    x_trial,
+    slope,
+    ls_iter,
+    need_dir,
+    status,
+    nit,
+    nfev,
+    pg_norm,
+    settings,
+    n,
+    m,
+    bound_stride,
+    max_iter,
+    max_fun,
+    max_ls,
+    BLOCK: tl.constexpr,
+):
     """For problem rows[i], given f_t[i] and g_t[i] at row i of x_trial: Armijo test, history
     update, move and status, and a longer step along the same path while f still falls steeply
     there; step shrink, restart or failure for a rejected trial. A problem that is not running

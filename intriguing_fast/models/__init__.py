@@ -1,5 +1,6 @@
 """The paper's MNIST models: architectures, the zoo by paper name, recipes, training, checkpoint cache,
 adversarial training with pools (Section 4.2)."""
+
 from .adversarial_models import AdversarialModel, load_or_train_adversarial
 from .adversarial_pool import AdversarialPool
 from .adversarial_split import LayerSplit, layer_names, split_model

@@ -1,5 +1,6 @@
 """Adversarially trained models on demand: from the checkpoint cache, or trained (resuming a
 killed run from its progress file) and cached, keyed by name, architecture, recipe and data."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -26,9 +27,17 @@ class AdversarialModel:
     info: dict
 
 
-def load_or_train_adversarial(name: str, build: Callable[[], nn.Module], inputs: torch.Tensor, labels: torch.Tensor,
-                              recipe: AdversarialRecipe, cache_dir: str | Path | None = None, *,
-                              data_digest: str | None = None, progress: bool = True) -> AdversarialModel:
+def load_or_train_adversarial(
+    name: str,
+    build: Callable[[], nn.Module],
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    recipe: AdversarialRecipe,
+    cache_dir: str | Path | None = None,
+    *,
+    data_digest: str | None = None,
+    progress: bool = True,
+) -> AdversarialModel:
     """`train_adversarial(build, inputs, labels, recipe)`, cached under `cache_dir` (default
     ``<cache root>/models``) as ``NAME-<key digest>.pt``; while it trains, its state is saved
     after every epoch beside it (``.progress.pt``), so a killed run resumes where it stopped.
@@ -43,8 +52,9 @@ def load_or_train_adversarial(name: str, build: Callable[[], nn.Module], inputs:
             state, info = cached
             return AdversarialModel(model.eval(), True, path, state_dict_digest(state), info)
         progress_file = path.with_name(f"{path.stem}.progress.pt")
-        model, info = train_adversarial(build, inputs, labels, recipe, progress_file=progress_file, data_digest=digest,
-                                        name=name, progress=progress)
+        model, info = train_adversarial(
+            build, inputs, labels, recipe, progress_file=progress_file, data_digest=digest, name=name, progress=progress
+        )
         state = model.state_dict()
         save_checkpoint(path, key, state, info)
         progress_file.unlink(missing_ok=True)

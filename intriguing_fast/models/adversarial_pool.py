@@ -1,6 +1,7 @@
 """A pool of adversarial examples for one layer of a model in training (Szegedy et al., Sec. 4.2):
 a fixed number of slots, a random part of which is replaced by examples freshly made, with the
 batched L-BFGS attack, for the model as it is at that moment; batches draw from it at random."""
+
 from __future__ import annotations
 
 import time
@@ -31,11 +32,17 @@ class AdversarialPool:
         """`size` empty slots for examples shaped like `example` (one layer output)."""
         if size < 1:
             raise ValueError(f"size: expected a pool of at least 1 slot, got {size}")
+
         def unset() -> torch.Tensor:
             return torch.full((size,), -1, dtype=torch.long)
 
-        return cls(torch.zeros(size, *example.shape, dtype=example.dtype), unset(), unset(),
-                   torch.zeros(size, dtype=torch.bool), unset())
+        return cls(
+            torch.zeros(size, *example.shape, dtype=example.dtype),
+            unset(),
+            unset(),
+            torch.zeros(size, dtype=torch.bool),
+            unset(),
+        )
 
     def __len__(self) -> int:
         return self.labels.shape[0]
@@ -45,16 +52,26 @@ class AdversarialPool:
         """Which slots hold an example."""
         return self.made_at >= 0
 
-    def refresh(self, split: LayerSplit, images: torch.Tensor, labels: torch.Tensor, slots: torch.Tensor,
-                attack: LBFGSAttack, targets: str, step: int) -> float:
+    def refresh(
+        self,
+        split: LayerSplit,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        slots: torch.Tensor,
+        attack: LBFGSAttack,
+        targets: str,
+        step: int,
+    ) -> float:
         """Replace the examples in `slots` by adversarials of `split`'s layer made now, one per row of
         `images` (with true `labels`); returns the attack's seconds. Where the attack fails the slot
         holds the layer's clean output (still a training example, marked not fooled)."""
         if targets not in POOL_TARGETS:
             raise ValueError(f"targets: expected one of {POOL_TARGETS}, got {targets!r}")
         if not slots.shape[0] == images.shape[0] == labels.shape[0]:
-            raise ValueError(f"slots, images, labels: expected one image per slot, got {slots.shape[0]}, "
-                             f"{images.shape[0]}, {labels.shape[0]}")
+            raise ValueError(
+                f"slots, images, labels: expected one image per slot, got {slots.shape[0]}, "
+                f"{images.shape[0]}, {labels.shape[0]}"
+            )
         start = time.perf_counter()
         codes = split.codes(images)
         result = attack(split.upper, codes, targets, labels=labels, bounds=split.bounds, progress=False)
@@ -73,8 +90,13 @@ class AdversarialPool:
 
     def state(self) -> dict[str, torch.Tensor]:
         """Its tensors, for a checkpoint."""
-        return {"examples": self.examples, "labels": self.labels, "targets": self.targets, "fooled": self.fooled,
-                "made_at": self.made_at}
+        return {
+            "examples": self.examples,
+            "labels": self.labels,
+            "targets": self.targets,
+            "fooled": self.fooled,
+            "made_at": self.made_at,
+        }
 
 
 def seeded(attack: LBFGSAttack, generator: torch.Generator) -> LBFGSAttack:

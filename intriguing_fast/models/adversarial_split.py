@@ -8,6 +8,7 @@ Layer names: ``"input"`` (no split: the pixels, in [0, 1]) for every model; ``"h
 outputs, box [0, 1]); the child names of an ``nn.Sequential`` (box [0, 1] after an
 ``nn.Sigmoid``, else the bounds the caller gives). Any other split: build a `LayerSplit` directly.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,15 +46,21 @@ class LayerSplit:
                 logits = self.upper(h)
         except Exception as exc:  # the parts' own errors, whatever they are, name the split
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ValueError(f"layer {self.layer!r}: the upper part does not accept the lower part's output "
-                             f"({type(exc).__name__}: {first})") from exc
+            raise ValueError(
+                f"layer {self.layer!r}: the upper part does not accept the lower part's output "
+                f"({type(exc).__name__}: {first})"
+            ) from exc
         if logits.dim() != 2 or logits.shape[0] != x.shape[0]:
-            raise ValueError(f"layer {self.layer!r}: the upper part gives shape {tuple(logits.shape)}, expected "
-                             f"logits [{x.shape[0]}, classes]")
+            raise ValueError(
+                f"layer {self.layer!r}: the upper part gives shape {tuple(logits.shape)}, expected "
+                f"logits [{x.shape[0]}, classes]"
+            )
         low, high = self.bounds
         if h.numel() and (h.min() < low or h.max() > high):
-            raise ValueError(f"layer {self.layer!r}: its outputs range over [{float(h.min()):.4g}, "
-                             f"{float(h.max()):.4g}], outside the bounds {self.bounds}; give bounds that hold them")
+            raise ValueError(
+                f"layer {self.layer!r}: its outputs range over [{float(h.min()):.4g}, "
+                f"{float(h.max()):.4g}], outside the bounds {self.bounds}; give bounds that hold them"
+            )
 
 
 class _MLPLower(nn.Module):
@@ -106,6 +113,8 @@ def split_model(model: nn.Module, layer: str, bounds: Bounds | None = None) -> L
         return LayerSplit(layer, _MLPLower(model, k), _MLPUpper(model, k), bounds or (0.0, 1.0))
     sigmoid = isinstance(model[k - 1], nn.Sigmoid)
     if bounds is None and not sigmoid:
-        raise ValueError(f"bounds: layer {layer!r} ({type(model[k - 1]).__name__}) is not a sigmoid; give the "
-                         "(lower, upper) range its adversarial outputs must stay in")
+        raise ValueError(
+            f"bounds: layer {layer!r} ({type(model[k - 1]).__name__}) is not a sigmoid; give the "
+            "(lower, upper) range its adversarial outputs must stay in"
+        )
     return LayerSplit(layer, model[:k], model[k:], bounds or (0.0, 1.0))

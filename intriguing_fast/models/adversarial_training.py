@@ -10,6 +10,7 @@ model; a hidden layer's pool trains the layers above it. Optional dropout (a pre
 named modules). All randomness comes from the recipe's seed; the state (weights, optimiser,
 pools, generator) is saved after every epoch, so a killed run resumes to the same weights.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,8 +77,9 @@ class AdversarialRecipe:
         if self.train.optimizer == "lbfgs":
             raise ValueError("train: expected a minibatch phase ('sgd' or 'adam'), got 'lbfgs'")
         if self.refresh_every < 1 or self.warmup_epochs < 0:
-            raise ValueError(f"refresh_every, warmup_epochs: expected >= 1 and >= 0, got {self.refresh_every}, "
-                             f"{self.warmup_epochs}")
+            raise ValueError(
+                f"refresh_every, warmup_epochs: expected >= 1 and >= 0, got {self.refresh_every}, {self.warmup_epochs}"
+            )
         if self.targets not in POOL_TARGETS:
             raise ValueError(f"targets: expected one of {POOL_TARGETS}, got {self.targets!r}")
         if len({p.layer for p in self.pools}) != len(self.pools):
@@ -102,21 +104,31 @@ class _State:
     pools: list[AdversarialPool]
     epoch: int = 0
     step: int = 0
-    info: dict = field(default_factory=lambda: {"seconds": 0.0, "attack_seconds": 0.0, "generated": 0,
-                                                "fooled": 0, "refreshes": 0})
+    info: dict = field(
+        default_factory=lambda: {"seconds": 0.0, "attack_seconds": 0.0, "generated": 0, "fooled": 0, "refreshes": 0}
+    )
 
 
-def train_adversarial(build: Callable[[], nn.Module], inputs: torch.Tensor, labels: torch.Tensor,
-                      recipe: AdversarialRecipe, *, progress_file: Path | None = None, data_digest: str | None = None,
-                      name: str = "model", progress: bool = True) -> tuple[nn.Module, dict]:
+def train_adversarial(
+    build: Callable[[], nn.Module],
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    recipe: AdversarialRecipe,
+    *,
+    progress_file: Path | None = None,
+    data_digest: str | None = None,
+    name: str = "model",
+    progress: bool = True,
+) -> tuple[nn.Module, dict]:
     """Build a model under ``recipe.seed`` and train it on (inputs, labels) with the recipe's pools;
     returns it in eval mode and its info (seconds, the attack's seconds, refreshes, examples
     generated and how many fooled the model). With `progress_file`, the state is saved there after
     each epoch, and a run whose file holds the same key (`training_key`) resumes from it;
     `data_digest` is ``tensor_digest(inputs, labels)`` if known (e.g. ``MnistSplit.fingerprint()``)."""
     if inputs.shape[0] == 0 or inputs.shape[0] != labels.shape[0]:
-        raise ValueError(f"inputs, labels: expected N >= 1 examples with one label each, got {inputs.shape[0]} "
-                         f"and {labels.shape[0]}")
+        raise ValueError(
+            f"inputs, labels: expected N >= 1 examples with one label each, got {inputs.shape[0]} and {labels.shape[0]}"
+        )
     state = _fresh(build, inputs, recipe)
     key = training_key(state.model, data_digest or tensor_digest(inputs, labels), recipe) if progress_file else {}
     splits = [split_model(state.model, p.layer) for p in recipe.pools]
@@ -178,14 +190,33 @@ def _resume(state: _State, path: Path | None, key: dict) -> None:
 
 def _save_progress(state: _State, path: Path, key: dict) -> None:
     """Atomically write everything a resumed run needs (digest-checked, keyed)."""
-    save_checkpoint(path, key, state.model.state_dict(), {
-        "optimizer": state.optimizer.state_dict(), "schedule": state.schedule.state_dict(),
-        "generator": state.generator.get_state(), "pools": [pool.state() for pool in state.pools],
-        "epoch": state.epoch, "step": state.step, "info": state.info})
+    save_checkpoint(
+        path,
+        key,
+        state.model.state_dict(),
+        {
+            "optimizer": state.optimizer.state_dict(),
+            "schedule": state.schedule.state_dict(),
+            "generator": state.generator.get_state(),
+            "pools": [pool.state() for pool in state.pools],
+            "epoch": state.epoch,
+            "step": state.step,
+            "info": state.info,
+        },
+    )
 
 
-def _epochs(state: _State, splits: list[LayerSplit], inputs: torch.Tensor, labels: torch.Tensor,
-            recipe: AdversarialRecipe, path: Path | None, key: dict, desc: str, progress: bool) -> None:
+def _epochs(
+    state: _State,
+    splits: list[LayerSplit],
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    recipe: AdversarialRecipe,
+    path: Path | None,
+    key: dict,
+    desc: str,
+    progress: bool,
+) -> None:
     phase, n = recipe.train, inputs.shape[0]
     layers = [m for m in state.model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
     warm = recipe.warmup_epochs * _batches(n, phase)
@@ -197,9 +228,10 @@ def _epochs(state: _State, splits: list[LayerSplit], inputs: torch.Tensor, label
         for start in range(0, n, phase.batch_size):
             if splits and state.step >= warm and (state.step - warm) % recipe.refresh_every == 0:
                 _refresh(state, splits, inputs, labels, recipe, full=state.step == warm)
-            rows = order[start:start + phase.batch_size]
+            rows = order[start : start + phase.batch_size]
             loss = _loss(state, splits, recipe, inputs[rows], labels[rows]) + weight_decay_penalty(
-                layers, phase.weight_decay)
+                layers, phase.weight_decay
+            )
             state.optimizer.zero_grad()
             loss.backward()
             state.optimizer.step()
@@ -212,8 +244,14 @@ def _epochs(state: _State, splits: list[LayerSplit], inputs: torch.Tensor, label
             _save_progress(state, path, key)
 
 
-def _refresh(state: _State, splits: list[LayerSplit], inputs: torch.Tensor, labels: torch.Tensor,
-             recipe: AdversarialRecipe, full: bool) -> None:
+def _refresh(
+    state: _State,
+    splits: list[LayerSplit],
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    recipe: AdversarialRecipe,
+    full: bool,
+) -> None:
     """Fill every pool (`full`) or replace a random `refresh_fraction` of each, with adversarials
     of randomly drawn training examples made for the model as it is now."""
     gen = state.generator
@@ -222,8 +260,9 @@ def _refresh(state: _State, splits: list[LayerSplit], inputs: torch.Tensor, labe
         count = len(pool) if full else max(1, round(settings.refresh_fraction * len(pool)))
         slots = torch.randperm(len(pool), generator=gen)[:count]
         rows = torch.randint(inputs.shape[0], (count,), generator=gen)
-        seconds = pool.refresh(split, inputs[rows], labels[rows], slots, seeded(recipe.attack, gen), recipe.targets,
-                               state.step)
+        seconds = pool.refresh(
+            split, inputs[rows], labels[rows], slots, seeded(recipe.attack, gen), recipe.targets, state.step
+        )
         state.info["attack_seconds"] += seconds
         state.info["generated"] += count
         state.info["fooled"] += int(pool.fooled[slots].sum())
@@ -231,8 +270,9 @@ def _refresh(state: _State, splits: list[LayerSplit], inputs: torch.Tensor, labe
     state.model.train()
 
 
-def _loss(state: _State, splits: list[LayerSplit], recipe: AdversarialRecipe, x: torch.Tensor, y: torch.Tensor
-          ) -> torch.Tensor:
+def _loss(
+    state: _State, splits: list[LayerSplit], recipe: AdversarialRecipe, x: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
     """Mean cross-entropy over the clean batch and the examples drawn from each filled pool
     (a hidden layer's examples go through the layers above it only)."""
     total, count = F.cross_entropy(state.model(x), y, reduction="sum"), y.shape[0]
@@ -244,15 +284,17 @@ def _loss(state: _State, splits: list[LayerSplit], recipe: AdversarialRecipe, x:
     return total / count
 
 
-def _dropout_hooks(model: nn.Module, dropout: tuple[tuple[str, float], ...], generator: torch.Generator
-                   ) -> list[torch.utils.hooks.RemovableHandle]:
+def _dropout_hooks(
+    model: nn.Module, dropout: tuple[tuple[str, float], ...], generator: torch.Generator
+) -> list[torch.utils.hooks.RemovableHandle]:
     """Pre-hooks that zero each entry of the named modules' inputs with its probability (scaling the
     rest by 1 / keep) in training mode only, with masks drawn from `generator`."""
     modules = dict(model.named_modules())
     unknown = [name for name, _ in dropout if name not in modules]
     if unknown:
-        raise ValueError(f"dropout: {type(model).__name__} has no module {unknown}; expected names among "
-                         f"{[n for n in modules if n]}")
+        raise ValueError(
+            f"dropout: {type(model).__name__} has no module {unknown}; expected names among {[n for n in modules if n]}"
+        )
 
     def hook_for(p: float) -> Callable:
         def hook(module: nn.Module, args: tuple) -> tuple | None:
@@ -260,6 +302,7 @@ def _dropout_hooks(model: nn.Module, dropout: tuple[tuple[str, float], ...], gen
                 return None
             keep = torch.bernoulli(torch.full_like(args[0], 1 - p), generator=generator)
             return (args[0] * keep / (1 - p), *args[1:])
+
         return hook
 
     return [modules[name].register_forward_pre_hook(hook_for(p)) for name, p in dropout]

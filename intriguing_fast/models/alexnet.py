@@ -9,6 +9,7 @@ alpha=1e-4, beta=0.75; torch's LocalResponseNorm divides alpha by n, hence alpha
 overlapping 3x3 stride-2 max-pooling; conv1 is padded by 2 as in torchvision (55x55 outputs from
 224x224 inputs). No grouping: Table 5 lists conv2 as 96x5x5x256, one tower.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -29,14 +30,24 @@ class AlexNet(nn.Module):
     laid out as torchvision's AlexNet so the state-dict names are its names. Smaller `widths` and
     `hidden` give AlexNet-shaped nets for tests."""
 
-    def __init__(self, widths: Sequence[int] = TORCHVISION_WIDTHS, lrn: bool = False, num_classes: int = 1000,
-                 dropout: float = 0.5, hidden: int = 4096) -> None:
+    def __init__(
+        self,
+        widths: Sequence[int] = TORCHVISION_WIDTHS,
+        lrn: bool = False,
+        num_classes: int = 1000,
+        dropout: float = 0.5,
+        hidden: int = 4096,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(*_features(widths, lrn))
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
         self.classifier = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(widths[-1] * 36, hidden), nn.ReLU(inplace=True),
-            nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(widths[-1] * 36, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
             nn.Linear(hidden, num_classes),
         )
 
@@ -49,11 +60,21 @@ def _features(widths: Sequence[int], lrn: bool) -> list[nn.Module]:
     ReLU; with `lrn`, a local response normalisation after the ReLUs of conv1 and conv2."""
     c1, c2, c3, c4, c5 = widths
     return [
-        nn.Conv2d(3, c1, 11, stride=4, padding=2), nn.ReLU(inplace=True), *_lrn(lrn), nn.MaxPool2d(3, 2),
-        nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(inplace=True), *_lrn(lrn), nn.MaxPool2d(3, 2),
-        nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(inplace=True),
-        nn.Conv2d(c3, c4, 3, padding=1), nn.ReLU(inplace=True),
-        nn.Conv2d(c4, c5, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+        nn.Conv2d(3, c1, 11, stride=4, padding=2),
+        nn.ReLU(inplace=True),
+        *_lrn(lrn),
+        nn.MaxPool2d(3, 2),
+        nn.Conv2d(c1, c2, 5, padding=2),
+        nn.ReLU(inplace=True),
+        *_lrn(lrn),
+        nn.MaxPool2d(3, 2),
+        nn.Conv2d(c2, c3, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c3, c4, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c4, c5, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(3, 2),
     ]
 
 

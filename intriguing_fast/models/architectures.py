@@ -1,4 +1,5 @@
 """The paper's MNIST architectures. Every model maps ``[N, 1, 28, 28]`` or ``[N, 784]`` to logits."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -6,6 +6,7 @@ bytes, so a damaged one is never loaded (:class:`CheckpointCorruptError`). A che
 stored key differs from the expected one raises :class:`CheckpointKeyError` instead of being
 silently used; `load_or_train` moves either aside and retrains.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,10 +43,13 @@ def training_lock(path: Path) -> AbstractContextManager[None]:
     return exclusive_lock(path.with_name(path.name + ".lock"), wait=True)
 
 
-def save_checkpoint(path: Path, key: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor], info: Mapping[str, Any]) -> None:
+def save_checkpoint(
+    path: Path, key: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor], info: Mapping[str, Any]
+) -> None:
     """Atomically write ``state_dict`` with its ``key`` and free-form ``info`` (e.g. timings)."""
-    save_verified({"format": CACHE_FORMAT, "key": dict(key), "info": dict(info), "state_dict": dict(state_dict)},
-                  Path(path))
+    save_verified(
+        {"format": CACHE_FORMAT, "key": dict(key), "info": dict(info), "state_dict": dict(state_dict)}, Path(path)
+    )
 
 
 def load_checkpoint(path: Path, key: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -54,7 +58,11 @@ def load_checkpoint(path: Path, key: Mapping[str, Any]) -> tuple[dict[str, torch
         payload = load_verified(path)
     except CorruptFileError as exc:
         raise CheckpointCorruptError(path, f"unreadable checkpoint: {exc.reason}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != CACHE_FORMAT or not isinstance(payload.get("key"), dict):
+    if (
+        not isinstance(payload, dict)
+        or payload.get("format") != CACHE_FORMAT
+        or not isinstance(payload.get("key"), dict)
+    ):
         raise CheckpointCorruptError(path, f"not a checkpoint of format {CACHE_FORMAT}")
     stored = payload["key"]
     if stored != dict(key):
@@ -63,8 +71,9 @@ def load_checkpoint(path: Path, key: Mapping[str, Any]) -> tuple[dict[str, torch
     return payload["state_dict"], payload["info"]
 
 
-def load_cached(path: Path, key: Mapping[str, Any], model: torch.nn.Module,
-                name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+def load_cached(
+    path: Path, key: Mapping[str, Any], model: torch.nn.Module, name: str
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
     """(state dict, info) of the checkpoint at `path`, its weights loaded into `model`; None if
     there is none, or if it is damaged, holds another key or does not fit `model` (named `name`):
     such a file is moved aside (``NAME.corrupt``, with a warning) for the caller to retrain."""

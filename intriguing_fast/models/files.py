@@ -9,6 +9,7 @@ is called, with the user's rights), loaded only when the caller says it trusts i
 Face libraries). Every refusal names the routes that work; weights that are not finite are
 named with the file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,10 +24,13 @@ from ..errors import CorruptFileError, UnsafeFileError
 from ..storage import json_digest, load_weights_only, one_line, state_dict_digest
 from .zoo import MODEL_ZOO, get_spec
 
-STATE_DICT_ROUTES = ("save model.state_dict() and pass it with --arch NAME (a model-zoo architecture) or with "
-                     "--model-class package.module:Factory (your own, imported by name; nothing is unpickled)")
-EXPORT_HOW = ("torch.export.save(torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim('batch')},)), "
-              "'model.pt2')")
+STATE_DICT_ROUTES = (
+    "save model.state_dict() and pass it with --arch NAME (a model-zoo architecture) or with "
+    "--model-class package.module:Factory (your own, imported by name; nothing is unpickled)"
+)
+EXPORT_HOW = (
+    "torch.export.save(torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim('batch')},)), 'model.pt2')"
+)
 ARCHIVE_ROUTES = f"or export the model ({EXPORT_HOW}, or torch.jit.script(model).save(...)) and pass --trust-model-code"
 ARCHIVES = {"torchscript": "TorchScript", "export": "torch.export"}
 
@@ -49,7 +53,7 @@ class ExportedModel(torch.nn.Module):
 
 
 def archive_kind(path: Path) -> str | None:
-    """"torchscript" (a zip with constants.pkl or code/), "export" (a zip whose archive_format says
+    """ "torchscript" (a zip with constants.pkl or code/), "export" (a zip whose archive_format says
     pt2), or None (anything else, the zips of torch.save included)."""
     try:
         with zipfile.ZipFile(path) as archive:
@@ -67,8 +71,9 @@ def is_archive(model: torch.nn.Module) -> bool:
     return isinstance(model, (torch.jit.ScriptModule, ExportedModel))
 
 
-def load_model_file(path: Path, arch: str | None = None, model_class: str | None = None,
-                    trust_code: bool = False) -> torch.nn.Module:
+def load_model_file(
+    path: Path, arch: str | None = None, model_class: str | None = None, trust_code: bool = False
+) -> torch.nn.Module:
     """The model of ``path`` in eval mode: a state dict (bare or under "state_dict") of the zoo
     architecture ``arch`` (default: the file's "arch" entry) or of ``model_class()``, or with
     ``trust_code`` a TorchScript or torch.export archive; errors name ``--model-file`` and the file."""
@@ -78,11 +83,15 @@ def load_model_file(path: Path, arch: str | None = None, model_class: str | None
     if kind is None:
         model = _state_dict_model(path, arch, model_class)
     elif arch is not None or model_class is not None:
-        raise ValueError(f"--model-file {path}: a {ARCHIVES[kind]} archive holds its own architecture; drop "
-                         f"{'--arch' if arch is not None else '--model-class'}")
+        raise ValueError(
+            f"--model-file {path}: a {ARCHIVES[kind]} archive holds its own architecture; drop "
+            f"{'--arch' if arch is not None else '--model-class'}"
+        )
     elif not trust_code:
-        raise ValueError(f"--model-file {path}: a {ARCHIVES[kind]} archive is code that runs when it is loaded and "
-                         f"called; pass --trust-model-code to load it (only a file you trust), or {STATE_DICT_ROUTES}")
+        raise ValueError(
+            f"--model-file {path}: a {ARCHIVES[kind]} archive is code that runs when it is loaded and "
+            f"called; pass --trust-model-code to load it (only a file you trust), or {STATE_DICT_ROUTES}"
+        )
     else:
         model = _archive_model(path, kind)
     bad = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
@@ -94,8 +103,9 @@ def load_model_file(path: Path, arch: str | None = None, model_class: str | None
 def model_digest(model: torch.nn.Module) -> str:
     """What a model computes, for cache keys: its weights, the code of an archive, and the source
     files of the classes it is built from (a factory's module edited is another model)."""
-    code = [getattr(m, "code", "") for m in model.modules() if isinstance(m, (torch.jit.ScriptModule,
-                                                                               torch.fx.GraphModule))]
+    code = [
+        getattr(m, "code", "") for m in model.modules() if isinstance(m, (torch.jit.ScriptModule, torch.fx.GraphModule))
+    ]
     sources = set()
     for m in model.modules():
         if not type(m).__module__.startswith("torch") and (file := inspect.getsourcefile(type(m))):
@@ -107,13 +117,16 @@ def import_factory(spec: str) -> torch.nn.Module:
     """``package.module:Factory`` imported by name and called with no arguments: the user's model."""
     module_name, _, name = spec.partition(":")
     if not module_name or not name:
-        raise ValueError(f"--model-class: expected package.module:Factory (a class or function taking no "
-                         f"arguments), got {spec!r}")
+        raise ValueError(
+            f"--model-class: expected package.module:Factory (a class or function taking no arguments), got {spec!r}"
+        )
     try:
         factory = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ValueError(f"--model-class {spec}: cannot import {module_name} ({one_line(exc)}); is its directory on "
-                         "PYTHONPATH? (python -m puts the current directory there)") from None
+        raise ValueError(
+            f"--model-class {spec}: cannot import {module_name} ({one_line(exc)}); is its directory on "
+            "PYTHONPATH? (python -m puts the current directory there)"
+        ) from None
     for part in name.split("."):
         if not hasattr(factory, part):
             raise ValueError(f"--model-class {spec}: {module_name} has no {name}")
@@ -131,12 +144,16 @@ def _state_dict_model(path: Path, arch: str | None, model_class: str | None) -> 
     try:
         obj = load_weights_only(path)
     except UnsafeFileError:
-        raise UnsafeFileError(path, "refused: it holds pickled objects (a whole model saved with torch.save(model)?), "
-                                    f"which are never unpickled: they can run any code; {STATE_DICT_ROUTES}, "
-                                    f"{ARCHIVE_ROUTES}") from None
+        raise UnsafeFileError(
+            path,
+            "refused: it holds pickled objects (a whole model saved with torch.save(model)?), "
+            f"which are never unpickled: they can run any code; {STATE_DICT_ROUTES}, "
+            f"{ARCHIVE_ROUTES}",
+        ) from None
     if not isinstance(obj, dict):
-        raise CorruptFileError(path, f"expected a state dict (a dict of tensors), got {type(obj).__name__}; "
-                                     f"{STATE_DICT_ROUTES}")
+        raise CorruptFileError(
+            path, f"expected a state dict (a dict of tensors), got {type(obj).__name__}; {STATE_DICT_ROUTES}"
+        )
     state = obj.get("state_dict", obj)
     if model_class is not None:
         if arch is not None:
@@ -144,22 +161,37 @@ def _state_dict_model(path: Path, arch: str | None, model_class: str | None) -> 
         return _load_state(import_factory(model_class), state, path, model_class)
     arch = arch or obj.get("arch")
     if not isinstance(arch, str):
-        raise ValueError(f"--model-file {path}: a state dict, whose architecture the file does not hold: name it with "
-                         f"--arch (zoo: {', '.join(sorted(MODEL_ZOO))}) or --model-class package.module:Factory")
+        raise ValueError(
+            f"--model-file {path}: a state dict, whose architecture the file does not hold: name it with "
+            f"--arch (zoo: {', '.join(sorted(MODEL_ZOO))}) or --model-class package.module:Factory"
+        )
     if arch not in MODEL_ZOO:
-        raise ValueError(f"--model-file {path}: architecture {arch!r} is not in the model zoo "
-                         f"({', '.join(sorted(MODEL_ZOO))}); for your own, pass --model-class package.module:Factory")
+        raise ValueError(
+            f"--model-file {path}: architecture {arch!r} is not in the model zoo "
+            f"({', '.join(sorted(MODEL_ZOO))}); for your own, pass --model-class package.module:Factory"
+        )
     return _load_state(get_spec(arch).build(), state, path, arch)
 
 
 def _load_state(model: torch.nn.Module, state: dict, path: Path, what: str) -> torch.nn.Module:
     """``model`` with ``state`` loaded strictly, or an error listing what does not fit."""
     expected = model.state_dict()
-    problems = [f"{len(keys)} {label} ({_few(keys)})" for label, keys in (
-        ("missing", [k for k in expected if k not in state]),
-        ("unexpected", [k for k in state if k not in expected]),
-        ("of another shape", [f"{k} {tuple(state[k].shape)} for {tuple(v.shape)}" for k, v in expected.items()
-                              if isinstance(state.get(k), torch.Tensor) and state[k].shape != v.shape])) if keys]
+    problems = [
+        f"{len(keys)} {label} ({_few(keys)})"
+        for label, keys in (
+            ("missing", [k for k in expected if k not in state]),
+            ("unexpected", [k for k in state if k not in expected]),
+            (
+                "of another shape",
+                [
+                    f"{k} {tuple(state[k].shape)} for {tuple(v.shape)}"
+                    for k, v in expected.items()
+                    if isinstance(state.get(k), torch.Tensor) and state[k].shape != v.shape
+                ],
+            ),
+        )
+        if keys
+    ]
     if problems:
         raise ValueError(f"--model-file {path}: not a state dict of {what}: entries {'; '.join(problems)}")
     model.load_state_dict(state)
@@ -177,8 +209,10 @@ def _archive_model(path: Path, kind: str) -> torch.nn.Module:
     batch = inputs[0].meta.get("val").shape[0] if len(inputs) == 1 and "val" in inputs[0].meta else None
     if len(inputs) != 1 or isinstance(batch, int):
         what = f"a fixed batch size of {batch}" if isinstance(batch, int) else f"{len(inputs)} inputs"
-        raise ValueError(f"--model-file {path}: exported with {what}; the attack feeds one tensor of images, in "
-                         f"batches of any size: export it with a batch dimension, {EXPORT_HOW}")
+        raise ValueError(
+            f"--model-file {path}: exported with {what}; the attack feeds one tensor of images, in "
+            f"batches of any size: export it with a batch dimension, {EXPORT_HOW}"
+        )
     return ExportedModel(program).eval()
 
 

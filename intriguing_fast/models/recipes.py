@@ -1,4 +1,5 @@
 """Training recipes: what optimiser, how long, which weight decay, which seed."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -71,7 +72,11 @@ class Recipe:
         """Its phases and a rough duration on ``examples`` training examples, e.g. "sgd 60 epochs,
         batch 64; minutes on a CPU"."""
         phases = [p for p in (self.pretrain, self.train) if p is not None]
-        steps = ", then ".join(f"L-BFGS up to {p.epochs} iterations" if p.optimizer == "lbfgs" else
-                               f"{p.optimizer} {p.epochs_for(examples)} epochs, batch {p.batch_size}" for p in phases)
+        steps = ", then ".join(
+            f"L-BFGS up to {p.epochs} iterations"
+            if p.optimizer == "lbfgs"
+            else f"{p.optimizer} {p.epochs_for(examples)} epochs, batch {p.batch_size}"
+            for p in phases
+        )
         minibatch = any(p.optimizer != "lbfgs" for p in phases)
         return f"{steps}; {'minutes' if minibatch else 'a minute or less'} on a CPU"

@@ -5,6 +5,7 @@ layer's parameters are its weights and its bias: classic (coupled) weight decay,
 ``p <- p - lr * (grad + lambda * p)`` applied to every parameter. With it, full-batch training
 to convergence gives FC10 test errors 7.37%, 9.18%, 19.95% (paper: 7.4%, 9.4%, 20%).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

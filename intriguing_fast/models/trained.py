@@ -1,4 +1,5 @@
 """Trained models on demand: from the checkpoint cache, or trained and cached."""
+
 from __future__ import annotations
 
 import json
@@ -77,12 +78,15 @@ def load_or_train(
         model = _build(spec)
         if (cached := load_cached(path, key, model, spec.name)) is not None:
             state, info = cached
-            return TrainedModel(model.eval(), True, path, state_dict_digest(state), info.get("train_seconds", float("nan")))
+            return TrainedModel(
+                model.eval(), True, path, state_dict_digest(state), info.get("train_seconds", float("nan"))
+            )
         if on_train is not None:
             on_train(path, training_data(spec, train, split_seed))
         start = time.perf_counter()
-        model = train_model(spec.build, training_data(spec, train, split_seed), recipe, name=spec.name,
-                            progress=progress)
+        model = train_model(
+            spec.build, training_data(spec, train, split_seed), recipe, name=spec.name, progress=progress
+        )
         seconds = time.perf_counter() - start
         state = model.state_dict()
         save_checkpoint(path, key, state, {"train_seconds": seconds, "torch": str(torch.__version__)})

@@ -5,6 +5,7 @@ Objective: mean softmax cross-entropy plus the weight-decay penalty of
 convergence (the paper trains "until convergence"); ``"adam"`` and ``"sgd"`` (Nesterov momentum 0.9)
 phases are minibatch with a cosine learning-rate decay to zero. All randomness (init, shuffling) comes from ``recipe.seed``.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,7 +55,12 @@ def train_model(
 
 
 def _pretrain_autoencoder(
-    model: AutoencoderClassifier, inputs: torch.Tensor, phase: Phase, generator: torch.Generator, desc: str, progress: bool
+    model: AutoencoderClassifier,
+    inputs: torch.Tensor,
+    phase: Phase,
+    generator: torch.Generator,
+    desc: str,
+    progress: bool,
 ) -> None:
     """Unsupervised: cross-entropy reconstruction of the pixels, plus optional KL sparsity."""
 
@@ -82,8 +88,13 @@ def _run_phase(phase, params, layers, loss_fn, inputs, targets, generator, desc,
 
 def _lbfgs(phase: Phase, params, objective, inputs, targets, desc: str, progress: bool) -> None:
     optimizer = torch.optim.LBFGS(
-        params, lr=1.0, max_iter=phase.epochs, history_size=20, line_search_fn="strong_wolfe",
-        tolerance_grad=1e-7, tolerance_change=1e-10,
+        params,
+        lr=1.0,
+        max_iter=phase.epochs,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=1e-7,
+        tolerance_change=1e-10,
     )
     with tqdm(desc=f"train {desc} (L-BFGS)", unit="eval", disable=not progress, leave=False) as bar:
 
@@ -107,8 +118,7 @@ def _minibatch(phase: Phase, params, objective, inputs, targets, generator, desc
     else:
         optimizer = torch.optim.SGD(params, lr=phase.lr, momentum=0.9, nesterov=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * batches)
-    bar = tqdm(range(epochs), desc=f"train {desc} ({phase.optimizer})", unit="epoch", disable=not progress,
-               leave=False)
+    bar = tqdm(range(epochs), desc=f"train {desc} ({phase.optimizer})", unit="epoch", disable=not progress, leave=False)
     for _ in bar:
         order = torch.randperm(n, generator=generator)
         total = 0.0

@@ -1,5 +1,6 @@
 """The model zoo by the paper's names: architecture, training subset and recipe of each model
 (the paper's numbers for them live in experiments/paper.py)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -30,12 +31,14 @@ def _fc10(lam: float) -> Recipe:
     return Recipe(train=Phase("lbfgs", epochs=300, weight_decay=(lam,)))
 
 
-def _sigmoid_net(epochs: int, batch_size: int, lr: float,
-                 weight_decay: tuple[float, ...] = (1e-5, 1e-5, 1e-6)) -> Recipe:
+def _sigmoid_net(
+    epochs: int, batch_size: int, lr: float, weight_decay: tuple[float, ...] = (1e-5, 1e-5, 1e-6)
+) -> Recipe:
     # At least 3,000 SGD steps: fewer leave these nets at chance level on small training sets
     # (FC200-200-10 on 1,200 digits: 300 steps, 88% error; 3,000 steps: 20%).
-    return Recipe(train=Phase("sgd", epochs=epochs, weight_decay=weight_decay, lr=lr, batch_size=batch_size,
-                              min_steps=3000))
+    return Recipe(
+        train=Phase("sgd", epochs=epochs, weight_decay=weight_decay, lr=lr, batch_size=batch_size, min_steps=3000)
+    )
 
 
 # The paper gives no lambda for its Table 3 nets. This one and their learning rates were chosen
@@ -52,18 +55,48 @@ _SPECS = (
     ModelSpec("FC10(1e-4)", partial(MLP, (784, 10)), "train", _fc10(1e-4), "softmax regression, lambda=1e-4"),
     ModelSpec("FC10(1e-2)", partial(MLP, (784, 10)), "train", _fc10(1e-2), "softmax regression, lambda=1e-2"),
     ModelSpec("FC10(1)", partial(MLP, (784, 10)), "train", _fc10(1.0), "softmax regression, lambda=1"),
-    ModelSpec("FC100-100-10", partial(MLP, (784, 100, 100, 10)), "train", _sigmoid_net(60, 64, 0.4),
-              "sigmoid net, lambda=1e-5, 1e-5, 1e-6"),
-    ModelSpec("FC200-200-10", partial(MLP, (784, 200, 200, 10)), "train", _sigmoid_net(40, 128, 0.4),
-              "sigmoid net, lambda=1e-5, 1e-5, 1e-6"),
-    ModelSpec("AE400-10", AutoencoderClassifier, "train", _AE400,
-              "sigmoid autoencoder 784-400 (not fine-tuned) + softmax, lambda=1e-6"),
-    ModelSpec("FC100-100-10 (P1)", partial(MLP, (784, 100, 100, 10)), "P1", _sigmoid_net(60, 32, 0.4, _TABLE3_DECAY),
-              "sigmoid net trained on P1, lambda=1e-4, 1e-4, 1e-5"),
-    ModelSpec("FC123-456-10 (P1)", partial(MLP, (784, 123, 456, 10)), "P1", _sigmoid_net(60, 32, 0.1, _TABLE3_DECAY),
-              "sigmoid net trained on P1, lambda=1e-4, 1e-4, 1e-5"),
-    ModelSpec("FC100-100-10' (P2)", partial(MLP, (784, 100, 100, 10)), "P2", _sigmoid_net(60, 32, 0.4, _TABLE3_DECAY),
-              "sigmoid net trained on P2, lambda=1e-4, 1e-4, 1e-5"),
+    ModelSpec(
+        "FC100-100-10",
+        partial(MLP, (784, 100, 100, 10)),
+        "train",
+        _sigmoid_net(60, 64, 0.4),
+        "sigmoid net, lambda=1e-5, 1e-5, 1e-6",
+    ),
+    ModelSpec(
+        "FC200-200-10",
+        partial(MLP, (784, 200, 200, 10)),
+        "train",
+        _sigmoid_net(40, 128, 0.4),
+        "sigmoid net, lambda=1e-5, 1e-5, 1e-6",
+    ),
+    ModelSpec(
+        "AE400-10",
+        AutoencoderClassifier,
+        "train",
+        _AE400,
+        "sigmoid autoencoder 784-400 (not fine-tuned) + softmax, lambda=1e-6",
+    ),
+    ModelSpec(
+        "FC100-100-10 (P1)",
+        partial(MLP, (784, 100, 100, 10)),
+        "P1",
+        _sigmoid_net(60, 32, 0.4, _TABLE3_DECAY),
+        "sigmoid net trained on P1, lambda=1e-4, 1e-4, 1e-5",
+    ),
+    ModelSpec(
+        "FC123-456-10 (P1)",
+        partial(MLP, (784, 123, 456, 10)),
+        "P1",
+        _sigmoid_net(60, 32, 0.1, _TABLE3_DECAY),
+        "sigmoid net trained on P1, lambda=1e-4, 1e-4, 1e-5",
+    ),
+    ModelSpec(
+        "FC100-100-10' (P2)",
+        partial(MLP, (784, 100, 100, 10)),
+        "P2",
+        _sigmoid_net(60, 32, 0.4, _TABLE3_DECAY),
+        "sigmoid net trained on P2, lambda=1e-4, 1e-4, 1e-5",
+    ),
     ModelSpec("ConvNet", ConvNet, "train", _CONVNET, "small ReLU convnet for the unit probing of Section 3"),
 )
 

@@ -3,6 +3,7 @@
 `write_report` is imported on first use (PEP 562), with the sections and matplotlib behind it:
 `from intriguing_fast.report.figures import ...` (the bulk attack's --curve) loads only that
 module, so the command lines' --help stays quick."""
+
 from __future__ import annotations
 
 __all__ = ["write_report"]

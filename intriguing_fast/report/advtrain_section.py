@@ -1,5 +1,6 @@
 """Section 4.2 (adversarial training with pools): the stage's results.json entry -> a Markdown
 section, a figure, and findings that say plainly whether the paper's two claims hold here."""
+
 from __future__ import annotations
 
 from itertools import pairwise
@@ -23,34 +24,64 @@ def rate(d: dict) -> Rate:
 def adversarial_training(name: str, title: str, result: dict, fig_dir: Path) -> tuple[str, list[str]]:
     """The variants' table (test error beside the paper's, robustness, time), a figure, findings."""
     rows = result["rows"]
-    body = [[variant, ", ".join(r["pools"]) or "-", beside(str(rate(r["test_error"])), r["paper"]),
-             f"{r['distortion']:.4f} ({rate(r['success'])} success)", str(rate(r["plain_adversarials_error"])),
-             f"{r['seconds']:.0f}", f"{r['attack_seconds']:.0f} ({_share(r)})", f"{r['generated']} ({_fooled(r)})"]
-            for variant, r in rows.items()]
-    header = ["variant", "pools", "test error % (paper)", "av. min. distortion",
-              "error % on the plain model's adversarials", "train s", "of which making pool examples, s",
-              "pool examples made (fooled)"]
+    body = [
+        [
+            variant,
+            ", ".join(r["pools"]) or "-",
+            beside(str(rate(r["test_error"])), r["paper"]),
+            f"{r['distortion']:.4f} ({rate(r['success'])} success)",
+            str(rate(r["plain_adversarials_error"])),
+            f"{r['seconds']:.0f}",
+            f"{r['attack_seconds']:.0f} ({_share(r)})",
+            f"{r['generated']} ({_fooled(r)})",
+        ]
+        for variant, r in rows.items()
+    ]
+    header = [
+        "variant",
+        "pools",
+        "test error % (paper)",
+        "av. min. distortion",
+        "error % on the plain model's adversarials",
+        "train s",
+        "of which making pool examples, s",
+        "pool examples made (fooled)",
+    ]
     figure(rows, fig_dir / f"{name}_variants.png")
-    text = (f"## {title}\n\n{_setup(result)}\n\n" + table(header, body)
-            + f"\n\n![test error and minimal distortion per variant](figures/{name}_variants.png)")
-    findings = [line for line in (_failed(rows), _pool_finding(rows, result["plain"]), _layer_finding(rows),
-                                  _robustness(rows, result), _time_finding(rows)) if line]
+    text = (
+        f"## {title}\n\n{_setup(result)}\n\n"
+        + table(header, body)
+        + f"\n\n![test error and minimal distortion per variant](figures/{name}_variants.png)"
+    )
+    findings = [
+        line
+        for line in (
+            _failed(rows),
+            _pool_finding(rows, result["plain"]),
+            _layer_finding(rows),
+            _robustness(rows, result),
+            _time_finding(rows),
+        )
+        if line
+    ]
     return text, findings
 
 
 def _setup(result: dict) -> str:
     """How the variants were trained and evaluated, and what the paper reports."""
     s, decay = result["settings"], ", ".join(f"{w:g}" for w in result["weight_decay"])
-    return (f"FC100-100-10 (sigmoid, weight decay {decay}) trained from scratch on the {result['train_examples']} "
-            f"training images, {s['epochs']} epochs of SGD (batch {s['batch_size']}, lr {s['lr']}, cosine decay) in "
-            f"every variant. Pools: {s['pool_size']} slots each, filled after {s['warmup_epochs']} plain epoch(s), "
-            f"{s['refresh_fraction']:.0%} replaced every {s['refresh_every']} steps by adversarials ({s['targets']} "
-            f"targets; {s['attack_steps']} c steps of at most {s['attack_max_iter']} L-BFGS iterations) of the model "
-            f"as it is then; {s['mix']:g} pool example(s) per clean one in each batch, shared by a variant's pools. "
-            f"Dropout: {s['dropout'][0]:g} on the input, {s['dropout'][1]:g} on the hidden layers. The paper: 1.6% "
-            f"with weight decay alone, about 1.3% with dropout, below {PAPER_POOL_BOUND}% with a pool; no number for "
-            f"the hidden-layer pools. Distortions: the run's attack on {result['attacked']} test images; the plain "
-            f"model is `{result['plain']}`.")
+    return (
+        f"FC100-100-10 (sigmoid, weight decay {decay}) trained from scratch on the {result['train_examples']} "
+        f"training images, {s['epochs']} epochs of SGD (batch {s['batch_size']}, lr {s['lr']}, cosine decay) in "
+        f"every variant. Pools: {s['pool_size']} slots each, filled after {s['warmup_epochs']} plain epoch(s), "
+        f"{s['refresh_fraction']:.0%} replaced every {s['refresh_every']} steps by adversarials ({s['targets']} "
+        f"targets; {s['attack_steps']} c steps of at most {s['attack_max_iter']} L-BFGS iterations) of the model "
+        f"as it is then; {s['mix']:g} pool example(s) per clean one in each batch, shared by a variant's pools. "
+        f"Dropout: {s['dropout'][0]:g} on the input, {s['dropout'][1]:g} on the hidden layers. The paper: 1.6% "
+        f"with weight decay alone, about 1.3% with dropout, below {PAPER_POOL_BOUND}% with a pool; no number for "
+        f"the hidden-layer pools. Distortions: the run's attack on {result['attacked']} test images; the plain "
+        f"model is `{result['plain']}`."
+    )
 
 
 def _share(r: dict) -> str:
@@ -69,8 +100,12 @@ def _overlap(a: Rate, b: Rate) -> str:
 def _failed(rows: dict) -> str | None:
     """A caveat when a variant did not learn (half of its own training data or more wrong)."""
     failed = [v for v, r in rows.items() if r["training_failed"]]
-    return (f"{', '.join(failed)}: training failed (error >= 50% on the training data), so the verdicts below "
-            "compare untrained models and mean nothing at this scale." if failed else None)
+    return (
+        f"{', '.join(failed)}: training failed (error >= 50% on the training data), so the verdicts below "
+        "compare untrained models and mean nothing at this scale."
+        if failed
+        else None
+    )
 
 
 def _pool_finding(rows: dict, plain: str) -> str | None:
@@ -84,8 +119,10 @@ def _pool_finding(rows: dict, plain: str) -> str | None:
         verdict = f"holds only in part here (lower than weight decay alone, not below {PAPER_POOL_BOUND}%)"
     else:
         verdict = "does not hold here"
-    return (f"Adversarial training (paper: below {PAPER_POOL_BOUND}% test error with a pool, 1.6% with weight decay "
-            f"alone) {verdict}: input pool {pool} against {base} with weight decay alone; {_overlap(pool, base)}.")
+    return (
+        f"Adversarial training (paper: below {PAPER_POOL_BOUND}% test error with a pool, 1.6% with weight decay "
+        f"alone) {verdict}: input pool {pool} against {base} with weight decay alone; {_overlap(pool, base)}."
+    )
 
 
 def _layer_finding(rows: dict) -> str | None:
@@ -101,18 +138,25 @@ def _layer_finding(rows: dict) -> str | None:
     else:
         verdict = "does not hold here"
     listed = ", ".join(f"{v} {e}" for v, e in errors.items())
-    return (f"Higher layers' pools more useful than the input's (the paper's finding) {verdict}: {listed}; "
-            f"{present[-1]} against {present[0]}: {_overlap(top, bottom)}.")
+    return (
+        f"Higher layers' pools more useful than the input's (the paper's finding) {verdict}: {listed}; "
+        f"{present[-1]} against {present[0]}: {_overlap(top, bottom)}."
+    )
 
 
 def _robustness(rows: dict, result: dict) -> str:
     """The distortion each variant needs, and how well it resists the plain model's adversarials."""
     plain = rows[result["plain"]]
     fooled = {v: rate(r["plain_adversarials_error"]).percent for v, r in rows.items()}
-    others = "; ".join(f"{v} {r['distortion']:.4f} (its error on them {fooled[v]:.1f}%)"
-                       for v, r in rows.items() if v != result["plain"])
-    return (f"Mean minimal distortion our attack needs: {plain['distortion']:.4f} on the weight-decay-only model; "
-            f"{others}. (In parentheses: the error each makes on the weight-decay-only model's adversarials.)")
+    others = "; ".join(
+        f"{v} {r['distortion']:.4f} (its error on them {fooled[v]:.1f}%)"
+        for v, r in rows.items()
+        if v != result["plain"]
+    )
+    return (
+        f"Mean minimal distortion our attack needs: {plain['distortion']:.4f} on the weight-decay-only model; "
+        f"{others}. (In parentheses: the error each makes on the weight-decay-only model's adversarials.)"
+    )
 
 
 def _time_finding(rows: dict) -> str | None:
@@ -120,8 +164,10 @@ def _time_finding(rows: dict) -> str | None:
     if not made:
         return None
     attack, total = sum(r["attack_seconds"] for r in rows.values()), sum(r["seconds"] for r in rows.values())
-    return (f"Training all {len(rows)} variants took {total:.0f} s, {attack:.0f} s ({attack / total:.0%}) of it "
-            f"making {made} pool examples with the batched attack ({made / max(attack, 1e-9):.0f} examples/s).")
+    return (
+        f"Training all {len(rows)} variants took {total:.0f} s, {attack:.0f} s ({attack / total:.0%}) of it "
+        f"making {made} pool examples with the batched attack ({made / max(attack, 1e-9):.0f} examples/s)."
+    )
 
 
 @styled

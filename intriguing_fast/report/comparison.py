@@ -1,5 +1,6 @@
 """Ours against the paper, cell by cell: one scatter per table, our value (y, with its 95%
 interval) over the paper's (x), around the line y = x where the two agree."""
+
 from __future__ import annotations
 
 import math
@@ -63,8 +64,10 @@ def transfer_vs_paper(cells: list[Compared], path: Path, title: str, labelled: i
     fig = new_figure(6.2, 5.6)
     ax = fig.subplots()
     _versus(ax, cells, "error rate (%) of a cell", labelled, "Wilson 95% interval")
-    ax.set_title(f"{title}: ours against the paper, cell by cell\n"
-                 f"(own-model cells left out; named: the {labelled} farthest from the paper)")
+    ax.set_title(
+        f"{title}: ours against the paper, cell by cell\n"
+        f"(own-model cells left out; named: the {labelled} farthest from the paper)"
+    )
     return save(fig, path)
 
 
@@ -76,9 +79,17 @@ def _versus(ax: Axes, points: list[Compared], quantity: str, labelled: int, inte
     ax.plot([0, top], [0, top], color="0.6", linestyle="--", linewidth=1, label="y = x: same as the paper")
     for i, group in enumerate(dict.fromkeys(p.group for p in points)):
         chosen = [p for p in points if p.group == group]
-        ax.errorbar([p.paper for p in chosen], [p.ours for p in chosen],
-                    yerr=np.clip([[p.ours - p.low for p in chosen], [p.high - p.ours for p in chosen]], 0, None),
-                    fmt="o", markersize=4, capsize=2, linewidth=1, color=f"C{i}", label=group or "ours")
+        ax.errorbar(
+            [p.paper for p in chosen],
+            [p.ours for p in chosen],
+            yerr=np.clip([[p.ours - p.low for p in chosen], [p.high - p.ours for p in chosen]], 0, None),
+            fmt="o",
+            markersize=4,
+            capsize=2,
+            linewidth=1,
+            color=f"C{i}",
+            label=group or "ours",
+        )
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
     ax.set_aspect("equal")
@@ -96,8 +107,12 @@ def _name(ax: Axes, points: list[Compared], named: list[Compared]) -> None:
     ends = ax.transData.transform([(p.paper, y) for p in points for y in (p.low, p.ours, p.high)]).reshape(-1, 3, 2)
     taken = [(ax.get_legend().get_window_extent(), 10)]
     for p in named:
-        others = [box for q, (lo, mid, hi) in zip(points, ends) if q is not p
-                  for box in ((Bbox([mid - 3, mid + 3]), 10), (Bbox([lo - 1, hi + 1]), 1))]
+        others = [
+            box
+            for q, (lo, mid, hi) in zip(points, ends)
+            if q is not p
+            for box in ((Bbox([mid - 3, mid + 3]), 10), (Bbox([lo - 1, hi + 1]), 1))
+        ]
         probe = _label(ax, p, SPOTS[0])  # without its line: quick to measure
         clash = partial(_clashes, probe, inside=ax.get_window_extent(), taken=taken + others)
         spot = next((spot for spot in SPOTS if not clash(spot)), None) or min(SPOTS, key=clash)
@@ -115,8 +130,18 @@ def _clashes(text: Annotation, spot: tuple[int, int], inside: Bbox, taken: list[
 
 def _label(ax: Axes, p: Compared, spot: tuple[int, int], line: dict | None = None) -> Annotation:
     """p's label at spot (offset in points from its marker), with a line to the marker if `line` styles one."""
-    return _move(ax.annotate(p.label, (p.paper, p.ours), xytext=spot, textcoords="offset points", va="center",
-                             fontsize=6.5, arrowprops=line), spot)
+    return _move(
+        ax.annotate(
+            p.label,
+            (p.paper, p.ours),
+            xytext=spot,
+            textcoords="offset points",
+            va="center",
+            fontsize=6.5,
+            arrowprops=line,
+        ),
+        spot,
+    )
 
 
 def _move(text: Annotation, spot: tuple[int, int]) -> Annotation:

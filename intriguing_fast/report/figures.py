@@ -1,5 +1,6 @@
 """The report's figures of our own numbers (PNG): transfer heat maps, distortion panels, examples.
 Each function draws one figure file and returns the Figure; style.py gives them one look."""
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,15 @@ def transfer_heatmap(matrix: np.ndarray, rows: list[str], cols: list[str], path:
     ax.set_yticks(range(len(rows)), rows)
     for i in range(len(rows)):
         for j in range(len(cols)):
-            ax.text(j, i, f"{matrix[i, j]:.1f}", ha="center", va="center", fontsize=7,
-                    color="white" if matrix[i, j] < 60 else "black")
+            ax.text(
+                j,
+                i,
+                f"{matrix[i, j]:.1f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if matrix[i, j] < 60 else "black",
+            )
     ax.set_xlabel("evaluated on (columns): the model the examples are fed to")
     ax.set_ylabel("examples made for (rows): the attacked model, or a noise control")
     ax.set_title(f"{title}: error rate (%) of each column's model on each row's examples")
@@ -38,8 +46,9 @@ def transfer_heatmap(matrix: np.ndarray, rows: list[str], cols: list[str], path:
 
 
 @styled
-def distortion_histograms(distortions: dict[str, np.ndarray], paper: dict[str, float | None], path: Path,
-                          cols: int = 3) -> Figure:
+def distortion_histograms(
+    distortions: dict[str, np.ndarray], paper: dict[str, float | None], path: Path, cols: int = 3
+) -> Figure:
     """Minimal distortions of each model's successful adversarials: one histogram panel per model,
     on a shared x axis, with our mean (solid) and the paper's mean (dashed, when it gives one).
 
@@ -56,9 +65,9 @@ def distortion_histograms(distortions: dict[str, np.ndarray], paper: dict[str, f
         ax.hist(values, bins=bins, color="0.72")
         ax.set_title(name)
         _mark_means(ax, values, paper.get(name))
-    for ax in axes.flat[len(finite):]:
+    for ax in axes.flat[len(finite) :]:
         ax.set_visible(False)
-    for ax in axes.flat[max(0, len(finite) - cols):len(finite)]:
+    for ax in axes.flat[max(0, len(finite) - cols) : len(finite)]:
         ax.tick_params(labelbottom=True)  # bottom panel of each column, also above an empty slot
     axes[0, 0].legend(loc="upper right")
     fig.suptitle("Minimal distortion of each successful adversarial, one panel per model")
@@ -70,8 +79,10 @@ def distortion_histograms(distortions: dict[str, np.ndarray], paper: dict[str, f
 def _mark_means(ax: Axes, values: np.ndarray, paper: float | None) -> None:
     """Vertical lines at our mean and the paper's mean of one model's distortions, and both as numbers."""
     ours = float(values.mean()) if values.size else None
-    for mean, style in ((ours, {"color": "C0", "label": "our mean"}),
-                        (paper, {"color": "C3", "linestyle": "--", "label": "paper's mean"})):
+    for mean, style in (
+        (ours, {"color": "C0", "label": "our mean"}),
+        (paper, {"color": "C3", "linestyle": "--", "label": "paper's mean"}),
+    ):
         if mean is not None:
             ax.axvline(mean, linewidth=1.4, **style)
     numbers = [f"{who} {'-' if mean is None else f'{mean:.3g}'}" for who, mean in (("ours", ours), ("paper", paper))]
@@ -121,8 +132,9 @@ def _captions(example: dict[str, torch.Tensor], j: int) -> tuple[str, str]:
     """(under the original, under the adversarial) for image j: its true class; target and prediction."""
     value = {k: int(example[k][j]) for k in ("labels", "targets", "predicted") if k in example}
     true = f"true {value['labels']}" if "labels" in value else ""
-    adversarial = ", ".join(f"{word} {value[k]}" for k, word in (("targets", "target"), ("predicted", "pred"))
-                            if k in value)
+    adversarial = ", ".join(
+        f"{word} {value[k]}" for k, word in (("targets", "target"), ("predicted", "pred")) if k in value
+    )
     return true, adversarial
 
 
@@ -137,13 +149,22 @@ def robustness_curve_figure(curve: RobustnessCurve, path: Path, title: str) -> F
     distance), with the median distance marked and the area under the curve in the legend."""
     fig = new_figure(4.2, 2.8)
     ax = fig.subplots()
-    ax.step(curve.epsilons.numpy(), curve.accuracy.numpy(), where="post", color="C0",
-            label=f"robust accuracy (area {curve.area:.4f})")
+    ax.step(
+        curve.epsilons.numpy(),
+        curve.accuracy.numpy(),
+        where="post",
+        color="C0",
+        label=f"robust accuracy (area {curve.area:.4f})",
+    )
     if math.isfinite(curve.median):
-        ax.axvline(curve.median, color="0.5", linestyle="--", linewidth=0.8, label=f"median distance {curve.median:.4f}")
+        ax.axvline(
+            curve.median, color="0.5", linestyle="--", linewidth=0.8, label=f"median distance {curve.median:.4f}"
+        )
     ax.set_xlim(0.0, float(curve.epsilons[-1]))
     ax.set_ylim(0.0, 1.02)
-    ax.set_xlabel(f"epsilon ({'L2 norm' if curve.measure == 'l2' else 'distortion sqrt(sum r^2 / n)'} of the perturbation)")
+    ax.set_xlabel(
+        f"epsilon ({'L2 norm' if curve.measure == 'l2' else 'distortion sqrt(sum r^2 / n)'} of the perturbation)"
+    )
     ax.set_ylabel("robust accuracy")
     ax.set_title(title)
     ax.legend(loc="upper right")

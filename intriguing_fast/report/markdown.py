@@ -1,4 +1,5 @@
 """Markdown rendering of the reproduction's tables: ours beside the paper's."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

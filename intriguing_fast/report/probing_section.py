@@ -1,6 +1,7 @@
 """Section 3's report: the paper's Figures 1-2 (top images of units and of random directions)
 and the test of its claim that the two are equally "semantic", on the coherence of many
 directions' top-k images (experiments/probing_stage.py computes them)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +14,11 @@ from .markdown import table
 from .style import new_figure, save, styled
 
 ALPHA = 0.05
-MEASURES = {"majority": "majority-label share", "layer_cosine": "layer-space cosine", "pixel_cosine": "pixel-space cosine"}
+MEASURES = {
+    "majority": "majority-label share",
+    "layer_cosine": "layer-space cosine",
+    "pixel_cosine": "pixel-space cosine",
+}
 KINDS = {"units": ("units e_i", "C0"), "random": ("random directions v", "C1")}
 
 
@@ -32,21 +37,28 @@ def unit_probing(name: str, title: str, result: dict, fig_dir: Path) -> tuple[st
 
 
 def _intro(result: dict, n_tests: int) -> str:
-    return (f"Held-out set: {result['held_out']} ({result['images']} images). Directions: {result['directions']}. "
-            "For each direction, its top-k images (largest projection <phi(x), v>) are scored by how coherent they "
-            "are: the share of them carrying their most common label, and their mean pairwise cosine similarity in "
-            "the layer's space and in pixel space (after subtracting the held-out mean). Units and random "
-            "directions are compared by a two-sided Mann-Whitney U test: rank-biserial r > 0 means units are more "
-            "coherent; the interval is a bootstrap 95% interval of the difference of medians. Directions whose "
-            "top-k projections are all equal (dead units) are left out. A difference counts as significant below "
-            f"p = {ALPHA} / {n_tests} (Bonferroni over the {n_tests} tests).")
+    return (
+        f"Held-out set: {result['held_out']} ({result['images']} images). Directions: {result['directions']}. "
+        "For each direction, its top-k images (largest projection <phi(x), v>) are scored by how coherent they "
+        "are: the share of them carrying their most common label, and their mean pairwise cosine similarity in "
+        "the layer's space and in pixel space (after subtracting the held-out mean). Units and random "
+        "directions are compared by a two-sided Mann-Whitney U test: rank-biserial r > 0 means units are more "
+        "coherent; the interval is a bootstrap 95% interval of the difference of medians. Directions whose "
+        "top-k projections are all equal (dead units) are left out. A difference counts as significant below "
+        f"p = {ALPHA} / {n_tests} (Bonferroni over the {n_tests} tests)."
+    )
 
 
 def _table(result: dict) -> str:
-    header = ["layer", "k", "left out (units / random)"] + [f"{m}: units vs random [CI], r, p" for m in MEASURES.values()]
-    body = [[key, e["k"], f"{e['excluded']['units']} / {e['excluded']['random']}"]
-            + [_cell(e["metrics"][m]["test"]) for m in MEASURES]
-            for key, layer in result["layers"].items() for e in layer["by_k"]]
+    header = ["layer", "k", "left out (units / random)"] + [
+        f"{m}: units vs random [CI], r, p" for m in MEASURES.values()
+    ]
+    body = [
+        [key, e["k"], f"{e['excluded']['units']} / {e['excluded']['random']}"]
+        + [_cell(e["metrics"][m]["test"]) for m in MEASURES]
+        for key, layer in result["layers"].items()
+        for e in layer["by_k"]
+    ]
     return table(header, body)
 
 
@@ -54,8 +66,10 @@ def _cell(test: dict | None) -> str:
     if test is None:
         return "too few directions"
     lo, hi = test["diff_ci95"]
-    return (f"{test['median_a']:.3f} vs {test['median_b']:.3f} [{lo:+.3f}, {hi:+.3f}], "
-            f"r={test['rank_biserial']:+.2f}, p={test['p']:.1g}")
+    return (
+        f"{test['median_a']:.3f} vs {test['median_b']:.3f} [{lo:+.3f}, {hi:+.3f}], "
+        f"r={test['rank_biserial']:+.2f}, p={test['p']:.1g}"
+    )
 
 
 def _findings(result: dict, alpha: float) -> list[str]:
@@ -63,12 +77,20 @@ def _findings(result: dict, alpha: float) -> list[str]:
     the k at which the tests find one; then how the answer depends on k."""
     lines, differing = [], {k: [] for k in result["ks"]}
     for key, layer in result["layers"].items():
-        found = [(e["k"], m, e["metrics"][m]["test"]) for e in layer["by_k"] for m in MEASURES
-                 if e["metrics"][m]["test"] is not None and e["metrics"][m]["test"]["p"] < alpha]
+        found = [
+            (e["k"], m, e["metrics"][m]["test"])
+            for e in layer["by_k"]
+            for m in MEASURES
+            if e["metrics"][m]["test"] is not None and e["metrics"][m]["test"]["p"] < alpha
+        ]
         for k in {f[0] for f in found}:
             differing[k].append(key)
         tied = max(e["excluded"]["units"] for e in layer["by_k"])
-        note = f" ({tied} of {len(layer['units'])} units left out: tied top-k, i.e. dead on the held-out set)" if tied else ""
+        note = (
+            f" ({tied} of {len(layer['units'])} units left out: tied top-k, i.e. dead on the held-out set)"
+            if tied
+            else ""
+        )
         lines.append(f"{key}{note}: " + (_differs(found) if found else _same(layer)))
     return lines + [_k_dependence(differing)]
 
@@ -86,24 +108,35 @@ def _same(layer: dict) -> str:
     tests = [e["metrics"][m]["test"] for e in layer["by_k"] for m in MEASURES if e["metrics"][m]["test"] is not None]
     strongest = max(tests, key=lambda t: abs(t["rank_biserial"]), default=None)
     size = f" (largest |r| {abs(strongest['rank_biserial']):.2f})" if strongest else ""
-    return ("no significant difference between units and random directions on any measure at any k"
-            f"{size}: the data supports the paper's claim for this layer (no difference found, not proof of none).")
+    return (
+        "no significant difference between units and random directions on any measure at any k"
+        f"{size}: the data supports the paper's claim for this layer (no difference found, not proof of none)."
+    )
 
 
 def _differs(found: list[tuple[int, str, dict]]) -> str:
     k, m, t = max(found, key=lambda f: abs(f[2]["rank_biserial"]))
     signs = {f[2]["rank_biserial"] > 0 for f in found}
-    verdict = {frozenset({True}): "units' top-k images are more coherent than random directions'",
-               frozenset({False}): "random directions' top-k images are more coherent than units'"}.get(
-                   frozenset(signs), "units and random directions differ, in both directions")
-    where = "; ".join(f"k={kk}: {', '.join(MEASURES[mm] for k2, mm, _ in found if k2 == kk)}"
-                      for kk in sorted({f[0] for f in found}))
-    labels = "" if any(f[1] == "majority" for f in found) else (
-        " On labels (majority-label share) no difference is significant at any k: units' top images look more "
-        "alike, but that they share a class more often is not shown.")
-    return (f"{verdict}: the data does not support the paper's claim for this layer (significant at {where}; "
-            f"strongest: {MEASURES[m]} at k={k}, median {t['median_a']:.3f} vs {t['median_b']:.3f}, "
-            f"r={t['rank_biserial']:+.2f}, p={t['p']:.1g}).{labels}")
+    verdict = {
+        frozenset({True}): "units' top-k images are more coherent than random directions'",
+        frozenset({False}): "random directions' top-k images are more coherent than units'",
+    }.get(frozenset(signs), "units and random directions differ, in both directions")
+    where = "; ".join(
+        f"k={kk}: {', '.join(MEASURES[mm] for k2, mm, _ in found if k2 == kk)}" for kk in sorted({f[0] for f in found})
+    )
+    labels = (
+        ""
+        if any(f[1] == "majority" for f in found)
+        else (
+            " On labels (majority-label share) no difference is significant at any k: units' top images look more "
+            "alike, but that they share a class more often is not shown."
+        )
+    )
+    return (
+        f"{verdict}: the data does not support the paper's claim for this layer (significant at {where}; "
+        f"strongest: {MEASURES[m]} at k={k}, median {t['median_a']:.3f} vs {t['median_b']:.3f}, "
+        f"r={t['rank_biserial']:+.2f}, p={t['p']:.1g}).{labels}"
+    )
 
 
 @styled
@@ -118,14 +151,23 @@ def top_images(grid: dict, key: str, path: Path) -> Figure:
         axes = panel.subplots(rows, cols, squeeze=False)
         for ax in axes.flat:
             ax.set_axis_off()
-        for i, (row, labels, direction) in enumerate(zip(grid[kind]["images"], grid[kind]["labels"],
-                                                         grid[kind]["directions"])):
+        for i, (row, labels, direction) in enumerate(
+            zip(grid[kind]["images"], grid[kind]["labels"], grid[kind]["directions"])
+        ):
             for j, (pixels, digit) in enumerate(zip(row, labels)):
-                axes[i, j].imshow(np.frombuffer(bytes.fromhex(pixels), np.uint8).reshape(shape), cmap="gray",
-                                  vmin=0, vmax=255)
+                axes[i, j].imshow(
+                    np.frombuffer(bytes.fromhex(pixels), np.uint8).reshape(shape), cmap="gray", vmin=0, vmax=255
+                )
                 axes[i, j].set_title(str(digit), fontsize=6, pad=1)
-            axes[i, 0].text(-0.15, 0.5, f"{'unit' if kind == 'units' else 'v'} {direction}", fontsize=6,
-                            transform=axes[i, 0].transAxes, ha="right", va="center")
+            axes[i, 0].text(
+                -0.15,
+                0.5,
+                f"{'unit' if kind == 'units' else 'v'} {direction}",
+                fontsize=6,
+                transform=axes[i, 0].transAxes,
+                ha="right",
+                va="center",
+            )
         panel.suptitle(f"{label}", fontsize=8)
     fig.suptitle(f"{key}: held-out images that maximise <phi(x), direction>, best first (title: true label)")
     return save(fig, path)
@@ -140,8 +182,9 @@ def coherence_boxes(result: dict, path: Path) -> Figure:
     for r, (m, measure) in enumerate(MEASURES.items()):
         for c, k in enumerate(ks):
             _boxes(axes[r, c], [_entry(result["layers"][key], k)["metrics"][m] for key in keys])
-            axes[r, c].set_xticks(np.arange(len(keys)), keys if r == len(MEASURES) - 1 else [""] * len(keys),
-                                  rotation=35, ha="right")
+            axes[r, c].set_xticks(
+                np.arange(len(keys)), keys if r == len(MEASURES) - 1 else [""] * len(keys), rotation=35, ha="right"
+            )
             axes[0, c].set_title(f"top k = {k}")
         axes[r, 0].set_ylabel(measure)
     handles = [axes[0, 0].plot([], [], color=colour, lw=6)[0] for _, colour in KINDS.values()]
@@ -160,6 +203,12 @@ def _boxes(ax: Axes, metrics: list[dict]) -> None:
         data = [np.asarray(m[kind], dtype=float) for m in metrics]
         keep = [i for i, d in enumerate(data) if d.size]
         if keep:
-            ax.boxplot([data[i] for i in keep], positions=np.asarray(keep) + offset, widths=0.34, patch_artist=True,
-                       showfliers=False, boxprops={"facecolor": colour, "alpha": 0.55},
-                       medianprops={"color": "black"})
+            ax.boxplot(
+                [data[i] for i in keep],
+                positions=np.asarray(keep) + offset,
+                widths=0.34,
+                patch_artist=True,
+                showfliers=False,
+                boxprops={"facecolor": colour, "alpha": 0.55},
+                medianprops={"color": "black"},
+            )

@@ -4,6 +4,7 @@ Figures are matplotlib `Figure` objects made without pyplot, so no global figure
 is left behind and the functions can return them for inspection. matplotlib is imported when
 the first figure is drawn, not when this module is: the command lines that may draw one
 (`bulk_attack --curve`) start without it."""
+
 from __future__ import annotations
 
 import functools
@@ -14,20 +15,30 @@ from typing import TYPE_CHECKING, TypeVar
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-STYLE = {"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
-         "legend.fontsize": 7, "figure.titlesize": 10, "savefig.dpi": 110}
+STYLE = {
+    "font.size": 8,
+    "axes.titlesize": 9,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "figure.titlesize": 10,
+    "savefig.dpi": 110,
+}
 
 Draw = TypeVar("Draw", bound=Callable)
 
 
 def styled(draw: Draw) -> Draw:
     """Decorator for a figure function: its artists are drawn (and saved) in STYLE."""
+
     @functools.wraps(draw)
     def in_style(*args, **kwargs):
         import matplotlib
 
         with matplotlib.rc_context(STYLE):
             return draw(*args, **kwargs)
+
     return in_style  # type: ignore[return-value]
 
 

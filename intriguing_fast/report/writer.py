@@ -1,4 +1,5 @@
 """OUT/REPORT.md, OUT/results.json and OUT/figures/ from the pipeline's results."""
+
 from __future__ import annotations
 
 import json
@@ -32,25 +33,35 @@ def write_report(results: dict, out: Path) -> Path:
     ]
     on_subset = meta["data_source"] == SUBSET_SOURCE
     if on_subset:
-        parts.append("**Computed on the MNIST subset embedded in the package, not on full MNIST** (full MNIST was "
-                     "neither found nor downloadable): models train on 10,000 digits instead of 60,000, so errors "
-                     "and distortions are not the paper's protocol. Give `--data-dir` for the real run.")
+        parts.append(
+            "**Computed on the MNIST subset embedded in the package, not on full MNIST** (full MNIST was "
+            "neither found nor downloadable): models train on 10,000 digits instead of 60,000, so errors "
+            "and distortions are not the paper's protocol. Give `--data-dir` for the real run."
+        )
     findings: list[str] = []
     for name, section in meta["sections"].items():
         title = section["title"] + (" (on the embedded MNIST subset)" if on_subset else "")
         text, found = SECTIONS[section["section"]](name, title, results[name], fig_dir)
         parts.append(text)
         findings += [f"- {line}" for line in found]
-    rows = {model: row for name, section in meta["sections"].items()
-            if section["section"] == "distortion_table" for model, row in results[name].items()}
+    rows = {
+        model: row
+        for name, section in meta["sections"].items()
+        if section["section"] == "distortion_table"
+        for model, row in results[name].items()
+    }
     if rows:
-        figures.distortion_histograms({m: np.asarray(r["distortions"], dtype=float) for m, r in rows.items()},
-                                      {m: r["paper"].get("distortion") for m, r in rows.items()},
-                                      fig_dir / "distortions.png")
+        figures.distortion_histograms(
+            {m: np.asarray(r["distortions"], dtype=float) for m, r in rows.items()},
+            {m: r["paper"].get("distortion") for m, r in rows.items()},
+            fig_dir / "distortions.png",
+        )
         parts.append("## Minimal distortions\n\n![distortion histograms, one per model](figures/distortions.png)")
     if examples:
         figures.adversarial_grid(examples, fig_dir / "adversarial_grid.png")
-        parts.append("## Examples (the paper's Figures 5 and 7)\n\n![adversarial examples](figures/adversarial_grid.png)")
+        parts.append(
+            "## Examples (the paper's Figures 5 and 7)\n\n![adversarial examples](figures/adversarial_grid.png)"
+        )
     parts.append("## Findings, checked on these numbers\n\n" + "\n".join(findings))
     parts.append(_stages(meta))
     path = out / "REPORT.md"
