@@ -2,9 +2,9 @@
 native core use.
 
 OpenMP threads that spin while they wait for the next parallel region hold a core; when another
-process needs it, every region waits for a descheduled spinner. On this project's 2-core
-machine an attack with two spinning threads ran 10-16x slower beside one busy process
-(BENCHMARKS.md, bench/bench_threads.py). A short spin (then sleep) keeps nearly all the idle
+process needs it, every region waits for a descheduled spinner: beside one busy process an
+attack with spinning threads collapses to a fraction of its speed (BENCHMARKS.md,
+bench/bench_threads.py). A short spin (then sleep) keeps nearly all the idle
 speed and degrades by about a fair share: the package sets ``GOMP_SPINCOUNT`` (libgomp, which
 torch's CPU wheels and the native core share) before torch starts OpenMP, unless the user set it.
 """

@@ -155,7 +155,7 @@ def _complex(dtype: torch.dtype) -> torch.dtype:
 def largest_singular_value(matrices: torch.Tensor) -> float:
     """The largest singular value of a matrix (a fully connected layer's weight), or the largest over
     a batch of them, as sqrt(top eigenvalue) of the smaller Gram matrix: equal to
-    ``torch.linalg.matrix_norm(W, 2)`` to rounding, 2.7x faster than its SVD (4096 x 9216, one thread)."""
+    ``torch.linalg.matrix_norm(W, 2)`` to rounding, and faster than its SVD (no singular vectors)."""
     gram = matrices.mH @ matrices if matrices.shape[-1] <= matrices.shape[-2] else matrices @ matrices.mH
     return float(torch.linalg.eigvalsh(gram)[..., -1].max().clamp_min(0).sqrt())
 

@@ -36,7 +36,7 @@ def attack_engine(max_iter: int = 100, **settings) -> LBFGSBOptions:
     """Engine settings for the solves of the c search: at most `max_iter` iterations and
     2 max_iter evaluations each (the search brackets c, so the early steps need no exact
     minimiser), ftol `ATTACK_FTOL`, and no first step to P(x - g) (from an image or a warm start
-    that step overshoots: it cost 5% more evaluations per image on MNIST, BENCHMARKS.md);
+    that step overshoots and costs evaluations, BENCHMARKS.md);
     `settings` override any `LBFGSBOptions` field."""
     if not _int(max_iter) or max_iter < 1:
         raise ValueError(f"max_iter: expected an int >= 1 (a solve may make 2 max_iter evaluations), got {max_iter!r}")
@@ -97,8 +97,8 @@ class AttackOptions:
             most of the distortion the search left.
         flush_denormals: on CPU, treat subnormal floats as zero in the model and the engine
             while the attack runs (every thread of torch's pool; restored after): saturated
-            sigmoid units make subnormal gradients that ran the AE400-10 attack 10x slower
-            (kernels/denormals.py). Needs the native core; False keeps IEEE subnormals.
+            sigmoid units make subnormal gradients, many times slower on x86 cores
+            (kernels/denormals.py, BENCHMARKS.md). Needs the native core; False keeps IEEE subnormals.
         seed: for targets="random" and the restarts' starting points.
         batch_size: images per chunk (None: as many as fit in `memory_budget` bytes).
         memory_budget: bytes of solver state and activations per chunk.

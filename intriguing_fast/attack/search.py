@@ -12,7 +12,7 @@ Conventions:
       ends crosses 0 (the margin of a solve's minimiser, a smooth function of c, is 0 at the
       critical c), kept within the middle half of the bracket. Against bisection it reaches the
       same distortion in fewer solves, and nearer c values make shorter warm-started solves;
-      the secant step saved 8% of the evaluations against x10 at the same distortion
+      the secant step takes fewer evaluations than x10 at the same distortion
       (BENCHMARKS.md).
   "cleverhans": the cleverhans/advertorch search, whose constant multiplies the loss
       (const = 1/c): const starts at 1e-2 (c = 100), x10 (c / 10) until the first success,

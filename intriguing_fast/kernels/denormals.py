@@ -3,8 +3,8 @@
 
 A sigmoid unit that saturates makes subnormal activations and gradients (below 1.2e-38 in
 float32), and x86 cores compute with those many times slower: attacking AE400-10, whose
-encoder saturates, ran 10x slower than with them flushed to zero, at the same distortion to
-6 digits (BENCHMARKS.md). ``torch.set_flush_denormal`` sets the CPU's flags on the calling
+encoder saturates, is several times faster with them flushed to zero, at the same distortion
+(BENCHMARKS.md, bench/bench_denormals.py). ``torch.set_flush_denormal`` sets the CPU's flags on the calling
 thread only, and torch's OpenMP workers keep theirs; the native core sets them on the whole
 pool. Without the native core, or on a CPU without the flags, nothing changes.
 """
