@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from intriguing_fast.attack import LBFGSAttack, lbfgs_attack, random_targets
-from intriguing_fast.attack.scipy_baselines import scipy_flat_batch, scipy_per_image
+from intriguing_fast.attack.reference.scipy_baselines import scipy_flat_batch, scipy_per_image
 from intriguing_fast.data import load_mnist
 
 from sections import emit

@@ -1,5 +1,5 @@
 """Engine rounds of the attack: each image moving to its next c as soon as its own solve stops
-(`LBFGSAttack`), against lock-step c steps (`attack/lockstep.py`, the schedule before rounds,
+(`LBFGSAttack`), against lock-step c steps (`attack/reference/lockstep.py`, the schedule before rounds,
 where every c step waits for its slowest image). One round is one call of the model (forward
 and backward) over the images still at work, so on a GPU the rounds, not the evaluations,
 set the time. Same model, images, targets and options for both (each c step's L-BFGS history
@@ -28,7 +28,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from intriguing_fast import LBFGSAttack, attack_engine, random_targets
-from intriguing_fast.attack.lockstep import lockstep_attack
+from intriguing_fast.attack.reference.lockstep import lockstep_attack
 from intriguing_fast.data import load_mnist
 
 from subjects import quick_mlp

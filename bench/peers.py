@@ -85,7 +85,10 @@ def ours(
 def scipy_baseline(flat: bool) -> Method:
     """The same objective and c search as ours (its default steps x 100 iterations) with scipy's
     L-BFGS-B, per image or flattened."""
-    from intriguing_fast.attack.scipy_baselines import scipy_flat_batch, scipy_per_image  # scipy: not on every GPU box
+    from intriguing_fast.attack.reference.scipy_baselines import (  # scipy: not on every GPU box
+        scipy_flat_batch,
+        scipy_per_image,
+    )
 
     solve = scipy_flat_batch if flat else scipy_per_image
     steps = LBFGSAttack().resolved()[1]

@@ -1,6 +1,6 @@
 """How close the attack lands to the exact minimal perturbation, by temperature: on softmax
 regression (the zoo's FC10(1e-4), trained on MNIST), whose minimal targeted perturbation is an
-exactly solvable QP (intriguing_fast.attack.exact_linear). The figures quoted in README.md,
+exactly solvable QP (intriguing_fast.attack.reference.exact_linear). The figures quoted in README.md,
 docs/attack.md and LBFGSAttack's docstring come from this script.
 
     python bench/temperature.py
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from intriguing_fast.attack import LBFGSAttack
-from intriguing_fast.attack.exact_linear import minimal_distortion
+from intriguing_fast.attack.reference.exact_linear import minimal_distortion
 from intriguing_fast.data import load_mnist
 from intriguing_fast.models import get_spec, trained_model
 

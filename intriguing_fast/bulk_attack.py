@@ -31,21 +31,19 @@ from tqdm.auto import tqdm
 from ._version import __version__
 from .attack import AttackResult, LBFGSAttack, robustness_curve
 from .attack.boundary import BOUNDARY_STEPS
-from .attack.bulk_files import (
+from .attack.search import SEARCHES
+from .attack.targets import TARGET_MODES, random_targets
+from .attack.validation import check_bounds, check_inputs, check_labels, num_classes
+from .bulk.files import (
     SAVED_FIELDS,
     load_adversarials,
     merge_chunks,
-    num_classes,
     postfix,
     saved_chunk,
     saved_chunks,
     summary,
 )
-from .attack.bulk_pieces import Rows, open_run, piece_path
-from .attack.search import SEARCHES
-from .attack.sharding import Group, Launch, shard, start_run
-from .attack.targets import TARGET_MODES, random_targets
-from .attack.validation import check_bounds, check_inputs, check_labels
+from .bulk.pieces import Rows, open_run, piece_path
 from .cli import (
     add_data_options,
     add_debug_option,
@@ -62,6 +60,7 @@ from .cli import (
     positive_int,
 )
 from .data import SPLITS, MnistSplit, load_mnist
+from .distributed import Group, Launch, shard, start_run
 from .errors import IntriguingFastError
 from .experiments import SCALES
 from .models import MODEL_ZOO, get_spec, load_or_train

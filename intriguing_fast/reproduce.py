@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 
 from .attack.options import PAPER_FTOL
-from .attack.sharding import Group, Launch
 from .cli import (
     add_data_options,
     add_debug_option,
@@ -31,6 +30,7 @@ from .cli import (
     interrupts_in_one_line,
     parse_command,
 )
+from .distributed import Group, Launch
 from .experiments import SCALES, STAGE_NAMES, RunConfig, run
 from .models.alexnet import load_alexnet
 from .seeds import seed_int

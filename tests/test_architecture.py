@@ -20,10 +20,10 @@ LAYERS = (
     ("kernels",),
     ("engine",),
     ("attack", "data"),
-    ("models",),
+    ("models", "distributed"),
     ("experiments",),
     ("report",),
-    ("cli",),
+    ("cli", "bulk"),
     ("reproduce", "bulk_attack"),
 )
 RANK = {part: rank for rank, parts in enumerate(LAYERS) for part in parts}

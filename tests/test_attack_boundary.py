@@ -10,7 +10,7 @@ from test_attack_qp import linear_model, one_thread  # noqa: F401  (one_thread: 
 from intriguing_fast import attack_engine
 from intriguing_fast.attack import lbfgs_attack
 from intriguing_fast.attack.boundary import BOUNDARY_STEPS, search_boundary
-from intriguing_fast.attack.exact_linear import minimal_distortion
+from intriguing_fast.attack.reference.exact_linear import minimal_distortion
 
 
 def segments(k: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,8 +8,8 @@ from test_attack import CLASSES, RowwiseMLP, assert_rows_match, data, mlp, one_t
 from test_attack_qp import linear_model
 
 from intriguing_fast.attack import LBFGSAttack, lbfgs_attack
-from intriguing_fast.attack.exact_linear import minimal_distortion
 from intriguing_fast.attack.objective import margin_and_loss
+from intriguing_fast.attack.reference.exact_linear import minimal_distortion
 
 
 class TwoWays(torch.nn.Module):

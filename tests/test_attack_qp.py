@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from intriguing_fast.attack import lbfgs_attack
-from intriguing_fast.attack.exact_linear import minimal_distortion
+from intriguing_fast.attack.reference.exact_linear import minimal_distortion
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from test_attack import CLASSES, one_thread, toy_data, toy_mlp  # noqa: F401  (o
 from intriguing_fast.attack import attack_engine, lbfgs_attack, random_targets
 from intriguing_fast.attack.boundary import BOUNDARY_STEPS
 from intriguing_fast.attack.options import PAPER_FTOL
-from intriguing_fast.attack.scipy_baselines import scipy_flat_batch, scipy_per_image
+from intriguing_fast.attack.reference.scipy_baselines import scipy_flat_batch, scipy_per_image
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import torch
 from test_attack import RowwiseMLP, assert_rows_match, data, mlp, one_thread  # noqa: F401
 
 from intriguing_fast.attack import LBFGSAttack, lbfgs_attack
-from intriguing_fast.attack.lockstep import lockstep_attack
+from intriguing_fast.attack.reference.lockstep import lockstep_attack
 from intriguing_fast.attack.restarts import RESTART_SCALE, random_starts
 
 

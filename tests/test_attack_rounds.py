@@ -6,7 +6,7 @@ import torch
 from test_attack import CLASSES, RowwiseMLP, one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread: autouse)
 
 from intriguing_fast import LBFGSAttack, random_targets
-from intriguing_fast.attack.lockstep import lockstep_attack
+from intriguing_fast.attack.reference.lockstep import lockstep_attack
 
 
 def test_rounds_give_lockstep_results_in_fewer_rounds():

@@ -9,8 +9,8 @@ from test_attack import RowwiseMLP, one_thread, toy_mlp  # noqa: F401  (one_thre
 from test_attack_cli import Interrupted, args, files, interrupt_after  # noqa: F401  (files: fixture)
 
 from intriguing_fast import bulk_attack as cli
-from intriguing_fast.attack.bulk_pieces import plan
 from intriguing_fast.attack.targets import random_targets
+from intriguing_fast.bulk.pieces import plan
 
 
 class RowwiseToy(RowwiseMLP):

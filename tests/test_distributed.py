@@ -21,8 +21,8 @@ from test_bulk_faults import assert_same
 
 from intriguing_fast import bulk_attack as cli
 from intriguing_fast.attack import LBFGSAttack
-from intriguing_fast.attack.bulk_pieces import piece_path
-from intriguing_fast.attack.sharding import Launch, shard
+from intriguing_fast.bulk.pieces import piece_path
+from intriguing_fast.distributed import Launch, shard
 from intriguing_fast.storage import json_digest, save_verified
 
 IMAGES, CHUNK = 40, 10
@@ -210,7 +210,7 @@ def test_a_hung_rank_ends_the_run_with_one_line(reference, tmp_path):
 SCRIPT = """
 import sys, torch
 from intriguing_fast.attack import LBFGSAttack
-from intriguing_fast.attack.sharding import Group, Launch, distributed_attack
+from intriguing_fast.distributed import Group, Launch, distributed_attack
 torch.set_num_threads(1)
 model, data = torch.jit.load(sys.argv[1]), torch.load(sys.argv[2])
 group = Group(Launch.from_env(), 60)

@@ -126,7 +126,7 @@ class LBFGSAttack(AttackOptions):
         """How many of `inputs` this attack solves at once with `model`, targeted or not
         (`batch_size`, or as many as fit in `memory_budget`): attacking `inputs` in pieces of
         this size, with the targets the whole call would draw, gives the whole call's result row
-        for row (attack/sharding.py)."""
+        for row (distributed.py)."""
         model, inputs = check_model(model), check_inputs(inputs)
         with attack_mode(model):
             chunk = self._chunk(model, inputs, _model_dtype(model, inputs))

@@ -6,6 +6,8 @@ from numbers import Real
 
 import torch
 
+from ..storage import one_line
+
 
 def check_model(model: object) -> torch.nn.Module:
     if not isinstance(model, torch.nn.Module):
@@ -177,3 +179,17 @@ def check_clean_logits(logits: torch.Tensor) -> torch.Tensor:
             "valid set of logits)"
         )
     return logits
+
+
+def num_classes(model: torch.nn.Module, images: torch.Tensor) -> int:
+    """Classes of the model's logits on one image: a model that does not fit the data fails here,
+    before anything is written."""
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), images.dtype)
+    try:
+        with torch.no_grad():
+            logits = model(images[:1].to(dtype))
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise ValueError(f"the model fails on images of shape {tuple(images.shape[1:])}: {one_line(exc)}") from None
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[1] < 2:
+        raise ValueError(f"the model must return logits [N, classes >= 2], got {getattr(logits, 'shape', logits)}")
+    return logits.shape[1]

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from functools import partial
 
 from ..attack import random_targets
-from ..attack.bulk_files import num_classes
-from ..attack.sharding import Group, distributed_attack
+from ..attack.validation import num_classes
+from ..distributed import Group, distributed_attack
 from .context import Run, stored_attack
 from .stage import Stage
 

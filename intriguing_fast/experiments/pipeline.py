@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .._version import __version__
-from ..attack.sharding import Group
+from ..distributed import Group
 from .context import Run, RunConfig
 from .distributed import share_out
 from .stages import select

@@ -12,9 +12,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ..attack.curves import robustness_curve
 from ..errors import CorruptFileError, InputChangedError
-from ..storage import json_digest, load_verified, load_weights_only, one_line, quarantine, tensor_digest
-from .curves import robustness_curve
+from ..storage import json_digest, load_verified, load_weights_only, quarantine, tensor_digest
 
 SAVED_FIELDS = (
     "adversarial",
@@ -181,20 +181,6 @@ def _threads_on(arithmetic: object) -> str:
         if isinstance(arithmetic, dict)
         else repr(arithmetic)
     )
-
-
-def num_classes(model: torch.nn.Module, images: torch.Tensor) -> int:
-    """Classes of the model's logits on one image: a model that does not fit the data fails here,
-    before anything is written."""
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), images.dtype)
-    try:
-        with torch.no_grad():
-            logits = model(images[:1].to(dtype))
-    except (RuntimeError, ValueError, TypeError) as exc:
-        raise ValueError(f"the model fails on images of shape {tuple(images.shape[1:])}: {one_line(exc)}") from None
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[1] < 2:
-        raise ValueError(f"the model must return logits [N, classes >= 2], got {getattr(logits, 'shape', logits)}")
-    return logits.shape[1]
 
 
 def postfix(bar: tqdm, parts: Iterable[dict]) -> None:

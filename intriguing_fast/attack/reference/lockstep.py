@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import torch
 
-from ..engine import minimize_lbfgsb
-from .objective import AttackObjective, attack_mode
-from .options import AttackOptions
-from .search import CSearch
+from ...engine import minimize_lbfgsb
+from ..objective import AttackObjective, attack_mode
+from ..options import AttackOptions
+from ..search import CSearch
 
 
 def lockstep_attack(

@@ -16,7 +16,7 @@ import torch
 
 from ..errors import CorruptFileError, InputChangedError, IntriguingFastError
 from ..storage import atomic_write_bytes, json_digest, one_line, quarantine, save_verified, tensor_digest
-from .bulk_files import SAVED_FIELDS, changed_inputs, load_adversarials, saved_chunk, summary
+from .files import SAVED_FIELDS, changed_inputs, load_adversarials, saved_chunk, summary
 
 # What saved work must share with a rerun besides its rows: the rest of the config.
 COMMON = ("version", "model", "args", "attack", "arithmetic")

@@ -15,11 +15,11 @@ import numpy as np
 import scipy.optimize
 import torch
 
-from .boundary import BOUNDARY_STEPS, search_boundary
-from .objective import attack_mode, margin_and_loss
-from .options import ATTACK_FTOL
-from .result import distortion
-from .search import DEFAULT_STEPS, CSearch
+from ..boundary import BOUNDARY_STEPS, search_boundary
+from ..objective import attack_mode, margin_and_loss
+from ..options import ATTACK_FTOL
+from ..result import distortion
+from ..search import DEFAULT_STEPS, CSearch
 
 EPS = float(np.finfo(np.float64).eps)
 

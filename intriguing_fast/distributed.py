@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-from ..errors import IntriguingFastError
-from ..storage import exclusive_lock, one_line
-from .lbfgs_attack import LBFGSAttack
-from .result import AttackResult
+from .attack.lbfgs_attack import LBFGSAttack
+from .attack.result import AttackResult
+from .errors import IntriguingFastError
+from .storage import exclusive_lock, one_line
 
 T = TypeVar("T")
 
