@@ -12,11 +12,11 @@ from torch import nn
 
 from intriguing_fast.attack import LBFGSAttack, attack_engine
 from intriguing_fast.models import MLP, Phase
-from intriguing_fast.models import adversarial_training as training
-from intriguing_fast.models.adversarial_models import load_or_train_adversarial
-from intriguing_fast.models.adversarial_pool import AdversarialPool
-from intriguing_fast.models.adversarial_split import LayerSplit, layer_names, split_model
-from intriguing_fast.models.adversarial_training import AdversarialRecipe, PoolSettings, train_adversarial
+from intriguing_fast.models.adversarial import training
+from intriguing_fast.models.adversarial.checkpoints import load_or_train_adversarial
+from intriguing_fast.models.adversarial.pool import AdversarialPool
+from intriguing_fast.models.adversarial.split import LayerSplit, layer_names, split_model
+from intriguing_fast.models.adversarial.training import AdversarialRecipe, PoolSettings, train_adversarial
 
 BUILD = partial(MLP, (784, 32, 32, 10))
 PHASE = Phase("sgd", epochs=3, weight_decay=(1e-5, 1e-5, 1e-6), lr=0.2, batch_size=32)

@@ -4,7 +4,7 @@ from .context import RunConfig
 from .pipeline import run
 from .scales import SCALES, Scale
 from .stage import Stage
-from .stages import STAGE_NAMES, STAGES
 from .stats import Rate
+from .table import STAGE_NAMES, STAGES
 
 __all__ = ["SCALES", "STAGES", "STAGE_NAMES", "Scale", "Stage", "RunConfig", "run", "Rate"]

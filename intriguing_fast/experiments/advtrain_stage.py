@@ -1,5 +1,5 @@
 """Section 4.2: FC100-100-10 trained with weight decay only, with dropout, and with pools of
-adversarial examples of its input or of its hidden layers (models/adversarial_training.py).
+adversarial examples of its input or of its hidden layers (models/adversarial/training.py).
 
 Every variant is trained from scratch with the same schedule on the run's training split and
 cached in the checkpoint cache (keyed by recipe, pools and data), so a rerun only evaluates.
@@ -19,8 +19,8 @@ import torch
 
 from ..attack import LBFGSAttack
 from ..models import MLP, Phase
-from ..models.adversarial_models import AdversarialModel, load_or_train_adversarial
-from ..models.adversarial_training import AdversarialRecipe, PoolSettings
+from ..models.adversarial.checkpoints import AdversarialModel, load_or_train_adversarial
+from ..models.adversarial.training import AdversarialRecipe, PoolSettings
 from ..storage import cache_root
 from .context import Run
 from .evaluation import error, training_failed

@@ -26,7 +26,7 @@ class RunConfig:
     scale: Scale
     out: Path
     data_dir: Path | None = None
-    only: tuple[str, ...] | None = None  # stage names (experiments/stages.py); None: every stage
+    only: tuple[str, ...] | None = None  # stage names (experiments/table.py); None: every stage
     device: str = "cpu"
     seed: int = 0
     model_cache: Path | None = None

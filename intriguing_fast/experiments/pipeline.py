@@ -14,7 +14,7 @@ from .._version import __version__
 from ..distributed import Group
 from .context import Run, RunConfig
 from .distributed import share_out
-from .stages import select
+from .table import select
 
 
 def run(cfg: RunConfig, group: Group | None = None) -> dict | None:

@@ -1,4 +1,4 @@
-"""What a stage of the reproduction is (experiments/stages.py holds the table of them)."""
+"""What a stage of the reproduction is (experiments/table.py holds the table of them)."""
 
 from __future__ import annotations
 

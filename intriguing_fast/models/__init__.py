@@ -1,10 +1,15 @@
 """The paper's MNIST models: architectures, the zoo by paper name, recipes, training, checkpoint cache,
 adversarial training with pools (Section 4.2)."""
 
-from .adversarial_models import AdversarialModel, load_or_train_adversarial
-from .adversarial_pool import AdversarialPool
-from .adversarial_split import LayerSplit, layer_names, split_model
-from .adversarial_training import AdversarialRecipe, PoolSettings, train_adversarial
+from .adversarial import (
+    AdversarialModel,
+    AdversarialPool,
+    AdversarialRecipe,
+    PoolSettings,
+    load_or_train_adversarial,
+    train_adversarial,
+)
+from .adversarial.split import LayerSplit, layer_names, split_model
 from .architectures import MLP, AutoencoderClassifier, ConvNet, flatten_images
 from .cache import CheckpointCorruptError, CheckpointKeyError, load_checkpoint, save_checkpoint
 from .recipes import Phase, Recipe

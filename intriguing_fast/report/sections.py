@@ -1,4 +1,4 @@
-"""One renderer per kind of stage (experiments/stages.py names it): the stage's results.json
+"""One renderer per kind of stage (experiments/table.py names it): the stage's results.json
 entry -> a Markdown section (figures drawn into fig_dir) and its findings, checked on the numbers."""
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..storage import cache_root, state_dict_digest, tensor_digest
-from .adversarial_training import AdversarialRecipe, train_adversarial, training_key
-from .cache import checkpoint_path, load_cached, save_checkpoint, training_lock
+from ...storage import cache_root, state_dict_digest, tensor_digest
+from ..cache import checkpoint_path, load_cached, save_checkpoint, training_lock
+from .training import AdversarialRecipe, train_adversarial, training_key
 
 
 @dataclass(frozen=True, eq=False)

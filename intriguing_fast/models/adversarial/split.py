@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .architectures import MLP, flatten_images
+from ..architectures import MLP, flatten_images
 
 INPUT = "input"
 Bounds = tuple[float, float]

@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..attack import LBFGSAttack
-from .adversarial_split import LayerSplit
+from ...attack import LBFGSAttack
+from .split import LayerSplit
 
 POOL_TARGETS = ("random", "least_likely", "untargeted")
 

@@ -24,14 +24,14 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..attack import LBFGSAttack
-from ..errors import CorruptFileError
-from ..storage import quarantine, tensor_digest
-from .adversarial_pool import POOL_TARGETS, AdversarialPool, seeded
-from .adversarial_split import INPUT, LayerSplit, split_model
-from .cache import CACHE_FORMAT, load_checkpoint, save_checkpoint
-from .recipes import Phase
-from .regularization import weight_decay_penalty
+from ...attack import LBFGSAttack
+from ...errors import CorruptFileError
+from ...storage import quarantine, tensor_digest
+from ..cache import CACHE_FORMAT, load_checkpoint, save_checkpoint
+from ..recipes import Phase
+from ..regularization import weight_decay_penalty
+from .pool import POOL_TARGETS, AdversarialPool, seeded
+from .split import INPUT, LayerSplit, split_model
 
 
 @dataclass(frozen=True)
