@@ -2,7 +2,7 @@
 kept (IEEE), side by side on one zoo model: wall time, mean distortion, model evaluations.
 
 AE400-10's sigmoid encoder saturates, and its subnormal activations and gradients are what x86
-cores compute slowly (intriguing_fast/kernels/denormals.py). The model is the one `reproduce
+cores compute slowly (intriguing_fast/engine/backends/denormals.py). The model is the one `reproduce
 --scale SCALE` trains (from the checkpoint cache, or trained first); the attacked images are
 the first COUNT training images. Run:
   flock /tmp/heavy.lock python bench/bench_denormals.py [--model AE400-10] [--write BENCHMARKS.md]

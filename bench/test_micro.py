@@ -17,9 +17,16 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from intriguing_fast import AttackResult, LBFGSBResult, lbfgs_attack, minimize_lbfgsb, random_targets
 from intriguing_fast.analysis import layer_bounds
+from intriguing_fast.engine.backends import (
+    BatchState,
+    Kernels,
+    LBFGSBOptions,
+    Status,
+    native_available,
+    resolve_backend,
+)
 from intriguing_fast.engine.problems import convex_quadratic, softmax_attack
 from intriguing_fast.engine.solver import BatchSolver
-from intriguing_fast.kernels import BatchState, Kernels, LBFGSBOptions, Status, native_available, resolve_backend
 from intriguing_fast.models import MLP
 
 torch.set_num_threads(1)

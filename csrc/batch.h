@@ -1,4 +1,4 @@
-// Raw views of the engine's BatchState (intriguing_fast/kernels/state.py): row b of every
+// Raw views of the engine's BatchState (intriguing_fast/engine/state.py): row b of every
 // field belongs to problem b; S, Y are [rows, m, n] ring buffers. The
 // bounds of problem b start at b * bound_stride: bound_stride is n, or 0 when all problems
 // share one row of bounds.
@@ -10,7 +10,7 @@
 
 namespace intriguing_fast {
 
-// Status codes: kernels/status.py's Status (tests/test_kernels_cpp.py pins them together).
+// Status codes: engine/status.py's Status (tests/test_kernels_cpp.py pins them together).
 enum Status : int64_t { RUNNING = -1, CONVERGED_GTOL = 0, CONVERGED_FTOL = 1, MAX_ITER = 2,
                         MAX_FUN = 3, LINE_SEARCH_FAILED = 4, NONFINITE = 5,
                         STOPPED = 6 };  // STOPPED: set by the caller (engine/solver.py), never by a kernel
@@ -25,7 +25,7 @@ struct Batch {
   bool *need_dir, *box_first;
 };
 
-// Solver settings (kernels/state.py LBFGSBOptions).
+// Solver settings (engine/state.py LBFGSBOptions).
 struct Settings {
   int64_t max_iter, max_fun, max_ls;
   double gtol, ftol, c1, c2;

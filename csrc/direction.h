@@ -1,4 +1,4 @@
-// Step 1 of an iteration (kernels/reference.py TorchKernels.direction), fused per problem:
+// Step 1 of an iteration (engine/backends/reference.py TorchKernels.direction), fused per problem:
 // fixed-set mask, two-loop recursion on the free variables, descent check with restart,
 // and the first trial step. q lives in a per-thread buffer; x, g and the bounds are read
 // once, the history once per loop, and d written once, while the next problem's data is
@@ -63,7 +63,7 @@ void direction_row(const Batch<T, H>& st, int64_t b, DirectionScratch<T>& w, Pre
   if (first_boxed) {
     gd = 0;
 #pragma omp simd reduction(+ : gd)
-    for (int64_t i = 0; i < n; ++i) {  // segment_to_projected_gradient_step in kernels/reference.py
+    for (int64_t i = 0; i < n; ++i) {  // segment_to_projected_gradient_step in engine/backends/reference.py
       const T c = std::min(std::max(x[i] - g[i], lo[i]), hi[i]), di = c - x[i];
       const T nudge = T(4) * std::numeric_limits<T>::epsilon() * std::max(std::abs(c), std::abs(x[i]));
       d[i] = c == lo[i] || c == hi[i] ? di + T((di > 0) - (di < 0)) * nudge : di;

@@ -2,7 +2,7 @@
 // buffer of curvature pairs (S[j], Y[j]), each pair restricted to the free set (`free` is 1 on
 // it and 0 off it; q is zero off it), with rho = 1 / s.y_F and the scaling (s.y_F / y_F.y_F of
 // the newest pair with positive curvature there, else `gamma`) recomputed; a pair without
-// positive curvature on the free set is skipped (kernels/reference.py two_loop). Each history
+// positive curvature on the free set is skipped (engine/backends/reference.py two_loop). Each history
 // row is read from memory once per loop: the sums of the next pair ride on the update of the
 // current one, and each block of a pass asks `pf` for a cache line of the next problem's data.
 // The passes are plain functions with restrict-qualified rows: written as lambdas returning

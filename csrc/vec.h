@@ -117,7 +117,7 @@ inline T pass_sum(int64_t n, Prefetcher& pf, Term term) {
 }
 
 // Euclidean norm of d (n values) given dd = d.d, rescaled where dd overflowed or underflowed
-// (kernels/reference.py safe_norm); never below the smallest normal number.
+// (engine/backends/reference.py safe_norm); never below the smallest normal number.
 template <typename T>
 T safe_norm(const T* d, T dd, int64_t n) {
   const T tiny = std::numeric_limits<T>::min();

@@ -18,10 +18,9 @@ import torch
 
 from .attack import attack_engine
 from .data.paths import MNIST_DIR_ENV
-from .engine import LBFGSBOptions
+from .engine import BACKENDS, ROUNDS, LBFGSBOptions
 from .errors import IntriguingFastError
 from .experiments import SCALES
-from .kernels import BACKENDS, ROUNDS
 from .storage import CACHE_ROOT_ENV
 from .threads import THREADS_HELP, set_threads
 

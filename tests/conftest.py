@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from intriguing_fast.kernels import native_available
+from intriguing_fast.engine.backends import native_available
 
 # One intra-op thread: results do not depend on the thread count, and on a loaded 2-core
 # machine torch's thread pool spins (several times slower than one thread).

@@ -7,8 +7,8 @@ import dataclasses
 
 import torch
 
-from intriguing_fast.kernels.state import BatchState, LBFGSBOptions
-from intriguing_fast.kernels.status import Status
+from intriguing_fast.engine.state import BatchState, LBFGSBOptions
+from intriguing_fast.engine.status import Status
 
 OPTIONS = LBFGSBOptions(history=4, max_iter=30, max_fun=40, max_ls=3, gtol=1e-5, ftol=1e-9)
 

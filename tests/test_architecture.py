@@ -7,7 +7,7 @@ import ast
 import re
 from pathlib import Path
 
-from intriguing_fast.kernels.status import Status
+from intriguing_fast.engine.status import Status
 
 PACKAGE = Path(__file__).resolve().parents[1] / "intriguing_fast"
 ROOT = PACKAGE.parent
@@ -17,7 +17,6 @@ LAYERS = (
     ("errors",),
     ("_version", "seeds", "storage", "threads"),
     ("analysis",),
-    ("kernels",),
     ("engine",),
     ("attack", "data"),
     ("models", "distributed"),
@@ -123,7 +122,7 @@ def test_a_subpackage_imports_alone():
         f"pkg.__path__ = [{str(PACKAGE)!r}]; sys.modules['intriguing_fast'] = pkg; "
         "import importlib; [importlib.import_module('intriguing_fast.' + m) for m in sys.argv[1:]]"
     )
-    parts = ["kernels", "engine", "attack", "data", "models", "experiments", "report"]
+    parts = ["engine.backends", "engine", "attack", "data", "models", "experiments", "report"]
     for name in parts:
         done = subprocess.run([sys.executable, "-c", code, name], capture_output=True, text=True)
         assert done.returncode == 0, (name, done.stderr[-2000:])
@@ -137,8 +136,8 @@ def test_cpp_status_codes_match_python():
 
 
 # Size by meaning: a module holds one job, whatever its length; a function reads top to bottom in
-# one screen. Lines of code as ruff formats them, its docstring left out; kernels (one fused loop
-# each) are excepted.
+# one screen. Lines of code as ruff formats them, its docstring left out; the backends' kernels
+# (one fused loop each) are excepted.
 FUNCTION_LINES = 70
 
 
@@ -157,7 +156,7 @@ def test_no_function_is_long():
     long = {
         f"{path.relative_to(ROOT)}:{node.name}": n
         for path in PACKAGE.rglob("*.py")
-        if "kernels" not in path.parts
+        if "backends" not in path.parts
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (n := code_lines(node)) > FUNCTION_LINES
     }

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from intriguing_fast import LBFGSAttack
-from intriguing_fast.kernels import native_available
-from intriguing_fast.kernels.denormals import flushed_denormals
-from intriguing_fast.kernels.native import native
+from intriguing_fast.engine.backends import native_available
+from intriguing_fast.engine.backends.denormals import flushed_denormals
+from intriguing_fast.engine.backends.native import native
 
 pytestmark = [
     pytest.mark.skipif(not native_available(), reason="the native extension intriguing_fast._C is not built"),

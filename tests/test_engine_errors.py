@@ -6,10 +6,10 @@ import torch
 from intriguing_fast import autograd_objective, minimize_lbfgsb
 from intriguing_fast.engine import LBFGSBOptions, StateMemoryError
 from intriguing_fast.engine.__main__ import main as engine_main
+from intriguing_fast.engine.backends import resolve_backend
 from intriguing_fast.engine.solver import BatchSolver
 from intriguing_fast.engine.validation import available_bytes
 from intriguing_fast.errors import IntriguingFastError
-from intriguing_fast.kernels import resolve_backend
 
 
 def quad(x, index):

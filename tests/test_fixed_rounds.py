@@ -15,10 +15,10 @@ from test_attack import CLASSES, RowwiseMLP, one_thread, toy_data, toy_mlp  # no
 from intriguing_fast import LBFGSAttack, attack_engine, random_targets
 from intriguing_fast.attack import chunk
 from intriguing_fast.engine import LBFGSBOptions, minimize_lbfgsb
+from intriguing_fast.engine.backends import TorchKernels
 from intriguing_fast.engine.fixed_rounds import MIN_BUCKET, FixedShapeSolver, batch_solver
 from intriguing_fast.engine.problems import convex_quadratic, rosenbrock, softmax_attack
 from intriguing_fast.engine.solver import BatchSolver
-from intriguing_fast.kernels import TorchKernels
 
 FIELDS = ("x", "fun", "grad", "pg_norm", "nit", "nfev", "status")
 PROBLEMS = {

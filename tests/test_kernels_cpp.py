@@ -5,8 +5,8 @@ import torch
 from kernel_cases import OPTIONS, assert_states_match, clone_state, random_state, step_rows, trial_outcome
 
 from intriguing_fast import minimize_lbfgsb
+from intriguing_fast.engine.backends import CppKernels, TorchKernels, native_available
 from intriguing_fast.engine.problems import softmax_attack
-from intriguing_fast.kernels import CppKernels, TorchKernels, native_available
 
 pytestmark = pytest.mark.skipif(not native_available(), reason="the native extension intriguing_fast._C is not built")
 

@@ -5,8 +5,8 @@ import importlib.util
 import pytest
 import torch
 
-import intriguing_fast.kernels as kernels
-import intriguing_fast.kernels.native as native
+import intriguing_fast.engine.backends as kernels
+import intriguing_fast.engine.backends.native as native
 from intriguing_fast import minimize_lbfgsb
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")

@@ -23,10 +23,10 @@ if DEVICE == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
 from kernel_cases import assert_states_match, clone_state, every_row, random_state, run_step, step_rows, trial_outcome  # noqa: E402
 
 from intriguing_fast import minimize_lbfgsb  # noqa: E402
+from intriguing_fast.engine.backends import TorchKernels  # noqa: E402
+from intriguing_fast.engine.backends.triton_backend import TritonKernels  # noqa: E402
 from intriguing_fast.engine.problems import softmax_attack  # noqa: E402
-from intriguing_fast.kernels import TorchKernels  # noqa: E402
-from intriguing_fast.kernels.status import Status  # noqa: E402
-from intriguing_fast.kernels.triton_backend import TritonKernels  # noqa: E402
+from intriguing_fast.engine.status import Status  # noqa: E402
 
 # The inf-gradient case multiplies inf by 0 in NumPy, as it does on the GPU, without a warning there.
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")

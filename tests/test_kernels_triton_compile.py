@@ -18,7 +18,7 @@ def test_every_launch_binds_and_compiles_for_sm90():
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["TRITON_DEFAULT_FP_FUSION"] = "1"
     out = subprocess.run(
-        [sys.executable, "-m", "intriguing_fast.kernels.triton_aot", "--arch", "90"],
+        [sys.executable, "-m", "intriguing_fast.engine.backends.triton_aot", "--arch", "90"],
         env=env,
         capture_output=True,
         text=True,
@@ -34,8 +34,8 @@ def test_every_launch_binds_and_compiles_for_sm90():
 def test_launch_parameters_avoid_the_launchers_locals():
     """Triton's generated binder keeps locals of these names; a kernel parameter named like one
     is replaced by the binder's own value (a dict for `params`), and every launch fails."""
-    from intriguing_fast.kernels.triton_direction import direction_block_kernel, direction_chunked_kernel
-    from intriguing_fast.kernels.triton_steps import accept_kernel, trial_kernel
+    from intriguing_fast.engine.backends.triton_direction import direction_block_kernel, direction_chunked_kernel
+    from intriguing_fast.engine.backends.triton_steps import accept_kernel, trial_kernel
 
     reserved = {"params", "specialization", "options", "backend", "specialize_impl", "JITCallable"}
     for kernel in (direction_block_kernel, direction_chunked_kernel, trial_kernel, accept_kernel):
@@ -44,7 +44,7 @@ def test_launch_parameters_avoid_the_launchers_locals():
 
 
 def test_launches_go_to_the_tensors_device():
-    from intriguing_fast.kernels.triton_backend import device_guard
+    from intriguing_fast.engine.backends.triton_backend import device_guard
 
     assert device_guard(torch.device("cuda", 1)).idx == 1  # entered only around a launch
     with device_guard(torch.device("cpu")):

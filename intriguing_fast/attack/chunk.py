@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..engine import Status
-from ..engine.fixed_rounds import batch_solver
+from ..engine import Status, batch_solver
 from .hedges import FIRST_SOLVES, Hedges
 from .objective import AttackObjective, rows_of
 from .options import AttackOptions

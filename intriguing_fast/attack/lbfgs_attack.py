@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..kernels.denormals import flushed_denormals
+from ..engine import flushed_denormals
 from .chunk import attack_chunk
 from .memory import chunk_size
 from .objective import attack_mode

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..engine.validation import StateMemoryError, available_bytes
+from ..engine import StateMemoryError, available_bytes
 
 
 def activation_bytes(model: torch.nn.Module, image: torch.Tensor) -> int:

@@ -98,7 +98,7 @@ class AttackOptions:
         flush_denormals: on CPU, treat subnormal floats as zero in the model and the engine
             while the attack runs (every thread of torch's pool; restored after): saturated
             sigmoid units make subnormal gradients, many times slower on x86 cores
-            (kernels/denormals.py, BENCHMARKS.md). Needs the native core; False keeps IEEE subnormals.
+            (engine/backends/denormals.py, BENCHMARKS.md). Needs the native core; False keeps IEEE subnormals.
         seed: for targets="random" and the restarts' starting points.
         batch_size: images per chunk (None: as many as fit in `memory_budget` bytes).
         memory_budget: bytes of solver state and activations per chunk.

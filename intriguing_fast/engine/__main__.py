@@ -11,11 +11,12 @@ import scipy.optimize
 import torch
 
 from ..errors import IntriguingFastError
-from ..kernels import LBFGSBOptions, native_available
 from ..seeds import seed_int
 from ..threads import THREADS_HELP, set_threads
+from .backends import native_available
 from .lbfgsb import minimize_lbfgsb
 from .problems import softmax_attack
+from .state import LBFGSBOptions
 from .validation import check_memory
 
 PROG = "python -m intriguing_fast.engine"

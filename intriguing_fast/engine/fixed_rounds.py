@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import torch
 
-from ..kernels import BatchState, LBFGSBOptions, Status, TorchKernels
+from .backends import TorchKernels
 from .solver import RESULT_FIELDS, BatchSolver, Fun, _check_mask_restart, _start_rows, fixed_rounds
+from .state import BatchState, LBFGSBOptions
+from .status import Status
 from .validation import check_fun_output
 
 # The smallest bucket: below it a round's cost no longer follows its rows.

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..kernels import LBFGSBOptions
 from .fixed_rounds import batch_solver
 from .result import LBFGSBResult
 from .solver import Fun
+from .state import LBFGSBOptions
+
+DEFAULTS = LBFGSBOptions()  # the keyword defaults of minimize_lbfgsb: the options' own, written once
 
 if TYPE_CHECKING:
     from scipy.optimize import OptimizeResult
@@ -23,19 +25,19 @@ def minimize_lbfgsb(
     lower: float | torch.Tensor = -float("inf"),
     upper: float | torch.Tensor = float("inf"),
     *,
-    history: int = 10,
-    max_iter: int = 15000,
-    max_fun: int = 15000,
-    gtol: float = 1e-5,
-    ftol: float = 2.220446049250313e-09,
-    max_ls: int = 20,
-    c1: float = 1e-4,
-    c2: float = 0.9,
-    box_first_step: bool = True,
-    backend: str = "auto",
-    history_dtype: torch.dtype | None = None,
-    rounds: str = "auto",
-    check_every: int = 16,
+    history: int = DEFAULTS.history,
+    max_iter: int = DEFAULTS.max_iter,
+    max_fun: int = DEFAULTS.max_fun,
+    gtol: float = DEFAULTS.gtol,
+    ftol: float = DEFAULTS.ftol,
+    max_ls: int = DEFAULTS.max_ls,
+    c1: float = DEFAULTS.c1,
+    c2: float = DEFAULTS.c2,
+    box_first_step: bool = DEFAULTS.box_first_step,
+    backend: str = DEFAULTS.backend,
+    history_dtype: torch.dtype | None = DEFAULTS.history_dtype,
+    rounds: str = DEFAULTS.rounds,
+    check_every: int = DEFAULTS.check_every,
 ) -> LBFGSBResult | OptimizeResult:
     """Minimise B independent functions over boxes, each with its own L-BFGS state.
 

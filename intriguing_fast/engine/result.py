@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..kernels.status import Status
+from .status import Status
 
 if TYPE_CHECKING:
     from scipy.optimize import OptimizeResult

@@ -10,8 +10,10 @@ from collections.abc import Callable
 
 import torch
 
-from ..kernels import BatchState, LBFGSBOptions, Status, resolve_backend, start_status
+from .backends import resolve_backend
 from .result import LBFGSBResult
+from .state import BatchState, LBFGSBOptions, start_status
+from .status import Status
 from .validation import (
     check_bound,
     check_bounds,

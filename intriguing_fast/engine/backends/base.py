@@ -1,4 +1,4 @@
-"""What every backend implements: the steps of an iteration, defined by kernels/reference.py."""
+"""What every backend implements: the steps of an iteration, defined by engine/backends/reference.py."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from .state import BatchState, LBFGSBOptions
+from ..state import BatchState, LBFGSBOptions
 
 
 class Kernels(ABC):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from ..state import BatchState, LBFGSBOptions
 from .base import Kernels
 from .native import native
-from .state import BatchState, LBFGSBOptions
 
 # The BatchState fields the kernels read or write in place.
 FIELDS = (

@@ -1,4 +1,4 @@
-"""`python -m intriguing_fast.kernels.triton_aot`: compile every Triton launch of the backend
+"""`python -m intriguing_fast.engine.backends.triton_aot`: compile every Triton launch of the backend
 ahead of time for a CUDA target, down to a cubin, with no GPU present.
 
 Each step of `TritonKernels` runs on a CPU state as the engine would call it, and each launch
@@ -21,7 +21,7 @@ from triton.backends.compiler import GPUTarget
 from triton.backends.driver import DriverBase
 from triton.runtime.driver import driver
 
-from .state import BatchState, LBFGSBOptions
+from ..state import BatchState, LBFGSBOptions
 from .triton_backend import TritonKernels
 
 
@@ -115,7 +115,7 @@ def compile_all(arch: int) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m intriguing_fast.kernels.triton_aot",
+        prog="python -m intriguing_fast.engine.backends.triton_aot",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

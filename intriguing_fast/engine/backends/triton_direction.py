@@ -1,7 +1,7 @@
 """The direction step of a projected L-BFGS iteration as Triton kernels (TorchKernels.direction
-in kernels/reference.py is its definition), in two variants: the row in registers for short
+in engine/backends/reference.py is its definition), in two variants: the row in registers for short
 rows, in global memory for long ones. One program per problem of the row list, as for the
-other steps (kernels/triton_steps.py, which also lists `settings`; this step reads tiny and eps).
+other steps (engine/backends/triton_steps.py, which also lists `settings`; this step reads tiny and eps).
 
 The two-loop recursion restricts every curvature pair to the free set F: y_F = y on F,
 rho = 1 / s.y_F, the scaling s.y_F / y_F.y_F of the newest pair with s.y_F > eps y_F.y_F (else
@@ -24,7 +24,7 @@ def _free(x, g, lo, hi):
 
 @triton.jit
 def _segment(x, g, lo, hi, eps):
-    """P(x - g) - x, lengthened at a bound so that x + d lands on it (kernels/reference.py,
+    """P(x - g) - x, lengthened at a bound so that x + d lands on it (engine/backends/reference.py,
     segment_to_projected_gradient_step)."""
     c = tl.minimum(tl.maximum(x - g, lo), hi)
     d = c - x

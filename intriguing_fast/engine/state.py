@@ -74,7 +74,7 @@ class BatchState:
     Line search: d the search direction, gd = g.d, t the current step, slope =
     g.(x_trial - x); box_first[r]: the problem's first step goes along the segment to P(x - g). x_trial is
     compact: its row i is P(x + t d) of the i-th problem of the step's row list
-    (kernels/reference.py).
+    (engine/backends/reference.py).
     """
 
     lower: torch.Tensor

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
+from ..state import BatchState, LBFGSBOptions, projected_gradient_norm
+from ..status import Status
 from .base import Kernels
-from .state import BatchState, LBFGSBOptions, projected_gradient_norm
-from .status import Status
 
 
 def two_loop(q: torch.Tensor, st: BatchState, rows: torch.Tensor, free: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""GPU backend: the three steps as Triton kernels (kernels/triton_direction.py,
-kernels/triton_steps.py), one program per problem of the step's row list (the running ones in
+"""GPU backend: the three steps as Triton kernels (engine/backends/triton_direction.py,
+engine/backends/triton_steps.py), one program per problem of the step's row list (the running ones in
 compact rounds, every one in fixed-shape rounds, where a stopped problem's program returns at
 once): no host synchronisation inside a step."""
 
@@ -10,8 +10,8 @@ import contextlib
 import torch
 import triton
 
+from ..state import BatchState, LBFGSBOptions
 from .base import Kernels
-from .state import BatchState, LBFGSBOptions
 from .triton_direction import direction_block_kernel, direction_chunked_kernel
 from .triton_steps import accept_kernel, trial_kernel
 
@@ -45,7 +45,7 @@ class TritonKernels(Kernels):
 
     def launch(self, kernel, grid: tuple[int, ...], *args, **meta) -> None:
         """One kernel launch, on the device of the step's rows (args[0]) rather than the
-        current CUDA device. kernels/triton_aot.py overrides it to compile without launching."""
+        current CUDA device. engine/backends/triton_aot.py overrides it to compile without launching."""
         with device_guard(args[0].device):
             kernel[grid](*args, **meta)
 

@@ -7,12 +7,12 @@ import os
 
 import torch
 
+from ..state import BACKENDS, ROUNDS, BatchState, LBFGSBOptions, projected_gradient_norm, start_status
+from ..status import Status
 from .base import Kernels
 from .cpp import CppKernels
 from .native import native_available
 from .reference import TorchKernels
-from .state import BACKENDS, ROUNDS, BatchState, LBFGSBOptions, projected_gradient_norm, start_status
-from .status import Status
 
 
 def triton_available() -> bool:

@@ -1,5 +1,5 @@
 """The trial and accept steps of a projected L-BFGS iteration as Triton kernels
-(kernels/reference.py is their definition; the direction step is in kernels/triton_direction.py).
+(engine/backends/reference.py is their definition; the direction step is in engine/backends/triton_direction.py).
 One program per running problem: program i works on problem rows[i], and the trial point,
 f_t and g_t of that problem are row i of their compact buffers. The bounds of problem b start
 at b * bound_stride (0 when all problems share one row). History loads widen to the compute
@@ -14,7 +14,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .status import Status
+from ..status import Status
 
 # Status codes as compile-time constants (plain globals are not visible inside kernels).
 RUNNING = tl.constexpr(int(Status.RUNNING))
