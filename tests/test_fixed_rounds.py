@@ -195,7 +195,7 @@ def test_attack_fixed_rounds_never_synchronise_and_keep_their_shapes(monkeypatch
     that shrinks: no synchronisation outside the looks, the same operators on the same shapes
     in every round of a bucket."""
     rounds: list[tuple[int, int, RoundRecorder]] = []
-    after_round, fixed_round = chunk._Search.after_round, FixedShapeSolver.round
+    after_round, fixed_round = chunk._CSearchRun.after_round, FixedShapeSolver.round
 
     def recorded_after_round(search):
         rounds.append((search.solver.rounds, search.solver.st.x.shape[0], RoundRecorder()))
@@ -206,7 +206,7 @@ def test_attack_fixed_rounds_never_synchronise_and_keep_their_shapes(monkeypatch
         with rounds[-1][2]:
             return fixed_round(solver)
 
-    monkeypatch.setattr(chunk._Search, "after_round", recorded_after_round)
+    monkeypatch.setattr(chunk._CSearchRun, "after_round", recorded_after_round)
     monkeypatch.setattr(FixedShapeSolver, "round", recorded_round)
     images, labels = toy_data(12, seed=2)
     result = LBFGSAttack(engine=attack_engine(rounds="fixed", check_every=8), restarts=1)(

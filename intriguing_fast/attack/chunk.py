@@ -89,7 +89,7 @@ def attack_chunk(
             attack.seed,
         )[copy]
     cs = CSearch(clean_margin[active][image], attack.search, c_init)
-    run = _Search(attack, steps, explore, obj, cs, hedges if hedged else None, origin, lower, upper)
+    run = _CSearchRun(attack, steps, explore, obj, cs, hedges if hedged else None, origin, lower, upper)
     solver = run.solver
     while True:  # in fixed-shape rounds progress is read at the engine's looks only (a read waits for the device)
         if run.after_round() and not report.quiet and (not solver.fixed or solver.rounds % solver.opt.check_every == 0):
@@ -108,7 +108,7 @@ def attack_chunk(
     return _finish(probe, obj, images, already, active, image, cs, run.nit, run.nfev + passes), rounds
 
 
-class _Search:
+class _CSearchRun:
     """The engine run of a chunk's problems and their c searches, between rounds."""
 
     def __init__(

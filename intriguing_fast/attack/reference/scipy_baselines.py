@@ -59,7 +59,7 @@ class _Scorer:
         return *margin_and_loss(logits, self.classes[rows], self.targeted, self.kappa, self.temperature)[:2], logits
 
 
-def _search(
+def _c_search_then_boundary(
     solve, scorer: _Scorer, steps: int, c_init: float, convention: str, boundary_steps: int
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Run the c search with `solve(c [B]) -> (x [B, n], nfev)`, then search the boundary; (best
@@ -135,7 +135,7 @@ def scipy_per_image(
                 total += info["funcalls"]
             return torch.stack(xs), total
 
-        return _search(solve, scorer, steps, c_init, convention, boundary_steps)
+        return _c_search_then_boundary(solve, scorer, steps, c_init, convention, boundary_steps)
 
 
 def scipy_flat_batch(
@@ -173,4 +173,4 @@ def scipy_flat_batch(
             )
             return torch.from_numpy(x).reshape(B, n), info["funcalls"] * B
 
-        return _search(solve, scorer, steps, c_init, convention, boundary_steps)
+        return _c_search_then_boundary(solve, scorer, steps, c_init, convention, boundary_steps)
