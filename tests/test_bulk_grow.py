@@ -53,6 +53,9 @@ def test_random_targets_depend_on_the_seed_and_the_index_only():
     labels = torch.randint(0, 10, (50,))
     whole = random_targets(labels, 10, seed=3)
     assert torch.equal(random_targets(labels[17:30], 10, seed=3, first=17), whole[17:30])
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="first: expected an int >= 0"):
+            random_targets(labels, 10, first=bad)
 
 
 def test_an_interrupted_growth_resumes_from_its_chunks(files, tmp_path, monkeypatch, capsys):

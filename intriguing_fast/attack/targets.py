@@ -10,6 +10,8 @@ TARGET_MODES = ("random", "all", "least_likely", "untargeted")
 def random_targets(labels: torch.Tensor, num_classes: int, seed: int = 0, first: int = 0) -> torch.Tensor:
     """A class other than labels[i] for each i, uniform, reproducible for a seed. With ``first``,
     labels are rows first.. of a longer sequence, and get the targets they get in the whole of it."""
+    if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+        raise ValueError(f"first: expected an int >= 0 (the index of labels[0] in the whole sequence), got {first!r}")
     gen = torch.Generator().manual_seed(seed)
     shift = torch.randint(1, num_classes, (first + labels.shape[0],), generator=gen)[first:].to(labels.device)
     return (labels + shift) % num_classes

@@ -106,11 +106,19 @@ def model_digest(model: torch.nn.Module) -> str:
     code = [
         getattr(m, "code", "") for m in model.modules() if isinstance(m, (torch.jit.ScriptModule, torch.fx.GraphModule))
     ]
-    sources = set()
-    for m in model.modules():
-        if not type(m).__module__.startswith("torch") and (file := inspect.getsourcefile(type(m))):
-            sources.add(hashlib.sha256(Path(file).read_bytes()).hexdigest())
+    files = {
+        _source_file(kind) for kind in {type(m) for m in model.modules()} if not kind.__module__.startswith("torch")
+    }
+    sources = {hashlib.sha256(Path(file).read_bytes()).hexdigest() for file in files - {None}}
     return json_digest([state_dict_digest(model.state_dict()), code, sorted(sources)])
+
+
+def _source_file(kind: type) -> str | None:
+    """The file a class is defined in, or None for one without Python source (a compiled extension's)."""
+    try:
+        return inspect.getsourcefile(kind)
+    except TypeError:
+        return None
 
 
 def import_factory(spec: str) -> torch.nn.Module:
