@@ -10,6 +10,7 @@ from test_attack_qp import linear_model, one_thread  # noqa: F401  (one_thread: 
 from intriguing_fast import attack_engine
 from intriguing_fast.attack import lbfgs_attack
 from intriguing_fast.attack.boundary import BOUNDARY_STEPS, search_boundary
+from intriguing_fast.attack.objective import rounding_slack
 from intriguing_fast.attack.reference.exact_linear import minimal_distortion
 
 
@@ -19,13 +20,14 @@ def segments(k: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def classifier(margin_of):
-    """margins(x) for a margin function, with two logits whose difference it is; counts its calls."""
+    """margins(x) for a margin function, with the rounding slack of two float64 logits whose
+    difference it is; counts its calls."""
     calls = []
 
     def margins(x):
         calls.append(x.shape[0])
         m = margin_of(x)
-        return m, torch.stack([m, torch.zeros_like(m)], dim=1)
+        return m, rounding_slack(torch.stack([m, torch.zeros_like(m)], dim=1), torch.float64)
 
     return margins, calls
 
@@ -54,7 +56,7 @@ def test_a_linear_margin_is_crossed_in_a_few_steps():
     inside, outside = torch.where(flip[:, None], outside, inside), torch.where(flip[:, None], inside, outside)
     margin_of = lambda x: x @ w + b  # noqa: E731
     classify, calls = classifier(margin_of)
-    point = search_boundary(classify, inside, outside, margin_of(outside), 4, torch.float64)
+    point = search_boundary(classify, inside, outside, margin_of(outside), 4)
     assert calls == [64] * 5
     slack = 1024 * torch.finfo(torch.float64).eps  # the rounding slack: logits [m, 0] with |m| < 1
     assert torch.allclose(fraction(point, inside, outside), crossing(margin_of, inside, outside), atol=1e-6)
@@ -74,7 +76,7 @@ def test_a_curved_margin_is_crossed_to_high_precision_and_never_left():
     exact = crossing(margin_of, inside, outside)
     errors = []
     for steps in (2, 4, 8, 16):
-        point = search_boundary(classify, inside, outside, margin_of(outside), steps, torch.float64)
+        point = search_boundary(classify, inside, outside, margin_of(outside), steps)
         assert (margin_of(point) >= 1024 * torch.finfo(torch.float64).eps).all()  # the rounding slack
         t = fraction(point, inside, outside)
         assert (t <= exact + 1e-12).all()  # on the successful side of the crossing

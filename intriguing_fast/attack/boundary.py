@@ -19,28 +19,6 @@ import torch
 
 # 4 steps: within 0.01% of the mean L2 that 16 reach on the frontier's images (bench/bench_boundary.py).
 BOUNDARY_STEPS = 4
-# The rounding slack of a 16-bit model, in its own eps: float16 0.4%, bfloat16 3% of the largest |logit|.
-SLACK_EPS_16 = 4
-
-
-def rounding_slack(logits: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """[k]: a margin past the success threshold that rounding in a model computing in `dtype`
-    cannot undo: 1024 eps times each row's largest |logit| (at least 1); 1.2e-4 times that scale
-    in float32. An image's logits differ in their last bits between batch sizes and thread
-    counts (by up to 5 eps of the largest on the MLPs of tests/ and bench/, measured one at a
-    time, in chunks of 7 and with 2 threads), so a point found exactly on the boundary could be
-    judged on its other side when the model is evaluated again: without the slack, 14 of 64 of
-    a toy MLP's did (measured while developing it). The attack counts a success only with this
-    margin (`AttackObjective.robust`), and the boundary search stops this far inside.
-
-    A 16-bit model (float16, bfloat16) gets SLACK_EPS_16 of its own eps instead: 1024 of them
-    would be about the whole logit (float16's eps is 2**13 float32's), and no attack could
-    succeed. Its products accumulate in float32 and are rounded once to 16 bits: on CPU an
-    image's 16-bit logits were identical alone, in chunks of 7, in a batch of 200 and with 2
-    threads (a toy MLP, measured while developing it); the slack covers a different
-    accumulation order changing that one rounding (a GPU's split reductions)."""
-    units = 1024 if torch.finfo(dtype).bits > 16 else SLACK_EPS_16
-    return units * torch.finfo(dtype).eps * logits.abs().amax(dim=1).clamp_min(1.0)
 
 
 def search_boundary(
@@ -49,15 +27,14 @@ def search_boundary(
     outside: torch.Tensor,
     outside_margin: torch.Tensor,
     steps: int,
-    dtype: torch.dtype,
 ) -> torch.Tensor:
     """Rows [k, n]: for each, the point nearest the boundary found by `steps` regula falsi steps on
     the segment from `inside` (successful) to `outside` (failing, with `outside_margin`) whose
-    margin is at least the rounding slack (`rounding_slack`, for a model computing in `dtype`);
-    `inside` itself where its own margin is below the slack. `margins(x [k, n])` -> (margin [k],
-    logits [k, classes]); success is a margin >= 0. Takes 1 + steps calls of `margins`."""
-    margin, logits = margins(inside)
-    slack = rounding_slack(logits, dtype)
+    margin is at least the rounding slack at `inside`; `inside` itself where its own margin is
+    below that slack. `margins(x [k, n])` -> (margin [k], rounding slack [k]: how far past 0 a
+    margin must be to survive the model's rounding, attack/objective.py); success is a margin
+    >= 0. Takes 1 + steps calls of `margins`."""
+    margin, slack = margins(inside)
     keep = margin >= slack
     found, outside = inside.clone(), outside.clone()  # the segment's ends, moved in place
     inside_margin, outside_margin = margin - slack, outside_margin - slack

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from ..engine import Status, batch_solver
@@ -33,23 +35,53 @@ def attack_chunk(
     image has made its first solve only the nearest goes on (attack/hedges.py). Then the boundary
     is searched between each remaining problem's best adversarial and its last failing minimiser
     (attack/boundary.py). `report` hears of the images done, each counted 1/`steps` per finished
-    solve of it (an image already adversarial: whole at once), unless it is quiet.
+    solve of it (an image already adversarial: whole, from the first round), unless it is quiet.
     `num_classes`: the model's, which every call must give.
     Returns the fields of its `AttackResult` but targets, labels and index, and the rounds it took
     (the engine's and the boundary search's)."""
-    temperature, steps, c_init = attack.resolved()
-    explore = attack.first_temperature != temperature
     shape = tuple(images.shape[1:])
     images = images.flatten(1)
     N = images.shape[0]
     probe = AttackObjective(
-        model, images, shape, classes, targeted, attack.kappa, temperature, model_dtype, num_classes
+        model, images, shape, classes, targeted, attack.kappa, attack.resolved()[0], model_dtype, num_classes
     )
     already, clean_margin = probe.classify(images, torch.arange(N, device=images.device))
     active = (~already).nonzero().squeeze(1)
-    report.advance(N - active.numel())  # the images already adversarial are done
-    if not active.numel():
-        return _finish(probe, None, images, already, active, None, None, None, None), 0
+    searched = (
+        _search(attack, probe, images, clean_margin, active, targeted, lower, upper, report) if active.numel() else None
+    )
+    return _finish(probe, searched, images, already, active), searched.rounds if searched else 0
+
+
+class _Searched(NamedTuple):
+    """What the c searches of a chunk's active images left: their problems' objective (best
+    adversarials), each problem's image in `active`, their c searches, iterations and
+    evaluations, and the rounds it took (the engine's and the boundary search's)."""
+
+    obj: AttackObjective
+    image: torch.Tensor
+    cs: CSearch
+    nit: torch.Tensor
+    nfev: torch.Tensor
+    rounds: int
+
+
+def _search(
+    attack: AttackOptions,
+    probe: AttackObjective,
+    images: torch.Tensor,
+    clean_margin: torch.Tensor,
+    active: torch.Tensor,
+    targeted: bool,
+    lower: torch.Tensor,
+    upper: torch.Tensor,
+    report: Progress,
+) -> _Searched:
+    """The c searches of the `active` images of a chunk of `images` [N, n] (flattened), then
+    the boundary search of each; `probe` holds every image's class and clean logits."""
+    temperature, steps, c_init = attack.resolved()
+    explore = attack.first_temperature != temperature
+    shape, classes, N = probe.shape, probe.classes, images.shape[0]
     A, copies = active.numel(), 1 + attack.restarts
     hedged = not targeted and attack.hedges is not None
     # An image's c searches are copies of it (copy a + A s: active image a's s-th restart), each with its hedges.
@@ -66,14 +98,14 @@ def attack_chunk(
     if hedged or explore:  # a temperature per problem, the first one until it changes
         temperature = torch.full_like(clean_margin[image], attack.first_temperature)
     obj = AttackObjective(
-        model,
+        probe.model,
         images[active][image],
         shape,
         classes[active][image],
         targeted,
         attack.kappa,
         temperature,
-        model_dtype,
+        probe.model_dtype,
         probe.num_classes,
     )
     origin = obj.images
@@ -105,7 +137,7 @@ def attack_chunk(
     rounds = run.solver.rounds + int(passes.max())
     if attack.restarts:  # the gradient that scaled the image's restarts
         run.nfev[:A] += 1
-    return _finish(probe, obj, images, already, active, image, cs, run.nit, run.nfev + passes), rounds
+    return _Searched(obj, image, cs, run.nit, run.nfev + passes, rounds)
 
 
 class _CSearchRun:
@@ -258,24 +290,21 @@ class _CSearchRun:
 
 def _finish(
     probe: AttackObjective,
-    obj: AttackObjective | None,
+    searched: _Searched | None,
     images: torch.Tensor,
     already: torch.Tensor,
     active: torch.Tensor,
-    image: torch.Tensor | None,
-    cs: CSearch | None,
-    nit: torch.Tensor | None,
-    nfev: torch.Tensor | None,
 ) -> dict:
-    """Each image's nearest adversarial over its problems (`image`: each one's in `active`; the
-    first of equals), rechecked with a fresh forward pass of every image of the chunk at once;
-    the chunk's result fields."""
+    """Each image's nearest adversarial over its problems (the first of equals; none where
+    `searched` is None: every image was adversarial already), rechecked with a fresh forward
+    pass of every image of the chunk at once; the chunk's result fields."""
     N = images.shape[0]
     best_x, best_sq = images.clone(), torch.where(already, 0.0, float("inf")).to(images.dtype)
     c = torch.full_like(best_sq, float("nan"))
     nit_image = torch.zeros(N, dtype=torch.long, device=images.device)
     nfev_image = torch.ones(N, dtype=torch.long, device=images.device)  # the clean image's evaluation
-    if obj is not None:
+    if searched is not None:
+        obj, image, cs, nit, nfev, _ = searched
         P = image.numel()
         problem = torch.arange(P, device=images.device)
         nearest = torch.full_like(obj.best_sq[: active.numel()], float("inf")).scatter_reduce_(

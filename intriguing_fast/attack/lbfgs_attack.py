@@ -19,13 +19,13 @@ from .targets import TARGET_MODES, all_other_targets, least_likely_targets, rand
 from .validation import (
     check_bounds,
     check_c_init,
-    check_clean_logits,
     check_forward,
     check_inputs,
     check_labels,
-    check_logits,
     check_model,
     check_targets_differ,
+    clean_logits,
+    model_dtype,
 )
 
 
@@ -84,10 +84,10 @@ class LBFGSAttack(AttackOptions):
                 stacklevel=2,
             )
         with attack_mode(model), flushed_denormals(self.flush_denormals and inputs.device.type == "cpu"):
-            model_dtype = _model_dtype(model, inputs)
-            check_forward(model, inputs, model_dtype)
-            chunk = self._chunk(model, inputs, model_dtype)
-            logits = _logits(model, inputs, model_dtype, chunk)
+            dtype = model_dtype(model, inputs)
+            check_forward(model, inputs, dtype)
+            chunk = chunk_size(model, inputs[0].to(dtype), self.engine.history, self.memory_budget, self.batch_size)
+            logits = clean_logits(model, inputs, dtype, chunk)
             num_classes = logits.shape[1]
             given = labels is not None
             labels = (
@@ -106,7 +106,7 @@ class LBFGSAttack(AttackOptions):
                     fields, rounds = attack_chunk(
                         self,
                         model,
-                        model_dtype,
+                        dtype,
                         inputs[rows],
                         classes[start : start + chunk],
                         targeted,
@@ -129,11 +129,9 @@ class LBFGSAttack(AttackOptions):
         for row (distributed.py)."""
         model, inputs = check_model(model), check_inputs(inputs)
         with attack_mode(model):
-            chunk = self._chunk(model, inputs, _model_dtype(model, inputs))
+            image = inputs[0].to(model_dtype(model, inputs))
+            chunk = chunk_size(model, image, self.engine.history, self.memory_budget, self.batch_size)
         return chunk if self.batch_size is not None else max(1, chunk // self.problems_per_image(targeted))
-
-    def _chunk(self, model: torch.nn.Module, inputs: torch.Tensor, model_dtype: torch.dtype) -> int:
-        return self.batch_size or chunk_size(model, inputs[0].to(model_dtype), self.engine.history, self.memory_budget)
 
 
 def lbfgs_attack(
@@ -153,21 +151,6 @@ def lbfgs_attack(
 
 # Layers whose output depends on train/eval mode: a model holding one in train mode gets a warning.
 MODE_DEPENDENT = (torch.nn.modules.dropout._DropoutNd, torch.nn.modules.batchnorm._NormBase)
-
-
-def _model_dtype(model: torch.nn.Module, inputs: torch.Tensor) -> torch.dtype:
-    return next((p.dtype for p in model.parameters() if p.is_floating_point()), inputs.dtype)
-
-
-def _logits(model: torch.nn.Module, inputs: torch.Tensor, model_dtype: torch.dtype, chunk: int) -> torch.Tensor:
-    out = []
-    with torch.no_grad():
-        for start in range(0, inputs.shape[0], chunk):
-            x = inputs[start : start + chunk]
-            out.append(
-                check_logits(model(x.to(model_dtype)), x.shape[0], out[0].shape[1] if out else None).to(inputs.dtype)
-            )
-    return check_clean_logits(torch.cat(out))
 
 
 def _resolve_targets(

@@ -1,5 +1,7 @@
 """The attack's batched objective c ||r||^2 + loss(f(x + r)), which also records the best
-adversarial seen at every evaluation (line-search probes included)."""
+adversarial seen at every evaluation (line-search probes included), and what every call of the
+model is held to: logits of the right shape (`check_logits`) and a success by more than rounding
+(`rounding_slack`)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,52 @@ from collections.abc import Iterator
 
 import torch
 
-from .boundary import rounding_slack, search_boundary
-from .validation import check_logits
+from .boundary import search_boundary
+
+# The rounding slack of a 16-bit model, in its own eps: float16 0.4%, bfloat16 3% of the largest |logit|.
+SLACK_EPS_16 = 4
+
+
+def rounding_slack(logits: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """[k]: a margin past the success threshold that rounding in a model computing in `dtype`
+    cannot undo: 1024 eps times each row's largest |logit| (at least 1); 1.2e-4 times that scale
+    in float32. An image's logits differ in their last bits between batch sizes and thread
+    counts (by up to 5 eps of the largest on the MLPs of tests/ and bench/, measured one at a
+    time, in chunks of 7 and with 2 threads), so a point found exactly on the boundary could be
+    judged on its other side when the model is evaluated again: without the slack, 14 of 64 of
+    a toy MLP's did (measured while developing it). The attack counts a success only with this
+    margin (`AttackObjective.robust`), and the boundary search stops this far inside.
+
+    A 16-bit model (float16, bfloat16) gets SLACK_EPS_16 of its own eps instead: 1024 of them
+    would be about the whole logit (float16's eps is 2**13 float32's), and no attack could
+    succeed. Its products accumulate in float32 and are rounded once to 16 bits: on CPU an
+    image's 16-bit logits were identical alone, in chunks of 7, in a batch of 200 and with 2
+    threads (a toy MLP, measured while developing it); the slack covers a different
+    accumulation order changing that one rounding (a GPU's split reductions)."""
+    units = 1024 if torch.finfo(dtype).bits > 16 else SLACK_EPS_16
+    return units * torch.finfo(dtype).eps * logits.abs().amax(dim=1).clamp_min(1.0)
+
+
+def check_logits(logits: object, k: int, classes: int | None = None) -> torch.Tensor:
+    """The model's output on k inputs must be logits [k, num_classes] with num_classes >= 2, and
+    `classes` of them where the model gave that many before."""
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != k:
+        got = f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(
+            f"model: expected its output to be logits of shape [{k}, num_classes] for {k} inputs, got {got}"
+        )
+    if logits.shape[1] < 2:
+        raise ValueError(
+            f"model: expected logits [{k}, num_classes] with num_classes >= 2, got shape "
+            f"{tuple(logits.shape)}: the attack needs a class other than the label (random targets "
+            "need at least 2 classes)"
+        )
+    if classes is not None and logits.shape[1] != classes:
+        raise ValueError(
+            f"model: its logits changed from {classes} to {logits.shape[1]} classes between calls "
+            f"(shape {tuple(logits.shape)}); a model must give the same classes on every call"
+        )
+    return logits
 
 
 @contextlib.contextmanager
@@ -167,7 +213,7 @@ class AttackObjective:
         return margin.abs() / torch.linalg.vector_norm(grad, dim=1)
 
     def robust(self, success: torch.Tensor, margin: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """The successes whose margin is at least the rounding slack (attack/boundary.py): only they
+        """The successes whose margin is at least the rounding slack (`rounding_slack`): only they
         count, so that every adversarial returned stays one when the model sees it again in another
         batch or with other threads (a point whose margin is within rounding of 0 may not)."""
         return success & (margin >= rounding_slack(logits.detach(), self.model_dtype))
@@ -208,9 +254,9 @@ class AttackObjective:
         def margins(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             with torch.no_grad():
                 logits = self.logits(x)
-            return self.margin_and_loss(logits, at)[1], logits
+            return self.margin_and_loss(logits, at)[1], rounding_slack(logits, self.model_dtype)
 
-        found = search_boundary(margins, self.best_x[at], outside[have], outside_margin[have], steps, self.model_dtype)
+        found = search_boundary(margins, self.best_x[at], outside[have], outside_margin[have], steps)
         r = found - self.images[at]
         self.record(found, at, torch.ones_like(have[have]), torch.linalg.vecdot(r, r))
         return (1 + steps) * have.long()

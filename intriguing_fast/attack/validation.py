@@ -7,6 +7,7 @@ from numbers import Real
 import torch
 
 from ..storage import one_line
+from .objective import check_logits
 
 
 def check_model(model: object) -> torch.nn.Module:
@@ -101,6 +102,11 @@ def check_c_init(c_init: float, dtype: torch.dtype) -> None:
         )
 
 
+def model_dtype(model: torch.nn.Module, inputs: torch.Tensor) -> torch.dtype:
+    """The dtype the model computes in: its first floating-point parameter's, else the inputs'."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), inputs.dtype)
+
+
 def check_model_device(model: torch.nn.Module, inputs: torch.Tensor) -> None:
     devices = {t.device for t in (*model.parameters(), *model.buffers())}
     if devices and inputs.device not in devices:
@@ -139,26 +145,16 @@ def check_forward(model: torch.nn.Module, inputs: torch.Tensor, model_dtype: tor
         )
 
 
-def check_logits(logits: object, k: int, classes: int | None = None) -> torch.Tensor:
-    """The model's output on k inputs must be logits [k, num_classes] with num_classes >= 2, and
-    `classes` of them where the model gave that many before."""
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != k:
-        got = f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(
-            f"model: expected its output to be logits of shape [{k}, num_classes] for {k} inputs, got {got}"
-        )
-    if logits.shape[1] < 2:
-        raise ValueError(
-            f"model: expected logits [{k}, num_classes] with num_classes >= 2, got shape "
-            f"{tuple(logits.shape)}: the attack needs a class other than the label (random targets "
-            "need at least 2 classes)"
-        )
-    if classes is not None and logits.shape[1] != classes:
-        raise ValueError(
-            f"model: its logits changed from {classes} to {logits.shape[1]} classes between calls "
-            f"(shape {tuple(logits.shape)}); a model must give the same classes on every call"
-        )
-    return logits
+def clean_logits(model: torch.nn.Module, inputs: torch.Tensor, dtype: torch.dtype, chunk: int) -> torch.Tensor:
+    """The model's logits on the unperturbed inputs, `chunk` at a time with the model computing in
+    `dtype`, in the inputs' dtype; checked as the model's output (`check_logits`) and as logits
+    of clean images (`check_clean_logits`)."""
+    out = []
+    with torch.no_grad():
+        for start in range(0, inputs.shape[0], chunk):
+            x = inputs[start : start + chunk]
+            out.append(check_logits(model(x.to(dtype)), x.shape[0], out[0].shape[1] if out else None).to(inputs.dtype))
+    return check_clean_logits(torch.cat(out))
 
 
 def check_clean_logits(logits: torch.Tensor) -> torch.Tensor:
@@ -184,10 +180,9 @@ def check_clean_logits(logits: torch.Tensor) -> torch.Tensor:
 def num_classes(model: torch.nn.Module, images: torch.Tensor) -> int:
     """Classes of the model's logits on one image: a model that does not fit the data fails here,
     before anything is written."""
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), images.dtype)
     try:
         with torch.no_grad():
-            logits = model(images[:1].to(dtype))
+            logits = model(images[:1].to(model_dtype(model, images)))
     except (RuntimeError, ValueError, TypeError) as exc:
         raise ValueError(f"the model fails on images of shape {tuple(images.shape[1:])}: {one_line(exc)}") from None
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[1] < 2:

@@ -16,7 +16,7 @@ import scipy.optimize
 import torch
 
 from ..boundary import BOUNDARY_STEPS, search_boundary
-from ..objective import attack_mode, margin_and_loss
+from ..objective import attack_mode, margin_and_loss, rounding_slack
 from ..options import ATTACK_FTOL
 from ..result import distortion
 from ..search import DEFAULT_STEPS, CSearch
@@ -82,14 +82,12 @@ def _c_search_then_boundary(
         cs.update(ok, margin)
     at = rows[torch.isfinite(best_d)]
     if boundary_steps and at.numel():
-        x = search_boundary(
-            lambda x: scorer.classify(x, at)[1:],
-            best_x[at],
-            outside[at],
-            outside_margin[at],
-            boundary_steps,
-            scorer.dtype,
-        )
+
+        def margins(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            _, margin, logits = scorer.classify(x, at)
+            return margin, rounding_slack(logits, scorer.dtype)
+
+        x = search_boundary(margins, best_x[at], outside[at], outside_margin[at], boundary_steps)
         d = distortion(x - scorer.images[at])
         better = d < best_d[at]
         best_x[at[better]], best_d[at[better]] = x[better], d[better]
