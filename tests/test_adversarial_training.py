@@ -2,6 +2,7 @@
 pool mechanics, the examples fooling the model they were made for, determinism, resumption
 after a kill, the checkpoint cache, and the errors of bad layer splits."""
 
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -273,14 +274,14 @@ def test_stage_trains_each_variant_once(tmp_path):
     from intriguing_fast.experiments import RunConfig, Scale
     from intriguing_fast.experiments.advtrain_stage import SETTINGS, adversarial_training
     from intriguing_fast.experiments.context import Run
-    from intriguing_fast.experiments.stage import Stage
+    from intriguing_fast.experiments.stage import Stage, StageKind
 
     write_mnist(tmp_path / "mnist", n_train=256, n_test=60, learnable=True)
-    settings = {**SETTINGS["tiny"], "epochs": 2, "attacked": 6, "variants": ("weight decay", "hidden 2 pool")}
+    settings = replace(SETTINGS["tiny"], epochs=2, attacked=6, variants=("weight decay", "hidden 2 pool"))
     stage = Stage(
         "adversarial_training",
         "Section 4.2",
-        "adversarial_training",
+        StageKind.ADVERSARIAL_TRAINING,
         (),
         None,
         adversarial_training,

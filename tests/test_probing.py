@@ -4,6 +4,7 @@ inputs are named; the stage computes JSON and its renderer draws its figures."""
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,7 +18,7 @@ from intriguing_fast.analysis.probing_stats import compare, majority_share, mean
 from intriguing_fast.data import MnistSplit
 from intriguing_fast.experiments.probing_stage import SETTINGS
 from intriguing_fast.experiments.probing_stage import unit_probing as compute
-from intriguing_fast.experiments.stage import Stage
+from intriguing_fast.experiments.stage import Stage, StageKind
 from intriguing_fast.models.architectures import MLP, ConvNet
 from intriguing_fast.report.probing_section import unit_probing as render
 
@@ -171,8 +172,8 @@ def fake_run(n: int = 160) -> SimpleNamespace:
 
 
 def test_the_stage_computes_json_and_the_renderer_draws_its_figures(tmp_path):
-    settings = {**SETTINGS, "directions": 12, "ks": (8, 16)}
-    stage = Stage("probing", "Section 3", "unit_probing", ("ConvNet", "FC100-100-10"), None, compute, settings)
+    settings = replace(SETTINGS, directions=12, ks=(8, 16))
+    stage = Stage("probing", "Section 3", StageKind.UNIT_PROBING, ("ConvNet", "FC100-100-10"), None, compute, settings)
     result = json.loads(json.dumps(compute(fake_run(), stage), allow_nan=False))
     assert set(result["layers"]) == {
         "ConvNet/conv1",

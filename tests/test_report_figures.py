@@ -227,3 +227,14 @@ def test_a_model_whose_training_failed_is_marked_not_ranked(results, tmp_path):
     line = next(row for row in text.splitlines() if row.startswith(f"| {failed} |"))
     assert "**training failed**" in line and line.endswith("| n/a |")
     assert findings[0].startswith(f"{failed}: TRAINING FAILED") and "TRAINING FAILED" not in " ".join(findings[1:])
+
+
+def test_every_kind_of_stage_has_a_renderer_and_every_stage_a_kind():
+    """The report renders a stage by its kind: no kind without a renderer function, and the
+    table's stages record kinds results.json can be read back with."""
+    from intriguing_fast.experiments.stage import StageKind
+    from intriguing_fast.experiments.table import STAGES
+    from intriguing_fast.report.sections import SECTIONS
+
+    assert set(SECTIONS) == set(StageKind) and all(callable(render) for render in SECTIONS.values())
+    assert all(StageKind(stage.kind.value) is stage.kind for stage in STAGES)

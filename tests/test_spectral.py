@@ -25,7 +25,7 @@ from intriguing_fast.analysis import (
     network_bound,
 )
 from intriguing_fast.experiments import spectral_stage
-from intriguing_fast.experiments.stage import Stage
+from intriguing_fast.experiments.stage import Stage, StageKind
 from intriguing_fast.models import MLP, AutoencoderClassifier, ConvNet
 from intriguing_fast.models.alexnet import AlexNet, alexnet_paper, alexnet_torchvision, load_alexnet
 from intriguing_fast.report.spectral_section import spectral_section
@@ -269,11 +269,11 @@ def test_stage_result_is_json_and_renders(monkeypatch):
     stage = Stage(
         "table5",
         "Table 5",
-        "spectral_table",
+        StageKind.SPECTRAL_TABLE,
         tuple(zoo),
         None,
         spectral_stage.spectral_table,
-        {"pairs": {"train": ("MLP", "ConvNet")}, "power_rtol": 1e-6, "power_max_iter": 200},
+        spectral_stage.SpectralSettings(pairs={"train": ("MLP", "ConvNet")}, power_rtol=1e-6, power_max_iter=200),
         table5,
     )
     result = json.loads(json.dumps(spectral_stage.spectral_table(run, stage)))

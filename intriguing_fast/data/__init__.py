@@ -1,13 +1,12 @@
 """MNIST for the reproduction: idx loading with lookup, MD5 checks, download, the embedded offline subset; P1/P2 split."""
 
 from .checksums import MnistChecksumError
-from .dataset import MnistSplit
+from .dataset import MnistSplit, p1_p2_split
 from .download import MIRRORS, MnistDownloadError, download_mnist
 from .embedded import SUBSET_SOURCE
 from .idx import IdxFormatError, read_idx
 from .mnist import SPLITS, MnistSubsetWarning, MnistUnavailableError, load_mnist
 from .paths import MNIST_DIR_ENV, mnist_search_dirs
-from .splits import p1_p2_split
 
 __all__ = [
     "MIRRORS",

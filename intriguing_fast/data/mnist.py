@@ -12,12 +12,11 @@ import torch
 
 from ..errors import IntriguingFastError
 from .checksums import check_published
-from .dataset import MnistSplit
+from .dataset import MnistSplit, p1_p2_split
 from .download import FILES, MnistDownloadError, download_mnist
 from .embedded import SUBSET_SOURCE, read_subset
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, IdxFormatError, read_idx
 from .paths import MNIST_DIR_ENV, mnist_download_dir, mnist_search_dirs
-from .splits import p1_p2_split
 
 Split = Literal["train", "test", "P1", "P2"]
 SPLITS: tuple[str, ...] = ("train", "test", "P1", "P2")

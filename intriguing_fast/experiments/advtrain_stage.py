@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from functools import partial
+from typing import Any, TypedDict
 
 import torch
 
@@ -25,7 +27,7 @@ from ..storage import cache_root
 from .context import Run
 from .evaluation import error, training_failed
 from .stage import Stage
-from .stats import Rate
+from .stats import Rate, RateEntry
 
 SIZES = (784, 100, 100, 10)
 WEIGHT_DECAY = (1e-5, 1e-5, 1e-6)  # the paper's lambda for FC100-100-10 (Table 1)
@@ -41,72 +43,103 @@ VARIANTS = {
 }
 TEST_SEED_OFFSET = 2  # the attacked test images: drawn apart from the other stages' (offsets 0, 1)
 
-# Per scale. epochs, batch_size, lr: the SGD schedule of every variant (cosine decay);
-# pool_size slots per pool, refresh_fraction of them replaced every refresh_every steps after
-# warmup_epochs plain epochs; mix: adversarial examples per clean one in a batch (shared by a
-# variant's pools); attack_steps x attack_max_iter: the pool attack's c search; dropout: the
-# probability on the input and on each hidden layer (quick: the best of (0.2, 0.5), (0.1, 0.25),
-# (0.2, 0.2), (0, 0.1) after 5 epochs, docs/adversarial_training.md); attacked: test images
-# attacked per variant.
-SETTINGS = {
-    "quick": {
-        "epochs": 5,
-        "batch_size": 64,
-        "lr": 0.4,
-        "pool_size": 1000,
-        "refresh_fraction": 0.1,
-        "refresh_every": 100,
-        "mix": 0.25,
-        "warmup_epochs": 1,
-        "targets": "random",
-        "attack_steps": 3,
-        "attack_max_iter": 15,
-        "dropout": (0.0, 0.1),
-        "attacked": 500,
-        "variants": tuple(VARIANTS),
-    },
-    "paper": {
-        "epochs": 40,
-        "batch_size": 64,
-        "lr": 0.4,
-        "pool_size": 5000,
-        "refresh_fraction": 0.1,
-        "refresh_every": 100,
-        "mix": 0.25,
-        "warmup_epochs": 1,
-        "targets": "random",
-        "attack_steps": 4,
-        "attack_max_iter": 20,
-        "dropout": (0.1, 0.25),
-        "attacked": 2000,
-        "variants": tuple(VARIANTS),
-    },
-    "tiny": {
-        "epochs": 10,
-        "batch_size": 32,
-        "lr": 0.4,
-        "pool_size": 64,
-        "refresh_fraction": 0.25,
-        "refresh_every": 20,
-        "mix": 0.25,
-        "warmup_epochs": 1,
-        "targets": "random",
-        "attack_steps": 2,
-        "attack_max_iter": 10,
-        "dropout": (0.2, 0.5),
-        "attacked": 12,
-        "variants": (PLAIN, "dropout", "input pool", "hidden 2 pool"),
-    },
+
+@dataclass(frozen=True)
+class AdvTrainSettings:
+    """One scale's settings of the stage."""
+
+    epochs: int  # the SGD schedule of every variant (cosine decay): epochs, batch size, learning rate
+    batch_size: int
+    lr: float
+    pool_size: int  # slots per pool
+    refresh_fraction: float  # of the slots, replaced every refresh_every steps after warmup_epochs plain epochs
+    refresh_every: int
+    mix: float  # adversarial examples per clean one in a batch (shared by a variant's pools)
+    warmup_epochs: int
+    targets: str  # the pool attack's targets
+    attack_steps: int  # the pool attack's c search: attack_steps x attack_max_iter
+    attack_max_iter: int
+    # The dropout probability on the input and on each hidden layer (quick: the best of (0.2, 0.5),
+    # (0.1, 0.25), (0.2, 0.2), (0, 0.1) after 5 epochs, docs/adversarial_training.md).
+    dropout: tuple[float, float]
+    attacked: int  # test images attacked per variant
+    variants: tuple[str, ...]  # the variants trained (PLAIN first: its adversarials are fed to the others)
+
+
+QUICK = AdvTrainSettings(
+    epochs=5,
+    batch_size=64,
+    lr=0.4,
+    pool_size=1000,
+    refresh_fraction=0.1,
+    refresh_every=100,
+    mix=0.25,
+    warmup_epochs=1,
+    targets="random",
+    attack_steps=3,
+    attack_max_iter=15,
+    dropout=(0.0, 0.1),
+    attacked=500,
+    variants=tuple(VARIANTS),
+)
+SETTINGS = {  # each scale: what differs from the quick one
+    "quick": QUICK,
+    "paper": replace(
+        QUICK, epochs=40, pool_size=5000, attack_steps=4, attack_max_iter=20, dropout=(0.1, 0.25), attacked=2000
+    ),
+    "tiny": replace(
+        QUICK,
+        epochs=10,
+        batch_size=32,
+        pool_size=64,
+        refresh_fraction=0.25,
+        refresh_every=20,
+        attack_steps=2,
+        attack_max_iter=10,
+        dropout=(0.2, 0.5),
+        attacked=12,
+        variants=(PLAIN, "dropout", "input pool", "hidden 2 pool"),
+    ),
 }
 
 
-def adversarial_training(run: Run, stage: Stage) -> dict:
+class VariantRow(TypedDict):
+    """One variant: its errors, the run's attack on it, its error on the weight-decay-only model's
+    adversarials, and its training (from the cache or not, time, pool examples made)."""
+
+    test_error: RateEntry
+    training_failed: bool
+    paper: float | None  # the paper's test error, in percent
+    success: RateEntry
+    distortion: float
+    distortions: list[float]
+    plain_adversarials_error: RateEntry
+    eval_attack_seconds: float
+    pools: list[str]
+    from_cache: bool
+    seconds: float
+    attack_seconds: float
+    generated: int
+    fooled: int
+    refreshes: int
+
+
+class AdvTrainResult(TypedDict):
+    settings: dict[str, Any]  # the scale's `AdvTrainSettings`, field by field
+    plain: str
+    weight_decay: list[float]
+    attacked: int
+    train_examples: int
+    rows: dict[str, VariantRow]
+
+
+def adversarial_training(run: Run, stage: Stage) -> AdvTrainResult:
     """Train (or load) every variant of the run's scale, attack each on the same test images and
     feed each the weight-decay-only model's adversarials; one row per variant."""
     settings = scale_settings(run, stage)
     train, test = run.splits["train"], run.splits["test"]
-    images, labels = attacked_images(run, settings["attacked"])
-    trained = {name: train_variant(run, name, settings) for name in settings["variants"]}
+    images, labels = attacked_images(run, settings.attacked)
+    trained = {name: train_variant(run, name, settings) for name in settings.variants}
     plain_adversarials: torch.Tensor | None = None  # the first variant's (PLAIN: scale_settings checks)
     rows = {}
     for name, variant in trained.items():
@@ -130,7 +163,7 @@ def adversarial_training(run: Run, stage: Stage) -> dict:
             **{k: variant.info[k] for k in ("seconds", "attack_seconds", "generated", "fooled", "refreshes")},
         }
     return {
-        "settings": dict(settings),
+        "settings": asdict(settings),
         "plain": PLAIN,
         "weight_decay": list(WEIGHT_DECAY),
         "attacked": int(labels.shape[0]),
@@ -142,16 +175,16 @@ def adversarial_training(run: Run, stage: Stage) -> dict:
 def variant_jobs(run: Run, stage: Stage) -> list[Callable[[], object]]:
     """Training every variant of the run's scale (into the checkpoint cache), one job each."""
     settings = scale_settings(run, stage)
-    return [partial(train_variant, run, name, settings) for name in settings["variants"]]
+    return [partial(train_variant, run, name, settings) for name in settings.variants]
 
 
-def scale_settings(run: Run, stage: Stage) -> dict:
+def scale_settings(run: Run, stage: Stage) -> AdvTrainSettings:
     """The stage's settings for the run's scale; a scale without any is an error naming those with."""
     name = run.cfg.scale.name
     if name not in stage.settings:
         raise ValueError(f"scale: stage {stage.name} has settings for {sorted(stage.settings)}, not for {name!r}")
     settings = stage.settings[name]
-    if settings["variants"][0] != PLAIN:
+    if settings.variants[0] != PLAIN:
         raise ValueError(f"variants: expected {PLAIN!r} first (its adversarials are fed to the others)")
     return settings
 
@@ -164,29 +197,29 @@ def attacked_images(run: Run, count: int) -> tuple[torch.Tensor, torch.Tensor]:
     return test.images[rows].to(run.cfg.device), test.labels[rows].to(run.cfg.device)
 
 
-def variant_recipe(name: str, settings: dict) -> AdversarialRecipe:
+def variant_recipe(name: str, settings: AdvTrainSettings) -> AdversarialRecipe:
     """The recipe of one variant: the shared schedule, its pools or its dropout."""
     layers = VARIANTS[name]
     phase = Phase(
         "sgd",
-        epochs=settings["epochs"],
+        epochs=settings.epochs,
         weight_decay=WEIGHT_DECAY,
-        lr=settings["lr"],
-        batch_size=settings["batch_size"],
+        lr=settings.lr,
+        batch_size=settings.batch_size,
     )
     pools = tuple(
-        PoolSettings(layer, settings["pool_size"], settings["refresh_fraction"], settings["mix"] / len(layers))
+        PoolSettings(layer, settings.pool_size, settings.refresh_fraction, settings.mix / len(layers))
         for layer in layers
     )
-    p_input, p_hidden = settings["dropout"]
+    p_input, p_hidden = settings.dropout
     dropout = (("layers.0", p_input), ("layers.1", p_hidden), ("layers.2", p_hidden)) if name == "dropout" else ()
-    attack = LBFGSAttack.paper(settings["attack_max_iter"], steps=settings["attack_steps"])  # as in Run.attack
+    attack = LBFGSAttack.paper(settings.attack_max_iter, steps=settings.attack_steps)  # as in Run.attack
     return AdversarialRecipe(
-        phase, pools, settings["refresh_every"], settings["warmup_epochs"], settings["targets"], attack, dropout
+        phase, pools, settings.refresh_every, settings.warmup_epochs, settings.targets, attack, dropout
     )
 
 
-def train_variant(run: Run, name: str, settings: dict) -> AdversarialModel:
+def train_variant(run: Run, name: str, settings: AdvTrainSettings) -> AdversarialModel:
     """One variant from the checkpoint cache, or trained (resumably) on the run's training split."""
     train = run.splits["train"]
     cache = run.cfg.model_cache if run.cfg.model_cache is not None else cache_root() / "models"

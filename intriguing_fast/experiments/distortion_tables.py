@@ -2,17 +2,50 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TypedDict
+
 from ..models import get_spec
 from .context import Attacked, Run
 from .evaluation import error, training_failed
 from .stage import Stage
-from .stats import Rate
+from .stats import Rate, RateEntry
 
 
-def errors_and_distortion(run: Run, stage: Stage) -> dict:
+@dataclass(frozen=True)
+class DistortionSettings:
+    error_splits: tuple[str, ...]  # the splits each model's error is measured on (a column each)
+
+
+class AttackSummary(TypedDict):
+    """The attack's numbers on one model (`distortion_summary`)."""
+
+    attacked: int
+    success: RateEntry
+    distortion: float  # the mean over the successes
+    distortion_std: float
+    distortions: list[float]  # every image's, NaN where the attack failed
+
+
+class DistortionRow(AttackSummary, total=False):
+    """One model's row of Table 1 or 3: its error on each split of the stage's `error_splits`
+    (`<split>_error`), the attack's numbers, the paper's (by column) and whether training failed."""
+
+    train_error: RateEntry
+    test_error: RateEntry
+    P1_error: RateEntry
+    P2_error: RateEntry
+    paper: dict[str, float | None]
+    training_failed: bool
+
+
+DistortionTable = dict[str, DistortionRow]  # model -> its row
+
+
+def errors_and_distortion(run: Run, stage: Stage) -> DistortionTable:
     """Per model: its error on each split of `error_splits`, whether its training failed (error
     on its own training split), the attack's success and distortions."""
-    splits = stage.settings["error_splits"]
+    splits = stage.settings.error_splits
     columns = [f"{split}_error" for split in splits] + ["distortion"]
     rows = {}
     device = run.cfg.device
@@ -33,7 +66,7 @@ def errors_and_distortion(run: Run, stage: Stage) -> dict:
     return rows
 
 
-def distortion_summary(a: Attacked) -> dict:
+def distortion_summary(a: Attacked) -> AttackSummary:
     d = a.distortion[a.success].double()
     return {
         "attacked": int(a.success.numel()),

@@ -53,7 +53,7 @@ def run(cfg: RunConfig, group: Group | None = None) -> dict | None:
                 "python": platform.python_version(),
                 "platform": platform.platform(),
             },
-            "sections": {stage.name: {"title": stage.title, "section": stage.section} for stage in stages},
+            "sections": {stage.name: {"title": stage.title, "section": stage.kind.value} for stage in stages},
         }
     }
     for stage in stages:

@@ -10,6 +10,10 @@ ReLU unit) rank nothing and are left out of that k's statistics (their count is 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
 import torch
 from torch import nn
 
@@ -32,33 +36,62 @@ def _sigmoid64(h: torch.Tensor) -> torch.Tensor:
 # What the zoo's forwards apply to a hooked module's output (functionally, so hooks miss it).
 ACTIVATIONS: dict[str, Transform] = {"relu": torch.relu, "relu_pool": _relu_pool, "sigmoid": _sigmoid64}
 
-SETTINGS = {
-    "layers": {
+
+@dataclass(frozen=True)
+class ProbingSettings:
+    layers: Mapping[str, Mapping[str, str]]  # model -> its probed layers -> their activation (ACTIVATIONS)
+    grid_layers: Mapping[str, str]  # model -> the layer whose top images are drawn (the paper's phi)
+    directions: int  # units and random directions per layer
+    ks: tuple[int, ...]  # the top-k sizes whose coherence is measured
+    grid: tuple[int, int]  # directions of each kind, images per direction
+
+
+SETTINGS = ProbingSettings(
+    layers={
         "ConvNet": {"conv1": "relu_pool", "conv2": "relu_pool", "fc": "relu"},
         "FC100-100-10": {"layers.0": "sigmoid", "layers.1": "sigmoid"},
     },
-    "grid_layers": {"ConvNet": "fc", "FC100-100-10": "layers.1"},  # the paper's phi: the last hidden layer
-    "directions": 100,  # units and random directions per layer
-    "ks": (8, 32, 128),
-    "grid": (4, 8),  # directions of each kind, images per direction
-}
+    grid_layers={"ConvNet": "fc", "FC100-100-10": "layers.1"},  # the last hidden layer
+    directions=100,
+    ks=(8, 32, 128),
+    grid=(4, 8),
+)
 METRICS = ("majority", "layer_cosine", "pixel_cosine")
 CHUNK = 20  # directions whose top images' cosines are computed at once (bounds memory)
 
 
-def unit_probing(run: Run, stage: Stage) -> dict:
+class ProbedLayer(TypedDict):
+    model: str
+    layer: str
+    activation: str
+    width: int
+    units: list[int]  # the units probed
+    by_k: list[dict[str, Any]]  # per k: the directions left out, each measure's values and test
+
+
+class ProbingResult(TypedDict):
+    held_out: str
+    images: int
+    ks: list[int]
+    metrics: list[str]
+    directions: str  # what the two kinds of direction are
+    layers: dict[str, ProbedLayer]  # "model/layer" -> its probe
+    grids: dict[str, dict[str, Any]]  # "model/layer" -> its top images (`_grid`)
+
+
+def unit_probing(run: Run, stage: Stage) -> ProbingResult:
     """Per probed layer: the coherence of every direction's top-k images for each k, units
     against random directions with their test; grids of top images for the grid layers."""
     s = stage.settings
     test = run.splits["test"]
     images, labels = test.images.to(run.cfg.device), test.labels
-    ks = [k for k in s["ks"] if k <= len(test)]
+    ks = [k for k in s.ks if k <= len(test)]
     layers, grids = {}, {}
     for name in stage.models:
         model = run.model(name)
-        for layer, activation in s["layers"][name].items():
+        for layer, activation in s.layers[name].items():
             units, found = _probe_layer(
-                model, layer, ACTIVATIONS[activation], images, s["directions"], max(ks), run.cfg.seed
+                model, layer, ACTIVATIONS[activation], images, s.directions, max(ks), run.cfg.seed
             )
             coherence = _coherence(model, layer, ACTIVATIONS[activation], found, images, labels, ks)
             layers[f"{name}/{layer}"] = {
@@ -69,8 +102,8 @@ def unit_probing(run: Run, stage: Stage) -> dict:
                 "units": units,
                 "by_k": [_by_k(found, coherence[k], len(units), k, run.cfg.seed) for k in ks],
             }
-            if s["grid_layers"].get(name) == layer:
-                grids[f"{name}/{layer}"] = _grid(found, images, labels, units, *s["grid"])
+            if s.grid_layers.get(name) == layer:
+                grids[f"{name}/{layer}"] = _grid(found, images, labels, units, *s.grid)
     return {
         "held_out": "MNIST test",
         "images": len(test),

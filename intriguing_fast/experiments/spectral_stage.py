@@ -7,7 +7,9 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypedDict
 
 import torch
 from torch import nn
@@ -31,11 +33,46 @@ from .stage import Stage
 TABLE5_ROWS = ("Conv. 1", "Conv. 2", "Conv. 3", "Conv. 4", "Conv. 5", "FC. 1", "FC. 2", "FC. 3")
 
 
-def spectral_table(run: Run, stage: Stage) -> dict:
+@dataclass(frozen=True)
+class SpectralSettings:
+    pairs: Mapping[str, tuple[str, ...]]  # image set -> the models whose gains are measured on its attacks
+    power_rtol: float  # the power iterations' relative tolerance on a layer's norm
+    power_max_iter: int
+
+
+class ModelBounds(TypedDict):
+    """A zoo model's layer bounds and their product, beside the gains measured on its adversarial
+    pairs and on random ones of the same norms (`network` None and no pairs: not attacked)."""
+
+    pairs: int
+    bound: float
+    bound_exact: float | None  # with the convolutions' exact norms, where the model has any
+    layers: list[dict[str, Any]]  # per layer, `LayerBound.row` (with its gains where measured)
+    network: dict[str, Any] | None
+    looseness: float  # the bound over the largest measured gain
+
+
+class AlexNetBounds(TypedDict):
+    weights: str  # where they came from
+    layout: str  # "paper" or "torchvision" widths
+    input_shape: list[int]
+    layers: list[dict[str, Any]]  # per layer, `LayerBound.row`, with Table 5's row where it has one
+    bound: float
+    bound_exact: float
+
+
+class SpectralResult(TypedDict):
+    models: dict[str, ModelBounds]
+    alexnet: AlexNetBounds
+    power_iteration: dict[str, float]
+
+
+def spectral_table(run: Run, stage: Stage) -> SpectralResult:
     """Per zoo model: layer bounds, with the gains measured on its adversarial pairs where the run
     attacks it (settings "pairs": image set -> models); AlexNet's bounds with the paper's."""
-    power = PowerIteration(stage.settings["power_rtol"], stage.settings["power_max_iter"], run.cfg.seed)
-    image_sets = {name: image_set for image_set, names in stage.settings["pairs"].items() for name in names}
+    s = stage.settings
+    power = PowerIteration(s.power_rtol, s.power_max_iter, run.cfg.seed)
+    image_sets = {name: image_set for image_set, names in s.pairs.items() for name in names}
     models = {name: _zoo_model(run, name, image_sets.get(name), power) for name in stage.models}
     return {
         "models": models,
@@ -73,7 +110,7 @@ def zoo_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     )
 
 
-def _zoo_model(run: Run, name: str, image_set: str | None, power: PowerIteration) -> dict:
+def _zoo_model(run: Run, name: str, image_set: str | None, power: PowerIteration) -> ModelBounds:
     """Bounds of one zoo model and, with an image set, the gains on its successful, really
     perturbed adversarial pairs there (None: bounds only, the model is not attacked)."""
     model = copy.deepcopy(run.model(name)).cpu().eval()
@@ -105,7 +142,7 @@ def _same_norm_noise(r: torch.Tensor, seed: int) -> torch.Tensor:
     return noise * scale.view(-1, *[1] * (r.ndim - 1))
 
 
-def _bounds_record(bounds: list[LayerBound]) -> dict:
+def _bounds_record(bounds: list[LayerBound]) -> ModelBounds:
     """A model's bounds alone (no adversarial pairs to measure gains on)."""
     has_conv = any(b.exact is not None for b in bounds)
     return {
@@ -118,7 +155,7 @@ def _bounds_record(bounds: list[LayerBound]) -> dict:
     }
 
 
-def _model_record(bounds: list[LayerBound], adversarial: Gains, noise: Gains) -> dict:
+def _model_record(bounds: list[LayerBound], adversarial: Gains, noise: Gains) -> ModelBounds:
     """The layers' bounds beside the gains on the adversarial pairs and on the random ones."""
     bound = network_bound(bounds)
     rows = gain_table(bounds, adversarial)
@@ -136,7 +173,7 @@ def _model_record(bounds: list[LayerBound], adversarial: Gains, noise: Gains) ->
     }
 
 
-def _alexnet(path: Path | None, paper: Mapping[str, tuple], power: PowerIteration, seed: int) -> dict:
+def _alexnet(path: Path | None, paper: Mapping[str, tuple], power: PowerIteration, seed: int) -> AlexNetBounds:
     """AlexNet's bounds at 224x224 beside the `paper`'s Table 5: the weights file at `path`, else
     a seeded random initialisation."""
     if path is None:

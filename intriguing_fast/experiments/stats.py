@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypedDict
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile: two-sided 95% intervals
+
+
+class RateEntry(TypedDict):
+    """A `Rate` as results.json holds it (`Rate.as_dict`)."""
+
+    errors: int
+    total: int
+    percent: float
+    ci95: list[float]
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,11 @@ class Rate:
         lo, hi = self.interval
         return f"{self.percent:.1f}% [{lo:.1f}, {hi:.1f}]"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> RateEntry:
         lo, hi = self.interval
         return {"errors": self.errors, "total": self.total, "percent": self.percent, "ci95": [lo, hi]}
+
+    @classmethod
+    def of(cls, entry: RateEntry) -> Rate:
+        """The rate an entry of results.json records."""
+        return cls(entry["errors"], entry["total"])

@@ -3,17 +3,47 @@ Gaussian-noise controls (and, for Table 4, the adversarials magnified)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TypedDict
+
 import torch
 
 from .context import IMAGE_SETS, Run
 from .evaluation import amplify, distortion, error, gaussian_noise
 from .stage import Stage
+from .stats import RateEntry
 
 
-def transfer_table(run: Run, stage: Stage) -> dict:
+@dataclass(frozen=True)
+class TransferSettings:
+    noise: tuple[float, ...]  # stddevs of the Gaussian-noise controls (the last: the amplified adversarials' too)
+    amplify: bool  # also rows of each model's adversarials magnified to the last noise's stddev
+
+
+class TransferPaper(TypedDict):
+    errors: dict[str, float]  # model fed -> the paper's error, in percent
+    distortion: float
+
+
+class TransferRow(TypedDict, total=False):
+    """One row of Table 2 or 4: its images' kind ("adversarial", "noise" or "amplified"), their
+    mean distortion, every model's error on them, and the paper's row where it has one."""
+
+    kind: str
+    distortion: float
+    errors: dict[str, RateEntry]
+    paper: TransferPaper
+
+
+class TransferTable(TypedDict):
+    columns: list[str]  # the models fed, in column order
+    rows: dict[str, TransferRow]
+
+
+def transfer_table(run: Run, stage: Stage) -> TransferTable:
     """Error of every model (columns) on each row's images: adversarials per source model,
     the first noise control, the amplified adversarials (if `amplify`), the other controls."""
-    noise, amplified = stage.settings["noise"], stage.settings["amplify"]
+    noise, amplified = stage.settings.noise, stage.settings.amplify
     seed = run.cfg.seed + IMAGE_SETS[stage.image_set].seed_offset
     images, labels = run.images(stage.image_set)
     attacked = {name: run.attacked(name, stage.image_set) for name in stage.models}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -13,24 +14,23 @@ from ..experiments.stats import Rate
 from .markdown import beside, table
 from .style import new_figure, save, styled
 
+if TYPE_CHECKING:
+    from ..experiments.advtrain_stage import AdvTrainResult
+
 PAPER_POOL_BOUND = 1.2  # "below 1.2%" with a pool of input-layer adversarials
 LAYER_ORDER = ("input pool", "hidden 1 pool", "hidden 2 pool")  # single-layer pools, lowest layer first
 
 
-def rate(d: dict) -> Rate:
-    return Rate(d["errors"], d["total"])
-
-
-def adversarial_training(name: str, title: str, result: dict, fig_dir: Path) -> tuple[str, list[str]]:
+def adversarial_training(name: str, title: str, result: AdvTrainResult, fig_dir: Path) -> tuple[str, list[str]]:
     """The variants' table (test error beside the paper's, robustness, time), a figure, findings."""
     rows = result["rows"]
     body = [
         [
             variant,
             ", ".join(r["pools"]) or "-",
-            beside(str(rate(r["test_error"])), r["paper"]),
-            f"{r['distortion']:.4f} ({rate(r['success'])} success)",
-            str(rate(r["plain_adversarials_error"])),
+            beside(str(Rate.of(r["test_error"])), r["paper"]),
+            f"{r['distortion']:.4f} ({Rate.of(r['success'])} success)",
+            str(Rate.of(r["plain_adversarials_error"])),
             f"{r['seconds']:.0f}",
             f"{r['attack_seconds']:.0f} ({_share(r)})",
             f"{r['generated']} ({_fooled(r)})",
@@ -112,7 +112,7 @@ def _pool_finding(rows: dict, plain: str) -> str | None:
     """The paper's first claim: an input pool brings the test error below 1.2% (from 1.6%)."""
     if "input pool" not in rows:
         return None
-    base, pool = rate(rows[plain]["test_error"]), rate(rows["input pool"]["test_error"])
+    base, pool = Rate.of(rows[plain]["test_error"]), Rate.of(rows["input pool"]["test_error"])
     if pool.percent < min(PAPER_POOL_BOUND, base.percent):
         verdict = "holds here"
     elif pool.percent < base.percent:
@@ -130,7 +130,7 @@ def _layer_finding(rows: dict) -> str | None:
     present = [v for v in LAYER_ORDER if v in rows]
     if len(present) < 2:
         return None
-    errors = {v: rate(rows[v]["test_error"]) for v in present}
+    errors = {v: Rate.of(rows[v]["test_error"]) for v in present}
     top, bottom = errors[present[-1]], errors[present[0]]
     falling = all(errors[a].percent >= errors[b].percent for a, b in pairwise(present))
     if top.percent < bottom.percent:
@@ -147,7 +147,7 @@ def _layer_finding(rows: dict) -> str | None:
 def _robustness(rows: dict, result: dict) -> str:
     """The distortion each variant needs, and how well it resists the plain model's adversarials."""
     plain = rows[result["plain"]]
-    fooled = {v: rate(r["plain_adversarials_error"]).percent for v, r in rows.items()}
+    fooled = {v: Rate.of(r["plain_adversarials_error"]).percent for v, r in rows.items()}
     others = "; ".join(
         f"{v} {r['distortion']:.4f} (its error on them {fooled[v]:.1f}%)"
         for v, r in rows.items()
@@ -177,7 +177,7 @@ def figure(rows: dict, path: Path) -> Figure:
     left, right = fig.subplots(1, 2)
     names = list(rows)
     x = np.arange(len(names))
-    errors = [rate(rows[v]["test_error"]) for v in names]
+    errors = [Rate.of(rows[v]["test_error"]) for v in names]
     low = [e.percent - e.interval[0] for e in errors]
     high = [e.interval[1] - e.percent for e in errors]
     left.bar(x, [e.percent for e in errors], yerr=[low, high], capsize=3, color="C0", label="ours (Wilson 95%)")

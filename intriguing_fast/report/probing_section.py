@@ -5,6 +5,7 @@ directions' top-k images (experiments/probing_stage.py computes them)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -12,6 +13,9 @@ from matplotlib.figure import Figure
 
 from .markdown import table
 from .style import new_figure, save, styled
+
+if TYPE_CHECKING:
+    from ..experiments.probing_stage import ProbingResult
 
 ALPHA = 0.05
 MEASURES = {
@@ -22,7 +26,7 @@ MEASURES = {
 KINDS = {"units": ("units e_i", "C0"), "random": ("random directions v", "C1")}
 
 
-def unit_probing(name: str, title: str, result: dict, fig_dir: Path) -> tuple[str, list[str]]:
+def unit_probing(name: str, title: str, result: ProbingResult, fig_dir: Path) -> tuple[str, list[str]]:
     """The grids, the table of tests (one row per layer and k), the coherence figure, and the findings."""
     n_tests = sum(len(e["metrics"]) for layer in result["layers"].values() for e in layer["by_k"])
     parts = [f"## {title}\n\n" + _intro(result, n_tests)]

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .markdown import table
+
+if TYPE_CHECKING:
+    from ..experiments.spectral_stage import SpectralResult
 
 TRIVIAL = ("Flatten", "Unflatten", "Identity", "Dropout")  # always 1: left out of the per-layer tables
 
 
-def spectral_section(name: str, title: str, result: dict, fig_dir: Path) -> tuple[str, list[str]]:
+def spectral_section(name: str, title: str, result: SpectralResult, fig_dir: Path) -> tuple[str, list[str]]:
     """Markdown: a summary per model, each model's layers, AlexNet against Table 5; findings."""
     models, alexnet, power = result["models"], result["alexnet"], result["power_iteration"]
     parts = [f"## {title}", _intro(power)]

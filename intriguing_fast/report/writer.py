@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import SUBSET_SOURCE
+from ..experiments.stage import StageKind
 from . import figures
 from .markdown import table
 from .sections import SECTIONS
@@ -41,13 +42,13 @@ def write_report(results: dict, out: Path) -> Path:
     findings: list[str] = []
     for name, section in meta["sections"].items():
         title = section["title"] + (" (on the embedded MNIST subset)" if on_subset else "")
-        text, found = SECTIONS[section["section"]](name, title, results[name], fig_dir)
+        text, found = SECTIONS[StageKind(section["section"])](name, title, results[name], fig_dir)
         parts.append(text)
         findings += [f"- {line}" for line in found]
     rows = {
         model: row
         for name, section in meta["sections"].items()
-        if section["section"] == "distortion_table"
+        if StageKind(section["section"]) is StageKind.DISTORTION_TABLE
         for model, row in results[name].items()
     }
     if rows:
