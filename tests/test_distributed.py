@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from launch import torchrun_command
 from test_attack import one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread: autouse fixture)
 from test_bulk_faults import assert_same
 
@@ -50,20 +50,7 @@ def command(root: Path, out: Path, *extra: str) -> list[str]:
 
 
 def torchrun(root: Path, out: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    launcher = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--master-port",
-        str(port),
-        "-m",
-        "intriguing_fast.bulk_attack",
-    ]
+    launcher = torchrun_command("-m", "intriguing_fast.bulk_attack")
     return subprocess.run(
         [*launcher, *command(root, out, *extra)], env=env or ENV, capture_output=True, text=True, timeout=120
     )
@@ -168,20 +155,7 @@ def test_a_hung_rank_ends_the_run_with_one_line(reference, tmp_path):
     """Rank 1 stopped (SIGSTOP) stands for a hung rank: rank 0 gives up after --dist-timeout with one line."""
     root, _ = reference
     out = tmp_path / "adv.pt"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    launcher = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--master-port",
-        str(port),
-        "-m",
-        "intriguing_fast.bulk_attack",
-    ]
+    launcher = torchrun_command("-m", "intriguing_fast.bulk_attack")
     marker = tmp_path.name
     start = time.monotonic()
     proc = subprocess.Popen(
@@ -225,23 +199,10 @@ group.close()
 def test_distributed_attack_gathers_the_chunks_in_order(reference, tmp_path):
     root, _ = reference
     (tmp_path / "script.py").write_text(SCRIPT)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc-per-node",
-            "2",
-            "--master-port",
-            str(port),
-            str(tmp_path / "script.py"),
-            str(root / "model.pt"),
-            str(root / "data.pt"),
-            str(tmp_path / "res.pt"),
-        ],
+        torchrun_command(
+            str(tmp_path / "script.py"), str(root / "model.pt"), str(root / "data.pt"), str(tmp_path / "res.pt")
+        ),
         env=ENV,
         capture_output=True,
         text=True,

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from launch import torchrun_command
 from mnist_files import write_mnist
 
 from intriguing_fast.reproduce import main
@@ -41,21 +41,8 @@ def arguments(root: Path, out: Path) -> list[str]:
 
 
 def torchrun(root: Path, out: Path, cache: Path) -> subprocess.CompletedProcess:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "INTRIGUING_FAST_CACHE": str(cache)}
-    launcher = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--master-port",
-        str(port),
-        "-m",
-        "intriguing_fast.reproduce",
-    ]
+    launcher = torchrun_command("-m", "intriguing_fast.reproduce")
     return subprocess.run([*launcher, *arguments(root, out)], env=env, capture_output=True, text=True, timeout=300)
 
 
