@@ -70,7 +70,7 @@ def subject(name: str, args: argparse.Namespace) -> torch.nn.Module:
 
 
 def methods(mode: str, quick: bool, missing: dict[str, str]) -> list[peers.Method]:
-    """Ours at its default and twelve documented settings, then every peer that imports and has `mode`."""
+    """Ours at its default and thirteen documented settings, then every peer that imports and has `mode`."""
     if quick:
         ours = [peers.ours(), peers.ours(2, 10, 0.7)]
         have = {
@@ -88,6 +88,7 @@ def methods(mode: str, quick: bool, missing: dict[str, str]) -> list[peers.Metho
             peers.ours(3, 20),
             peers.ours(3, 20, hedges=0),
             peers.ours(3, 10),
+            peers.ours(3, 7),
             peers.ours(2, 10, hedges=0),
             peers.ours(2, 10, 0.7),
             peers.ours(2, 5),
