@@ -1,4 +1,5 @@
 """Builds the native CPU core `intriguing_fast._C` (C++17, OpenMP, pybind11)."""
+
 import os
 import sys
 

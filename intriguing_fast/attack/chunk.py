@@ -188,11 +188,10 @@ class _CSearchRun:
         problem, not selections: in fixed-shape rounds, no host synchronisation."""
         solver, obj, cs = self.solver, self.obj, self.cs
         evaluated, moved = solver.evaluated, solver.moved
-        for mine, last in (
-            (self.at_x_success, obj.last_success),
-            (self.at_x_margin, obj.last_margin),
-            (self.at_x_other, obj.last_other),
-        ):
+        tracked = [(self.at_x_success, obj.last_success), (self.at_x_margin, obj.last_margin)]
+        if self.hedges is not None:  # the nearest other class: the hedges' choice, no other
+            tracked.append((self.at_x_other, obj.last_other))
+        for mine, last in tracked:
             mine[evaluated] = torch.where(moved, last, mine[evaluated])
         stopped = solver.just_stopped
         if not solver.fixed and not stopped.any():
@@ -201,7 +200,9 @@ class _CSearchRun:
         cs.update(self.at_x_success, self.at_x_margin, stopped)
         failed = stopped & ~self.at_x_success
         rows = rows_of(failed, solver.fixed)
-        self.outside[rows] = torch.where(failed[rows, None], x[rows], self.outside[rows])
+        self.outside.index_copy_(
+            0, rows, torch.where(failed[rows, None], x.index_select(0, rows), self.outside.index_select(0, rows))
+        )
         self.outside_margin[rows] = torch.where(failed[rows], self.at_x_margin[rows], self.outside_margin[rows])
         self._count(stopped)
         self.solves += stopped
@@ -218,10 +219,12 @@ class _CSearchRun:
             shift = torch.where((self.fresh | started)[rows], float("nan"), 2 * (cs.c[rows] - obj.c[rows]))
             self.fresh &= ~again
         obj.c.copy_(torch.where(restart, cs.c, obj.c))
-        start = self.origin[rows]
+        start = self.origin.index_select(0, rows)
         if self.attack.warm_start:
-            start = torch.where(torch.isfinite(obj.best_sq[rows])[:, None], obj.best_x[rows], x[rows])
-            start = torch.where(started[rows, None], self.origin[rows], start)
+            best, last = obj.best_x.index_select(0, rows), x.index_select(0, rows)
+            start = torch.where(
+                started[rows, None], start, torch.where(torch.isfinite(obj.best_sq[rows])[:, None], best, last)
+            )
         solver.restart(restart if solver.fixed else rows, start, shift)
         solver.retire(~self.go_on | (self.solves >= self.steps))  # never to restart: may leave the engine's bucket
         return True

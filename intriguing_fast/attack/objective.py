@@ -113,20 +113,22 @@ def margin_and_loss(
         return torch.where(targeted, s1, s0), torch.where(targeted, m1, m0), torch.where(targeted, l1, l0)
     per_entry = temperature[:, None] if isinstance(temperature, torch.Tensor) else temperature
     onehot = class_mask(classes, logits.shape[1])
-    other_best = logits.masked_fill(onehot, -float("inf")).amax(dim=1)
     own = logits.gather(1, classes[:, None]).squeeze(1)
-    top = logits.argmax(dim=1)
+    values = logits.detach()  # the margin and success take no gradient: no graph for them
+    other_best, top = values.masked_fill(onehot, -float("inf")).amax(dim=1), values.argmax(dim=1)
+    margin = own.detach() - other_best if targeted else other_best - own.detach()
+    shifted = logits
+    if kappa:  # kappa = 0 shifts no bit of these: skipped
+        margin, own = margin - kappa, own - kappa
+        shifted = logits - kappa * onehot if targeted else logits + kappa * onehot
+    shifted = shifted / per_entry
     if targeted:
-        margin = own - other_best - kappa
         success = (top == classes) & (margin >= 0)
-        shifted = (logits - kappa * onehot) / per_entry
-        loss = torch.logsumexp(shifted, dim=1) - (own - kappa) / temperature
+        loss = torch.logsumexp(shifted, dim=1) - own / temperature
     else:
-        margin = other_best - own - kappa
         success = (top != classes) & (margin >= 0)
-        shifted = (logits + kappa * onehot) / per_entry
         loss = torch.logsumexp(shifted, dim=1) - torch.logsumexp(shifted.masked_fill(onehot, -float("inf")), dim=1)
-    return success, margin.detach(), loss
+    return success, margin, loss
 
 
 class AttackObjective:
@@ -192,7 +194,7 @@ class AttackObjective:
             logits = self.logits(x)
             success, margin, _ = self.margin_and_loss(logits, rows)
             success = self.robust(success, margin, logits)
-            r = x - self.images[rows]
+            r = x - self.images.index_select(0, rows)
             self.record(x, rows, success, torch.linalg.vecdot(r, r), logits)
         self.last_logits = logits
         return success, margin
@@ -235,7 +237,9 @@ class AttackObjective:
         at = rows_of(better, self.counted is not None)
         better, problems = better[at], rows[at]
         self.best_sq[problems] = torch.where(better, sq[at], self.best_sq[problems])
-        self.best_x[problems] = torch.where(better[:, None], x[at], self.best_x[problems])
+        self.best_x.index_copy_(
+            0, problems, torch.where(better[:, None], x.index_select(0, at), self.best_x.index_select(0, problems))
+        )
         if logits is not None:
             self.best_class[problems] = torch.where(better, logits[at].argmax(dim=1), self.best_class[problems])
 
@@ -273,7 +277,7 @@ class AttackObjective:
             success = self.robust(success, margin, logits)
             (grad,) = torch.autograd.grad(loss.sum(), xr)
         with torch.no_grad():
-            r = x - self.images[index]
+            r = x - self.images.index_select(0, index)
             sq, c = torch.linalg.vecdot(r, r), self.c[index]  # sq before r is scaled in place below
             # Products and sums as separate ops, not addcmul: its scalar tail may fuse them (FMA)
             # where its vector body does not, and a row's bits would depend on the batch's size.

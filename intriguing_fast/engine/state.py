@@ -182,8 +182,11 @@ class BatchState:
         def put(name: str, new: torch.Tensor | float) -> None:
             field = getattr(self, name)
             if only is not None:
-                new = torch.where(only.view(-1, *([1] * (field.dim() - 1))), new, field[rows])
-            field[rows] = new
+                new = torch.where(only.view(-1, *([1] * (field.dim() - 1))), new, field.index_select(0, rows))
+            if isinstance(new, torch.Tensor):  # index_copy_ and index_select move whole rows: on CPU several
+                field.index_copy_(0, rows, new.to(field.dtype))  # times faster than t[rows] for [k, n] rows
+            else:
+                field.index_fill_(0, rows, new)
 
         put("x", x), put("f", f), put("g", g)
         if curvature_shift is None:
@@ -204,10 +207,11 @@ class BatchState:
         the scaling from the newest (kept where the shifted pair has no positive curvature)."""
         if only is not None:
             shift = torch.where(only, shift, 0.0)
-        shifted = self.S[rows].to(shift.dtype).mul_(shift[:, None, None])
+        shifted = self.S.index_select(0, rows).to(shift.dtype).mul_(shift[:, None, None])
         self.Y.index_add_(0, rows, shifted.to(self.Y.dtype))
-        newest = (self.head[rows] - 1) % self.S.shape[1]
-        s, y = self.S[rows, newest].to(shift.dtype), self.Y[rows, newest].to(shift.dtype)
+        m, n = self.S.shape[1:]
+        newest = rows * m + (self.head[rows] - 1) % m  # each row's newest pair, in the [B m, n] view
+        s, y = (pairs.reshape(-1, n).index_select(0, newest).to(shift.dtype) for pairs in (self.S, self.Y))
         sy, yy = torch.linalg.vecdot(s, y), torch.linalg.vecdot(y, y)
         update = (self.hist_len[rows] > 0) & (sy > 0) & (yy > 0)
         if only is not None:
