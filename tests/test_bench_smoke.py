@@ -76,6 +76,14 @@ def test_bench_rounds(env: dict[str, str], model_cache: str) -> None:
     assert "x fewer; wall time" in text and "syncing calls per round" in text
 
 
+def test_bench_host(env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "BENCHMARKS.md"
+    run(env, "bench_host.py", "--count", "8", "--repeats", "1", "--write", str(out))
+    text = out.read_text()
+    assert "## Host time per model call (bench/bench_host.py; issue 28)" in text
+    assert "| intriguing_fast, 7 c steps x 100 it | targeted |" in text
+
+
 def test_bench_threads(env: dict[str, str], model_cache: str, tmp_path: Path) -> None:
     """Eight fresh processes of four images each, half of them beside a busy loop."""
     out = tmp_path / "BENCHMARKS.md"
