@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -41,7 +40,7 @@ from intriguing_fast.report.style import new_figure, save, styled  # noqa: E402
 import peers  # noqa: E402
 from frontier import cheapest_win, dominated_by_ours  # noqa: E402
 from measure import measure  # noqa: E402
-from sections import emit  # noqa: E402
+from sections import commit, emit  # noqa: E402
 from subjects import quick_mlp, trained  # noqa: E402
 
 HEADING = "## Ours against the minimum-norm attacks on CNNs and MLPs, plain and adversarially trained (bench/attackbench.py; issue 28)"
@@ -233,13 +232,10 @@ def run(args: argparse.Namespace) -> dict:
             score(rows)
             by_mode[mode] = rows
         subjects[name] = {"accuracy": len(right) / len(test.labels), "modes": by_mode}
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
     return {
         "command": args.command,
         "date": time.strftime("%Y-%m-%d"),
-        "commit": commit or "unknown",
+        "commit": commit(),
         "machine": platform.processor() or platform.machine(),
         "torch": torch.__version__,
         "count": args.count,

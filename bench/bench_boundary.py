@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from intriguing_fast import LBFGSAttack, attack_engine  # noqa: E402
 from intriguing_fast.attack import random_targets  # noqa: E402
 from intriguing_fast.data import load_mnist  # noqa: E402
 
-from sections import emit  # noqa: E402
+from sections import commit, emit  # noqa: E402
 from subjects import quick_mlp  # noqa: E402
 
 HEADING = "## The boundary search that ends the attack (bench/bench_boundary.py)"
@@ -80,12 +79,11 @@ def main() -> None:
             )
             print(line, flush=True)
             lines.append(line)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     text = "\n".join(
         [
             HEADING,
             "",
-            f"`python bench/bench_boundary.py` ({time.strftime('%Y-%m-%d')}, commit {commit.strip() or 'unknown'}, "
+            f"`python bench/bench_boundary.py` ({time.strftime('%Y-%m-%d')}, commit {commit()}, "
             f"{platform.processor() or platform.machine()}, torch {torch.__version__}, one thread): bench/frontier.py's "
             f"model, its first {len(images)} correctly classified MNIST test images, random targets (seed 0). Success "
             f"checked here (the target is the arg-max, every pixel in [0, 1]); mean L2 over the successes; evaluations: "

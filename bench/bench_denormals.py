@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import subprocess
 import time
 
 import torch
@@ -22,7 +21,7 @@ from intriguing_fast.data import load_mnist
 from intriguing_fast.experiments import SCALES
 from intriguing_fast.models import get_spec, trained_model
 
-from sections import emit
+from sections import commit, emit
 
 HEADING = "## Subnormal floats flushed to zero in the attack (bench/bench_denormals.py)"
 
@@ -55,13 +54,12 @@ def main() -> None:
             f"| {label} | {best:.2f} | {best / min(times[True]):.2f}x | {res.mean_distortion:.6f} | "
             f"{res.success.float().mean().item():.3f} | {res.nfev.float().mean().item():.1f} |"
         )
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     text = "\n".join(
         [
             HEADING,
             "",
             f"`python bench/bench_denormals.py --model {args.model} --scale {args.scale} --count {args.count}` "
-            f"({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, commit {commit}, "
+            f"({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, commit {commit()}, "
             f"{time.strftime('%Y-%m-%d')}): {args.model} as `reproduce --scale {args.scale}` trains it, its first "
             f"{args.count} training images, random targets, default attack; best of {args.repeats} runs each.",
             "",

@@ -15,9 +15,7 @@ import argparse
 import datetime
 import os
 import platform
-import subprocess
 import time
-from pathlib import Path
 
 os.environ["OMP_NUM_THREADS"] = "1"
 
@@ -27,10 +25,9 @@ from intriguing_fast import random_targets  # noqa: E402
 from intriguing_fast.data import load_mnist  # noqa: E402
 
 import peers  # noqa: E402
-from sections import emit  # noqa: E402
+from sections import commit, emit  # noqa: E402
 
 HEADING = "## Host time per model call (bench/bench_host.py; issue 28)"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class Calls(torch.nn.Module):
@@ -95,13 +92,12 @@ def main() -> None:
                 f"| {method.family}, {method.budget} | {mode} | {wall * 1e3:.1f} | {calls} | {wall / calls * 1e3:.3f} |"
             )
             print(rows[-1], flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     text = "\n".join(
         [
             HEADING,
             "",
             f"`python bench/bench_host.py{f' --write {args.write}' if args.write else ''}`, "
-            f"{datetime.date.today()}, commit {commit.stdout.strip() or 'unknown'}, {platform.machine()}, torch "
+            f"{datetime.date.today()}, commit {commit()}, {platform.machine()}, torch "
             f"{torch.__version__}, one thread: {len(x)} correctly classified MNIST test images, a linear softmax "
             f"layer (784 -> 10), random targets (seed 0), best of {args.repeats} runs per method.",
             "",

@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from intriguing_fast.report.style import new_figure, save, styled  # noqa: E402
 
 import peers  # noqa: E402
 from measure import measure  # noqa: E402
-from sections import emit  # noqa: E402
+from sections import commit, emit  # noqa: E402
 from subjects import quick_mlp  # noqa: E402
 
 HEADING = "## Ours against foolbox, advertorch and scipy: the distortion-time frontier (bench/frontier.py; issue 17)"
@@ -229,15 +228,12 @@ def run(args: argparse.Namespace) -> str:
     throughput_figure(points, args.out / "throughput.png")
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "throughput": points}, indent=1))
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
     figures = args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out
     skipped = [why for why in missing.values() if why]
     lines = [
         HEADING,
         "",
-        f"`{args.command}`, {time.strftime('%Y-%m-%d')}, commit {commit or 'unknown'}, "
+        f"`{args.command}`, {time.strftime('%Y-%m-%d')}, commit {commit()}, "
         f"{platform.processor() or platform.machine()}, torch {torch.__version__}, one thread for every method "
         f"(torch and BLAS). {len(images)} correctly classified MNIST test images, random targets (seed 0), "
         f"FC100-100-10 sigmoid MLP trained {args.epochs} epochs with Adam (test error {error:.2%}). Success is "

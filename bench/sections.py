@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def emit(text: str, heading: str, write: str | None) -> None:
@@ -21,3 +24,9 @@ def write_section(path: Path, heading: str, text: str) -> None:
         return
     end = old.find("\n## ", start + len(heading))
     path.write_text(old[:start] + text.rstrip("\n") + "\n" + ("\n" + old[end + 1 :] if end >= 0 else ""))
+
+
+def commit() -> str:
+    """The repository's short HEAD commit, for a section's header ("unknown" outside a git checkout)."""
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip() or "unknown"
