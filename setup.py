@@ -1,5 +1,4 @@
 """Builds the native CPU core `intriguing_fast._C` (C++17, OpenMP, pybind11)."""
-
 import os
 import sys
 
