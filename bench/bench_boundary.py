@@ -24,7 +24,7 @@ from intriguing_fast import LBFGSAttack, attack_engine  # noqa: E402
 from intriguing_fast.attack import random_targets  # noqa: E402
 from intriguing_fast.data import load_mnist  # noqa: E402
 
-from sections import commit, emit  # noqa: E402
+from sections import commit, emit, table_section  # noqa: E402
 from subjects import quick_mlp  # noqa: E402
 
 HEADING = "## The boundary search that ends the attack (bench/bench_boundary.py)"
@@ -79,24 +79,25 @@ def main() -> None:
             )
             print(line, flush=True)
             lines.append(line)
-    text = "\n".join(
+    text = table_section(
+        HEADING,
+        f"`python bench/bench_boundary.py` ({time.strftime('%Y-%m-%d')}, commit {commit()}, "
+        f"{platform.processor() or platform.machine()}, torch {torch.__version__}, one thread): bench/frontier.py's "
+        f"model, its first {len(images)} correctly classified MNIST test images, random targets (seed 0). Success "
+        f"checked here (the target is the arg-max, every pixel in [0, 1]); mean L2 over the successes; evaluations: "
+        f"the attack's own count, a boundary step's forward pass counted as one (plus one pass to find the rounding "
+        f"slack); re-evaluated: adversarials whose class is not their target when the model sees them one at a "
+        f"time or in chunks of 7. Seconds: best of {args.repeats}.",
         [
-            HEADING,
-            "",
-            f"`python bench/bench_boundary.py` ({time.strftime('%Y-%m-%d')}, commit {commit()}, "
-            f"{platform.processor() or platform.machine()}, torch {torch.__version__}, one thread): bench/frontier.py's "
-            f"model, its first {len(images)} correctly classified MNIST test images, random targets (seed 0). Success "
-            f"checked here (the target is the arg-max, every pixel in [0, 1]); mean L2 over the successes; evaluations: "
-            f"the attack's own count, a boundary step's forward pass counted as one (plus one pass to find the rounding "
-            f"slack); re-evaluated: adversarials whose class is not their target when the model sees them one at a "
-            f"time or in chunks of 7. Seconds: best of {args.repeats}.",
-            "",
-            "| c steps x iterations | boundary steps | seconds | success | mean L2 | evaluations/image (median) | "
-            "re-evaluated, not the target |",
-            "|---|---|---|---|---|---|---|",
-            *lines,
-            "",
-        ]
+            "c steps x iterations",
+            "boundary steps",
+            "seconds",
+            "success",
+            "mean L2",
+            "evaluations/image (median)",
+            "re-evaluated, not the target",
+        ],
+        lines,
     )
     emit(text, HEADING, args.write)
 

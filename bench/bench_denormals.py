@@ -21,7 +21,7 @@ from intriguing_fast.data import load_mnist
 from intriguing_fast.experiments import SCALES
 from intriguing_fast.models import get_spec, trained_model
 
-from sections import commit, emit
+from sections import commit, emit, table_section
 
 HEADING = "## Subnormal floats flushed to zero in the attack (bench/bench_denormals.py)"
 
@@ -54,20 +54,14 @@ def main() -> None:
             f"| {label} | {best:.2f} | {best / min(times[True]):.2f}x | {res.mean_distortion:.6f} | "
             f"{res.success.float().mean().item():.3f} | {res.nfev.float().mean().item():.1f} |"
         )
-    text = "\n".join(
-        [
-            HEADING,
-            "",
-            f"`python bench/bench_denormals.py --model {args.model} --scale {args.scale} --count {args.count}` "
-            f"({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, commit {commit()}, "
-            f"{time.strftime('%Y-%m-%d')}): {args.model} as `reproduce --scale {args.scale}` trains it, its first "
-            f"{args.count} training images, random targets, default attack; best of {args.repeats} runs each.",
-            "",
-            "| subnormals | seconds | time | mean distortion | success | evaluations per image |",
-            "|---|---|---|---|---|---|",
-            *rows,
-            "",
-        ]
+    text = table_section(
+        HEADING,
+        f"`python bench/bench_denormals.py --model {args.model} --scale {args.scale} --count {args.count}` "
+        f"({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, commit {commit()}, "
+        f"{time.strftime('%Y-%m-%d')}): {args.model} as `reproduce --scale {args.scale}` trains it, its first "
+        f"{args.count} training images, random targets, default attack; best of {args.repeats} runs each.",
+        ["subnormals", "seconds", "time", "mean distortion", "success", "evaluations per image"],
+        rows,
     )
     emit(text, HEADING, args.write)
 

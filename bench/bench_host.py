@@ -25,7 +25,7 @@ from intriguing_fast import random_targets  # noqa: E402
 from intriguing_fast.data import load_mnist  # noqa: E402
 
 import peers  # noqa: E402
-from sections import commit, emit  # noqa: E402
+from sections import commit, emit, table_section  # noqa: E402
 
 HEADING = "## Host time per model call (bench/bench_host.py; issue 28)"
 
@@ -92,20 +92,14 @@ def main() -> None:
                 f"| {method.family}, {method.budget} | {mode} | {wall * 1e3:.1f} | {calls} | {wall / calls * 1e3:.3f} |"
             )
             print(rows[-1], flush=True)
-    text = "\n".join(
-        [
-            HEADING,
-            "",
-            f"`python bench/bench_host.py{f' --write {args.write}' if args.write else ''}`, "
-            f"{datetime.date.today()}, commit {commit()}, {platform.machine()}, torch "
-            f"{torch.__version__}, one thread: {len(x)} correctly classified MNIST test images, a linear softmax "
-            f"layer (784 -> 10), random targets (seed 0), best of {args.repeats} runs per method.",
-            "",
-            "| method | mode | ms (all images) | model calls | ms per call |",
-            "|---|---|---|---|---|",
-            *rows,
-            "",
-        ]
+    text = table_section(
+        HEADING,
+        f"`python bench/bench_host.py{f' --write {args.write}' if args.write else ''}`, "
+        f"{datetime.date.today()}, commit {commit()}, {platform.machine()}, torch "
+        f"{torch.__version__}, one thread: {len(x)} correctly classified MNIST test images, a linear softmax "
+        f"layer (784 -> 10), random targets (seed 0), best of {args.repeats} runs per method.",
+        ["method", "mode", "ms (all images)", "model calls", "ms per call"],
+        rows,
     )
     emit(text, HEADING, args.write)
 

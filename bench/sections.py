@@ -30,3 +30,10 @@ def commit() -> str:
     """The repository's short HEAD commit, for a section's header ("unknown" outside a git checkout)."""
     done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     return done.stdout.strip() or "unknown"
+
+
+def table_section(heading: str, intro: str, columns: list[str], rows: list[str]) -> str:
+    """A section: its heading, one paragraph, then a markdown table of `rows` under `columns`."""
+    return "\n".join(
+        [heading, "", intro, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), *rows, ""]
+    )
