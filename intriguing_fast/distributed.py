@@ -22,6 +22,14 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
+# torch.distributed.nn.functional binds `group.WORLD` as its functions' default group when it is
+# first imported, which torch._dynamo does on an optimizer's first step. Imported after
+# init_process_group, it keeps the world group, and gloo's worker threads, alive past
+# destroy_process_group, until the interpreter exits; a worker still freeing the last collective's
+# tensor then aborts the process ("terminate called without an active exception"; 1 launch in 12
+# of test_reproduce_distributed's). Imported now, before any group exists, its defaults are None.
+import torch.distributed.nn.functional  # noqa: F401  (for the side effect above)
+
 from .attack.lbfgs_attack import LBFGSAttack
 from .attack.result import AttackResult
 from .errors import IntriguingFastError

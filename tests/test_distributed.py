@@ -219,3 +219,32 @@ def test_distributed_attack_gathers_the_chunks_in_order(reference, tmp_path):
             if name != "rounds":
                 expected = value + begin if name == "image_index" else value
                 assert torch.equal(got[name][begin : begin + 7], expected), name
+
+
+RELEASE = """
+import os, socket, weakref, torch
+import torch.distributed as dist
+from intriguing_fast.distributed import Group, Launch
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(s.getsockname()[1]))
+group = Group(Launch(), 60)
+model = torch.nn.Linear(2, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+model(torch.ones(1, 2)).sum().backward()
+optimizer.step()  # imports torch._dynamo, and with it torch.distributed.nn.functional
+world = weakref.ref(dist.group.WORLD)
+group.sum(1)
+group.close()
+assert world() is None, "the world group outlived Group.close()"
+"""
+
+
+def test_close_frees_the_group_after_training_in_the_same_process(tmp_path):
+    """Group.close() frees the world group even when an optimizer step came after it was made: a
+    group kept alive until the interpreter exits aborted a rank at exit, in 1 launch of 12."""
+    (tmp_path / "release.py").write_text(RELEASE)
+    run = subprocess.run(
+        [sys.executable, str(tmp_path / "release.py")], env=ENV, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
