@@ -59,13 +59,24 @@ class Method:
 
 
 def ours(
-    steps: int | None = None, max_iter: int = 100, temperature: float | None = None, hedges: int = 1, restarts: int = 0
+    steps: int | None = None,
+    max_iter: int = 100,
+    temperature: float | None = None,
+    hedges: int = 1,
+    restarts: int = 0,
+    walk_steps: int = 0,
 ) -> Method:
     """Our attack with `steps` c steps (None: the default) of at most `max_iter` iterations each,
     at `temperature` (None: the default schedule, 1 until a solve finds an adversarial, then 0.1),
-    `hedges` classes tried besides the untargeted solve's own, `restarts` more c searches per image."""
+    `hedges` classes tried besides the untargeted solve's own, `restarts` more c searches per image,
+    `walk_steps` steps along the boundary at the end."""
     attack = LBFGSAttack(
-        steps=steps, temperature=temperature, hedges=hedges, restarts=restarts, engine=attack_engine(max_iter)
+        steps=steps,
+        temperature=temperature,
+        hedges=hedges,
+        restarts=restarts,
+        walk_steps=walk_steps,
+        engine=attack_engine(max_iter),
     )
     steps = attack.resolved()[1]
 
@@ -78,6 +89,7 @@ def ours(
         + (f", T = {temperature:g}" if temperature else "")
         + (f", {hedges} hedges" if hedges != 1 else "")
         + (f", {restarts} restart{'s' * (restarts > 1)}" if restarts else "")
+        + (f", {walk_steps} walk steps" if walk_steps else "")
     )
     return Method("intriguing_fast", budget, run, MODES if hedges == 1 else ("untargeted",))  # hedges: untargeted only
 

@@ -275,6 +275,15 @@ def _add_attack_arguments(p: argparse.ArgumentParser) -> None:
         help="steps of the search for the decision boundary that ends each image's attack (forward "
         f"passes only; 0: the c search alone, the paper's attack; default {BOUNDARY_STEPS})",
     )
+    p.add_argument(
+        "--walk-steps",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="then steps of a walk along the decision boundary towards each image, each a projection "
+        "onto the boundary linearised at the best adversarial (3 + --boundary-steps evaluations; "
+        "sharpens the last digits on smooth models; default 0)",
+    )
     add_engine_options(p)
 
 
@@ -309,6 +318,7 @@ def run(args: argparse.Namespace) -> None:
         hedges=args.hedges,
         restarts=args.restarts,
         boundary_steps=args.boundary_steps,
+        walk_steps=args.walk_steps,
         seed=args.seed,
         batch_size=args.chunk_size if is_archive(model) else None,
         engine=engine_options(args),

@@ -90,12 +90,13 @@ def test_writes_adversarials_labels_and_digest(files, tmp_path):
     assert set(os.listdir(tmp_path)) == {"adv.pt"}  # no parts, lock or temporary file left
 
 
-def test_restarts_reach_the_attack_and_its_config(files, tmp_path):
-    plain, restarted = tmp_path / "plain.pt", tmp_path / "restarted.pt"
+@pytest.mark.parametrize("flag, field", [("--restarts", "restarts"), ("--walk-steps", "walk_steps")])
+def test_restarts_and_walk_steps_reach_the_attack_and_its_config(files, tmp_path, flag, field):
+    plain, more = tmp_path / "plain.pt", tmp_path / "more.pt"
     cli.main(args(files, plain))
-    cli.main(args(files, restarted, "--restarts", "2"))
-    a, b = torch.load(plain, weights_only=True), torch.load(restarted, weights_only=True)
-    assert b["config"]["attack"]["restarts"] == 2 and a["config"]["attack"]["restarts"] == 0
+    cli.main(args(files, more, flag, "2"))
+    a, b = torch.load(plain, weights_only=True), torch.load(more, weights_only=True)
+    assert b["config"]["attack"][field] == 2 and a["config"]["attack"][field] == 0
     # restart 0 is the plain search, in a larger batch: BLAS rounding may move its end a little (test_attack.py)
     assert b["success"].all() and (b["distortion"] <= a["distortion"] * (1 + 1e-4)).all()
     assert (b["nfev"] > a["nfev"]).all()
@@ -338,6 +339,7 @@ def test_another_run_holding_the_lock_is_refused(files, tmp_path, capsys):
         (["--start", "10"], "--start 10: beyond the 10 images"),
         (["--kappa", "-1"], "kappa: expected a finite float >= 0"),
         (["--restarts", "-1"], "--restarts: expected an integer >= 0"),
+        (["--walk-steps", "-1"], "--walk-steps: expected an integer >= 0"),
         (["--data", "mnist"], "--data: expected mnist:train|test|P1|P2 or file:PATH"),
         (["--data", "file:/nonexistent/data.pt"], "--data: no file /nonexistent/data.pt"),
         (["--model-file", "/nonexistent/model.pt"], "--model-file: no file /nonexistent/model.pt"),

@@ -79,6 +79,7 @@ def test_targets_equal_to_given_labels_are_refused(model, images):
         (dict(flush_denormals="yes"), TypeError, "flush_denormals: expected a bool, got 'yes'"),
         (dict(boundary_steps=-1), ValueError, "boundary_steps: expected an int >= 0, got -1"),
         (dict(boundary_steps=2.0), ValueError, "boundary_steps: expected an int >= 0, got 2.0"),
+        (dict(walk_steps=-2), ValueError, "walk_steps: expected an int >= 0, got -2"),
         (dict(memory_budget=1e9), ValueError, "memory_budget: expected an int >= 1, got 1000000000.0"),
     ],
 )

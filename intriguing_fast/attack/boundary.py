@@ -1,5 +1,6 @@
-"""The last step of the attack: a root search for the decision boundary between each image's
-best adversarial and the nearest failing point its search visited.
+"""The last steps of the attack: a root search for the decision boundary between each image's
+best adversarial and the nearest failing point its search visited, then (optionally) a walk
+along the boundary towards the image.
 
 The c search ends at the largest c that succeeded, whose minimiser lies past the boundary by
 however far that c is below the critical one; the failing minimiser at the bracket's other end
@@ -9,6 +10,14 @@ margins of the two ends, with the Illinois rule (the margin of an end kept twice
 halved, so neither end sticks), keeps a successful point nearest the crossing; each step stays
 within 1-99% of its segment, so an end whose margin rounds to 0 still leaves room. Forward passes
 only: with few c steps it recovers most of the distortion the search left (BENCHMARKS.md).
+
+The root search ends on the boundary, but where the segment meets it, not at the boundary's
+point nearest the image. The walk (`walk_steps`) moves along the boundary: each step linearises
+the margin at the best adversarial (one forward and backward pass), goes to the image's nearest
+point in the box on the linearised boundary (DeepFool's and FAB's projection, exact for a
+half-space and a box: `nearest_in_halfspace`), and keeps it if it succeeds, or else the root
+search's point on the segment between it and the best adversarial; a point replaces the best
+adversarial only if nearer the image.
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ import torch
 
 # 4 steps: within 0.01% of the mean L2 that 16 reach on the frontier's images (bench/bench_boundary.py).
 BOUNDARY_STEPS = 4
+# Bisection steps for the multiplier of `nearest_in_halfspace`: 2**-60 of its range, below float64's eps.
+BISECTIONS = 60
 
 
 def search_boundary(
@@ -49,4 +60,59 @@ def search_boundary(
         kept = torch.where(ok, 1.0, -1.0).to(kept.dtype)
         found[ok], outside[~ok] = point[ok], point[~ok]
     found[~keep] = inside[~keep]
+    return found
+
+
+def nearest_in_halfspace(
+    images: torch.Tensor, normal: torch.Tensor, offset: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor
+) -> torch.Tensor:
+    """Rows [k, n]: each of `images`' nearest point z in the box [`lower`, `upper`] with
+    normal . z >= `offset` [k] (the image itself where it satisfies that already, and where no
+    point of the box does, the box's point farthest along `normal`). The minimiser is
+    clamp(image + lam normal) for the least lam >= 0 that meets the constraint (the KKT
+    conditions of the projection), found by bisection on lam, row by row."""
+    to_bound = torch.where(normal > 0, upper - images, torch.where(normal < 0, lower - images, 0.0))
+    ceiling = (to_bound / normal).nan_to_num(0.0, 0.0, 0.0).amax(dim=1)  # past it every moving entry is at a bound
+
+    def point(lam: torch.Tensor) -> torch.Tensor:
+        return torch.minimum(torch.maximum(images + lam[:, None] * normal, lower), upper)
+
+    low, high = torch.zeros_like(ceiling), ceiling
+    for _ in range(BISECTIONS):
+        middle = (low + high) / 2
+        short = torch.linalg.vecdot(normal, point(middle)) < offset
+        low, high = torch.where(short, middle, low), torch.where(short, high, middle)
+    return torch.where((torch.linalg.vecdot(normal, images) >= offset)[:, None], images, point(high))
+
+
+def walk_boundary(
+    gradient: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    margins: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    images: torch.Tensor,
+    found: torch.Tensor,
+    lower: torch.Tensor,
+    upper: torch.Tensor,
+    steps: int,
+    boundary_steps: int,
+) -> torch.Tensor:
+    """Rows [k, n]: `steps` steps of the walk along the boundary (module docstring) from `found`,
+    successful points, towards `images`; each row's point is successful and no farther from its
+    image than its start. `gradient(x [k, n])` -> (margin [k], rounding slack [k], the margin's
+    gradient [k, n]); `margins` as in `search_boundary`. Each step aims at twice the slack, so
+    that the linearisation's error leaves the point successful more often. Takes `steps` calls
+    of `gradient` and `steps * (2 + boundary_steps)` of `margins`."""
+    found = found.clone()
+    distance = torch.linalg.vector_norm(found - images, dim=1)
+    for _ in range(steps):
+        margin, slack, grad = gradient(found)
+        offset = torch.linalg.vecdot(grad, found) - margin + 2 * slack
+        target = nearest_in_halfspace(images, grad, offset, lower, upper)
+        target_margin, target_slack = margins(target)
+        hit = target_margin >= target_slack
+        inside = search_boundary(margins, found, target, target_margin, boundary_steps)
+        step = torch.where(hit[:, None], target, inside)
+        step_distance = torch.linalg.vector_norm(step - images, dim=1)
+        nearer = step_distance < distance
+        found = torch.where(nearer[:, None], step, found)
+        distance = torch.where(nearer, step_distance, distance)
     return found

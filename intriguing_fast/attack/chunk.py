@@ -134,6 +134,7 @@ def _search(
     rows = run.go_on.nonzero().squeeze(1)
     passes = torch.zeros_like(run.nfev)
     passes[rows] = obj.search_boundary(rows, run.outside[rows], run.outside_margin[rows], attack.boundary_steps)
+    passes[rows] += obj.walk_boundary(rows, lower, upper, attack.walk_steps, attack.boundary_steps)
     rounds = run.solver.rounds + int(passes.max())
     if attack.restarts:  # the gradient that scaled the image's restarts
         run.nfev[:A] += 1

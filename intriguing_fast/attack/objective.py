@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import torch
 
-from .boundary import search_boundary
+from .boundary import search_boundary, walk_boundary
 
 # The rounding slack of a 16-bit model, in its own eps: float16 0.4%, bfloat16 3% of the largest |logit|.
 SLACK_EPS_16 = 4
@@ -243,6 +243,12 @@ class AttackObjective:
         if logits is not None:
             self.best_class[problems] = torch.where(better, logits[at].argmax(dim=1), self.best_class[problems])
 
+    def margins(self, x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The margins of x [k, n] for problems `rows` and their rounding slacks (one forward pass)."""
+        with torch.no_grad():
+            logits = self.logits(x)
+        return self.margin_and_loss(logits, rows)[1], rounding_slack(logits, self.model_dtype)
+
     def search_boundary(
         self, rows: torch.Tensor, outside: torch.Tensor, outside_margin: torch.Tensor, steps: int
     ) -> torch.Tensor:
@@ -254,16 +260,52 @@ class AttackObjective:
         if not steps or not have.any():
             return torch.zeros_like(rows)
         at = rows[have]
-
-        def margins(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            with torch.no_grad():
-                logits = self.logits(x)
-            return self.margin_and_loss(logits, at)[1], rounding_slack(logits, self.model_dtype)
-
-        found = search_boundary(margins, self.best_x[at], outside[have], outside_margin[have], steps)
+        found = search_boundary(
+            lambda x: self.margins(x, at), self.best_x[at], outside[have], outside_margin[have], steps
+        )
         r = found - self.images[at]
         self.record(found, at, torch.ones_like(have[have]), torch.linalg.vecdot(r, r))
         return (1 + steps) * have.long()
+
+    def walk_boundary(
+        self, rows: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, steps: int, boundary_steps: int
+    ) -> torch.Tensor:
+        """`steps` steps of the walk along the boundary (attack/boundary.py) from problems rows'
+        best adversarials towards their images, within [`lower`, `upper`]; what it finds replaces
+        the best adversarial if nearer. Returns the evaluations spent on each row (a gradient pass
+        counted as one, as in the c search)."""
+        have = torch.isfinite(self.best_sq[rows])
+        if not steps or not have.any():
+            return torch.zeros_like(rows)
+        at = rows[have]
+        targeted = self.targeted[at] if isinstance(self.targeted, torch.Tensor) else torch.full_like(at, self.targeted)
+        sign = torch.where(targeted.bool(), 1.0, -1.0)
+
+        def gradient(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            with torch.enable_grad():
+                xr = x.detach().requires_grad_(True)
+                logits = self.logits(xr)
+                gap = logits.gather(1, self.classes[at, None]).squeeze(1) - logits.masked_fill(
+                    class_mask(self.classes[at], logits.shape[1]), -float("inf")
+                ).amax(1)  # the margin is +-gap - kappa: targeted +, untargeted -
+                (grad,) = torch.autograd.grad(gap.sum(), xr)
+            logits = logits.detach()
+            margin = self.margin_and_loss(logits, at)[1]
+            return margin, rounding_slack(logits, self.model_dtype), grad * sign[:, None].to(grad.dtype)
+
+        found = walk_boundary(
+            gradient,
+            lambda x: self.margins(x, at),
+            self.images[at],
+            self.best_x[at],
+            lower,
+            upper,
+            steps,
+            boundary_steps,
+        )
+        r = found - self.images[at]
+        self.record(found, at, torch.ones_like(have[have]), torch.linalg.vecdot(r, r))
+        return steps * (3 + boundary_steps) * have.long()
 
     def __call__(self, x: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """f = c ||r||^2 + loss and its gradient, the loss's through autograd and the penalty's,

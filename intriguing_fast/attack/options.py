@@ -95,6 +95,13 @@ class AttackOptions:
             counted as one evaluation; what they find replaces the best adversarial if nearer
             (attack/boundary.py). 0: the paper's attack alone. With few c steps they recover
             most of the distortion the search left.
+        walk_steps: after the boundary search, steps of a walk along the decision boundary
+            towards the image (attack/boundary.py): each linearises the margin at the best
+            adversarial (one forward and backward pass), projects the image onto that linear
+            boundary within the box (one pass) and, where the projection fails, searches the
+            boundary between it and the best adversarial (1 + boundary_steps passes); each pass
+            counts as one evaluation, and what it finds replaces the best adversarial if nearer.
+            0 (default): none. It sharpens the last digits on a smooth model (BENCHMARKS.md).
         flush_denormals: on CPU, treat subnormal floats as zero in the model and the engine
             while the attack runs (every thread of torch's pool; restored after): saturated
             sigmoid units make subnormal gradients, many times slower on x86 cores
@@ -116,6 +123,7 @@ class AttackOptions:
     hedges: int | None = 1
     restarts: int = 0
     boundary_steps: int = BOUNDARY_STEPS
+    walk_steps: int = 0
     flush_denormals: bool = True
     seed: int = 0
     batch_size: int | None = None
@@ -145,8 +153,9 @@ class AttackOptions:
             raise ValueError(f"hedges: expected None or an int >= 0, got {self.hedges!r}")
         if not _int(self.restarts) or self.restarts < 0:
             raise ValueError(f"restarts: expected an int >= 0, got {self.restarts!r}")
-        if not _int(self.boundary_steps) or self.boundary_steps < 0:
-            raise ValueError(f"boundary_steps: expected an int >= 0, got {self.boundary_steps!r}")
+        for name in ("boundary_steps", "walk_steps"):
+            if not _int(getattr(self, name)) or getattr(self, name) < 0:
+                raise ValueError(f"{name}: expected an int >= 0, got {getattr(self, name)!r}")
         for name in ("warm_start", "reuse_curvature", "flush_denormals"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")

@@ -51,4 +51,9 @@ def lockstep_attack(
                 found = torch.isfinite(obj.best_sq)
                 x_start = torch.where(found[:, None], obj.best_x, res.x)
         obj.search_boundary(problems, outside, outside_margin, attack.boundary_steps)
+        box = (
+            torch.zeros((), dtype=flat.dtype, device=flat.device),
+            torch.ones((), dtype=flat.dtype, device=flat.device),
+        )
+        obj.walk_boundary(problems, *box, attack.walk_steps, attack.boundary_steps)
     return obj.best_x, cs.c_ok, nit, rounds, active
