@@ -202,17 +202,24 @@ class AttackObjective:
     def linear_distance(self, rows: torch.Tensor) -> torch.Tensor:
         """[k]: the distance from problems rows' images to the model's boundary linearised there,
         |margin| / ||grad margin|| (DeepFool's first step): the scale of their restarts."""
+        margin, _, grad = self.margin_gradient(self.images[rows], rows)
+        return margin.abs() / torch.linalg.vector_norm(grad, dim=1)
+
+    def margin_gradient(self, x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The margins of x [k, n] for problems `rows`, their rounding slacks, and the gradient of
+        the gap between each row's class logit and the best other (one forward and backward pass):
+        the margin is +gap - kappa targeted, -gap - kappa untargeted, so the gradient is the
+        margin's up to its sign."""
         with torch.enable_grad():
-            x = self.images[rows].detach().requires_grad_(True)
-            logits = self.logits(x)
+            xr = x.detach().requires_grad_(True)
+            logits = self.logits(xr)
             onehot = class_mask(self.classes[rows], logits.shape[1])
-            # The margin is +- this gap (less kappa), targeted or not: the same gradient's norm.
             gap = logits.gather(1, self.classes[rows, None]).squeeze(1) - logits.masked_fill(
                 onehot, -float("inf")
             ).amax(1)
-            (grad,) = torch.autograd.grad(gap.sum(), x)
-        margin = self.margin_and_loss(logits.detach(), rows)[1]
-        return margin.abs() / torch.linalg.vector_norm(grad, dim=1)
+            (grad,) = torch.autograd.grad(gap.sum(), xr)
+        logits = logits.detach()
+        return self.margin_and_loss(logits, rows)[1], rounding_slack(logits, self.model_dtype), grad
 
     def robust(self, success: torch.Tensor, margin: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """The successes whose margin is at least the rounding slack (`rounding_slack`): only they
@@ -282,16 +289,8 @@ class AttackObjective:
         sign = torch.where(targeted.bool(), 1.0, -1.0)
 
         def gradient(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            with torch.enable_grad():
-                xr = x.detach().requires_grad_(True)
-                logits = self.logits(xr)
-                gap = logits.gather(1, self.classes[at, None]).squeeze(1) - logits.masked_fill(
-                    class_mask(self.classes[at], logits.shape[1]), -float("inf")
-                ).amax(1)  # the margin is +-gap - kappa: targeted +, untargeted -
-                (grad,) = torch.autograd.grad(gap.sum(), xr)
-            logits = logits.detach()
-            margin = self.margin_and_loss(logits, at)[1]
-            return margin, rounding_slack(logits, self.model_dtype), grad * sign[:, None].to(grad.dtype)
+            margin, slack, grad = self.margin_gradient(x, at)
+            return margin, slack, grad * sign[:, None].to(grad.dtype)
 
         found = walk_boundary(
             gradient,
