@@ -28,8 +28,8 @@ import torch
 
 # 4 steps: within 0.01% of the mean L2 that 16 reach on the frontier's images (bench/bench_boundary.py).
 BOUNDARY_STEPS = 4
-# Bisection steps for the multiplier of `nearest_in_halfspace`: 2**-60 of its range, below float64's eps.
-BISECTIONS = 60
+# Where `nearest_in_halfspace`'s Newton steps stop: the rise short of the offset, relative to it (float64).
+NEWTON_TOLERANCE = 1e-12
 
 
 def search_boundary(
@@ -70,49 +70,66 @@ def nearest_in_halfspace(
     normal . z >= `offset` [k] (the image itself where it satisfies that already, and where no
     point of the box does, the box's point farthest along `normal`). The minimiser is
     clamp(image + lam normal) for the least lam >= 0 that meets the constraint (the KKT
-    conditions of the projection), found by bisection on lam, row by row."""
-    to_bound = torch.where(normal > 0, upper - images, torch.where(normal < 0, lower - images, 0.0))
-    ceiling = (to_bound / normal).nan_to_num(0.0, 0.0, 0.0).amax(dim=1)  # past it every moving entry is at a bound
-
-    def point(lam: torch.Tensor) -> torch.Tensor:
-        return torch.minimum(torch.maximum(images + lam[:, None] * normal, lower), upper)
-
-    low, high = torch.zeros_like(ceiling), ceiling
-    for _ in range(BISECTIONS):
-        middle = (low + high) / 2
-        short = torch.linalg.vecdot(normal, point(middle)) < offset
-        low, high = torch.where(short, middle, low), torch.where(short, high, middle)
-    return torch.where((torch.linalg.vecdot(normal, images) >= offset)[:, None], images, point(high))
+    conditions of the projection). Entry i moves until lam reaches its breakpoint lam_i, where it
+    meets its bound, so the rise normal . (z - image) = sum_i normal_i^2 min(lam, lam_i) is
+    concave and piecewise linear in lam: Newton's steps from lam = 0 never pass the root and each
+    crosses at least one breakpoint, so they end on it exactly (in float64): 2.4 ms where the
+    60 steps of a bisection took 5.3 ms, for 100 images of the sigmoid MLP of bench/."""
+    x, g = images.double(), normal.double()
+    to_bound = torch.where(g > 0, upper.double() - x, torch.where(g < 0, lower.double() - x, 0.0))
+    breaks, weight = (to_bound / g).nan_to_num(0.0, 0.0, 0.0), g.square()
+    need = offset.double() - torch.linalg.vecdot(g, x)
+    lam = torch.zeros_like(need)
+    for _ in range(x.shape[1] + 1):  # at most one step per breakpoint
+        short = need - torch.linalg.vecdot(weight, torch.minimum(breaks, lam[:, None]))
+        slope = torch.linalg.vecdot(weight, (breaks > lam[:, None]).to(weight.dtype))
+        step = (short > NEWTON_TOLERANCE * need.abs().clamp(min=1)) & (slope > 0)
+        if not step.any():
+            break
+        lam = torch.where(step, lam + short / slope, lam)
+    point = torch.minimum(torch.maximum(x + lam[:, None] * g, lower.double()), upper.double()).to(images.dtype)
+    return torch.where((need <= 0)[:, None], images, point)
 
 
 def walk_boundary(
     gradient: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-    margins: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    margins: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
     images: torch.Tensor,
     found: torch.Tensor,
     lower: torch.Tensor,
     upper: torch.Tensor,
     steps: int,
     boundary_steps: int,
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows [k, n]: `steps` steps of the walk along the boundary (module docstring) from `found`,
     successful points, towards `images`; each row's point is successful and no farther from its
     image than its start. `gradient(x [k, n])` -> (margin [k], rounding slack [k], the margin's
-    gradient [k, n]); `margins` as in `search_boundary`. Each step aims at twice the slack, so
-    that the linearisation's error leaves the point successful more often. Takes `steps` calls
-    of `gradient` and `steps * (2 + boundary_steps)` of `margins`."""
+    gradient [k, n]); `margins(x [j, n], rows [j])` as in `search_boundary`, for the walk's rows
+    `rows`. Each step aims at twice the slack, so that the linearisation's error leaves the point
+    successful more often. Returns the points and the calls each row made [k]: per step one of
+    `gradient`, one of `margins` and, where the projection failed, 1 + `boundary_steps` more."""
     found = found.clone()
     distance = torch.linalg.vector_norm(found - images, dim=1)
+    calls = torch.zeros(found.shape[0], dtype=torch.long, device=found.device)
+    everyone = torch.arange(found.shape[0], device=found.device)
     for _ in range(steps):
         margin, slack, grad = gradient(found)
         offset = torch.linalg.vecdot(grad, found) - margin + 2 * slack
-        target = nearest_in_halfspace(images, grad, offset, lower, upper)
-        target_margin, target_slack = margins(target)
-        hit = target_margin >= target_slack
-        inside = search_boundary(margins, found, target, target_margin, boundary_steps)
-        step = torch.where(hit[:, None], target, inside)
+        step = nearest_in_halfspace(images, grad, offset, lower, upper)
+        step_margin, step_slack = margins(step, everyone)
+        missed = (step_margin < step_slack).nonzero().squeeze(1)
+        calls += 2
+        if missed.numel():
+            step[missed] = search_boundary(
+                lambda x: margins(x, missed),  # noqa: B023
+                found[missed],
+                step[missed],
+                step_margin[missed],
+                boundary_steps,
+            )
+            calls[missed] += 1 + boundary_steps
         step_distance = torch.linalg.vector_norm(step - images, dim=1)
         nearer = step_distance < distance
         found = torch.where(nearer[:, None], step, found)
         distance = torch.where(nearer, step_distance, distance)
-    return found
+    return found, calls

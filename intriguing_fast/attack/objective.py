@@ -292,9 +292,9 @@ class AttackObjective:
             margin, slack, grad = self.margin_gradient(x, at)
             return margin, slack, grad * sign[:, None].to(grad.dtype)
 
-        found = walk_boundary(
+        found, calls = walk_boundary(
             gradient,
-            lambda x: self.margins(x, at),
+            lambda x, which: self.margins(x, at[which]),
             self.images[at],
             self.best_x[at],
             lower,
@@ -304,7 +304,7 @@ class AttackObjective:
         )
         r = found - self.images[at]
         self.record(found, at, torch.ones_like(have[have]), torch.linalg.vecdot(r, r))
-        return steps * (3 + boundary_steps) * have.long()
+        return torch.zeros_like(rows).masked_scatter_(have, calls)
 
     def __call__(self, x: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """f = c ||r||^2 + loss and its gradient, the loss's through autograd and the penalty's,
