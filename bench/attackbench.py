@@ -73,9 +73,9 @@ def subject(name: str, args: argparse.Namespace) -> torch.nn.Module:
 
 
 def methods(mode: str, quick: bool, missing: dict[str, str]) -> list[peers.Method]:
-    """Ours at its default and fifteen documented settings, then every peer that imports and has `mode`."""
+    """Ours at its default and seventeen documented settings, then every peer that imports and has `mode`."""
     if quick:
-        ours = [peers.ours(), peers.ours(2, 10, 0.7, walk_steps=2)]
+        ours = [peers.ours(), peers.ours(2, 10, 0.7, walk_steps=2), peers.ours(4, 10, pull_back=0.5)]
         have = {
             "adv_lib": [peers.adv_lib_ddn(10), peers.adv_lib_fab(5)],
             "foolbox": [peers.ddn(10)],
@@ -97,6 +97,8 @@ def methods(mode: str, quick: bool, missing: dict[str, str]) -> list[peers.Metho
             peers.ours(2, 5),
             peers.ours(2, 5, hedges=0),
             peers.ours(walk_steps=3),
+            peers.ours(pull_back=0.5),
+            peers.ours(5, pull_back=0.5),
             peers.ours(restarts=1),
             peers.ours(restarts=3),
             peers.ours(restarts=3, walk_steps=3),

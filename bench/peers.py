@@ -65,17 +65,19 @@ def ours(
     hedges: int = 1,
     restarts: int = 0,
     walk_steps: int = 0,
+    pull_back: float = 0.0,
 ) -> Method:
     """Our attack with `steps` c steps (None: the default) of at most `max_iter` iterations each,
     at `temperature` (None: the default schedule, 1 until a solve finds an adversarial, then 0.1),
     `hedges` classes tried besides the untargeted solve's own, `restarts` more c searches per image,
-    `walk_steps` steps along the boundary at the end."""
+    `walk_steps` steps along the boundary at the end, `pull_back` for the fourth solve's start."""
     attack = LBFGSAttack(
         steps=steps,
         temperature=temperature,
         hedges=hedges,
         restarts=restarts,
         walk_steps=walk_steps,
+        pull_back=pull_back,
         engine=attack_engine(max_iter),
     )
     steps = attack.resolved()[1]
@@ -90,6 +92,7 @@ def ours(
         + (f", {hedges} hedges" if hedges != 1 else "")
         + (f", {restarts} restart{'s' * (restarts > 1)}" if restarts else "")
         + (f", {walk_steps} walk steps" if walk_steps else "")
+        + (f", pull back {pull_back:g}" if pull_back else "")
     )
     return Method("intriguing_fast", budget, run, MODES if hedges == 1 else ("untargeted",))  # hedges: untargeted only
 

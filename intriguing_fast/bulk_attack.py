@@ -139,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_arguments(p)
     _add_data_arguments(p)
     _add_attack_arguments(p)
+    _add_search_arguments(p)
     add_progress_option(p)
     add_threads_option(p)
     p.add_argument(
@@ -248,14 +249,6 @@ def _add_attack_arguments(p: argparse.ArgumentParser) -> None:
         "the one the untargeted solve heads for, the nearest going on (0: that one alone; default 1)",
     )
     p.add_argument(
-        "--restarts",
-        type=non_negative_int,
-        default=0,
-        metavar="N",
-        help="more c searches per image, each "
-        "from a seeded random point about it, the nearest adversarial kept (default 0)",
-    )
-    p.add_argument(
         "--search",
         default="ours",
         choices=SEARCHES,
@@ -266,6 +259,26 @@ def _add_attack_arguments(p: argparse.ArgumentParser) -> None:
         type=positive_int,
         metavar="N",
         help="engine solves per image in the c search (default: the search's: ours 7, cleverhans 9)",
+    )
+
+
+def _add_search_arguments(p: argparse.ArgumentParser) -> None:
+    """Where an image's c searches start over, the steps that end them, and the engine's settings."""
+    p.add_argument(
+        "--pull-back",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="one solve of each c search (the fourth) starts this fraction of the way back from the "
+        "best adversarial to the image, in [0, 1) (a nearer region of the class, often; default 0)",
+    )
+    p.add_argument(
+        "--restarts",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="more c searches per image, each "
+        "from a seeded random point about it, the nearest adversarial kept (default 0)",
     )
     p.add_argument(
         "--boundary-steps",
@@ -281,9 +294,10 @@ def _add_attack_arguments(p: argparse.ArgumentParser) -> None:
         default=0,
         metavar="N",
         help="then steps of a walk along the decision boundary towards each image, each a projection "
-        "onto the boundary linearised at the best adversarial (3 + --boundary-steps evaluations; "
-        "sharpens the last digits on smooth models; default 0)",
+        "onto the boundary linearised at the best adversarial (2 evaluations, 1 + --boundary-steps "
+        "more where it misses; sharpens the last digits on smooth models; default 0)",
     )
+
     add_engine_options(p)
 
 
@@ -316,6 +330,7 @@ def run(args: argparse.Namespace) -> None:
         search=args.search,
         steps=args.steps,
         hedges=args.hedges,
+        pull_back=args.pull_back,
         restarts=args.restarts,
         boundary_steps=args.boundary_steps,
         walk_steps=args.walk_steps,

@@ -2,6 +2,7 @@
 schedule, not another algorithm: every image gets the same results as in lock-step c steps (one
 engine run per c step, every image waiting for the slowest), in fewer rounds."""
 
+import pytest
 import torch
 from test_attack import CLASSES, RowwiseMLP, one_thread, toy_data, toy_mlp  # noqa: F401  (one_thread: autouse)
 
@@ -9,11 +10,14 @@ from intriguing_fast import LBFGSAttack, random_targets
 from intriguing_fast.attack.reference.lockstep import lockstep_attack
 
 
-def test_rounds_give_lockstep_results_in_fewer_rounds():
+@pytest.mark.parametrize("pull_back", [0.0, 0.5])
+def test_rounds_give_lockstep_results_in_fewer_rounds(pull_back):
+    """Also with `pull_back`: the fourth solve of each image starts halfway back to it in both."""
     model = RowwiseMLP(toy_mlp())  # each row's output is bitwise independent of its batch-mates
     images, labels = toy_data(24, seed=2)
     targets = random_targets(labels, CLASSES, seed=1)
-    attack = LBFGSAttack(reuse_curvature=False, temperature=0.1)  # lock step: each c step afresh, one T
+    # lock step: each c step afresh, one T
+    attack = LBFGSAttack(reuse_curvature=False, temperature=0.1, pull_back=pull_back)
     res = attack(model, images, targets)
     best, c_ok, nit, rounds, active = lockstep_attack(model, images, targets, attack)
     assert torch.equal(res.adversarial.flatten(1)[active], best)

@@ -104,8 +104,8 @@ def walk_boundary(
     """Rows [k, n]: `steps` steps of the walk along the boundary (module docstring) from `found`,
     successful points, towards `images`; each row's point is successful and no farther from its
     image than its start. `gradient(x [k, n])` -> (margin [k], rounding slack [k], the margin's
-    gradient [k, n]); `margins(x [j, n], rows [j])` as in `search_boundary`, for the walk's rows
-    `rows`. Each step aims at twice the slack, so that the linearisation's error leaves the point
+    gradient [k, n]); `margins(x [j, n], which [j])`: the margins and slacks of x as rows `which`
+    of the walk's (as in `search_boundary`). Each step aims at twice the slack, so that the linearisation's error leaves the point
     successful more often. Returns the points and the calls each row made [k]: per step one of
     `gradient`, one of `margins` and, where the projection failed, 1 + `boundary_steps` more."""
     found = found.clone()

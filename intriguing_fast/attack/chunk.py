@@ -13,7 +13,7 @@ from .options import AttackOptions
 from .progress import Progress
 from .restarts import random_starts
 from .result import distortion
-from .search import CSearch
+from .search import PULL_BACK_AFTER, CSearch
 
 
 def attack_chunk(
@@ -223,6 +223,11 @@ class _CSearchRun:
         start = self.origin.index_select(0, rows)
         if self.attack.warm_start:
             best, last = obj.best_x.index_select(0, rows), x.index_select(0, rows)
+            if self.attack.pull_back:
+                back = (self.solves[rows] == PULL_BACK_AFTER)[:, None]
+                # a product and a sum, not lerp: its vector body and scalar tail round apart (the batch's size would show)
+                pulled = best + self.attack.pull_back * (obj.images.index_select(0, rows) - best)
+                best = torch.where(back, pulled, best)
             start = torch.where(
                 started[rows, None], start, torch.where(torch.isfinite(obj.best_sq[rows])[:, None], best, last)
             )

@@ -10,7 +10,7 @@ from numbers import Integral, Real
 from ..engine import LBFGSBOptions
 from ..seeds import SEED_LIMIT
 from .boundary import BOUNDARY_STEPS
-from .search import DEFAULT_STEPS, DEFAULT_TEMPERATURE, EXPLORE_TEMPERATURE, SEARCHES, default_c
+from .search import DEFAULT_STEPS, DEFAULT_TEMPERATURE, EXPLORE_TEMPERATURE, PULL_BACK_AFTER, SEARCHES, default_c
 
 # Outside this range the loss means little in floating point: logits / T, the loss's gradient
 # and the first c (1 / T) grow as 1 / T and soon overflow float32 as T -> 0, and as T grows
@@ -84,6 +84,13 @@ class AttackOptions:
             image) are tried, targeted, beside it; the nearest goes on, the others stop
             (attack/hedges.py). None: the untargeted loss for the whole c search, one problem per
             image (the paper's untargeted attack).
+        pull_back: in [0, 1): one solve of each c search (the one after the first
+            `PULL_BACK_AFTER`, attack/search.py) starts this fraction of the way back from the best
+            adversarial to the image instead of at it: from inside the boundary L-BFGS approaches
+            it again, with the curvature learnt so far, and on a ReLU network often reaches a
+            nearer region of the class than the warm start's (BENCHMARKS.md). That solve costs
+            more evaluations than a warm one. 0 (default): every solve starts warm. Needs
+            warm_start and more than `PULL_BACK_AFTER` steps.
         restarts: more c searches per image, each from a random point about the image at a
             scale of its own (attack/restarts.py), beside the one from the image; the nearest
             adversarial of all is returned. A ReLU network's distance to the boundary has many
@@ -121,6 +128,7 @@ class AttackOptions:
     warm_start: bool = True
     reuse_curvature: bool = True
     hedges: int | None = 1
+    pull_back: float = 0.0
     restarts: int = 0
     boundary_steps: int = BOUNDARY_STEPS
     walk_steps: int = 0
@@ -151,6 +159,15 @@ class AttackOptions:
                 )
         if self.hedges is not None and (not _int(self.hedges) or self.hedges < 0):
             raise ValueError(f"hedges: expected None or an int >= 0, got {self.hedges!r}")
+        if not _real(self.pull_back) or not 0 <= self.pull_back < 1:
+            raise ValueError(f"pull_back: expected a float in [0, 1), got {self.pull_back!r}")
+        if self.pull_back and not self.warm_start:
+            raise ValueError("pull_back: pulls a warm start back towards the image; it needs warm_start=True")
+        if self.pull_back and (self.steps or DEFAULT_STEPS[self.search]) <= PULL_BACK_AFTER:
+            raise ValueError(
+                f"pull_back: the solve after the first {PULL_BACK_AFTER} starts pulled back; it needs steps > "
+                f"{PULL_BACK_AFTER}, got {self.steps}"
+            )
         if not _int(self.restarts) or self.restarts < 0:
             raise ValueError(f"restarts: expected an int >= 0, got {self.restarts!r}")
         for name in ("boundary_steps", "walk_steps"):

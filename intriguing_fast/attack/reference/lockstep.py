@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import torch
 
-from ...engine import minimize_lbfgsb
+from ...engine import flushed_denormals, minimize_lbfgsb
 from ..objective import AttackObjective, attack_mode
 from ..options import AttackOptions
-from ..search import CSearch
+from ..search import PULL_BACK_AFTER, CSearch
 
 
 def lockstep_attack(
@@ -26,7 +26,7 @@ def lockstep_attack(
         raise ValueError("attack: lock step keeps one temperature; pass temperature=... explicitly and restarts=0")
     temperature, steps, c_init = attack.resolved()
     flat = images.flatten(1)
-    with attack_mode(model):
+    with attack_mode(model), flushed_denormals(attack.flush_denormals and images.device.type == "cpu"):
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), flat.dtype)
         probe = AttackObjective(model, flat, tuple(images.shape[1:]), targets, True, attack.kappa, temperature, dtype)
         already, clean_margin = probe.classify(flat, torch.arange(len(flat), device=flat.device))
@@ -38,7 +38,7 @@ def lockstep_attack(
         cs = CSearch(clean_margin[active], attack.search, c_init)
         outside, outside_margin = flat[active], clean_margin[active]
         x_start, rounds, nit = flat[active], 0, torch.zeros(len(active), dtype=torch.long, device=flat.device)
-        for _ in range(steps if len(active) else 0):
+        for solves in range(1, steps + 1 if len(active) else 0):
             obj.c.copy_(cs.c)
             res = minimize_lbfgsb(obj, x_start, 0.0, 1.0, **attack.engine.as_kwargs())
             rounds += int(res.nfev.max())
@@ -49,7 +49,10 @@ def lockstep_attack(
             outside_margin = torch.where(success, outside_margin, margin)
             if attack.warm_start:
                 found = torch.isfinite(obj.best_sq)
-                x_start = torch.where(found[:, None], obj.best_x, res.x)
+                best = obj.best_x
+                if attack.pull_back and solves == PULL_BACK_AFTER:
+                    best = best + attack.pull_back * (obj.images - best)
+                x_start = torch.where(found[:, None], best, res.x)
         obj.search_boundary(problems, outside, outside_margin, attack.boundary_steps)
         box = (
             torch.zeros((), dtype=flat.dtype, device=flat.device),
