@@ -297,7 +297,6 @@ def _add_search_arguments(p: argparse.ArgumentParser) -> None:
         "onto the boundary linearised at the best adversarial (2 evaluations, 1 + --boundary-steps "
         "more where it misses; sharpens the last digits on smooth models; default 0)",
     )
-
     add_engine_options(p)
 
 

@@ -105,8 +105,8 @@ def walk_boundary(
     successful points, towards `images`; each row's point is successful and no farther from its
     image than its start. `gradient(x [k, n])` -> (margin [k], rounding slack [k], the margin's
     gradient [k, n]); `margins(x [j, n], which [j])`: the margins and slacks of x as rows `which`
-    of the walk's (as in `search_boundary`). Each step aims at twice the slack, so that the linearisation's error leaves the point
-    successful more often. Returns the points and the calls each row made [k]: per step one of
+    of the walk's (as in `search_boundary`). Each step aims at twice the slack, so that the
+    linearisation's error leaves the point successful more often. Returns the points and the calls each row made [k]: per step one of
     `gradient`, one of `margins` and, where the projection failed, 1 + `boundary_steps` more."""
     found = found.clone()
     distance = torch.linalg.vector_norm(found - images, dim=1)
