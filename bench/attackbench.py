@@ -73,7 +73,7 @@ def subject(name: str, args: argparse.Namespace) -> torch.nn.Module:
 
 
 def methods(mode: str, quick: bool, missing: dict[str, str]) -> list[peers.Method]:
-    """Ours at its default and seventeen documented settings, then every peer that imports and has `mode`."""
+    """Ours at its default and eighteen documented settings, then every peer that imports and has `mode`."""
     if quick:
         ours = [peers.ours(), peers.ours(2, 10, 0.7, walk_steps=2), peers.ours(4, 10, pull_back=0.5)]
         have = {
@@ -86,8 +86,11 @@ def methods(mode: str, quick: bool, missing: dict[str, str]) -> list[peers.Metho
         ours = [
             peers.ours(),
             peers.ours(hedges=0),
-            peers.ours(7, 15),
-            peers.ours(5, 15),
+            peers.ours(pull_back=0),
+            peers.ours(7, 30),
+            peers.ours(5),
+            peers.ours(7, 15, pull_back=0),
+            peers.ours(5, 15, pull_back=0),
             peers.ours(3, 20),
             peers.ours(3, 20, hedges=0),
             peers.ours(3, 10),
@@ -97,8 +100,6 @@ def methods(mode: str, quick: bool, missing: dict[str, str]) -> list[peers.Metho
             peers.ours(2, 5),
             peers.ours(2, 5, hedges=0),
             peers.ours(walk_steps=3),
-            peers.ours(pull_back=0.5),
-            peers.ours(5, pull_back=0.5),
             peers.ours(restarts=1),
             peers.ours(restarts=3),
             peers.ours(restarts=3, walk_steps=3),

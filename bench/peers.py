@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import torch
 
 from intriguing_fast import LBFGSAttack, attack_engine
+from intriguing_fast.attack.search import PULL_BACK_AFTER
 
 Run = Callable[
     [torch.nn.Module, torch.Tensor, torch.Tensor, "torch.Tensor | None"], "tuple[torch.Tensor, torch.Tensor | None]"
@@ -65,12 +66,13 @@ def ours(
     hedges: int = 1,
     restarts: int = 0,
     walk_steps: int = 0,
-    pull_back: float = 0.0,
+    pull_back: float | None = None,
 ) -> Method:
     """Our attack with `steps` c steps (None: the default) of at most `max_iter` iterations each,
     at `temperature` (None: the default schedule, 1 until a solve finds an adversarial, then 0.1),
     `hedges` classes tried besides the untargeted solve's own, `restarts` more c searches per image,
-    `walk_steps` steps along the boundary at the end, `pull_back` for the fourth solve's start."""
+    `walk_steps` steps along the boundary at the end, `pull_back` for the fourth solve's start (None:
+    the attack's default, 0.5 with more than 3 c steps; the label names the fraction used)."""
     attack = LBFGSAttack(
         steps=steps,
         temperature=temperature,
@@ -80,7 +82,7 @@ def ours(
         pull_back=pull_back,
         engine=attack_engine(max_iter),
     )
-    steps = attack.resolved()[1]
+    steps, pull_back = attack.resolved()[1], attack.resolved_pull_back
 
     def run(model, x, y, t):
         result = attack(model, x, "untargeted" if t is None else t, labels=y, progress=False)
@@ -92,7 +94,7 @@ def ours(
         + (f", {hedges} hedges" if hedges != 1 else "")
         + (f", {restarts} restart{'s' * (restarts > 1)}" if restarts else "")
         + (f", {walk_steps} walk steps" if walk_steps else "")
-        + (f", pull back {pull_back:g}" if pull_back else "")
+        + (f", pull back {pull_back:g}" if pull_back else ", no pull back" if steps > PULL_BACK_AFTER else "")
     )
     return Method("intriguing_fast", budget, run, MODES if hedges == 1 else ("untargeted",))  # hedges: untargeted only
 

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from ._version import __version__
 from .attack import AttackResult, LBFGSAttack, robustness_curve
 from .attack.boundary import BOUNDARY_STEPS
-from .attack.search import SEARCHES
+from .attack.search import DEFAULT_PULL_BACK, PULL_BACK_AFTER, SEARCHES
 from .attack.targets import TARGET_MODES, random_targets
 from .attack.validation import check_bounds, check_inputs, check_labels, num_classes
 from .bulk.files import (
@@ -267,10 +267,10 @@ def _add_search_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pull-back",
         type=float,
-        default=0.0,
         metavar="F",
         help="one solve of each c search (the fourth) starts this fraction of the way back from the "
-        "best adversarial to the image, in [0, 1) (a nearer region of the class, often; default 0)",
+        "best adversarial to the image, in [0, 1) (a nearer region of the class, often; 0: none; "
+        f"default {DEFAULT_PULL_BACK} where our search has more than {PULL_BACK_AFTER} steps)",
     )
     p.add_argument(
         "--restarts",

@@ -128,8 +128,10 @@ def assert_rows_match(parts, full, exact: bool):
             assert torch.equal(res.adversarial, full.adversarial[rows]) and torch.equal(res.nfev, full.nfev[rows])
         else:
             # BLAS rounding (1e-16) can tip one of the search's decisions (accept, lengthen, stop)
-            # the other way; the image then ends at a neighbouring point (2e-5 apart here).
-            assert torch.allclose(res.distortion, full.distortion[rows], rtol=1e-4)
+            # the other way; the image then ends at a neighbouring point: 2e-5 apart here with every
+            # solve warm, 3.4e-4 with the default's pulled-back solve, whose descent from inside the
+            # boundary carries a tipped decision further.
+            assert torch.allclose(res.distortion, full.distortion[rows], rtol=1e-3)
 
 
 @pytest.mark.parametrize("model_kind", ["rowwise", "mlp64"])

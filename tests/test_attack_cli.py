@@ -103,10 +103,10 @@ def test_restarts_and_walk_steps_reach_the_attack_and_its_config(files, tmp_path
 
 
 def test_pull_back_reaches_the_attack_and_its_config(files, tmp_path):
-    """A pulled-back solve goes its own way: other adversarials, not always nearer ones."""
+    """A pulled-back solve (the default's) goes its own way: other adversarials, not always nearer ones."""
     plain, pulled = tmp_path / "plain.pt", tmp_path / "pulled.pt"
-    cli.main(args(files, plain))
-    cli.main(args(files, pulled, "--pull-back", "0.5"))
+    cli.main(args(files, plain, "--pull-back", "0"))
+    cli.main(args(files, pulled))
     a, b = torch.load(plain, weights_only=True), torch.load(pulled, weights_only=True)
     assert b["config"]["attack"]["pull_back"] == 0.5 and a["config"]["attack"]["pull_back"] == 0
     assert b["success"].all() and not torch.equal(a["distortion"], b["distortion"])
@@ -350,7 +350,7 @@ def test_another_run_holding_the_lock_is_refused(files, tmp_path, capsys):
         (["--kappa", "-1"], "kappa: expected a finite float >= 0"),
         (["--restarts", "-1"], "--restarts: expected an integer >= 0"),
         (["--walk-steps", "-1"], "--walk-steps: expected an integer >= 0"),
-        (["--pull-back", "1"], "pull_back: expected a float in [0, 1), got 1.0"),
+        (["--pull-back", "1"], "pull_back: expected None or a float in [0, 1), got 1.0"),
         (["--data", "mnist"], "--data: expected mnist:train|test|P1|P2 or file:PATH"),
         (["--data", "file:/nonexistent/data.pt"], "--data: no file /nonexistent/data.pt"),
         (["--model-file", "/nonexistent/model.pt"], "--model-file: no file /nonexistent/model.pt"),

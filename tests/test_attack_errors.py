@@ -80,8 +80,8 @@ def test_targets_equal_to_given_labels_are_refused(model, images):
         (dict(boundary_steps=-1), ValueError, "boundary_steps: expected an int >= 0, got -1"),
         (dict(boundary_steps=2.0), ValueError, "boundary_steps: expected an int >= 0, got 2.0"),
         (dict(walk_steps=-2), ValueError, "walk_steps: expected an int >= 0, got -2"),
-        (dict(pull_back=1.0), ValueError, r"pull_back: expected a float in \[0, 1\), got 1.0"),
-        (dict(pull_back=-0.1), ValueError, r"pull_back: expected a float in \[0, 1\), got -0.1"),
+        (dict(pull_back=1.0), ValueError, r"pull_back: expected None or a float in \[0, 1\), got 1.0"),
+        (dict(pull_back=-0.1), ValueError, r"pull_back: expected None or a float in \[0, 1\), got -0.1"),
         (dict(pull_back=0.5, warm_start=False), ValueError, "pull_back: pulls a warm start back towards the image"),
         (
             dict(pull_back=0.5, steps=3),

@@ -10,8 +10,9 @@ import torch
 from test_attack import RowwiseMLP, assert_rows_match, data, mlp, one_thread  # noqa: F401
 from test_attack_qp import linear_model
 
-from intriguing_fast.attack import lbfgs_attack
+from intriguing_fast.attack import LBFGSAttack, lbfgs_attack
 from intriguing_fast.attack.reference.exact_linear import minimal_distortion
+from intriguing_fast.attack.search import DEFAULT_PULL_BACK
 
 
 def test_on_a_linear_model_it_ends_at_the_exact_optimum_as_the_warm_search_does():
@@ -49,3 +50,16 @@ def test_it_does_not_depend_on_batch_mates_or_chunking(mlp, data, options):
         ),
     ]
     assert_rows_match(parts, full, exact=True)
+
+
+def test_the_default_pulls_back_where_a_solve_would_start_pulled_back(mlp, data):
+    """None (the default): 0.5 with our search, warm starts and more than 3 c steps, else none;
+    the cache key holds the fraction used, so the default and its explicit value share results."""
+    assert LBFGSAttack().resolved_pull_back == DEFAULT_PULL_BACK == 0.5
+    for options in (dict(steps=3), dict(warm_start=False), dict(search="cleverhans"), dict(pull_back=0.0)):
+        assert LBFGSAttack(**options).resolved_pull_back == 0.0, options
+    assert LBFGSAttack.paper().resolved_pull_back == 0.0
+    assert LBFGSAttack().key() == LBFGSAttack(pull_back=0.5).key() != LBFGSAttack(pull_back=0.0).key()
+    images, labels = data
+    default, explicit = (lbfgs_attack(mlp, images, "random", labels=labels, **o) for o in ({}, dict(pull_back=0.5)))
+    assert torch.equal(default.adversarial, explicit.adversarial) and torch.equal(default.nfev, explicit.nfev)

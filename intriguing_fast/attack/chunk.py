@@ -223,10 +223,10 @@ class _CSearchRun:
         start = self.origin.index_select(0, rows)
         if self.attack.warm_start:
             best, last = obj.best_x.index_select(0, rows), x.index_select(0, rows)
-            if self.attack.pull_back:
+            if self.attack.resolved_pull_back:
                 back = (self.solves[rows] == PULL_BACK_AFTER)[:, None]
                 # a product and a sum, not lerp: its vector body and scalar tail round apart (the batch's size would show)
-                pulled = best + self.attack.pull_back * (obj.images.index_select(0, rows) - best)
+                pulled = best + self.attack.resolved_pull_back * (obj.images.index_select(0, rows) - best)
                 best = torch.where(back, pulled, best)
             start = torch.where(
                 started[rows, None], start, torch.where(torch.isfinite(obj.best_sq[rows])[:, None], best, last)

@@ -10,7 +10,15 @@ from numbers import Integral, Real
 from ..engine import LBFGSBOptions
 from ..seeds import SEED_LIMIT
 from .boundary import BOUNDARY_STEPS
-from .search import DEFAULT_STEPS, DEFAULT_TEMPERATURE, EXPLORE_TEMPERATURE, PULL_BACK_AFTER, SEARCHES, default_c
+from .search import (
+    DEFAULT_PULL_BACK,
+    DEFAULT_STEPS,
+    DEFAULT_TEMPERATURE,
+    EXPLORE_TEMPERATURE,
+    PULL_BACK_AFTER,
+    SEARCHES,
+    default_c,
+)
 
 # Outside this range the loss means little in floating point: logits / T, the loss's gradient
 # and the first c (1 / T) grow as 1 / T and soon overflow float32 as T -> 0, and as T grows
@@ -84,13 +92,15 @@ class AttackOptions:
             image) are tried, targeted, beside it; the nearest goes on, the others stop
             (attack/hedges.py). None: the untargeted loss for the whole c search, one problem per
             image (the paper's untargeted attack).
-        pull_back: in [0, 1): one solve of each c search (the one after the first
+        pull_back: None or a float in [0, 1): one solve of each c search (the one after the first
             `PULL_BACK_AFTER`, attack/search.py) starts this fraction of the way back from the best
             adversarial to the image instead of at it: from inside the boundary L-BFGS approaches
             it again, with the curvature learnt so far, and on a ReLU network often reaches a
             nearer region of the class than the warm start's (BENCHMARKS.md). That solve costs
-            more evaluations than a warm one. 0 (default): every solve starts warm. Needs
-            warm_start and more than `PULL_BACK_AFTER` steps.
+            more evaluations than a warm one. None (default): `DEFAULT_PULL_BACK` (0.5) where our
+            search warm-starts and has more than `PULL_BACK_AFTER` steps, else 0
+            (`resolved_pull_back`); 0: every solve starts warm. A value > 0 needs warm_start and
+            more than `PULL_BACK_AFTER` steps.
         restarts: more c searches per image, each from a random point about the image at a
             scale of its own (attack/restarts.py), beside the one from the image; the nearest
             adversarial of all is returned. A ReLU network's distance to the boundary has many
@@ -128,7 +138,7 @@ class AttackOptions:
     warm_start: bool = True
     reuse_curvature: bool = True
     hedges: int | None = 1
-    pull_back: float = 0.0
+    pull_back: float | None = None
     restarts: int = 0
     boundary_steps: int = BOUNDARY_STEPS
     walk_steps: int = 0
@@ -159,8 +169,8 @@ class AttackOptions:
                 )
         if self.hedges is not None and (not _int(self.hedges) or self.hedges < 0):
             raise ValueError(f"hedges: expected None or an int >= 0, got {self.hedges!r}")
-        if not _real(self.pull_back) or not 0 <= self.pull_back < 1:
-            raise ValueError(f"pull_back: expected a float in [0, 1), got {self.pull_back!r}")
+        if self.pull_back is not None and (not _real(self.pull_back) or not 0 <= self.pull_back < 1):
+            raise ValueError(f"pull_back: expected None or a float in [0, 1), got {self.pull_back!r}")
         if self.pull_back and not self.warm_start:
             raise ValueError("pull_back: pulls a warm start back towards the image; it needs warm_start=True")
         if self.pull_back and (self.steps or DEFAULT_STEPS[self.search]) <= PULL_BACK_AFTER:
@@ -185,9 +195,10 @@ class AttackOptions:
 
     def key(self) -> dict:
         """What a cache of this attack's results is keyed by, as canonical JSON: ALGORITHM_VERSION
-        and the value of every option (the engine's settings field by field); a repr changed for
-        looks leaves it alone."""
-        return json.loads(json.dumps({"algorithm": ALGORITHM_VERSION, **asdict(self)}, default=str))
+        and the value of every option (the engine's settings field by field, the pull back as
+        resolved); a repr changed for looks leaves it alone."""
+        options = {**asdict(self), "pull_back": self.resolved_pull_back}
+        return json.loads(json.dumps({"algorithm": ALGORITHM_VERSION, **options}, default=str))
 
     def resolved(self) -> tuple[float, int, float]:
         """(temperature, steps, c_init) with the search's defaults filled in: the temperature the
@@ -198,6 +209,14 @@ class AttackOptions:
             self.steps or DEFAULT_STEPS[self.search],
             self.c_init or default_c(self.search, self.first_temperature),
         )
+
+    @property
+    def resolved_pull_back(self) -> float:
+        """The fraction `pull_back` gives, its default filled in (0 where no solve would start pulled back)."""
+        if self.pull_back is not None:
+            return self.pull_back
+        pulls = self.search == "ours" and self.warm_start and (self.steps or DEFAULT_STEPS["ours"]) > PULL_BACK_AFTER
+        return DEFAULT_PULL_BACK if pulls else 0.0
 
     @property
     def first_temperature(self) -> float:
@@ -217,13 +236,15 @@ class AttackOptions:
     def paper(cls, max_iter: int = 100, **options) -> AttackOptions:
         """The attack `reproduce` runs, as it has since the first reproduction: the paper's
         objective and our c search at T = 0.1, 7 c steps of at most `max_iter` iterations with
-        ftol 1e-6, the untargeted loss throughout an untargeted attack (no hedges) and no boundary
-        search (adversarials on the boundary itself would change what Table 2 measures).
+        ftol 1e-6, each solve warm-started (no pull back), the untargeted loss throughout an
+        untargeted attack (no hedges) and no boundary search (adversarials on the boundary itself
+        would change what Table 2 measures).
         `options` override any field."""
         return cls(
             **{
                 "temperature": 0.1,
                 "hedges": None,
+                "pull_back": 0.0,
                 "boundary_steps": 0,
                 "engine": attack_engine(max_iter, ftol=PAPER_FTOL),
                 **options,

@@ -50,8 +50,8 @@ def lockstep_attack(
             if attack.warm_start:
                 found = torch.isfinite(obj.best_sq)
                 best = obj.best_x
-                if attack.pull_back and solves == PULL_BACK_AFTER:
-                    best = best + attack.pull_back * (obj.images - best)
+                if attack.resolved_pull_back and solves == PULL_BACK_AFTER:
+                    best = best + attack.resolved_pull_back * (obj.images - best)
                 x_start = torch.where(found[:, None], best, res.x)
         obj.search_boundary(problems, outside, outside_margin, attack.boundary_steps)
         box = (
