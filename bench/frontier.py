@@ -57,10 +57,12 @@ def methods(quick: bool, missing: dict[str, str]) -> list[peers.Method]:
         if not missing["advertorch"]:
             out += [peers.advertorch_lbfgs(2, 10)]
         return out
-    # The default; a closer one (lower T, more c steps and iterations); fewer c steps and iterations
-    # at T = 0.1; the fewest at higher T, whose smoother loss gets near the boundary in fewer steps.
+    # The default, and without its pulled-back solve; a closer one (lower T, more c steps and
+    # iterations); fewer c steps and iterations at T = 0.1; the fewest at higher T, whose smoother
+    # loss gets near the boundary in fewer steps.
     out = [
         peers.ours(),
+        peers.ours(pull_back=0),
         peers.ours(9, 200, 0.05),
         peers.ours(5, 30),
         peers.ours(4, 20),

@@ -100,8 +100,8 @@ def ours(
 
 
 def scipy_baseline(flat: bool) -> Method:
-    """The same objective and c search as ours (its default steps x 100 iterations) with scipy's
-    L-BFGS-B, per image or flattened."""
+    """Our objective at T = 0.1 and c search from c = 10 (its default steps x 100 iterations, no
+    schedule of T, hedges or pull back) with scipy's L-BFGS-B, per image or flattened."""
     from intriguing_fast.attack.reference.scipy_baselines import (  # scipy: not on every GPU box
         scipy_flat_batch,
         scipy_per_image,

@@ -81,7 +81,7 @@ def test_bench_host(env: dict[str, str], tmp_path: Path) -> None:
     run(env, "bench_host.py", "--count", "8", "--repeats", "1", "--write", str(out))
     text = out.read_text()
     assert "## Host time per model call (bench/bench_host.py; issue 28)" in text
-    assert "| intriguing_fast, 7 c steps x 100 it | targeted |" in text
+    assert "| intriguing_fast, 7 c steps x 100 it, pull back 0.5 | targeted |" in text
 
 
 def test_bench_threads(env: dict[str, str], model_cache: str, tmp_path: Path) -> None:
@@ -152,7 +152,7 @@ def test_frontier(env: dict[str, str], model_cache: str, tmp_path: Path) -> None
         str(out),
     )
     text = out.read_text()
-    assert "| intriguing_fast | 7 c steps x 100 it |" in text and "| scipy per image |" in text
+    assert "| intriguing_fast | 7 c steps x 100 it, pull back 0.5 |" in text and "| scipy per image |" in text
     assert (tmp_path / "frontier.png").stat().st_size > 0 and (tmp_path / "throughput.png").stat().st_size > 0
     rows = json.loads((tmp_path / "frontier.json").read_text())["rows"]
     assert rows[0]["success"] == 1.0 and all(len(r["l2"]) == 12 for r in rows)
