@@ -63,16 +63,18 @@ def ours(
     steps: int | None = None,
     max_iter: int = 100,
     temperature: float | None = None,
-    hedges: int = 1,
+    hedges: int = LBFGSAttack.hedges,
     restarts: int = 0,
     walk_steps: int = 0,
     pull_back: float | None = None,
+    early_ftol: float | None = None,
 ) -> Method:
     """Our attack with `steps` c steps (None: the default) of at most `max_iter` iterations each,
     at `temperature` (None: the default schedule, 1 until a solve finds an adversarial, then 0.1),
     `hedges` classes tried besides the untargeted solve's own, `restarts` more c searches per image,
     `walk_steps` steps along the boundary at the end, `pull_back` for the fourth solve's start (None:
-    the attack's default, 0.5 with more than 3 c steps; the label names the fraction used)."""
+    the attack's default, 0.5 with more than 3 c steps; the label names the fraction used), `early_ftol`
+    for the solves before it (None: the attack's default, 1e-3 where it pulls back; the label names 0)."""
     attack = LBFGSAttack(
         steps=steps,
         temperature=temperature,
@@ -80,6 +82,7 @@ def ours(
         restarts=restarts,
         walk_steps=walk_steps,
         pull_back=pull_back,
+        early_ftol=early_ftol,
         engine=attack_engine(max_iter),
     )
     steps, pull_back = attack.resolved()[1], attack.resolved_pull_back
@@ -91,12 +94,15 @@ def ours(
     budget = (
         f"{steps} c steps x {max_iter} it"
         + (f", T = {temperature:g}" if temperature else "")
-        + (f", {hedges} hedges" if hedges != 1 else "")
+        + (f", {hedges} hedge{'s' * (hedges != 1)}" if hedges != LBFGSAttack.hedges else "")
         + (f", {restarts} restart{'s' * (restarts > 1)}" if restarts else "")
         + (f", {walk_steps} walk steps" if walk_steps else "")
         + (f", pull back {pull_back:g}" if pull_back else ", no pull back" if steps > PULL_BACK_AFTER else "")
+        + (", early solves at the full ftol" if pull_back and not attack.resolved_early_ftol else "")
     )
-    return Method("intriguing_fast", budget, run, MODES if hedges == 1 else ("untargeted",))  # hedges: untargeted only
+    return Method(
+        "intriguing_fast", budget, run, MODES if hedges == LBFGSAttack.hedges else ("untargeted",)
+    )  # hedges: untargeted only
 
 
 def scipy_baseline(flat: bool) -> Method:

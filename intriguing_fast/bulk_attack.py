@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from ._version import __version__
 from .attack import AttackResult, LBFGSAttack, robustness_curve
 from .attack.boundary import BOUNDARY_STEPS
-from .attack.search import DEFAULT_PULL_BACK, PULL_BACK_AFTER, SEARCHES
+from .attack.search import DEFAULT_PULL_BACK, EARLY_FTOL, PULL_BACK_AFTER, SEARCHES
 from .attack.targets import TARGET_MODES, random_targets
 from .attack.validation import check_bounds, check_inputs, check_labels, num_classes
 from .bulk.files import (
@@ -243,10 +243,10 @@ def _add_attack_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--hedges",
         type=non_negative_int,
-        default=1,
+        default=LBFGSAttack.hedges,
         metavar="N",
         help="untargeted: classes tried besides "
-        "the one the untargeted solve heads for, the nearest going on (0: that one alone; default 1)",
+        f"the one the untargeted solve heads for, the nearest going on (0: that one alone; default {LBFGSAttack.hedges})",
     )
     p.add_argument(
         "--search",
@@ -271,6 +271,13 @@ def _add_search_arguments(p: argparse.ArgumentParser) -> None:
         help="one solve of each c search (the fourth) starts this fraction of the way back from the "
         "best adversarial to the image, in [0, 1) (a nearer region of the class, often; 0: none; "
         f"default {DEFAULT_PULL_BACK} where our search has more than {PULL_BACK_AFTER} steps)",
+    )
+    p.add_argument(
+        "--early-ftol",
+        type=float,
+        metavar="F",
+        help=f"the first {PULL_BACK_AFTER} solves of each c search stop at this relative decrease of f, in "
+        f"[0, 1) (0: the engine's ftol; default {EARLY_FTOL} where a solve starts pulled back)",
     )
     p.add_argument(
         "--restarts",
@@ -330,6 +337,7 @@ def run(args: argparse.Namespace) -> None:
         steps=args.steps,
         hedges=args.hedges,
         pull_back=args.pull_back,
+        early_ftol=args.early_ftol,
         restarts=args.restarts,
         boundary_steps=args.boundary_steps,
         walk_steps=args.walk_steps,

@@ -31,6 +31,24 @@ def test_a_hedge_finds_the_nearer_class_the_untargeted_loss_passes_by():
     assert int(hedged.nfev) > int(alone.nfev)  # the hedge's solves are counted
 
 
+def test_hedges_beyond_the_other_classes_are_the_other_classes():
+    """Hedges take the classes other than the label and the untargeted solve's: asking for more
+    gives those (a binary classifier: none), never a hedge targeted at the label, which its
+    image satisfies with r = 0 and which would win every image and fail its check."""
+    images, labels = torch.full((1, 2), 0.5, dtype=torch.float64), torch.zeros(1, dtype=torch.long)
+    every = lbfgs_attack(TwoWays(), images, "untargeted", labels=labels, hedges=1)
+    for more in (2, 5):
+        res = lbfgs_attack(TwoWays(), images, "untargeted", labels=labels, hedges=more)
+        assert bool(res.success) and torch.equal(res.adversarial, every.adversarial)
+        assert int(res.nfev) == int(every.nfev)
+    binary = linear_model(2, 2, seed=3)
+    inputs = torch.rand(6, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    none = lbfgs_attack(binary, inputs, "untargeted", hedges=0)
+    for more in (1, 3):
+        res = lbfgs_attack(binary, inputs, "untargeted", hedges=more)
+        assert torch.equal(res.success, none.success) and torch.equal(res.adversarial, none.adversarial)
+
+
 @pytest.mark.parametrize("hedges", [None, 0, 1, 2])
 def test_untargeted_on_a_linear_model_against_the_exact_qp(hedges):
     """The minimal untargeted perturbation of a linear model is the least of the per-class QPs.
@@ -73,7 +91,7 @@ def test_hedges_are_checked_and_count_in_the_chunk(mlp, data):
     images, _ = data
     attack = LBFGSAttack(memory_budget=2**22)
     targeted, untargeted = attack.images_per_chunk(mlp, images), attack.images_per_chunk(mlp, images, targeted=False)
-    assert untargeted == max(1, targeted // 2)
+    assert untargeted == max(1, targeted // 3)  # two hedges by default
 
 
 def test_margin_and_loss_per_row_matches_each_mode():

@@ -1,5 +1,5 @@
 """The pulled-back solve (AttackOptions.pull_back): one solve of each c search starts between the
-image and its best adversarial. Its start is held against the lock-step reference in
+image and its best adversarial, and the solves before it stop at a looser ftol (early_ftol). Its start is held against the lock-step reference in
 tests/test_attack_rounds.py; here, the attack with it against the exact minimal perturbation of a
 linear softmax model (one region per target, so nothing nearer to find), and its independence
 from batch-mates, chunking, hedges and restarts."""
@@ -12,7 +12,7 @@ from test_attack_qp import linear_model
 
 from intriguing_fast.attack import LBFGSAttack, lbfgs_attack
 from intriguing_fast.attack.reference.exact_linear import minimal_distortion
-from intriguing_fast.attack.search import DEFAULT_PULL_BACK
+from intriguing_fast.attack.search import DEFAULT_PULL_BACK, EARLY_FTOL
 
 
 def test_on_a_linear_model_it_ends_at_the_exact_optimum_as_the_warm_search_does():
@@ -63,3 +63,22 @@ def test_the_default_pulls_back_where_a_solve_would_start_pulled_back(mlp, data)
     images, labels = data
     default, explicit = (lbfgs_attack(mlp, images, "random", labels=labels, **o) for o in ({}, dict(pull_back=0.5)))
     assert torch.equal(default.adversarial, explicit.adversarial) and torch.equal(default.nfev, explicit.nfev)
+
+
+def test_the_solves_before_the_pulled_back_one_stop_at_the_early_ftol(mlp, data):
+    """None (the default): 1e-3 wherever a solve starts pulled back, else none; the key holds the
+    value used. A looser one stops the early solves sooner (the lock-step reference in
+    tests/test_attack_rounds.py holds where), and an explicit 0 is the search without it."""
+    assert LBFGSAttack().resolved_early_ftol == EARLY_FTOL == 1e-3
+    for options in (dict(steps=3), dict(pull_back=0.0), dict(search="cleverhans")):
+        assert LBFGSAttack(**options).resolved_early_ftol == 0.0, options
+    assert LBFGSAttack.paper().resolved_early_ftol == 0.0
+    assert LBFGSAttack().key() == LBFGSAttack(early_ftol=1e-3).key() != LBFGSAttack(early_ftol=0.0).key()
+    for bad in (1.0, -1e-3, "1e-3"):
+        with pytest.raises(ValueError, match="early_ftol: expected None or a float in \\[0, 1\\)"):
+            LBFGSAttack(early_ftol=bad)
+    images, labels = data
+    runs = {e: lbfgs_attack(mlp, images, "random", labels=labels, early_ftol=e) for e in (None, 1e-3, 0.0, 1e-2)}
+    assert torch.equal(runs[None].adversarial, runs[1e-3].adversarial) and torch.equal(runs[None].nfev, runs[1e-3].nfev)
+    assert all(res.success.all() for res in runs.values())
+    assert runs[1e-2].nfev.sum() < runs[1e-3].nfev.sum() < runs[0.0].nfev.sum()

@@ -66,8 +66,8 @@ def test_restarts_are_checked_and_count_in_the_chunk(mlp, data):
     one = LBFGSAttack(memory_budget=2**22).images_per_chunk(mlp, images)
     assert LBFGSAttack(memory_budget=2**22, restarts=2).images_per_chunk(mlp, images) == max(1, one // 3)
     assert LBFGSAttack(memory_budget=2**22, restarts=1).images_per_chunk(mlp, images, targeted=False) == max(
-        1, one // 4
-    )
+        1, one // 6
+    )  # 2 copies of the image, each with its 2 hedges
     with pytest.raises(ValueError, match="restarts=0"):
         lockstep_attack(
             mlp,

@@ -10,14 +10,16 @@ from intriguing_fast import LBFGSAttack, random_targets
 from intriguing_fast.attack.reference.lockstep import lockstep_attack
 
 
-@pytest.mark.parametrize("pull_back", [0.0, 0.5])
-def test_rounds_give_lockstep_results_in_fewer_rounds(pull_back):
-    """Also with `pull_back`: the fourth solve of each image starts halfway back to it in both."""
+@pytest.mark.parametrize("pull_back, early_ftol", [(0.0, None), (0.5, None), (0.5, 1e-2)])
+def test_rounds_give_lockstep_results_in_fewer_rounds(pull_back, early_ftol):
+    """Also with `pull_back`: the fourth solve of each image starts halfway back to it in both; and
+    with the early solves' looser ftol, which the rounds apply between rounds and lock step as the
+    engine's own ftol."""
     model = RowwiseMLP(toy_mlp())  # each row's output is bitwise independent of its batch-mates
     images, labels = toy_data(24, seed=2)
     targets = random_targets(labels, CLASSES, seed=1)
     # lock step: each c step afresh, one T
-    attack = LBFGSAttack(reuse_curvature=False, temperature=0.1, pull_back=pull_back)
+    attack = LBFGSAttack(reuse_curvature=False, temperature=0.1, pull_back=pull_back, early_ftol=early_ftol)
     res = attack(model, images, targets)
     best, c_ok, nit, rounds, active = lockstep_attack(model, images, targets, attack)
     assert torch.equal(res.adversarial.flatten(1)[active], best)

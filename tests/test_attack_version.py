@@ -48,7 +48,7 @@ RECORDED = {
 
 def fixed_case() -> dict:
     """A float64 tanh MLP with seeded weights written as products and sums (no BLAS kernel whose
-    rounding depends on the machine's), 4 seeded images, random targets and untargeted, one restart."""
+    rounding depends on the machine's), 4 seeded images, random targets and untargeted (one hedge, the default before 2), one restart."""
     torch.manual_seed(0)
     w1, b1 = torch.randn(16, 36, dtype=torch.float64) / 6, torch.randn(16, dtype=torch.float64) / 4
     w2, b2 = torch.randn(5, 16, dtype=torch.float64) / 4, torch.randn(5, dtype=torch.float64) / 4
@@ -61,7 +61,7 @@ def fixed_case() -> dict:
     images = torch.rand(4, 1, 6, 6, dtype=torch.float64)
     out = {}
     for mode in ("random", "untargeted"):
-        res = lbfgs_attack(Net(), images, mode, seed=1, restarts=1, walk_steps=1, pull_back=0.0)
+        res = lbfgs_attack(Net(), images, mode, seed=1, restarts=1, walk_steps=1, pull_back=0.0, hedges=1)
         out[mode] = {
             "nfev": res.nfev.tolist(),
             "nit": res.nit.tolist(),

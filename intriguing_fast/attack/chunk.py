@@ -88,7 +88,7 @@ def _search(
     hedges = Hedges(
         probe.last_logits[active].repeat(copies, 1),
         classes[active].repeat(copies),
-        attack.hedges if hedged else 0,
+        min(attack.hedges, probe.num_classes - 2) if hedged else 0,  # no more classes than the label and A leave
         attack.kappa,
     )
     copy = hedges.image(torch.arange(hedges.problems, device=images.device))
@@ -182,12 +182,17 @@ class _CSearchRun:
         self.fresh = torch.zeros_like(self.go_on)  # its objective changed: its next solve drops its curvature pairs
         self.explore, self.exploring = explore, torch.full_like(self.go_on, explore)  # still at the first T
         self.outside, self.outside_margin = obj.images.clone(), cs.clean_margin.clone()  # last failing minimiser
+        self.early_ftol = attack.resolved_early_ftol
+        if self.early_ftol:  # each problem's f and iterations before the round: the decrease of its step
+            self.f_before, self.nit_before = (self.solver.problem_state(name).clone() for name in ("f", "nit"))
 
     def after_round(self) -> bool:
         """Fold the last round into the c searches and restart the problems whose solve stopped
         at their next c; False if none stopped (known in compact rounds only). Masks over every
         problem, not selections: in fixed-shape rounds, no host synchronisation."""
         solver, obj, cs = self.solver, self.obj, self.cs
+        if self.early_ftol:
+            self._stop_early()
         evaluated, moved = solver.evaluated, solver.moved
         tracked = [(self.at_x_success, obj.last_success), (self.at_x_margin, obj.last_margin)]
         if self.hedges is not None:  # the nearest other class: the hedges' choice, no other
@@ -234,6 +239,18 @@ class _CSearchRun:
         solver.restart(restart if solver.fixed else rows, start, shift)
         solver.retire(~self.go_on | (self.solves >= self.steps))  # never to restart: may leave the engine's bucket
         return True
+
+    def _stop_early(self) -> None:
+        """Stop the problems in their first `PULL_BACK_AFTER` solves whose step of the last round
+        lowered f by no more than `early_ftol` of it: the engine's ftol test, looser."""
+        solver = self.solver
+        f, nit = solver.problem_state("f"), solver.problem_state("nit")
+        scale = torch.maximum(torch.maximum(self.f_before.abs(), f.abs()), torch.ones_like(f))
+        stepped = (nit == self.nit_before + 1) & (solver.problem_state("status") == int(Status.RUNNING))
+        slow = stepped & (self.solves < PULL_BACK_AFTER) & (self.f_before - f <= self.early_ftol * scale)
+        solver.stop(slow)
+        self.f_before.copy_(f)
+        self.nit_before.copy_(nit)
 
     def _count(self, rows: torch.Tensor) -> None:
         """Add the iterations and evaluations of the solves of problems `rows` ([P] bool) that end now."""

@@ -14,6 +14,7 @@ from .search import (
     DEFAULT_PULL_BACK,
     DEFAULT_STEPS,
     DEFAULT_TEMPERATURE,
+    EARLY_FTOL,
     EXPLORE_TEMPERATURE,
     PULL_BACK_AFTER,
     SEARCHES,
@@ -90,8 +91,9 @@ class AttackOptions:
             an adversarial; its c search then goes on targeted at that adversarial's class, and
             `hedges` more classes (the next ones by the model's logits on the
             image) are tried, targeted, beside it; the nearest goes on, the others stop
-            (attack/hedges.py). None: the untargeted loss for the whole c search, one problem per
-            image (the paper's untargeted attack).
+            (attack/hedges.py); at most the model's classes but the label and that one (a
+            binary classifier: none). None: the untargeted loss for the whole c search, one problem
+            per image (the paper's untargeted attack).
         pull_back: None or a float in [0, 1): one solve of each c search (the one after the first
             `PULL_BACK_AFTER`, attack/search.py) starts this fraction of the way back from the best
             adversarial to the image instead of at it: from inside the boundary L-BFGS approaches
@@ -101,6 +103,12 @@ class AttackOptions:
             search warm-starts and has more than `PULL_BACK_AFTER` steps, else 0
             (`resolved_pull_back`); 0: every solve starts warm. A value > 0 needs warm_start and
             more than `PULL_BACK_AFTER` steps.
+        early_ftol: None or a float in [0, 1): the first `PULL_BACK_AFTER` solves of each c search
+            stop once an iteration lowers f by no more than this fraction of it (of 1 where
+            |f| < 1), the engine's own ftol still applying: they only bracket c and lead the search
+            near the boundary, where the pulled-back solve takes it up at the full tolerance. None
+            (default): `EARLY_FTOL` (1e-3) where a solve starts pulled back, else 0
+            (`resolved_early_ftol`); 0: every solve at the engine's ftol.
         restarts: more c searches per image, each from a random point about the image at a
             scale of its own (attack/restarts.py), beside the one from the image; the nearest
             adversarial of all is returned. A ReLU network's distance to the boundary has many
@@ -137,8 +145,9 @@ class AttackOptions:
     c_init: float | None = None
     warm_start: bool = True
     reuse_curvature: bool = True
-    hedges: int | None = 1
+    hedges: int | None = 2
     pull_back: float | None = None
+    early_ftol: float | None = None
     restarts: int = 0
     boundary_steps: int = BOUNDARY_STEPS
     walk_steps: int = 0
@@ -178,6 +187,8 @@ class AttackOptions:
                 f"pull_back: the solve after the first {PULL_BACK_AFTER} starts pulled back; it needs steps > "
                 f"{PULL_BACK_AFTER}, got {self.steps}"
             )
+        if self.early_ftol is not None and (not _real(self.early_ftol) or not 0 <= self.early_ftol < 1):
+            raise ValueError(f"early_ftol: expected None or a float in [0, 1), got {self.early_ftol!r}")
         if not _int(self.restarts) or self.restarts < 0:
             raise ValueError(f"restarts: expected an int >= 0, got {self.restarts!r}")
         for name in ("boundary_steps", "walk_steps"):
@@ -195,9 +206,9 @@ class AttackOptions:
 
     def key(self) -> dict:
         """What a cache of this attack's results is keyed by, as canonical JSON: ALGORITHM_VERSION
-        and the value of every option (the engine's settings field by field, the pull back as
-        resolved); a repr changed for looks leaves it alone."""
-        options = {**asdict(self), "pull_back": self.resolved_pull_back}
+        and the value of every option (the engine's settings field by field, the pull back and
+        the early solves' ftol as resolved); a repr changed for looks leaves it alone."""
+        options = {**asdict(self), "pull_back": self.resolved_pull_back, "early_ftol": self.resolved_early_ftol}
         return json.loads(json.dumps({"algorithm": ALGORITHM_VERSION, **options}, default=str))
 
     def resolved(self) -> tuple[float, int, float]:
@@ -217,6 +228,13 @@ class AttackOptions:
             return self.pull_back
         pulls = self.search == "ours" and self.warm_start and (self.steps or DEFAULT_STEPS["ours"]) > PULL_BACK_AFTER
         return DEFAULT_PULL_BACK if pulls else 0.0
+
+    @property
+    def resolved_early_ftol(self) -> float:
+        """The early solves' ftol `early_ftol` gives, its default filled in (0: none looser than the engine's)."""
+        if self.early_ftol is not None:
+            return self.early_ftol
+        return EARLY_FTOL if self.resolved_pull_back else 0.0
 
     @property
     def first_temperature(self) -> float:

@@ -40,7 +40,10 @@ def lockstep_attack(
         x_start, rounds, nit = flat[active], 0, torch.zeros(len(active), dtype=torch.long, device=flat.device)
         for solves in range(1, steps + 1 if len(active) else 0):
             obj.c.copy_(cs.c)
-            res = minimize_lbfgsb(obj, x_start, 0.0, 1.0, **attack.engine.as_kwargs())
+            engine = attack.engine.as_kwargs()
+            if solves <= PULL_BACK_AFTER:  # the early solves' looser ftol, if any
+                engine["ftol"] = max(engine["ftol"], attack.resolved_early_ftol)
+            res = minimize_lbfgsb(obj, x_start, 0.0, 1.0, **engine)
             rounds += int(res.nfev.max())
             nit += res.nit
             success, margin = obj.classify(res.x, problems)
