@@ -351,6 +351,7 @@ def test_another_run_holding_the_lock_is_refused(files, tmp_path, capsys):
         (["--restarts", "-1"], "--restarts: expected an integer >= 0"),
         (["--walk-steps", "-1"], "--walk-steps: expected an integer >= 0"),
         (["--pull-back", "1"], "pull_back: expected None or a float in [0, 1), got 1.0"),
+        (["--early-ftol", "nan"], "early_ftol: expected None or a float in [0, 1), got nan"),
         (["--data", "mnist"], "--data: expected mnist:train|test|P1|P2 or file:PATH"),
         (["--data", "file:/nonexistent/data.pt"], "--data: no file /nonexistent/data.pt"),
         (["--model-file", "/nonexistent/model.pt"], "--model-file: no file /nonexistent/model.pt"),

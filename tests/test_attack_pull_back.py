@@ -1,8 +1,8 @@
 """The pulled-back solve (AttackOptions.pull_back): one solve of each c search starts between the
-image and its best adversarial, and the solves before it stop at a looser ftol (early_ftol). Its start is held against the lock-step reference in
-tests/test_attack_rounds.py; here, the attack with it against the exact minimal perturbation of a
-linear softmax model (one region per target, so nothing nearer to find), and its independence
-from batch-mates, chunking, hedges and restarts."""
+image and its best adversarial, and the solves before it stop at a looser ftol (early_ftol). Both
+are held against the lock-step reference in tests/test_attack_rounds.py; here, the attack with
+them against the exact minimal perturbation of a linear softmax model (one region per target, so
+nothing nearer to find), and their independence from batch-mates, chunking, hedges and restarts."""
 
 import numpy as np
 import pytest
