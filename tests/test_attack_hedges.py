@@ -7,7 +7,8 @@ import torch
 from test_attack import CLASSES, RowwiseMLP, assert_rows_match, data, mlp, one_thread  # noqa: F401
 from test_attack_qp import linear_model
 
-from intriguing_fast.attack import LBFGSAttack, lbfgs_attack
+from intriguing_fast.attack import LBFGSAttack, chunk, lbfgs_attack
+from intriguing_fast.attack.hedges import HEDGE_FTOL_FACTOR
 from intriguing_fast.attack.objective import margin_and_loss
 from intriguing_fast.attack.reference.exact_linear import minimal_distortion
 
@@ -111,3 +112,43 @@ def test_paper_attack_is_the_reproductions():
     assert (paper.temperature, paper.hedges, paper.boundary_steps, paper.seed, paper.steps) == (0.1, None, 0, 3, 4)
     assert (paper.engine.max_iter, paper.engine.ftol) == (20, 1e-6)
     assert LBFGSAttack.paper().first_temperature == 0.1 and LBFGSAttack.paper().resolved() == (0.1, 7, 10.0)
+
+
+def test_a_hedge_starts_at_the_c_its_untargeted_problem_found_an_adversarial_at(mlp, data, monkeypatch):
+    """Each problem's solves, seen as they end (their c and whether they found an adversarial):
+    a hedge's first solve runs at the c of its untargeted problem's first success, so where
+    that one failed at the first c the hedges skip it, and the scores still compare alike."""
+    ended: dict[int, list[tuple[float, bool]]] = {}
+    count = chunk._CSearchRun._count
+
+    def spy(self, rows):
+        for p in rows.nonzero().squeeze(1).tolist():
+            ended.setdefault(p, []).append((float(self.obj.c[p]), bool(self.at_x_success[p])))
+        count(self, rows)
+
+    monkeypatch.setattr(chunk._CSearchRun, "_count", spy)
+    images, labels = data
+    res = lbfgs_attack(mlp, images, "untargeted", labels=labels, hedges=2, steps=4, temperature=0.1, c_init=300)
+    assert res.success.all()
+    M, skipped = int((~res.already_adversarial).sum()), 0  # the problems of the images not adversarial already
+    for i in range(M):
+        found_at = next(c for c, success in ended[i] if success)
+        skipped += found_at < ended[i][0][0]
+        for hedge in (i + M, i + 2 * M):
+            assert ended[hedge][0][0] == found_at, (i, ended[i], ended[hedge])
+    assert 0 < skipped < M  # some images' untargeted problem failed at the first c, some did not
+
+
+def test_a_hedges_solves_before_its_score_stop_at_a_multiple_of_the_early_ftol(mlp, data, monkeypatch):
+    """A hedge's solves before its score only rank its class: they stop at HEDGE_FTOL_FACTOR
+    times the early solves' ftol (none looser than the engine's where early_ftol is 0)."""
+    images, labels = data
+    runs = {}
+    for factor in (HEDGE_FTOL_FACTOR, 1.0):
+        monkeypatch.setattr(chunk, "HEDGE_FTOL_FACTOR", factor)
+        for early_ftol in (None, 0.0):
+            runs[factor, early_ftol] = lbfgs_attack(mlp, images, "untargeted", labels=labels, early_ftol=early_ftol)
+    assert HEDGE_FTOL_FACTOR == 3.0 and all(bool(res.success.all()) for res in runs.values())
+    assert int(runs[3.0, None].nfev.sum()) < int(runs[1.0, None].nfev.sum())
+    assert torch.equal(runs[3.0, 0.0].adversarial, runs[1.0, 0.0].adversarial)
+    assert torch.equal(runs[3.0, 0.0].nfev, runs[1.0, 0.0].nfev)

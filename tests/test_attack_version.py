@@ -13,7 +13,8 @@ from intriguing_fast.attack import options as attack_options
 # The results of `fixed_case()` for each algorithm version (distortions to 1e-6, evaluations
 # and iterations exactly): on a bump, add the new version's line; the old ones stay as history.
 # 2: the walk's projection by Newton's steps, its root search only where the projection fails;
-# from 2 the case walks one step (1 had no walk).
+# from 2 the case walks one step (1 had no walk). 3: a hedge starts at the c its untargeted problem
+# found an adversarial at, and its solves before its score stop at 3x the early solves' ftol.
 RECORDED = {
     1: {
         "random": {
@@ -41,6 +42,20 @@ RECORDED = {
             "nit": [57, 38, 50, 55],
             "success": [True] * 4,
             "distortion": [0.063949, 0.005267, 0.045936, 0.084006],
+        },
+    },
+    3: {
+        "random": {
+            "nfev": [81, 65, 104, 115],
+            "nit": [38, 30, 62, 73],
+            "success": [True] * 4,
+            "distortion": [0.06396, 0.005267, 0.152571, 0.24076],
+        },
+        "untargeted": {
+            "nfev": [100, 77, 102, 106],
+            "nit": [58, 38, 56, 59],
+            "success": [True] * 4,
+            "distortion": [0.063949, 0.005267, 0.033428, 0.084006],
         },
     },
 }

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 
 from ..engine import Status, batch_solver
-from .hedges import FIRST_SOLVES, Hedges
+from .hedges import FIRST_SOLVES, HEDGE_FTOL_FACTOR, Hedges
 from .objective import AttackObjective, rows_of
 from .options import AttackOptions
 from .progress import Progress
@@ -247,7 +247,12 @@ class _CSearchRun:
         f, nit = solver.problem_state("f"), solver.problem_state("nit")
         scale = torch.maximum(torch.maximum(self.f_before.abs(), f.abs()), torch.ones_like(f))
         stepped = (nit == self.nit_before + 1) & (solver.problem_state("status") == int(Status.RUNNING))
-        slow = stepped & (self.solves < PULL_BACK_AFTER) & (self.f_before - f <= self.early_ftol * scale)
+        ftol = torch.full_like(f, self.early_ftol)
+        if self.hedges is not None:  # a hedge before its score only ranks its class
+            ftol.masked_fill_(
+                (self.problem >= self.hedges.M) & ~self.hedges.scored, HEDGE_FTOL_FACTOR * self.early_ftol
+            )
+        slow = stepped & (self.solves < PULL_BACK_AFTER) & (self.f_before - f <= ftol * scale)
         solver.stop(slow)
         self.f_before.copy_(f)
         self.nit_before.copy_(nit)
@@ -294,6 +299,11 @@ class _CSearchRun:
         self.fresh[:M] |= own & succeeded  # a new objective: their curvature pairs go
         started = torch.zeros_like(now)
         started[rows] = targeted & (rows >= M)
+        # A hedge starts at the c its untargeted problem found an adversarial at (else that one's next c):
+        # scored alike, without the solves at the larger c that failed it.
+        untargeted = rows % M
+        found_at = torch.where(cs.c_ok[untargeted] > 0, cs.c_ok[untargeted], cs.c[untargeted])
+        cs.c[rows] = torch.where(started[rows], found_at, cs.c[rows])
         winners, losers = hedges.decide(now, obj.best_sq)
         self.go_on &= ~losers
         running = losers & (solver.problem_state("status") == int(Status.RUNNING))
