@@ -106,7 +106,8 @@ class AttackOptions:
         early_ftol: None or a float in [0, 1): the first `PULL_BACK_AFTER` solves of each c search
             stop once an iteration lowers f by no more than this fraction of it (of 1 where
             |f| < 1), the engine's own ftol still applying: they only bracket c and lead the search
-            near the boundary, where the pulled-back solve takes it up at the full tolerance. None
+            near the boundary, where the pulled-back solve takes it up at the full tolerance (an
+            untargeted hedge's solves before its score: `HEDGE_FTOL_FACTOR` times it). None
             (default): `EARLY_FTOL` (1e-3) where a solve starts pulled back, else 0
             (`resolved_early_ftol`); 0: every solve at the engine's ftol.
         restarts: more c searches per image, each from a random point about the image at a
