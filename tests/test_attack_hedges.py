@@ -114,10 +114,13 @@ def test_paper_attack_is_the_reproductions():
     assert LBFGSAttack.paper().first_temperature == 0.1 and LBFGSAttack.paper().resolved() == (0.1, 7, 10.0)
 
 
-def test_a_hedge_starts_at_the_c_its_untargeted_problem_found_an_adversarial_at(mlp, data, monkeypatch):
+def test_a_hedge_starts_at_the_c_its_untargeted_problem_found_one_at_and_stops_if_it_fails_there(
+    mlp, data, monkeypatch
+):
     """Each problem's solves, seen as they end (their c and whether they found an adversarial):
     a hedge's first solve runs at the c of its untargeted problem's first success, so where
-    that one failed at the first c the hedges skip it, and the scores still compare alike."""
+    that one failed at the first c the hedges skip it, and the scores still compare alike; a
+    hedge that fails there is farther, and makes no other solve."""
     ended: dict[int, list[tuple[float, bool]]] = {}
     count = chunk._CSearchRun._count
 
@@ -130,13 +133,17 @@ def test_a_hedge_starts_at_the_c_its_untargeted_problem_found_an_adversarial_at(
     images, labels = data
     res = lbfgs_attack(mlp, images, "untargeted", labels=labels, hedges=2, steps=4, temperature=0.1, c_init=300)
     assert res.success.all()
-    M, skipped = int((~res.already_adversarial).sum()), 0  # the problems of the images not adversarial already
+    M, skipped, lost = int((~res.already_adversarial).sum()), 0, 0  # the problems of the images not adversarial already
     for i in range(M):
         found_at = next(c for c, success in ended[i] if success)
         skipped += found_at < ended[i][0][0]
         for hedge in (i + M, i + 2 * M):
             assert ended[hedge][0][0] == found_at, (i, ended[i], ended[hedge])
+            if not ended[hedge][0][1]:
+                lost += 1
+                assert len(ended[hedge]) == 1, (i, ended[hedge])
     assert 0 < skipped < M  # some images' untargeted problem failed at the first c, some did not
+    assert lost > 0
 
 
 def test_a_hedges_solves_before_its_score_stop_at_a_multiple_of_the_early_ftol(mlp, data, monkeypatch):

@@ -14,7 +14,8 @@ from intriguing_fast.attack import options as attack_options
 # and iterations exactly): on a bump, add the new version's line; the old ones stay as history.
 # 2: the walk's projection by Newton's steps, its root search only where the projection fails;
 # from 2 the case walks one step (1 had no walk). 3: a hedge starts at the c its untargeted problem
-# found an adversarial at, and its solves before its score stop at 3x the early solves' ftol.
+# found an adversarial at, and its solves before its score stop at 3x the early solves' ftol. 4: a hedge
+# that fails at that c is scored then (and loses); its hedge finds one there, so the case does not move.
 RECORDED = {
     1: {
         "random": {
@@ -45,6 +46,20 @@ RECORDED = {
         },
     },
     3: {
+        "random": {
+            "nfev": [81, 65, 104, 115],
+            "nit": [38, 30, 62, 73],
+            "success": [True] * 4,
+            "distortion": [0.06396, 0.005267, 0.152571, 0.24076],
+        },
+        "untargeted": {
+            "nfev": [100, 77, 102, 106],
+            "nit": [58, 38, 56, 59],
+            "success": [True] * 4,
+            "distortion": [0.063949, 0.005267, 0.033428, 0.084006],
+        },
+    },
+    4: {
         "random": {
             "nfev": [81, 65, 104, 115],
             "nit": [38, 30, 62, 73],

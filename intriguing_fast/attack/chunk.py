@@ -265,17 +265,20 @@ class _CSearchRun:
     def _hedge(self, stopped: torch.Tensor, again: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The class choice of an untargeted attack (attack/hedges.py) after a round whose solves
         `stopped` ([P] bool): score the problems whose first solve with an adversarial (or
-        `FIRST_SOLVES`-th) just ended; an untargeted one scored starts its hedges and, if it found
+        `FIRST_SOLVES`-th, or a hedge's first if its untargeted problem has one) just ended; an
+        untargeted one scored starts its hedges and, if it found
         an adversarial, goes on targeted at its class; choose for each image whose problems are
         all scored (the others stop). Returns the problems that go on (those of `again` that may,
         and the winning hedges that waited for the choice) and the hedges that start."""
         hedges = self.hedges
         found = torch.isfinite(self.obj.best_sq)
-        now = stopped & ~hedges.scored & (found | (self.solves >= FIRST_SOLVES))
+        hedge = self.problem >= hedges.M
+        # A hedge that failed at the c its untargeted problem found an adversarial at is farther: scored (inf) now.
+        lost = hedge & found[self.problem % hedges.M]
+        now = stopped & ~hedges.scored & (found | (self.solves >= FIRST_SOLVES) | lost)
         started = winners = torch.zeros_like(stopped)
         if self.solver.fixed or now.any():  # compact rounds skip it where nothing is scored (the same result)
             started, winners = self._score(now, found)
-        hedge = self.problem >= hedges.M
         again = again & self.go_on & ~(hedge & hedges.waiting())
         waited = winners & hedge & (self.solves < self.steps) & ~again
         return again | waited, started

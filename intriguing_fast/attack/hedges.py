@@ -9,7 +9,9 @@ model ranks highest on the clean image after its label and A, starting at the c 
 problem found its adversarial at (the larger c that failed it would most likely fail them too).
 Each problem of the image is scored by its nearest adversarial at the end of its first solve
 that found one (or of its third, if none did): their c searches start alike, so the scores
-compare. Once all are scored the nearest goes on with its c search and the others stop.
+compare. A hedge whose first solve fails where the untargeted problem succeeded is farther and
+scored then, as having none. Once all are scored the nearest goes on with its c search and the
+others stop.
 """
 
 from __future__ import annotations
