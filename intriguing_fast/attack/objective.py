@@ -106,28 +106,30 @@ def margin_and_loss(
     bounded below and with its true gradient (not a negated cross-entropy).
     `targeted` and `temperature` may be given per row ([k] tensors): each row takes its own.
     """
-    if isinstance(targeted, torch.Tensor):
-        (s1, m1, l1), (s0, m0, l0) = (
-            margin_and_loss(logits, classes, mode, kappa, temperature) for mode in (True, False)
-        )
-        return torch.where(targeted, s1, s0), torch.where(targeted, m1, m0), torch.where(targeted, l1, l0)
+    mixed = isinstance(targeted, torch.Tensor)  # per row: both modes' terms, each row picking its own
     per_entry = temperature[:, None] if isinstance(temperature, torch.Tensor) else temperature
     onehot = class_mask(classes, logits.shape[1])
     own = logits.gather(1, classes[:, None]).squeeze(1)
-    values = logits.detach()  # the margin and success take no gradient: no graph for them
-    other_best, top = values.masked_fill(onehot, -float("inf")).amax(dim=1), values.argmax(dim=1)
-    margin = own.detach() - other_best if targeted else other_best - own.detach()
+    values, own_value = logits.detach(), own.detach()  # the margin and success take no gradient: no graph for them
+    other_best, hit = values.masked_fill(onehot, -float("inf")).amax(dim=1), values.argmax(dim=1) == classes
+
+    def pick(if_targeted: torch.Tensor, if_not: torch.Tensor) -> torch.Tensor:  # rows [k] or [k, classes]
+        if mixed:
+            return torch.where(targeted.view(-1, *(1,) * (if_targeted.dim() - 1)), if_targeted, if_not)
+        return if_targeted if targeted else if_not
+
+    margin = pick(own_value - other_best, other_best - own_value)
+    success = pick(hit, ~hit) & (margin >= 0)
     shifted = logits
     if kappa:  # kappa = 0 shifts no bit of these: skipped
         margin, own = margin - kappa, own - kappa
-        shifted = logits - kappa * onehot if targeted else logits + kappa * onehot
+        shifted = logits - pick(kappa * onehot, -kappa * onehot)
     shifted = shifted / per_entry
-    if targeted:
-        success = (top == classes) & (margin >= 0)
-        loss = torch.logsumexp(shifted, dim=1) - own / temperature
-    else:
-        success = (top != classes) & (margin >= 0)
-        loss = torch.logsumexp(shifted, dim=1) - torch.logsumexp(shifted.masked_fill(onehot, -float("inf")), dim=1)
+    lse = torch.logsumexp(shifted, dim=1)
+    if not mixed and targeted:
+        return success, margin, lse - own / temperature
+    others = torch.logsumexp(shifted.masked_fill(onehot, -float("inf")), dim=1)  # -log(1 - p_y): all but y
+    loss = lse - pick(own / temperature, others)
     return success, margin, loss
 
 
