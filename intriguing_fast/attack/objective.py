@@ -173,6 +173,14 @@ class AttackObjective:
         self.last_success = torch.zeros(P, dtype=torch.bool, device=images.device)
         self.last_margin = torch.zeros_like(self.c)
         self.last_other = torch.zeros_like(self.best_class)
+        # At each best adversarial, what an evaluation there gave (loss, its gradient, margin, nearest
+        # other class), valid where `best_known` (the problem's loss has not changed since: `forget`);
+        # `at_best` marks the problems whose next evaluation is at their best adversarial (a solve
+        # restarting there), which then takes them instead of the model; `reused` counts those per problem.
+        self.best_loss, self.best_grad = torch.zeros_like(self.c), torch.zeros_like(images)
+        self.best_margin, self.best_other = torch.zeros_like(self.c), torch.zeros_like(self.best_class)
+        self.best_known, self.at_best = torch.zeros_like(self.last_success), torch.zeros_like(self.last_success)
+        self.reused = torch.zeros_like(self.best_class)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         out = check_logits(
@@ -197,7 +205,7 @@ class AttackObjective:
             success, margin, _ = self.margin_and_loss(logits, rows)
             success = self.robust(success, margin, logits)
             r = x - self.images.index_select(0, rows)
-            self.record(x, rows, success, torch.linalg.vecdot(r, r), logits)
+            self.record(x, rows, success, torch.linalg.vecdot(r, r), logits.argmax(dim=1))
         self.last_logits = logits
         return success, margin
 
@@ -235,10 +243,12 @@ class AttackObjective:
         rows: torch.Tensor,
         success: torch.Tensor,
         sq: torch.Tensor,
-        logits: torch.Tensor | None = None,
+        predicted: torch.Tensor | None = None,
+        evaluation: tuple[torch.Tensor, ...] | None = None,
     ) -> None:
         """Keep x as problem rows' best adversarial where it succeeds with a smaller ||r||^2 = sq
-        (and its class, where its `logits` are given), among the rows `counted` marks if set.
+        (and its class, where the model's `predicted` classes are given), among the rows `counted` marks if set;
+        with `evaluation` (loss, its gradient, margin, nearest other class at x), those too.
         Masks, not a selection: no host synchronisation."""
         better = success & (sq < self.best_sq[rows])
         if self.counted is not None:
@@ -249,8 +259,23 @@ class AttackObjective:
         self.best_x.index_copy_(
             0, problems, torch.where(better[:, None], x.index_select(0, at), self.best_x.index_select(0, problems))
         )
-        if logits is not None:
-            self.best_class[problems] = torch.where(better, logits[at].argmax(dim=1), self.best_class[problems])
+        if predicted is not None:
+            self.best_class[problems] = torch.where(better, predicted[at], self.best_class[problems])
+        self.best_known[problems] = torch.where(better, evaluation is not None, self.best_known[problems])
+        if evaluation is not None:
+            loss, grad, margin, other = evaluation
+            self.best_grad.index_copy_(
+                0,
+                problems,
+                torch.where(better[:, None], grad.index_select(0, at), self.best_grad.index_select(0, problems)),
+            )
+            for field, value in ((self.best_loss, loss), (self.best_margin, margin), (self.best_other, other)):
+                field[problems] = torch.where(better, value[at], field[problems])
+
+    def forget(self, problems: torch.Tensor) -> None:
+        """Problems ([P] bool) whose loss changed (its class or temperature): what was evaluated at
+        their best adversarials no longer holds."""
+        self.best_known &= ~problems
 
     def margins(self, x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The margins of x [k, n] for problems `rows` and their rounding slacks (one forward pass)."""
@@ -310,7 +335,43 @@ class AttackObjective:
 
     def __call__(self, x: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """f = c ||r||^2 + loss and its gradient, the loss's through autograd and the penalty's,
-        2 c r, in closed form (one pass over r instead of a graph through it)."""
+        2 c r, in closed form (one pass over r instead of a graph through it). A row at its
+        problem's best adversarial (`at_best`, `best_known`) takes the evaluation recorded there
+        (in compact rounds, without the model: the engine's restarts there cost no evaluation)."""
+        known = self.at_best[index] & self.best_known[index]
+        self.at_best[index] = False
+        fixed = self.counted is not None
+        if not fixed and not known.any():
+            evaluation = self._evaluate(x, index)
+        else:  # the recorded evaluations where known, the model's elsewhere (fixed-shape rounds: every row)
+            rows = rows_of(~known, fixed)
+            evaluation = (
+                self.best_loss[index],
+                self.best_grad.index_select(0, index),
+                known.clone(),  # a success
+                self.best_margin[index],
+                self.best_other[index],
+                self.best_class[index],
+            )
+            if rows.numel():
+                for whole, part in zip(evaluation, self._evaluate(x[rows], index[rows])):
+                    whole[rows] = torch.where(known[rows].view(-1, *(1,) * (part.dim() - 1)), whole[rows], part)
+        loss, grad, success, margin, other, predicted = evaluation
+        self.reused[index] += known
+        with torch.no_grad():
+            r = x - self.images.index_select(0, index)
+            sq, c = torch.linalg.vecdot(r, r), self.c[index]  # sq before r is scaled in place below
+            self.record(x, index, success & ~known, sq, predicted, (loss, grad, margin, other))
+            # Products and sums as separate ops, not addcmul: its scalar tail may fuse them (FMA)
+            # where its vector body does not, and a row's bits would depend on the batch's size.
+            f = c * sq + loss
+            grad = grad.add_(r.mul_((2 * c)[:, None]))
+        self.last_success, self.last_margin, self.last_other = success, margin, other
+        return f, grad
+
+    def _evaluate(self, x: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The loss of rows x [k, n] of problems `index`, its gradient (a tensor of its own), their
+        success (`robust`), margin, nearest class other than their own, and predicted class."""
         with torch.enable_grad():
             xr = x.detach().requires_grad_(True)
             logits = self.logits(xr)
@@ -319,14 +380,6 @@ class AttackObjective:
             success, margin, loss = self.margin_and_loss(logits, index)
             success = self.robust(success, margin, logits)
             (grad,) = torch.autograd.grad(loss.sum(), xr)
-        with torch.no_grad():
-            r = x - self.images.index_select(0, index)
-            sq, c = torch.linalg.vecdot(r, r), self.c[index]  # sq before r is scaled in place below
-            # Products and sums as separate ops, not addcmul: its scalar tail may fuse them (FMA)
-            # where its vector body does not, and a row's bits would depend on the batch's size.
-            f = c * sq + loss.detach()
-            grad = grad.add_(r.mul_((2 * c)[:, None]))
-            self.record(x, index, success, sq, logits)
-        self.last_success, self.last_margin = success, margin
-        self.last_other = logits.detach().scatter(1, self.classes[index, None], -float("inf")).argmax(dim=1)
-        return f, grad
+        logits = logits.detach()
+        other = logits.scatter(1, self.classes[index, None], -float("inf")).argmax(dim=1)
+        return loss.detach(), grad, success, margin, other, logits.argmax(dim=1)
