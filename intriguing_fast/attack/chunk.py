@@ -237,8 +237,8 @@ class _CSearchRun:
             start = torch.where(started[rows, None], start, torch.where(at_best[:, None], best, last))
             if self.attack.resolved_pull_back:
                 at_best &= ~back[:, 0]
-            # Its loss there is known, unless it changed since (AttackObjective.best_known).
-            obj.at_best[rows] = at_best & again[rows]
+            if self.attack.reuse_evaluations:  # its loss there is known, unless it changed since (best_known)
+                obj.at_best[rows] = at_best & again[rows]
         solver.restart(restart if solver.fixed else rows, start, shift)
         solver.retire(~self.go_on | (self.solves >= self.steps))  # never to restart: may leave the engine's bucket
         return True
