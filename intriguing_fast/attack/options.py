@@ -89,7 +89,7 @@ class AttackOptions:
             at the same distortion (BENCHMARKS.md).
         reuse_evaluations: a solve that starts at its problem's best adversarial takes the loss,
             gradient and margin recorded when that point was evaluated (unless the problem's
-            loss has changed since) instead of calling the model there again: 2.6-4.7% fewer
+            loss has changed since) instead of calling the model there again: 2.2-4.7% fewer
             evaluations on the models of bench/attackbench.py (docs/attack.md). False calls the
             model again, whose output may round apart in another batch: the paper's attack
             (`paper`), whose results stay as they were.
