@@ -107,6 +107,7 @@ def _search(
         temperature,
         probe.model_dtype,
         probe.num_classes,
+        attack.reuse_evaluations,
     )
     origin = obj.images
     if attack.restarts:  # each copy's problems start where its restart does (the first copy: the image)
@@ -237,8 +238,7 @@ class _CSearchRun:
             start = torch.where(started[rows, None], start, torch.where(at_best[:, None], best, last))
             if self.attack.resolved_pull_back:
                 at_best &= ~back[:, 0]
-            if self.attack.reuse_evaluations:  # its loss there is known, unless it changed since (best_known)
-                obj.at_best[rows] = at_best & again[rows]
+            obj.at_best[rows] = at_best & again[rows]  # its evaluation there is reused if known (best_known)
         solver.restart(restart if solver.fixed else rows, start, shift)
         solver.retire(~self.go_on | (self.solves >= self.steps))  # never to restart: may leave the engine's bucket
         return True

@@ -157,9 +157,12 @@ class AttackObjective:
         temperature: float | torch.Tensor,
         model_dtype: torch.dtype,
         num_classes: int | None = None,
+        reuse_evaluations: bool = False,
     ) -> None:
-        """`num_classes`: the model's classes, as the caller saw them (None: from its first call here)."""
+        """`num_classes`: the model's classes, as the caller saw them (None: from its first call here).
+        `reuse_evaluations`: record each best adversarial's evaluation for the solves that restart there."""
         self.model, self.images, self.shape, self.model_dtype = model, images, shape, model_dtype
+        self.reuse_evaluations = reuse_evaluations
         self.classes, self.targeted, self.kappa, self.temperature = classes, targeted, kappa, temperature
         P = images.shape[0]
         self.c = torch.zeros(P, dtype=images.dtype, device=images.device)
@@ -173,12 +176,12 @@ class AttackObjective:
         self.last_success = torch.zeros(P, dtype=torch.bool, device=images.device)
         self.last_margin = torch.zeros_like(self.c)
         self.last_other = torch.zeros_like(self.best_class)
-        # At each best adversarial, what an evaluation there gave (loss, its gradient, margin, nearest
-        # other class), valid where `best_known` (the problem's loss has not changed since: `forget`);
-        # `at_best` marks the problems whose next evaluation is at their best adversarial (a solve
-        # restarting there), which then takes them instead of the model; `reused` counts those per problem.
-        self.best_loss, self.best_grad = torch.zeros_like(self.c), torch.zeros_like(images)
-        self.best_margin, self.best_other = torch.zeros_like(self.c), torch.zeros_like(self.best_class)
+        # At each best adversarial, what its evaluation gave (loss and margin, the loss's gradient),
+        # valid where `best_known` (with `reuse_evaluations`, until the problem's loss changes:
+        # `forget`); `at_best` marks the problems whose next evaluation is at their best adversarial
+        # (a solve restarting there), which then takes these instead of the model; `reused` counts
+        # those per problem.
+        self.best_values, self.best_grad = images.new_zeros(P, 2), torch.zeros_like(images)
         self.best_known, self.at_best = torch.zeros_like(self.last_success), torch.zeros_like(self.last_success)
         self.reused = torch.zeros_like(self.best_class)
 
@@ -248,29 +251,30 @@ class AttackObjective:
     ) -> None:
         """Keep x as problem rows' best adversarial where it succeeds with a smaller ||r||^2 = sq
         (and its class, where the model's `predicted` classes are given), among the rows `counted` marks if set;
-        with `evaluation` (loss, its gradient, margin, nearest other class at x), those too.
+        with `evaluation` (the loss, margin and the loss's gradient at x), those too.
         Masks, not a selection: no host synchronisation."""
         better = success & (sq < self.best_sq[rows])
         if self.counted is not None:
             better &= self.counted[rows]
         at = rows_of(better, self.counted is not None)
+        if not at.numel():  # compact rounds, none better
+            return
         better, problems = better[at], rows[at]
-        self.best_sq[problems] = torch.where(better, sq[at], self.best_sq[problems])
-        self.best_x.index_copy_(
-            0, problems, torch.where(better[:, None], x.index_select(0, at), self.best_x.index_select(0, problems))
-        )
+        self._keep(self.best_sq, problems, better, sq[at])
+        self._keep(self.best_x, problems, better, x.index_select(0, at))
         if predicted is not None:
-            self.best_class[problems] = torch.where(better, predicted[at], self.best_class[problems])
-        self.best_known[problems] = torch.where(better, evaluation is not None, self.best_known[problems])
+            self._keep(self.best_class, problems, better, predicted[at])
+        self._keep(self.best_known, problems, better, torch.full_like(better, evaluation is not None))
         if evaluation is not None:
-            loss, grad, margin, other = evaluation
-            self.best_grad.index_copy_(
-                0,
-                problems,
-                torch.where(better[:, None], grad.index_select(0, at), self.best_grad.index_select(0, problems)),
-            )
-            for field, value in ((self.best_loss, loss), (self.best_margin, margin), (self.best_other, other)):
-                field[problems] = torch.where(better, value[at], field[problems])
+            loss, margin, grad = evaluation
+            self._keep(self.best_values, problems, better, torch.stack([loss[at], margin[at]], dim=1))
+            self._keep(self.best_grad, problems, better, grad.index_select(0, at))
+
+    def _keep(self, best: torch.Tensor, problems: torch.Tensor, better: torch.Tensor, value: torch.Tensor) -> None:
+        """best[problems] = value where `better` (in compact rounds, every one of them is)."""
+        if self.counted is not None:
+            value = torch.where(better.view(-1, *(1,) * (value.dim() - 1)), value, best.index_select(0, problems))
+        best.index_copy_(0, problems, value)
 
     def forget(self, problems: torch.Tensor) -> None:
         """Problems ([P] bool) whose loss changed (its class or temperature): what was evaluated at
@@ -342,26 +346,29 @@ class AttackObjective:
         self.at_best[index] = False
         fixed = self.counted is not None
         if not fixed and not known.any():
-            evaluation = self._evaluate(x, index)
+            loss, grad, success, margin, other, predicted = self._evaluate(x, index)
         else:  # the recorded evaluations where known, the model's elsewhere (fixed-shape rounds: every row)
+            self.reused[index] += known
             rows = rows_of(~known, fixed)
-            evaluation = (
-                self.best_loss[index],
+            values, grad, predicted = (
+                self.best_values[index],
                 self.best_grad.index_select(0, index),
-                known.clone(),  # a success
-                self.best_margin[index],
-                self.best_other[index],
                 self.best_class[index],
             )
+            # A known row is a success: its nearest other class (hedges' choice before one) is never read.
+            evaluation = [values[:, 0], grad, known.clone(), values[:, 1], predicted.clone(), predicted]
             if rows.numel():
                 for whole, part in zip(evaluation, self._evaluate(x[rows], index[rows])):
-                    whole[rows] = torch.where(known[rows].view(-1, *(1,) * (part.dim() - 1)), whole[rows], part)
-        loss, grad, success, margin, other, predicted = evaluation
-        self.reused[index] += known
+                    if fixed:  # every row
+                        part = torch.where(known.view(-1, *(1,) * (part.dim() - 1)), whole, part)
+                    whole[rows] = part
+            loss, grad, success, margin, other, predicted = evaluation
         with torch.no_grad():
             r = x - self.images.index_select(0, index)
             sq, c = torch.linalg.vecdot(r, r), self.c[index]  # sq before r is scaled in place below
-            self.record(x, index, success & ~known, sq, predicted, (loss, grad, margin, other))
+            self.record(
+                x, index, success & ~known, sq, predicted, (loss, margin, grad) if self.reuse_evaluations else None
+            )
             # Products and sums as separate ops, not addcmul: its scalar tail may fuse them (FMA)
             # where its vector body does not, and a row's bits would depend on the batch's size.
             f = c * sq + loss
