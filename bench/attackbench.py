@@ -285,8 +285,7 @@ def render(results: dict, out: Path) -> str:
         f"images per subject (the first), untargeted and with random targets (seed 0). Peers as shipped, with "
         f"their documented defaults except the budget (shims: bench/peers.py). Ours: the default (7 c steps x "
         f"100 it, 2 hedges at their untargeted solve's c and stopped at ftol 3e-3 until scored, the fourth solve "
-        f"pulled back 0.5 and the three before it stopped at ftol 1e-3, each solve starting at the best adversarial "
-        f"taking the evaluation recorded there, no restarts) and documented settings "
+        f"pulled back 0.5 and the three before it stopped at ftol 1e-3, no restarts) and documented settings "
         f"(those of hedges untargeted only). Time is "
         f"seconds per image on one thread (the best of three runs where one takes under {BEST_OF_UNDER:g} s); "
         f"optimality and curve area as in the script's docstring.",

@@ -16,7 +16,6 @@ from intriguing_fast.attack import options as attack_options
 # from 2 the case walks one step (1 had no walk). 3: a hedge starts at the c its untargeted problem
 # found an adversarial at, and its solves before its score stop at 3x the early solves' ftol. 4: a hedge
 # that fails at that c is scored then (and loses); its hedge finds one there, so the case does not move.
-# 5: a restart at the best adversarial takes the evaluation recorded there (fewer evaluations).
 RECORDED = {
     1: {
         "random": {
@@ -62,10 +61,6 @@ RECORDED = {
     },
 }
 RECORDED[4] = RECORDED[3]  # the failing hedge's stop does not move the fixed case (its hedge finds one at that c)
-RECORDED[5] = {  # only the evaluations move: this model's rows do not depend on their batch-mates
-    mode: {**RECORDED[4][mode], "nfev": nfev}
-    for mode, nfev in (("random", [72, 57, 102, 115]), ("untargeted", [91, 67, 92, 97]))
-}
 
 
 def fixed_case() -> dict:

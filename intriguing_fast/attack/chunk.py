@@ -107,7 +107,6 @@ def _search(
         temperature,
         probe.model_dtype,
         probe.num_classes,
-        attack.reuse_evaluations,
     )
     origin = obj.images
     if attack.restarts:  # each copy's problems start where its restart does (the first copy: the image)
@@ -139,7 +138,7 @@ def _search(
     rounds = run.solver.rounds + int(passes.max())
     if attack.restarts:  # the gradient that scaled the image's restarts
         run.nfev[:A] += 1
-    return _Searched(obj, image, cs, run.nit, run.nfev - obj.reused + passes, rounds)
+    return _Searched(obj, image, cs, run.nit, run.nfev + passes, rounds)
 
 
 class _CSearchRun:
@@ -234,11 +233,9 @@ class _CSearchRun:
                 # a product and a sum, not lerp: its vector body and scalar tail round apart (the batch's size would show)
                 pulled = best + self.attack.resolved_pull_back * (obj.images.index_select(0, rows) - best)
                 best = torch.where(back, pulled, best)
-            at_best = torch.isfinite(obj.best_sq[rows])
-            start = torch.where(started[rows, None], start, torch.where(at_best[:, None], best, last))
-            if self.attack.resolved_pull_back:
-                at_best &= ~back[:, 0]
-            obj.at_best[rows] = at_best & again[rows]  # its evaluation there is reused if known (best_known)
+            start = torch.where(
+                started[rows, None], start, torch.where(torch.isfinite(obj.best_sq[rows])[:, None], best, last)
+            )
         solver.restart(restart if solver.fixed else rows, start, shift)
         solver.retire(~self.go_on | (self.solves >= self.steps))  # never to restart: may leave the engine's bucket
         return True
@@ -302,10 +299,7 @@ class _CSearchRun:
         margin = margin.to(cs.c.dtype)
         cs.clean_margin[rows] = torch.where(targeted, margin, cs.clean_margin[rows])
         self.outside_margin[rows] = torch.where(targeted, margin, self.outside_margin[rows])
-        changed = torch.zeros_like(now)
-        changed[:M] = own & succeeded  # a new objective: their curvature pairs go
-        self.fresh |= changed
-        obj.forget(changed)
+        self.fresh[:M] |= own & succeeded  # a new objective: their curvature pairs go
         started = torch.zeros_like(now)
         started[rows] = targeted & (rows >= M)
         # A hedge starts at the c its untargeted problem found an adversarial at (else that one's next c):
@@ -329,7 +323,6 @@ class _CSearchRun:
         for bracket in (cs.c, cs.c_ok, cs.c_fail):
             bracket.mul_(scale)
         obj.temperature.masked_fill_(rows, self.t_final)
-        obj.forget(rows)
         self.fresh |= rows
         self.exploring &= ~rows
 

@@ -34,14 +34,14 @@ def chunk_size(
     """Images per chunk so that solver state and autograd activations fit in `budget` bytes
     (`batch_size` instead, where the user chose one).
 
-    Per image: the engine's history (2 * history vectors) and ~26 more image-sized vectors
-    (iterate, gradient, direction, trial point, bounds, best adversarial and the loss's gradient
-    there, last failing point, ...), plus three copies of the model's activations (forward values, saved tensors, their
+    Per image: the engine's history (2 * history vectors) and ~25 more image-sized vectors
+    (iterate, gradient, direction, trial point, bounds, best adversarial, last failing point,
+    ...), plus three copies of the model's activations (forward values, saved tensors, their
     gradients). Refuses a history with which not even one image fits in the memory available.
     """
     if batch_size is not None:
         return batch_size
-    per_image = image.numel() * image.element_size() * (2 * history + 26) + 3 * activation_bytes(model, image)
+    per_image = image.numel() * image.element_size() * (2 * history + 25) + 3 * activation_bytes(model, image)
     free = available_bytes(image.device)
     if free is not None and per_image > free:
         raise StateMemoryError(

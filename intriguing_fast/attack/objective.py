@@ -157,12 +157,9 @@ class AttackObjective:
         temperature: float | torch.Tensor,
         model_dtype: torch.dtype,
         num_classes: int | None = None,
-        reuse_evaluations: bool = False,
     ) -> None:
-        """`num_classes`: the model's classes, as the caller saw them (None: from its first call here).
-        `reuse_evaluations`: record each best adversarial's evaluation for the solves that restart there."""
+        """`num_classes`: the model's classes, as the caller saw them (None: from its first call here)."""
         self.model, self.images, self.shape, self.model_dtype = model, images, shape, model_dtype
-        self.reuse_evaluations = reuse_evaluations
         self.classes, self.targeted, self.kappa, self.temperature = classes, targeted, kappa, temperature
         P = images.shape[0]
         self.c = torch.zeros(P, dtype=images.dtype, device=images.device)
@@ -176,14 +173,6 @@ class AttackObjective:
         self.last_success = torch.zeros(P, dtype=torch.bool, device=images.device)
         self.last_margin = torch.zeros_like(self.c)
         self.last_other = torch.zeros_like(self.best_class)
-        # At each best adversarial, what its evaluation gave (loss and margin, the loss's gradient),
-        # valid where `best_known` (with `reuse_evaluations`, until the problem's loss changes:
-        # `forget`); `at_best` marks the problems whose next evaluation is at their best adversarial
-        # (a solve restarting there), which then takes these instead of the model; `reused` counts
-        # those per problem.
-        self.best_values, self.best_grad = images.new_zeros(P, 2), torch.zeros_like(images)
-        self.best_known, self.at_best = torch.zeros_like(self.last_success), torch.zeros_like(self.last_success)
-        self.reused = torch.zeros_like(self.best_class)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         out = check_logits(
@@ -208,7 +197,7 @@ class AttackObjective:
             success, margin, _ = self.margin_and_loss(logits, rows)
             success = self.robust(success, margin, logits)
             r = x - self.images.index_select(0, rows)
-            self.record(x, rows, success, torch.linalg.vecdot(r, r), logits.argmax(dim=1))
+            self.record(x, rows, success, torch.linalg.vecdot(r, r), logits)
         self.last_logits = logits
         return success, margin
 
@@ -246,12 +235,10 @@ class AttackObjective:
         rows: torch.Tensor,
         success: torch.Tensor,
         sq: torch.Tensor,
-        predicted: torch.Tensor | None = None,
-        evaluation: tuple[torch.Tensor, ...] | None = None,
+        logits: torch.Tensor | None = None,
     ) -> None:
         """Keep x as problem rows' best adversarial where it succeeds with a smaller ||r||^2 = sq
-        (and its class, where the model's `predicted` classes are given), among the rows `counted` marks if set;
-        with `evaluation` (the loss, margin and the loss's gradient at x), those too.
+        (and its class, where its `logits` are given), among the rows `counted` marks if set.
         Masks, not a selection: no host synchronisation."""
         better = success & (sq < self.best_sq[rows])
         if self.counted is not None:
@@ -262,24 +249,14 @@ class AttackObjective:
         better, problems = better[at], rows[at]
         self._keep(self.best_sq, problems, better, sq[at])
         self._keep(self.best_x, problems, better, x.index_select(0, at))
-        if predicted is not None:
-            self._keep(self.best_class, problems, better, predicted[at])
-        self._keep(self.best_known, problems, better, torch.full_like(better, evaluation is not None))
-        if evaluation is not None:
-            loss, margin, grad = evaluation
-            self._keep(self.best_values, problems, better, torch.stack([loss[at], margin[at]], dim=1))
-            self._keep(self.best_grad, problems, better, grad.index_select(0, at))
+        if logits is not None:
+            self._keep(self.best_class, problems, better, logits[at].argmax(dim=1))
 
     def _keep(self, best: torch.Tensor, problems: torch.Tensor, better: torch.Tensor, value: torch.Tensor) -> None:
         """best[problems] = value where `better` (in compact rounds, every one of them is)."""
         if self.counted is not None:
             value = torch.where(better.view(-1, *(1,) * (value.dim() - 1)), value, best.index_select(0, problems))
         best.index_copy_(0, problems, value)
-
-    def forget(self, problems: torch.Tensor) -> None:
-        """Problems ([P] bool) whose loss changed (its class or temperature): what was evaluated at
-        their best adversarials no longer holds."""
-        self.best_known &= ~problems
 
     def margins(self, x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The margins of x [k, n] for problems `rows` and their rounding slacks (one forward pass)."""
@@ -339,46 +316,7 @@ class AttackObjective:
 
     def __call__(self, x: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """f = c ||r||^2 + loss and its gradient, the loss's through autograd and the penalty's,
-        2 c r, in closed form (one pass over r instead of a graph through it). A row at its
-        problem's best adversarial (`at_best`, `best_known`) takes the evaluation recorded there
-        (in compact rounds, without the model: the engine's restarts there cost no evaluation)."""
-        known = self.at_best[index] & self.best_known[index]
-        self.at_best[index] = False
-        fixed = self.counted is not None
-        if not fixed and not known.any():
-            loss, grad, success, margin, other, predicted = self._evaluate(x, index)
-        else:  # the recorded evaluations where known, the model's elsewhere (fixed-shape rounds: every row)
-            self.reused[index] += known
-            rows = rows_of(~known, fixed)
-            values, grad, predicted = (
-                self.best_values[index],
-                self.best_grad.index_select(0, index),
-                self.best_class[index],
-            )
-            # A known row is a success: its nearest other class (hedges' choice before one) is never read.
-            evaluation = [values[:, 0], grad, known.clone(), values[:, 1], predicted.clone(), predicted]
-            if rows.numel():
-                for whole, part in zip(evaluation, self._evaluate(x[rows], index[rows])):
-                    if fixed:  # every row
-                        part = torch.where(known.view(-1, *(1,) * (part.dim() - 1)), whole, part)
-                    whole[rows] = part
-            loss, grad, success, margin, other, predicted = evaluation
-        with torch.no_grad():
-            r = x - self.images.index_select(0, index)
-            sq, c = torch.linalg.vecdot(r, r), self.c[index]  # sq before r is scaled in place below
-            self.record(
-                x, index, success & ~known, sq, predicted, (loss, margin, grad) if self.reuse_evaluations else None
-            )
-            # Products and sums as separate ops, not addcmul: its scalar tail may fuse them (FMA)
-            # where its vector body does not, and a row's bits would depend on the batch's size.
-            f = c * sq + loss
-            grad = grad.add_(r.mul_((2 * c)[:, None]))
-        self.last_success, self.last_margin, self.last_other = success, margin, other
-        return f, grad
-
-    def _evaluate(self, x: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The loss of rows x [k, n] of problems `index`, its gradient (a tensor of its own), their
-        success (`robust`), margin, nearest class other than their own, and predicted class."""
+        2 c r, in closed form (one pass over r instead of a graph through it)."""
         with torch.enable_grad():
             xr = x.detach().requires_grad_(True)
             logits = self.logits(xr)
@@ -387,6 +325,14 @@ class AttackObjective:
             success, margin, loss = self.margin_and_loss(logits, index)
             success = self.robust(success, margin, logits)
             (grad,) = torch.autograd.grad(loss.sum(), xr)
-        logits = logits.detach()
-        other = logits.scatter(1, self.classes[index, None], -float("inf")).argmax(dim=1)
-        return loss.detach(), grad, success, margin, other, logits.argmax(dim=1)
+        with torch.no_grad():
+            r = x - self.images.index_select(0, index)
+            sq, c = torch.linalg.vecdot(r, r), self.c[index]  # sq before r is scaled in place below
+            # Products and sums as separate ops, not addcmul: its scalar tail may fuse them (FMA)
+            # where its vector body does not, and a row's bits would depend on the batch's size.
+            f = c * sq + loss.detach()
+            grad = grad.add_(r.mul_((2 * c)[:, None]))
+            self.record(x, index, success, sq, logits)
+        self.last_success, self.last_margin = success, margin
+        self.last_other = logits.detach().scatter(1, self.classes[index, None], -float("inf")).argmax(dim=1)
+        return f, grad

@@ -38,7 +38,7 @@ PAPER_FTOL = 1e-6
 # its results (`AttackOptions.key`): bump it with any change that moves a result, not with one to how
 # an option is named or shown. tests/test_attack_version.py holds the results of a fixed case for
 # this version and fails when they move without a bump.
-ALGORITHM_VERSION = 5
+ALGORITHM_VERSION = 4
 
 
 def attack_engine(max_iter: int = 100, **settings) -> LBFGSBOptions:
@@ -87,12 +87,6 @@ class AttackOptions:
             previous solve, shifted to the new c (y + 2 (c_new - c_old) s: the penalty's
             Hessian is 2c I), instead of starting its L-BFGS history afresh: fewer evaluations
             at the same distortion (BENCHMARKS.md).
-        reuse_evaluations: a solve that starts at its problem's best adversarial takes the loss,
-            gradient and margin recorded when that point was evaluated (unless the problem's
-            loss has changed since) instead of calling the model there again: 2.2-4.7% fewer
-            evaluations on the models of bench/attackbench.py (docs/attack.md). False calls the
-            model again, whose output may round apart in another batch: the paper's attack
-            (`paper`), whose results stay as they were.
         hedges: untargeted only. An image's solves minimise the untargeted loss until one finds
             an adversarial; its c search then goes on targeted at that adversarial's class, and
             `hedges` more classes (the next ones by the model's logits on the
@@ -152,7 +146,6 @@ class AttackOptions:
     c_init: float | None = None
     warm_start: bool = True
     reuse_curvature: bool = True
-    reuse_evaluations: bool = True
     hedges: int | None = 2
     pull_back: float | None = None
     early_ftol: float | None = None
@@ -202,7 +195,7 @@ class AttackOptions:
         for name in ("boundary_steps", "walk_steps"):
             if not _int(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name}: expected an int >= 0, got {getattr(self, name)!r}")
-        for name in ("warm_start", "reuse_curvature", "reuse_evaluations", "flush_denormals"):
+        for name in ("warm_start", "reuse_curvature", "flush_denormals"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         if not _int(self.seed):
@@ -262,8 +255,8 @@ class AttackOptions:
     def paper(cls, max_iter: int = 100, **options) -> AttackOptions:
         """The attack `reproduce` runs, as it has since the first reproduction: the paper's
         objective and our c search at T = 0.1, 7 c steps of at most `max_iter` iterations with
-        ftol 1e-6, each solve warm-started (no pull back, the model evaluated at each start), the
-        untargeted loss throughout an untargeted attack (no hedges) and no boundary search (adversarials on the boundary itself
+        ftol 1e-6, each solve warm-started (no pull back), the untargeted loss throughout an
+        untargeted attack (no hedges) and no boundary search (adversarials on the boundary itself
         would change what Table 2 measures).
         `options` override any field."""
         return cls(
@@ -271,7 +264,6 @@ class AttackOptions:
                 "temperature": 0.1,
                 "hedges": None,
                 "pull_back": 0.0,
-                "reuse_evaluations": False,
                 "boundary_steps": 0,
                 "engine": attack_engine(max_iter, ftol=PAPER_FTOL),
                 **options,
