@@ -83,6 +83,11 @@ def rows_of(mask: torch.Tensor, fixed: bool) -> torch.Tensor:
     return torch.arange(mask.shape[0], device=mask.device) if fixed else mask.nonzero().squeeze(1)
 
 
+def per_row(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A row mask [k] shaped to broadcast over `like` [k, ...]."""
+    return mask.view(-1, *(1,) * (like.dim() - 1))
+
+
 def class_mask(classes: torch.Tensor, num_classes: int) -> torch.Tensor:
     """[k, num_classes] bool, True at each row's class: one_hot without its range check, which
     reads the classes on the host (a synchronisation on CUDA)."""
@@ -115,7 +120,7 @@ def margin_and_loss(
 
     def pick(if_targeted: torch.Tensor, if_not: torch.Tensor) -> torch.Tensor:  # rows [k] or [k, classes]
         if mixed:
-            return torch.where(targeted.view(-1, *(1,) * (if_targeted.dim() - 1)), if_targeted, if_not)
+            return torch.where(per_row(targeted, if_targeted), if_targeted, if_not)
         return if_targeted if targeted else if_not
 
     margin = pick(own_value - other_best, other_best - own_value)
@@ -255,7 +260,7 @@ class AttackObjective:
     def _keep(self, best: torch.Tensor, problems: torch.Tensor, better: torch.Tensor, value: torch.Tensor) -> None:
         """best[problems] = value where `better` (in compact rounds, every one of them is)."""
         if self.counted is not None:
-            value = torch.where(better.view(-1, *(1,) * (value.dim() - 1)), value, best.index_select(0, problems))
+            value = torch.where(per_row(better, value), value, best.index_select(0, problems))
         best.index_copy_(0, problems, value)
 
     def margins(self, x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
