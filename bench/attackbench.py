@@ -73,7 +73,7 @@ def subject(name: str, args: argparse.Namespace) -> torch.nn.Module:
 
 
 def methods(mode: str, quick: bool, missing: dict[str, str]) -> list[peers.Method]:
-    """Ours at its default and twenty documented settings, then every peer that imports and has `mode`."""
+    """Ours at its default and twenty-three documented settings, then every peer that imports and has `mode`."""
     if quick:
         ours = [peers.ours(), peers.ours(2, 10, 0.7, walk_steps=2), peers.ours(4, 10, pull_back=0.5)]
         have = {
@@ -92,11 +92,14 @@ def methods(mode: str, quick: bool, missing: dict[str, str]) -> list[peers.Metho
             peers.ours(7, 30),
             peers.ours(5),
             peers.ours(7, 15, pull_back=0),
+            peers.ours(6, 15, pull_back=0),
             peers.ours(5, 15, pull_back=0),
             peers.ours(3, 20),
             peers.ours(3, 20, hedges=0),
             peers.ours(3, 10),
             peers.ours(3, 7),
+            peers.ours(3, 7, hedges=0),
+            peers.ours(2, 10),
             peers.ours(2, 10, hedges=0),
             peers.ours(2, 10, 0.7),
             peers.ours(2, 5),
