@@ -15,7 +15,7 @@ not counted). Then, for every peer point, whether some setting of ours reaches a
 larger on the images the peer succeeded on, in no more time, at 100% success; and a
 distortion-time figure per subject.
 
-    flock /tmp/heavy.lock python bench/attackbench.py --write BENCHMARKS.md   # about 75 minutes
+    flock /tmp/heavy.lock python bench/attackbench.py --write BENCHMARKS.md   # 60-90 minutes
     python bench/attackbench.py --quick --out /tmp/attackbench                 # a smoke run: a minute
     python bench/attackbench.py --from-json F --write BENCHMARKS.md             # re-render a run's --json F
 """
